@@ -1,0 +1,61 @@
+"""Project paths and parameters.
+
+Every knob lives in ``params.yaml`` at the project root. The root is found by
+walking up from the working directory (notebooks run from ``notebooks/`` under
+papermill and from ``results/notebooks/`` under nbval), or taken from
+``SLICS_ROOT``. ``SLICS_RESULTS_DIR`` redirects every written result, which is
+how the nbval run re-executes notebooks without touching tracked files.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+ROOT_MARKERS = ("params.yaml", "dvc.yaml")
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """Return the compendium root (the folder holding ``params.yaml``)."""
+    env = os.environ.get("SLICS_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if all((folder / marker).is_file() for marker in ROOT_MARKERS):
+            return folder
+    raise FileNotFoundError(
+        f"Could not find the compendium root (a folder with {' and '.join(ROOT_MARKERS)}) "
+        f"above {here}. Run from inside the repository or set SLICS_ROOT."
+    )
+
+
+def results_dir() -> Path:
+    """Folder for generated tables, figures and metrics (``results/`` by default)."""
+    env = os.environ.get("SLICS_RESULTS_DIR")
+    return Path(env).resolve() if env else project_root() / "results"
+
+
+def data_dir() -> Path:
+    """Folder for fetched and generated inputs (``data/``, git-ignored)."""
+    env = os.environ.get("SLICS_DATA_DIR")
+    return Path(env).resolve() if env else project_root() / "data"
+
+
+@lru_cache(maxsize=None)
+def _load(path: str) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def load_params(path: str | Path | None = None) -> dict:
+    """Load ``params.yaml`` (a fresh copy, safe to mutate)."""
+    import copy
+
+    path = Path(path) if path else project_root() / "params.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"Parameter file {path} does not exist.")
+    return copy.deepcopy(_load(str(path.resolve())))

@@ -1,0 +1,80 @@
+"""Run a report notebook with papermill, as a DVC stage, and store a byte-stable copy.
+
+``python -m slics.notebooks 01_robustness seed robustness`` executes
+``notebooks/01_robustness.ipynb`` with ``params = {"seed": ..., "robustness": ...}``
+taken from ``params.yaml`` (the keys the stage declares in ``dvc.yaml``), from
+the ``notebooks/`` folder, and writes the executed notebook to
+``results/notebooks/01_robustness.ipynb``. Papermill's timestamps, durations
+and other volatile metadata are removed, so reruns give identical bytes and
+nbval can compare outputs strictly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from .config import load_params, project_root, results_dir
+from .io import write_text
+
+VOLATILE_CELL_KEYS = ("execution", "papermill")
+KEPT_PAPERMILL_KEYS = ("parameters",)
+
+
+def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop timestamps, durations and environment details that change from run to run."""
+    papermill = nb.metadata.get("papermill", {})
+    nb.metadata["papermill"] = {k: papermill[k] for k in KEPT_PAPERMILL_KEYS if k in papermill}
+    nb.metadata.pop("widgets", None)
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{index:03d}"  # papermill draws random ids
+        for key in VOLATILE_CELL_KEYS:
+            cell.metadata.pop(key, None)
+    return nb
+
+
+def select_params(keys: list[str], params: dict | None = None) -> dict:
+    """The sub-dictionary of ``params.yaml`` a notebook receives."""
+    params = load_params() if params is None else params
+    missing = [k for k in keys if k not in params]
+    if missing:
+        raise KeyError(f"params.yaml has no key(s) {missing}; the stage in dvc.yaml asks for them.")
+    return {k: params[k] for k in keys}
+
+
+def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Path:
+    """Execute ``notebooks/<name>.ipynb`` with papermill; return the executed copy's path."""
+    import papermill
+
+    root = project_root()
+    source = root / "notebooks" / f"{name}.ipynb"
+    if not source.is_file():
+        raise FileNotFoundError(f"Notebook {source} does not exist.")
+    dest = results_dir() / "notebooks" / f"{name}.ipynb"
+    with tempfile.TemporaryDirectory(prefix="slics-papermill-") as folder:
+        tmp = Path(folder) / source.name
+        papermill.execute_notebook(
+            str(source), str(tmp), parameters={"params": select_params(keys)},
+            cwd=str(source.parent), kernel_name=kernel_name, progress_bar=False,
+            report_mode=False, request_save_on_cell_execute=False,
+        )
+        nb = clean_notebook(nbformat.read(tmp, as_version=4))
+        write_text(dest, nbformat.writes(nb) + "\n")
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", help="notebook name without extension, e.g. 01_robustness")
+    parser.add_argument("keys", nargs="*", help="params.yaml keys injected into the notebook")
+    args = parser.parse_args(argv)
+    print(f"executed {run_notebook(args.name, args.keys)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Zero-shot classification and pseudo-labels by cosine similarity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .validation import check_matrix
+
+
+def normalise_rows(X: np.ndarray) -> np.ndarray:
+    """Scale every row to unit L2 norm (zero rows stay zero)."""
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norms == 0, 1, norms)
+
+
+def cosine_similarity(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """(n, m) cosine similarities between the rows of ``A`` and ``B``."""
+    return normalise_rows(A) @ normalise_rows(B).T
+
+
+def zero_shot_predict(image_emb, class_text_emb) -> np.ndarray:
+    """Index of the most similar class prompt for every image."""
+    image_emb = check_matrix(image_emb, "image_emb")
+    class_text_emb = check_matrix(class_text_emb, "class_text_emb", n_cols=image_emb.shape[1])
+    return np.argmax(cosine_similarity(image_emb, class_text_emb), axis=1)
+
+
+def zero_shot_accuracy(image_emb, class_text_emb, labels) -> float:
+    """Fraction of images whose most cosine-similar class prompt is their label.
+
+    Parameters
+    ----------
+    image_emb : array of shape (n_images, d)
+    class_text_emb : array of shape (n_classes, d)
+        One prompt embedding per class, in label order.
+    labels : array of shape (n_images,)
+        Integer class index of each image.
+    """
+    labels = np.asarray(labels)
+    predictions = zero_shot_predict(image_emb, class_text_emb)
+    if labels.shape != predictions.shape:
+        raise ValueError(f"labels has shape {labels.shape}; expected ({predictions.shape[0]},), one per image.")
+    if labels.size and (labels.min() < 0 or labels.max() >= np.shape(class_text_emb)[0]):
+        raise ValueError("labels must be class indices in [0, n_classes).")
+    return float(np.mean(predictions == labels))
+
+
+def zero_shot_pseudo_labels(image_emb, concept_text_emb, k: int = 2) -> np.ndarray:
+    """Binary (n_images, n_concepts) labels: the ``k`` most cosine-similar concepts of each image.
+
+    These are the labels of unsupervised SLiCS. Ties are broken by the lower concept index
+    (a stable sort), so the result is deterministic.
+    """
+    image_emb = check_matrix(image_emb, "image_emb")
+    concept_text_emb = check_matrix(concept_text_emb, "concept_text_emb", n_cols=image_emb.shape[1])
+    n_concepts = concept_text_emb.shape[0]
+    if not 1 <= int(k) <= n_concepts:
+        raise ValueError(f"k must be between 1 and the number of concepts ({n_concepts}), got {k}.")
+    sims = cosine_similarity(image_emb, concept_text_emb)
+    top = np.argsort(-sims, axis=1, kind="stable")[:, : int(k)]
+    labels = np.zeros(sims.shape, dtype=bool)
+    np.put_along_axis(labels, top, True, axis=1)
+    return labels

@@ -1,0 +1,93 @@
+import hashlib
+
+import pytest
+
+from slics import resources
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    """A mirror folder with one file, a data folder, and a one-entry registry."""
+    mirror = tmp_path / "mirror"
+    (mirror / "toy").mkdir(parents=True)
+    payload = b"hello compendium\n"
+    (mirror / "toy" / "a.txt").write_bytes(payload)
+    monkeypatch.setenv("SLICS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv(resources.MIRROR_ENV, str(mirror))
+    monkeypatch.delenv(resources.OFFLINE_ENV, raising=False)
+    item = resources.ResourceFile("toy", "toy/a.txt", "http://127.0.0.1:9/a.txt",
+                                  hashlib.sha256(payload).hexdigest())
+    return {"mirror": mirror, "item": item, "registry": {"toy": [item]}, "payload": payload}
+
+
+def test_mirror_hit(sandbox):
+    (path,) = resources.fetch("toy", sandbox["registry"])
+    assert path == sandbox["item"].dest
+    assert path.read_bytes() == sandbox["payload"]
+    assert path.parent.parent.name == "external"
+
+
+def test_existing_verified_file_is_kept(sandbox, monkeypatch):
+    resources.fetch("toy", sandbox["registry"])
+    monkeypatch.setenv(resources.MIRROR_ENV, "/nonexistent")
+    monkeypatch.setenv(resources.OFFLINE_ENV, "1")
+    assert resources.fetch("toy", sandbox["registry"])[0].read_bytes() == sandbox["payload"]
+
+
+def test_checksum_mismatch_is_reported_and_leaves_nothing(sandbox):
+    (sandbox["mirror"] / "toy" / "a.txt").write_bytes(b"tampered\n")
+    with pytest.raises(resources.ResourceError, match="checksum mismatch") as err:
+        resources.fetch("toy", sandbox["registry"])
+    assert sandbox["item"].sha256 in str(err.value) and "toy" in str(err.value)
+    folder = sandbox["item"].dest.parent
+    assert not sandbox["item"].dest.exists()
+    assert list(folder.iterdir()) == []  # no temporary file left behind
+
+
+def test_missing_offline_names_the_variable(sandbox, monkeypatch):
+    monkeypatch.setenv(resources.MIRROR_ENV, str(sandbox["mirror"] / "empty"))
+    monkeypatch.setenv(resources.OFFLINE_ENV, "1")
+    with pytest.raises(resources.ResourceError, match=resources.MIRROR_ENV) as err:
+        resources.fetch("toy", sandbox["registry"])
+    assert "toy/a.txt" in str(err.value)
+    assert not sandbox["item"].dest.exists()
+
+
+def test_failed_download_names_url_and_variable(sandbox, monkeypatch):
+    monkeypatch.delenv(resources.MIRROR_ENV)
+    with pytest.raises(resources.ResourceError, match="downloading http://127.0.0.1:9/a.txt failed") as err:
+        resources.fetch("toy", sandbox["registry"])
+    assert resources.MIRROR_ENV in str(err.value)
+    assert list(sandbox["item"].dest.parent.iterdir()) == []
+
+
+def test_unknown_resource():
+    with pytest.raises(KeyError, match="Unknown resource 'nope'"):
+        resources.fetch("nope", {})
+
+
+def test_registry_is_well_formed():
+    registry = resources.load_registry()
+    assert {"flickr30k", "splice_vocab", "splice_means", "mirflickr25k_labels", "coco_labels"} <= set(registry)
+    for files in registry.values():
+        for item in files:
+            assert len(item.sha256) == 64 and item.url.startswith("https://")
+
+
+def test_real_registry_against_shared_mirror(monkeypatch, tmp_path):
+    """Every registered file is in the CI mirror with the registered hash."""
+    mirror = resources._mirror_dir()
+    if mirror is None or not mirror.is_dir():
+        pytest.skip(f"{resources.MIRROR_ENV} is not set to a mirror folder")
+    monkeypatch.setenv("SLICS_DATA_DIR", str(tmp_path))
+    for name in resources.load_registry():
+        for path in resources.fetch(name):
+            assert path.is_file()
+
+
+def test_nltk_offline_without_mirror_is_clear(monkeypatch, tmp_path):
+    monkeypatch.setenv("SLICS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv(resources.MIRROR_ENV, str(tmp_path / "nothing"))
+    monkeypatch.setenv(resources.OFFLINE_ENV, "1")
+    with pytest.raises(resources.ResourceError, match="NLTK package"):
+        resources.fetch_nltk()
