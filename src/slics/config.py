@@ -9,6 +9,7 @@ how the nbval run re-executes notebooks without touching tracked files.
 
 from __future__ import annotations
 
+import copy
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -39,6 +40,15 @@ def results_dir() -> Path:
     return Path(env).resolve() if env else project_root() / "results"
 
 
+def upstream_results_dir() -> Path:
+    """The project's own ``results/``, where upstream stages' outputs are read from.
+
+    Unlike :func:`results_dir` it ignores ``SLICS_RESULTS_DIR``: that variable redirects what
+    a run writes, not the committed inputs it reads (such as the concept list).
+    """
+    return project_root() / "results"
+
+
 def data_dir() -> Path:
     """Folder for fetched and generated inputs (``data/``, git-ignored)."""
     env = os.environ.get("SLICS_DATA_DIR")
@@ -51,11 +61,14 @@ def _load(path: str) -> dict:
         return yaml.safe_load(fh)
 
 
+def load_yaml(path: str | Path) -> dict:
+    """Load a YAML file (a fresh copy, safe to mutate)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist.")
+    return copy.deepcopy(_load(str(path.resolve())))
+
+
 def load_params(path: str | Path | None = None) -> dict:
     """Load ``params.yaml`` (a fresh copy, safe to mutate)."""
-    import copy
-
-    path = Path(path) if path else project_root() / "params.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"Parameter file {path} does not exist.")
-    return copy.deepcopy(_load(str(path.resolve())))
+    return load_yaml(Path(path) if path else project_root() / "params.yaml")

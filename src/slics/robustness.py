@@ -196,8 +196,8 @@ def figure_breakdown(by_magnitude: pd.DataFrame, by_fraction: pd.DataFrame, inli
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for name in NAMES.values():
-        style = dict(color=COLOURS[name], marker="o", ms=4, label=name)
+    for name, line in zip(NAMES.values(), ("-", "-", "--")):
+        style = dict(color=COLOURS[name], marker="o", ms=4, ls=line, label=name)
         left.plot(by_magnitude["outlier_magnitude"], by_magnitude[name], **style)
         right.plot(by_fraction["contaminated_fraction"], by_fraction[name], **style)
     left.set(xscale="symlog", xlabel="outlier magnitude (symlog)", ylabel="estimate",

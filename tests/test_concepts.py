@@ -1,0 +1,145 @@
+import gzip
+import os
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from slics import concepts
+from slics.config import data_dir
+from slics.resources import MIRROR_ENV, ensure_nltk
+
+CAPTIONS = [
+    "Two dogs play in the park.",
+    "A man in a red shirt rides a bike.",
+    "3 people wait at 10 o'clock for a bus.",
+    "A woman's dog runs on the beach.",
+]
+CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nltk_data():
+    return ensure_nltk()
+
+
+def test_count_nouns_exact():
+    counts = concepts.count_nouns(CAPTIONS)
+    assert counts == Counter({"dogs": 1, "park": 1, "man": 1, "shirt": 1, "bike": 1,
+                              "people": 1, "bus": 1, "woman": 1, "dog": 1, "beach": 1})
+    # verbs, adjectives, numbers, punctuation, possessive and "o'clock" are all gone
+    for word in ["play", "rides", "runs", "wait", "red", "3", "10", "o'clock", "'s", ".", "two"]:
+        assert word not in counts
+
+
+def test_same_as_nltk_pos_tag_sents():
+    import nltk
+
+    tagged = nltk.pos_tag_sents([nltk.word_tokenize(c) for c in CAPTIONS])
+    expected = Counter(w for sent in tagged for w in (concepts.keep_token(*p) for p in sent) if w)
+    assert concepts.count_nouns(CAPTIONS) == expected
+
+
+def test_plurals_kept_and_counts_add_up():
+    counts = concepts.count_nouns(["A dog and two dogs.", "The dog sleeps.", "Men and women."])
+    assert counts["dog"] == 2 and counts["dogs"] == 1
+    assert counts["men"] == 1 and counts["women"] == 1
+
+
+def test_keep_token_rule():
+    assert concepts.keep_token("Dogs", "NNS") == "dogs"
+    assert concepts.keep_token("Paris", "NNP") == "paris"
+    for word, tag in [("rides", "VBZ"), ("red", "JJ"), ("The", "NN"), ("Here", "NN"), ("10", "CD"),
+                      ("3D", "NN"), ("t-shirt", "NN"), ("o'clock", "NN"), ("x", "NN"), (".", ".")]:
+        assert concepts.keep_token(word, tag) is None, word
+
+
+def test_batches_and_jobs_do_not_change_counts():
+    captions = CAPTIONS * 3
+    one = concepts.count_nouns(captions)
+    assert concepts.count_nouns(captions, batch_size=2) == one
+    assert concepts.count_nouns(captions, batch_size=3, n_jobs=2) == one
+    assert one["dog"] == 3
+
+
+def test_count_nouns_rejects_empty_input():
+    with pytest.raises(ValueError, match="No captions"):
+        concepts.count_nouns([])
+    with pytest.raises(ValueError, match="batch_size"):
+        concepts.count_nouns(CAPTIONS, batch_size=0)
+
+
+def test_build_concept_list_order_ties_and_extras():
+    counter = Counter({"man": 5, "woman": 5, "dog": 3, "shirt": 3, "bike": 1, "cat": 1})
+    df = concepts.build_concept_list(counter, n_nouns=4, extra=["dog", "cat", "frog", "Cat"])
+    assert list(df.columns) == concepts.COLUMNS
+    assert df["concept"].tolist() == ["man", "woman", "dog", "shirt", "cat", "frog"]
+    assert df["count"].tolist() == [5, 5, 3, 3, 1, 0]
+    assert df["rank"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert df["source"].tolist() == ["flickr30k"] * 4 + ["cifar10"] * 2
+    assert df["is_class"].tolist() == [False, False, True, False, True, True]
+    assert df["concept"].is_unique
+
+
+def test_build_concept_list_truncation_and_errors():
+    counter = Counter({f"w{chr(97 + i)}": 100 - i for i in range(20)})
+    assert len(concepts.build_concept_list(counter, n_nouns=7)) == 7
+    assert len(concepts.build_concept_list(counter, n_nouns=50)) == 20
+    for bad in [0, -3, 1.5, True]:
+        with pytest.raises(ValueError, match="n_nouns"):
+            concepts.build_concept_list(counter, n_nouns=bad)
+    with pytest.raises(ValueError, match="empty"):
+        concepts.build_concept_list(Counter(), n_nouns=5)
+
+
+def test_cli_writes_table_and_load_concepts_reads_it(tmp_path, monkeypatch):
+    captions = tmp_path / "toy.1.en.gz"
+    with gzip.open(captions, "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(CAPTIONS + ["A man and a dog.", ""]) + "\n")
+    params = tmp_path / "params.yaml"
+    params.write_text(f"concepts:\n  n_nouns: 3\n  splits: ['{captions}']\n  extra: [dog, cat]\n")
+    monkeypatch.setenv("SLICS_RESULTS_DIR", str(tmp_path / "results"))
+    table = tmp_path / "results" / "tables" / "concepts.csv"
+    with pytest.raises(FileNotFoundError, match="dvc repro concepts"):
+        concepts.load_concepts(table)
+    assert concepts.main(["--params", str(params), "--jobs", "1"]) == 0
+    # dog and man tie at 2, then "beach" is the first of the nouns tied at 1
+    assert concepts.load_concepts(table) == ["dog", "man", "beach", "cat"]
+    df = pd.read_csv(tmp_path / "results" / "tables" / "concepts.csv")
+    assert df["count"].tolist() == [2, 2, 1, 0]
+    assert "Flickr30k" in (tmp_path / "results" / "tables" / "concepts.md").read_text()
+
+
+def _mirror_file(name: str) -> Path:
+    candidates = [data_dir() / "external" / "flickr30k" / name]
+    if os.environ.get(MIRROR_ENV):
+        candidates.insert(0, Path(os.environ[MIRROR_ENV]) / "flickr30k" / name)
+    for path in candidates:
+        if path.is_file():
+            return path
+    pytest.skip(f"Flickr30k caption file {name} not found: set {MIRROR_ENV} to the data mirror "
+                "(CI uses ../shared/data) or run `python -m slics.resources fetch flickr30k`.")
+
+
+def test_real_val_captions_sanity():
+    captions = concepts.read_captions([_mirror_file("val.1.en.gz")])
+    assert len(captions) == 1014
+    counts = concepts.count_nouns(captions)
+    df = concepts.build_concept_list(counts, n_nouns=50, extra=CIFAR)
+    top = df["concept"].head(10).tolist()
+    assert {"man", "woman"} <= set(top)
+    assert "people" in df["concept"].tolist()
+    assert all(w.isalpha() and w == w.lower() and len(w) >= 2 for w in counts)
+    assert not set(counts) & concepts._stopwords()
+    assert df["concept"].is_unique
+
+
+def test_read_split_names(tmp_path, monkeypatch):
+    _mirror_file("val.1.en.gz")
+    if not os.environ.get(MIRROR_ENV):
+        pytest.skip(f"{MIRROR_ENV} is unset")
+    monkeypatch.setenv("SLICS_DATA_DIR", str(tmp_path / "data"))
+    assert len(concepts.read_captions(["val"])) == 5 * 1014
+    with pytest.raises(ValueError, match="Unknown Flickr30k split 'nope'.*test_2016"):
+        concepts.read_captions(["nope"])
