@@ -28,7 +28,7 @@ import pandas as pd
 from nltk import word_tokenize
 from nltk.corpus import stopwords
 from nltk.tag import PerceptronTagger
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .config import load_params, results_dir, upstream_results_dir
 from .io import write_table

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 FLOAT_FORMAT = "%.6g"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @contextmanager
@@ -30,6 +32,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, dest)
     finally:
         if tmp.exists():

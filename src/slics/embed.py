@@ -1,0 +1,232 @@
+"""The ``embed`` stage: cached embeddings under ``data/embeddings/<backbone>/<dataset>/``.
+
+Command line: ``python -m slics.embed cifar10`` (DVC stage ``embed_cifar10``) reads
+``params.yaml`` (``profile``, ``seed``, ``embed``, ``demo_world``) and writes into
+``data/embeddings/<backbone>/cifar10/``, all float32 with unit rows unless said:
+
+* ``cifar10_images.npy``   (10000, d): CIFAR-10 test images (simulated for ``demo``)
+* ``cifar10_labels.npy``   (10000,) int64 class ids
+* ``cifar10_classes.npy``  (10, d): the class prompts, ``prompt_template`` of each class name
+* ``concepts.npy``         (n_concepts, d): the prompt of every concept of
+  :func:`slics.concepts.load_concepts`, in its order
+* ``laion10k_vocab.npy``   (10000, d): the prompt of every word of the LAION-10k
+  vocabulary (the last 10,000 lines of SpLiCE's ``laion.txt``, in file order, so the
+  most frequent word is last). Words are embedded *with* the prompt template, like
+  the concepts, so that word, concept and class embeddings are comparable; the demo
+  simulator draws its label directions from these rows.
+* ``manifest.json``: backbone, profile, seed, template, shapes and a few sanity
+  statistics (zero-shot accuracy, mean cosines).
+
+Each dataset stage owns its folder (a DVC output), so the concept and vocabulary
+embeddings are written by every stage that needs them and no two stages share an
+output. Read arrays back with :func:`load_embeddings`.
+
+Profiles: ``demo`` needs backbone ``demo`` (all-MiniLM-L6-v2 text tower, simulated
+images, see :mod:`slics.simulator`); ``full`` needs a CLIP backbone
+(``clip-vit-b32`` or ``clip-rn50``) and the real CIFAR-10 test set. In the full
+profile the weights and the data are checked before anything is computed, so an
+offline machine fails at once with instructions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .config import data_dir, load_params
+from .io import load_npy, save_npy, write_json
+
+DATASETS = ("cifar10",)
+PROFILES = {"demo": ("demo",), "full": ("clip-vit-b32", "clip-rn50")}
+VOCAB_RESOURCE, VOCAB_FILE, VOCAB_SIZE = "splice_vocab", "splice/vocab/laion.txt", 10_000
+
+
+def embeddings_dir(backbone: str, dataset: str = "cifar10") -> Path:
+    """``data/embeddings/<backbone>/<dataset>``: the output folder of stage ``embed_<dataset>``."""
+    return data_dir() / "embeddings" / backbone / dataset
+
+
+def load_embeddings(backbone: str, name: str, dataset: str = "cifar10") -> np.ndarray:
+    """Load ``data/embeddings/<backbone>/<dataset>/<name>.npy``.
+
+    E.g. ``load_embeddings("demo", "cifar10_images")``; names: ``cifar10_images``,
+    ``cifar10_labels``, ``cifar10_classes``, ``concepts``, ``laion10k_vocab``.
+    """
+    name = name[:-4] if name.endswith(".npy") else name
+    return load_npy(embeddings_dir(backbone, dataset) / f"{name}.npy", what=f"{backbone} embedding '{name}'",
+                    how_to_make=f"run `dvc repro embed_{dataset}` (or `python -m slics.embed {dataset}`)")
+
+
+def check_profile(profile: str, backbone: str) -> None:
+    """Raise a ValueError unless ``backbone`` belongs to ``profile``."""
+    if profile not in PROFILES:
+        raise ValueError(f"Unknown profile '{profile}' in params.yaml; valid profiles: {', '.join(PROFILES)}.")
+    if backbone not in PROFILES[profile]:
+        owner = next((p for p, names in PROFILES.items() if backbone in names), None)
+        hint = (f"'{backbone}' belongs to profile '{owner}'" if owner else
+                f"'{backbone}' is not a known backbone")
+        raise ValueError(
+            f"params.yaml sets profile '{profile}' with embed.backbone '{backbone}', but {hint}. "
+            f"Profile '{profile}' needs embed.backbone: {' or '.join(PROFILES[profile])}."
+        )
+
+
+def make_prompts(template: str, words) -> list[str]:
+    """``template.format(word)`` for every word; the template must hold exactly one ``{}``."""
+    if not isinstance(template, str) or template.count("{}") != 1:
+        raise ValueError(f"embed.prompt_template must contain exactly one '{{}}', got {template!r}.")
+    return [template.format(w) for w in words]
+
+
+def laion10k_words() -> list[str]:
+    """The LAION-10k vocabulary: the last 10,000 lines of SpLiCE's ``laion.txt`` (most frequent last)."""
+    from .resources import resource_path
+
+    lines = resource_path(VOCAB_RESOURCE, VOCAB_FILE).read_text(encoding="utf-8").splitlines()
+    words = lines[-VOCAB_SIZE:]
+    if len(words) != VOCAB_SIZE or any(not w.strip() for w in words):
+        raise ValueError(f"{VOCAB_FILE} should end with {VOCAB_SIZE} non-empty words.")
+    return words
+
+
+def _stats(images: np.ndarray, labels: np.ndarray, class_emb: np.ndarray) -> dict:
+    """Zero-shot accuracy and mean cosines (float64; all image pairs in O(n d))."""
+    from .zero_shot import zero_shot_accuracy
+
+    X, T = images.astype(np.float64), class_emb.astype(np.float64)
+    n = X.shape[0]
+    total = X.sum(axis=0)
+    sims = X @ T.T
+    return {
+        "zero_shot_accuracy": zero_shot_accuracy(X, T, labels),
+        "mean_image_image_cos": float((total @ total - n) / (n * (n - 1))) if n > 1 else float("nan"),
+        "mean_image_text_cos_own_class": float(sims[np.arange(n), labels].mean()),
+        "mean_image_text_cos_all_classes": float(sims.mean()),
+    }
+
+
+def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
+                  out_dir: str | Path | None = None, device=None, progress: bool = True,
+                  vocab_words: list[str] | None = None) -> dict:
+    """Compute and save the CIFAR-10, concept and vocabulary embeddings; return the manifest.
+
+    ``params`` defaults to ``params.yaml``; ``concepts`` to :func:`slics.concepts.load_concepts`;
+    ``out_dir`` to ``data/embeddings/<backbone>/cifar10``; ``vocab_words`` to :func:`laion10k_words`
+    (tests pass smaller lists).
+    """
+    from .cifar import CIFAR10_CLASSES
+    from .encoders import get_backbone
+
+    params = load_params() if params is None else params
+    profile, seed = params["profile"], params["seed"]
+    cfg = params["embed"]
+    name, template, batch_size = cfg["backbone"], cfg["prompt_template"], int(cfg["batch_size"])
+    check_profile(profile, name)
+    make_prompts(template, ["x"])
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    if profile == "full":  # fail fast, before any model is built or text encoded
+        from .cifar import ensure_cifar10
+        from .encoders import check_clip_available
+
+        check_clip_available(name)
+        ensure_cifar10()
+    else:
+        from .simulator import SimulatorParams
+
+        sim_params = SimulatorParams.from_dict(params.get("demo_world"))
+    if concepts is None:
+        from .concepts import load_concepts
+
+        concepts = load_concepts()
+    if not concepts:
+        raise ValueError("The concept list is empty; rebuild it with `dvc repro concepts`.")
+    words = laion10k_words() if vocab_words is None else list(vocab_words)
+
+    backbone = get_backbone(name, device=device)
+    timings["load_backbone_s"] = time.perf_counter() - t0
+
+    def encode(label, texts):
+        t = time.perf_counter()
+        emb = backbone.encode_text(make_prompts(template, texts), batch_size=batch_size, progress=progress)
+        timings[f"encode_{label}_s"] = time.perf_counter() - t
+        return emb
+
+    class_emb = encode("classes", CIFAR10_CLASSES)
+    concept_emb = encode("concepts", concepts)
+    vocab_emb = encode("vocab", words)
+
+    t = time.perf_counter()
+    if profile == "demo":
+        from .simulator import simulate_cifar10
+
+        classes = set(CIFAR10_CLASSES)
+        clutter = concept_emb[[i for i, c in enumerate(concepts) if c not in classes]]
+        images, labels = simulate_cifar10(class_emb, vocab_emb, clutter, sim_params, seed)
+        timings["simulate_images_s"] = time.perf_counter() - t
+    else:
+        from .cifar import load_cifar10_test
+
+        dataset, labels, _ = load_cifar10_test()
+        images = backbone.encode_images(dataset, batch_size=batch_size, progress=progress)
+        timings["encode_images_s"] = time.perf_counter() - t
+
+    out = Path(out_dir) if out_dir is not None else embeddings_dir(name, "cifar10")
+    arrays = {"cifar10_images": images, "cifar10_labels": np.asarray(labels, dtype=np.int64),
+              "cifar10_classes": class_emb, "concepts": concept_emb, "laion10k_vocab": vocab_emb}
+    for key, array in arrays.items():
+        save_npy(out / f"{key}.npy", array)
+    timings["total_s"] = time.perf_counter() - t0
+
+    manifest = {
+        "dataset": "cifar10",
+        "backbone": name,
+        "profile": profile,
+        "seed": seed,
+        "dim": int(backbone.dim),
+        "prompt_template": template,
+        "images": "simulated (slics.simulator)" if profile == "demo" else "CIFAR-10 test set (torchvision files)",
+        "class_names": list(CIFAR10_CLASSES),
+        "n_concepts": len(concepts),
+        "vocab": (f"LAION-10k: last {VOCAB_SIZE} lines of {VOCAB_FILE}, embedded with the prompt template"
+                  if vocab_words is None else f"{len(words)} words given by the caller"),
+        "files": {f"{k}.npy": {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in arrays.items()},
+        "checks": _stats(images, arrays["cifar10_labels"], class_emb),
+    }
+    if profile == "demo":
+        manifest["demo_world"] = sim_params.to_dict()
+    write_json(out / "manifest.json", manifest)
+    manifest["timings"] = {k: round(v, 2) for k, v in timings.items()}  # returned, not written (not stable)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .cifar import CifarUnavailableError
+    from .encoders import BackboneUnavailableError, ModelIntegrityError
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", choices=DATASETS)
+    parser.add_argument("--params", default=None, help="params.yaml to read (default: the project's)")
+    parser.add_argument("--device", default=None, help="torch device for CLIP (default: cuda if available)")
+    args = parser.parse_args(argv)
+    try:
+        manifest = embed_cifar10(load_params(args.params), device=args.device)
+    except (BackboneUnavailableError, CifarUnavailableError, ModelIntegrityError,
+            FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    checks = manifest["checks"]
+    print(f"{manifest['backbone']} ({manifest['profile']}): wrote {len(manifest['files'])} arrays to "
+          f"{embeddings_dir(manifest['backbone'], 'cifar10')}; zero-shot accuracy {checks['zero_shot_accuracy']:.3f}, "
+          f"mean image-image cos {checks['mean_image_image_cos']:.3f}, image-text cos (own class) "
+          f"{checks['mean_image_text_cos_own_class']:.3f}; timings {manifest['timings']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
