@@ -1,0 +1,464 @@
+"""SLiCS: supervised dictionary learning of sparse linear concept subspaces.
+
+Model. A unit-norm embedding ``x`` (``d`` dims) is a sum over ``C`` concepts of
+components ``x_j = D_j^T w_j``: ``D_j`` holds the ``K`` unit atoms of concept
+``j`` (rows, not sign-constrained) and ``w_j >= 0``. In supervised training the
+label row ``y`` fixes the support: ``w_j = 0`` whenever ``y_j = 0``. Layout: the
+fitted ``dictionary_`` has shape ``(C * K, d)``, concept-major (atom ``j * K + k``
+belongs to concept ``j``; ``atom_concept_`` says so), and coefficients have shape
+``(n, C * K)`` with ``X ≈ W @ dictionary_``.
+
+Training (alternating minimisation, as in the paper):
+
+1. Initialisation (S-SVD): the atoms of concept ``j`` are the top-``K`` left singular
+   vectors of the (uncentred) matrix of training embeddings labelled ``j``, each
+   with the polarity given by :func:`majority_sign` of its projections. A concept
+   with fewer than ``K`` samples has rank below ``K``: its remaining atoms are random
+   unit vectors (seeded by ``random_state``, with a warning) that are then learned
+   like any other atom.
+2. Coefficient step: :func:`slics.nnls.nnls_batch` of every sample on the atoms of
+   its labelled concepts (optionally with a ridge term).
+3. Atom step (``update="ksvd"``), atom by atom: on the samples where the atom is
+   active, the residual with the atom's own contribution added back, ``R``; its
+   rank-1 truncated SVD ``sigma u v^T``; the sign ``s`` of :func:`majority_sign`;
+   the atom becomes ``s u`` and its coefficients ``max(0, s sigma v)``. An atom that
+   no sample uses is kept unchanged. With ``monotone=True`` an update is kept only if
+   it lowers the residual energy, so (with ``ridge=0`` and full batches) the error
+   history never increases. ``update="bcd"`` and ``update="power"`` are the
+   alternatives of the paper's appendix A (see :class:`SLiCS`).
+
+``error_history_`` holds the relative reconstruction error
+``||X - W D||_F / ||X||_F`` of the training set with NNLS coefficients, after the
+initialisation and after every iteration; its last value is therefore the error
+of :meth:`SLiCS.transform` on the training data.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+import scipy.linalg
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+from tqdm import tqdm
+
+from .nnls import nnls_batch, single_thread_blas
+from .validation import check_labels, check_matrix, check_positive
+
+UPDATES = ("ksvd", "bcd", "power")
+
+
+def majority_sign(projections, axis=None):
+    """Polarity of a rank-1 term under non-negative coefficients (the paper's majority rule).
+
+    For a residual ``R`` and a unit direction ``u`` with projections ``p = R u``, using the
+    atom ``s u`` with the best non-negative coefficients ``max(0, s p_i)`` removes the
+    energy ``sum_{i: s p_i > 0} p_i^2``. The rule picks the sign that removes more:
+    ``+1`` when ``sum_{p_i > 0} p_i^2 >= sum_{p_i < 0} p_i^2`` (ties go to ``+1``), else ``-1``.
+
+    Parameters
+    ----------
+    projections : array_like
+        Projections ``p`` (for the SVD update, ``sigma v``).
+    axis : int, optional
+        Axis along which to decide (default: the whole array).
+
+    Returns
+    -------
+    float or ndarray
+        ``+1.0`` or ``-1.0`` (an array when ``axis`` is given).
+    """
+    p = np.asarray(projections, dtype=float)
+    signed_energy = np.sum(p * np.abs(p), axis=axis)
+    out = np.where(signed_energy >= 0, 1.0, -1.0)
+    return float(out) if out.ndim == 0 else out
+
+
+def top_singular_pair(R: np.ndarray, v0=None, tol: float = 1e-8, max_steps: int = 200):
+    """Leading right singular vector of ``R`` by Golub-Kahan-Lanczos bidiagonalisation.
+
+    Parameters
+    ----------
+    R : ndarray of shape (m, d)
+    v0 : ndarray of shape (d,), optional
+        Start vector (a warm start, e.g. the current atom); default the largest row.
+    tol : float, default 1e-8
+        Stop when ``||R^T u - sigma v|| <= tol * sigma``.
+    max_steps : int, default 200
+        Total Lanczos steps (restarted every 10 from the current estimate).
+
+    Returns
+    -------
+    sigma : float
+        Leading singular value.
+    v : ndarray of shape (d,)
+        Unit right singular vector (``R v = sigma u``); its sign is arbitrary.
+    """
+    m, d = R.shape
+    if min(m, d) <= 24:
+        _, s, vt = np.linalg.svd(R, full_matrices=False)
+        return float(s[0]), vt[0]
+    if v0 is None or not np.any(R @ v0):  # also when v0 is orthogonal to every row of R
+        v0 = R[np.argmax(np.einsum("ij,ij->i", R, R))]
+        if not np.any(v0):
+            return 0.0, np.eye(1, d)[0]
+    # A small fixed pseudo-random component: a start vector lying exactly in an invariant
+    # subspace (e.g. another singular vector) would otherwise never see the leading one.
+    v = v0 / np.linalg.norm(v0) + 1e-3 * _jitter(d)
+    v /= np.linalg.norm(v)
+    L, steps = 10, 0
+    while True:
+        V = np.empty((L + 1, d))
+        U = np.empty((L, m))
+        alpha = np.zeros(L)
+        beta = np.zeros(L)
+        V[0] = v
+        for i in range(L):
+            u = R @ V[i]
+            if i:
+                u -= beta[i - 1] * U[i - 1]
+                u -= U[:i].T @ (U[:i] @ u)
+            alpha[i] = np.linalg.norm(u)
+            U[i] = u / alpha[i] if alpha[i] > 0 else 0.0
+            w = R.T @ U[i] - alpha[i] * V[i]
+            w -= V[:i + 1].T @ (V[:i + 1] @ w)
+            beta[i] = np.linalg.norm(w)
+            P, s, Qt = np.linalg.svd(_bidiag(alpha, beta, i + 1))
+            steps += 1
+            sigma = s[0]
+            est = V[:i + 1].T @ Qt[0]
+            est /= np.linalg.norm(est)
+            # ||R^T u - sigma v|| = |beta_i P[i, 0]|; alpha_i = 0 or beta_i = 0: invariant subspace
+            if (abs(beta[i] * P[i, 0]) <= tol * sigma or alpha[i] <= tol * sigma or beta[i] <= tol * sigma
+                    or steps >= max_steps):
+                return float(sigma), est
+            V[i + 1] = w / beta[i]
+        v = est
+
+
+@functools.lru_cache(maxsize=8)
+def _jitter(d: int) -> np.ndarray:
+    """A fixed pseudo-random unit vector of length ``d`` (read-only)."""
+    g = np.random.default_rng(0).standard_normal(d)
+    g /= np.linalg.norm(g)
+    g.flags.writeable = False
+    return g
+
+
+def _bidiag(alpha, beta, k):
+    B = np.diag(alpha[:k])
+    if k > 1:
+        B[np.arange(k - 1), np.arange(1, k)] = beta[:k - 1]
+    return B
+
+
+def _new_atom(R, c_old, d_old, update):
+    """Candidate (atom, coefficients) for one atom given its residual ``R`` (atom added back)."""
+    if update == "ksvd":
+        _, v = top_singular_pair(R, v0=d_old, tol=1e-6)
+        p = R @ v
+        s = majority_sign(p)
+        return s * v, np.maximum(0.0, s * p)
+    if update == "bcd":
+        g = R.T @ c_old
+        ng = np.linalg.norm(g)
+        if ng == 0:
+            return None
+        atom = g / ng
+        return atom, np.maximum(0.0, R @ atom)
+    # "power": the modified power method, started from the current atom
+    atom = d_old
+    for _ in range(100):
+        coef = np.maximum(0.0, R @ atom)
+        g = R.T @ coef
+        ng = np.linalg.norm(g)
+        if ng == 0:
+            return None
+        new = g / ng
+        converged = np.linalg.norm(new - atom) <= 1e-9
+        atom = new
+        if converged:
+            break
+    return atom, np.maximum(0.0, R @ atom)
+
+
+def _atom_step(D, W, E, Y, K, update, monotone):
+    """Update every atom in place (``D``, ``W``, residual ``E = X - W D``); returns #rejected."""
+    rejected = 0
+    ger = scipy.linalg.blas.get_blas_funcs("ger", (E,))
+    buf = np.empty(E.size)
+    with single_thread_blas():
+        for j in range(Y.shape[1]):
+            rows = np.flatnonzero(Y[:, j])
+            sl = slice(j * K, (j + 1) * K)
+            Wj = W[rows, sl]
+            if not np.any(Wj > 0):
+                continue
+            Ej = E[rows]
+            for k in range(K):
+                a = np.flatnonzero(Wj[:, k] > 0)
+                if a.size == 0:          # unused atom: kept unchanged
+                    continue
+                c_old, d_old = Wj[a, k], D[j * K + k]
+                R = buf[:a.size * E.shape[1]].reshape(a.size, E.shape[1])
+                np.take(Ej, a, axis=0, out=R, mode="clip")      # (unbuffered: indices are valid)
+                old = float(np.dot(R.ravel(), R.ravel()))
+                ger(1.0, d_old, c_old, a=R.T, overwrite_a=True)      # R += c_old d_old^T, in place
+                cand = _new_atom(R, c_old, d_old, update)
+                if cand is None:
+                    continue
+                atom, coef = cand
+                new = float(np.dot(R.ravel(), R.ravel()) - np.dot(coef, coef))
+                if monotone and not new < old:
+                    rejected += 1
+                    continue
+                ger(-1.0, atom, coef, a=R.T, overwrite_a=True)      # R -= coef atom^T
+                Ej[a] = R
+                Wj[a, k] = coef
+                D[j * K + k] = atom
+            E[rows] = Ej
+            W[rows, sl] = Wj
+    return rejected
+
+
+class SLiCS(BaseEstimator):
+    """Sparse Linear Concept Subspaces: a group-structured, non-negative dictionary.
+
+    Parameters
+    ----------
+    n_atoms : int
+        Atoms per concept, ``K >= 1``.
+    n_iter : int, default 10
+        Alternating iterations (epochs with ``batch_size``). ``0`` gives the S-SVD
+        baseline: the initialisation only.
+    batch_size : int, optional
+        Mini-batches: each iteration is an epoch over shuffled disjoint batches of this
+        size (coefficients on the batch, then the atoms active on the batch). Default:
+        full batch.
+    update : {"ksvd", "bcd", "power"}, default "ksvd"
+        Atom update. ``"ksvd"``: rank-1 SVD of the atom's residual with the majority sign
+        (the paper's method). ``"bcd"``: block-coordinate descent, the least-squares
+        atom given the current coefficients, normalised, then the non-negative
+        coefficients given the atom. ``"power"``: the modified power method, iterating
+        ``c = max(0, R a)``, ``a = R^T c / ||R^T c||`` from the current atom to convergence.
+    monotone : bool, default False
+        Keep an atom update only if it lowers the residual energy of its samples (the
+        cyclic-minimiser check); the error history is then non-increasing (full batch,
+        ``ridge=0``).
+    ridge : float, default 0.0
+        Ridge weight of the coefficient step (see :func:`slics.nnls.nnls_batch`); the atom
+        step and ``error_history_`` use the plain reconstruction error.
+    random_state : int, default 0
+        Seed of the random atoms of under-sampled concepts and of the batch shuffles.
+
+    Attributes
+    ----------
+    dictionary_ : ndarray of shape (n_concepts * n_atoms, n_features)
+        Unit atoms (rows), concept-major.
+    atom_concept_ : ndarray of shape (n_concepts * n_atoms,)
+        Concept index of each atom.
+    init_dictionary_ : ndarray of shape (n_concepts * n_atoms, n_features)
+        The S-SVD initialisation.
+    error_history_ : ndarray of shape (n_iter + 1,)
+        Relative reconstruction error (NNLS coefficients) after initialisation and after
+        every iteration.
+    n_features_in_, n_concepts_ : int
+    n_rejected_ : int
+        Atom updates rejected by the monotone check.
+
+    Notes
+    -----
+    Label rows with no concept carry no information for supervised training: ``fit``
+    drops them with a warning (as the paper does). A concept with no sample at all is an
+    error. ``transform`` and ``components`` give all-zero coefficients to such rows.
+
+    A concept with fewer than ``n_atoms`` samples (or ``n_features < n_atoms``) gets its
+    remaining atoms as random unit vectors, with a warning; they are learned like the
+    others. An atom that no sample uses (all its coefficients zero) is kept unchanged.
+
+    With ``batch_size`` the atom step of a batch sees only that batch's residual, and the
+    monotone check is per batch; ``error_history_`` is then computed after each epoch
+    with a fresh NNLS pass over the whole training set, and may increase.
+    """
+
+    def __init__(self, n_atoms, n_iter=10, batch_size=None, update="ksvd", monotone=False, ridge=0.0,
+                 random_state=0):
+        self.n_atoms = n_atoms
+        self.n_iter = n_iter
+        self.batch_size = batch_size
+        self.update = update
+        self.monotone = monotone
+        self.ridge = ridge
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self):
+        K = self.n_atoms
+        if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 1:
+            raise ValueError(f"n_atoms (K, atoms per concept) must be an integer >= 1, got {K!r}.")
+        if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, (int, np.integer)) or self.n_iter < 0:
+            raise ValueError(f"n_iter must be an integer >= 0, got {self.n_iter!r}.")
+        if self.update not in UPDATES:
+            raise ValueError(f"update must be one of {UPDATES}, got {self.update!r}.")
+        if self.batch_size is not None and (not isinstance(self.batch_size, (int, np.integer))
+                                            or self.batch_size < 1):
+            raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}.")
+        check_positive(self.ridge, "ridge", allow_zero=True)
+
+    def _check_XY(self, X, Y):
+        check_is_fitted(self, "dictionary_")
+        X = check_matrix(X, "X", n_cols=self.n_features_in_)
+        Y = check_labels(Y, X.shape[0])
+        if Y.shape[1] != self.n_concepts_:
+            raise ValueError(f"Y has {Y.shape[1]} concepts but the model was fitted with {self.n_concepts_}.")
+        return X, Y
+
+    def _support(self, Y):
+        return np.repeat(Y, self.n_atoms, axis=1)
+
+    # ------------------------------------------------------------------ fitting
+    def _initialise(self, X, Y, rng):
+        K, d = self.n_atoms, X.shape[1]
+        D = np.empty((Y.shape[1] * K, d))
+        for j in range(Y.shape[1]):
+            Xj = X[Y[:, j]]
+            m = Xj.shape[0]
+            r = min(K, m, d)
+            if m > d:
+                _, vecs = scipy.linalg.eigh(Xj.T @ Xj, subset_by_index=[d - r, d - 1])
+                U = vecs[:, ::-1].T
+            else:
+                U = np.linalg.svd(Xj, full_matrices=False)[2][:r]
+            U *= majority_sign(Xj @ U.T, axis=0)[:, None]
+            if r < K:
+                warnings.warn(f"concept {j} has {m} training sample(s), fewer than n_atoms={K} "
+                              f"(or d={d} < K): its other {K - r} atoms start as random unit vectors.",
+                              UserWarning, stacklevel=3)
+                extra = rng.standard_normal((K - r, d))
+                U = np.vstack([U, extra / np.linalg.norm(extra, axis=1, keepdims=True)])
+            D[j * K:(j + 1) * K] = U
+        return D
+
+    def fit(self, X, Y):
+        """Learn the dictionary from embeddings ``X`` and binary concept labels ``Y``.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Embeddings (rows; unit norm in the paper, not required).
+        Y : array of shape (n_samples, n_concepts)
+            Binary labels (or pseudo-labels from
+            :func:`slics.zero_shot.zero_shot_pseudo_labels` for unsupervised SLiCS).
+            All-zero rows are dropped with a warning.
+
+        Returns
+        -------
+        self : SLiCS
+        """
+        self._check_params()
+        X = check_matrix(X, "X")
+        Y = check_labels(Y, X.shape[0])
+        empty = ~Y.any(axis=1)
+        if empty.any():
+            warnings.warn(f"dropping {int(empty.sum())} sample(s) with no concept label (all-zero rows of Y).",
+                          UserWarning, stacklevel=2)
+            X, Y = X[~empty], Y[~empty]
+            if X.shape[0] == 0:
+                raise ValueError("every row of Y is all-zero: there is nothing to learn from.")
+        missing = np.flatnonzero(~Y.any(axis=0))
+        if missing.size:
+            raise ValueError(f"concept(s) {missing.tolist()} have no training samples; drop those columns of Y "
+                             f"or add labelled samples.")
+        K, C = int(self.n_atoms), Y.shape[1]
+        self.n_features_in_, self.n_concepts_ = X.shape[1], C
+        self.atom_concept_ = np.repeat(np.arange(C), K)
+        rng = np.random.default_rng(self.random_state)
+
+        with single_thread_blas():
+            D = self._initialise(X, Y, rng)
+        self.init_dictionary_ = D.copy()
+        S = self._support(Y)
+        total = float(np.einsum("ij,ij->", X, X))
+        W = nnls_batch(D, X, S, ridge=self.ridge)
+        E = X - W @ D
+        history = [np.sqrt(np.einsum("ij,ij->", E, E) / total)]
+        self.n_rejected_ = 0
+        n = X.shape[0]
+        for _ in tqdm(range(int(self.n_iter)), desc="SLiCS", disable=None, leave=False):
+            if self.batch_size is None or self.batch_size >= n:
+                self.n_rejected_ += _atom_step(D, W, E, Y, K, self.update, self.monotone)
+            else:
+                perm = rng.permutation(n)
+                for b in np.array_split(perm, int(np.ceil(n / self.batch_size))):
+                    Wb = nnls_batch(D, X[b], S[b], ridge=self.ridge, init=W[b])
+                    Eb = X[b] - Wb @ D
+                    self.n_rejected_ += _atom_step(D, Wb, Eb, Y[b], K, self.update, self.monotone)
+                    W[b] = Wb
+            W = nnls_batch(D, X, S, ridge=self.ridge, init=W)
+            E = X - W @ D
+            history.append(np.sqrt(np.einsum("ij,ij->", E, E) / total))
+        self.dictionary_ = D
+        self.error_history_ = np.asarray(history)
+        return self
+
+    # ------------------------------------------------------------------ using
+    def transform(self, X, Y):
+        """Non-negative coefficients supported on the labelled concepts.
+
+        Parameters
+        ----------
+        X : array of shape (n, n_features)
+        Y : array of shape (n, n_concepts)
+            Binary labels (or pseudo-labels) fixing which concepts each row may use.
+
+        Returns
+        -------
+        W : ndarray of shape (n, n_concepts * n_atoms)
+            NNLS coefficients (``X ≈ W @ dictionary_``), zero outside ``Y``'s concepts.
+        """
+        X, Y = self._check_XY(X, Y)
+        return nnls_batch(self.dictionary_, X, self._support(Y), ridge=self.ridge)
+
+    def components(self, X, Y):
+        """Full disentanglement: the component of every row in every concept.
+
+        Parameters
+        ----------
+        X : array of shape (n, n_features)
+        Y : array of shape (n, n_concepts)
+
+        Returns
+        -------
+        ndarray of shape (n, n_concepts, n_features)
+            ``[i, j]`` is ``D_j^T w_j`` for row ``i`` (zero for unlabelled concepts); the
+            components sum to the NNLS reconstruction ``transform(X, Y) @ dictionary_``.
+        """
+        W = self.transform(X, Y)
+        C, K = self.n_concepts_, self.n_atoms
+        return np.einsum("nck,ckd->ncd", W.reshape(-1, C, K), self.dictionary_.reshape(C, K, -1))
+
+    def project(self, X, concept):
+        """Partial disentanglement: the closest point of one concept's cone to every row.
+
+        This is the paper's eq. 3: ``D_j^T w`` with ``w = argmin_{w >= 0} ||x - D_j^T w||``
+        (NNLS on that concept's atoms alone, without ridge).
+
+        Parameters
+        ----------
+        X : array of shape (n, n_features)
+        concept : int
+            Concept index in ``[0, n_concepts)``.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features)
+        """
+        check_is_fitted(self, "dictionary_")
+        X = check_matrix(X, "X", n_cols=self.n_features_in_)
+        if isinstance(concept, bool) or not isinstance(concept, (int, np.integer)) \
+                or not 0 <= concept < self.n_concepts_:
+            raise ValueError(f"concept must be an integer in [0, {self.n_concepts_}), got {concept!r}.")
+        Dj = self.dictionary_[self.atom_concept_ == concept]
+        return nnls_batch(Dj, X) @ Dj
