@@ -1,0 +1,227 @@
+"""Tests for slics.sparse_coding (section 2: ISTA / FISTA sparse codes)."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Lasso
+
+from slics.sparse_coding import (align_embeddings, center_and_normalise, concept_dictionary, fista, ista,
+                                 lasso_objective, lipschitz_step, reconstruct, soft_threshold,
+                                 sparse_memory_bytes)
+
+
+def random_problem(n=6, d=30, m=20, seed=0):
+    """Well-conditioned random problem (m < d): unit-norm Gaussian columns."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(d, m))
+    A /= np.linalg.norm(A, axis=0)
+    Z = rng.normal(size=(n, d))
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    return Z, A
+
+
+def realistic_problem(n=6, d=64, m=200, seed=1):
+    """Scaled-down CLIP-like problem: m > d, correlated concepts sharing a common direction, aligned."""
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=d)
+    concepts = (rng.normal(size=(m, d)) + 0.8 * common
+                + 0.5 * rng.normal(size=(m, 1)) * rng.normal(size=d))
+    images = rng.normal(size=(n, d)) + common
+    aligned = align_embeddings(images, concepts)
+    return aligned.Z, aligned.A
+
+
+def sklearn_objective(Z, A, lam):
+    """Per-row objective of scikit-learn's Lasso with the alpha matching ||z - Aw||^2 + lam ||w||_1."""
+    d = A.shape[0]
+    W = np.array([Lasso(alpha=lam / (2 * d), fit_intercept=False, tol=1e-12, max_iter=1_000_000)
+                  .fit(A, z).coef_ for z in Z])
+    return lasso_objective(Z, A, W, lam)
+
+
+def rel_gap(W, Z, A, lam, ref):
+    return np.max(np.abs(lasso_objective(Z, A, W, lam) - ref) / ref)
+
+
+# ----------------------------------------------------------------------------- agreement with sklearn
+@pytest.mark.parametrize("lam", [0.01, 0.1, 0.5])
+def test_random_problem_matches_sklearn(lam):
+    Z, A = random_problem()
+    ref = sklearn_objective(Z, A, lam)
+    assert rel_gap(fista(Z, A, lam, tol=1e-9), Z, A, lam, ref) < 1e-6
+    W_ista = ista(Z, A, lam, lr=lipschitz_step(A), n_iter=5000)
+    assert rel_gap(W_ista, Z, A, lam, ref) < 1e-6
+
+
+@pytest.mark.parametrize("lam", [0.02, 0.05, 0.2, 0.5])
+def test_realistic_problem_fista_matches_sklearn(lam):
+    Z, A = realistic_problem()
+    ref = sklearn_objective(Z, A, lam)
+    assert rel_gap(fista(Z, A, lam, tol=1e-9), Z, A, lam, ref) < 1e-6
+    # never below the optimum (sanity: our objective is the one sklearn minimises)
+    assert np.all(lasso_objective(Z, A, fista(Z, A, lam), lam) >= ref * (1 - 1e-9))
+
+
+def test_plain_fista_without_restart_matches_sklearn():
+    # plain Beck & Teboulle FISTA (no restart) reaches the same optimum, just more slowly
+    Z, A = realistic_problem()
+    lam = 0.1
+    ref = sklearn_objective(Z, A, lam)
+    assert rel_gap(fista(Z, A, lam, tol=1e-9, restart=False, n_iter=50_000), Z, A, lam, ref) < 1e-6
+
+
+@pytest.mark.parametrize("lam", [0.2, 0.5])
+def test_realistic_problem_ista_matches_sklearn(lam):
+    # ISTA converges at O(1/k) on m > d problems; it gets there for moderate lambda.
+    Z, A = realistic_problem()
+    ref = sklearn_objective(Z, A, lam)
+    assert rel_gap(ista(Z, A, lam, lr=lipschitz_step(A), n_iter=8000), Z, A, lam, ref) < 1e-6
+
+
+def test_history_is_summed_objective():
+    Z, A = realistic_problem()
+    lam = 0.1
+    W, hist = ista(Z, A, lam, lr=0.01, n_iter=50, return_history=True)
+    assert hist.shape == (51,)
+    assert hist[0] == pytest.approx(np.sum(Z ** 2))
+    assert hist[-1] == pytest.approx(lasso_objective(Z, A, W, lam).sum())
+    assert np.all(np.diff(hist) <= 1e-12)           # lr = 0.01 < 1/L here: monotone descent
+    Wf, hf = fista(Z, A, lam, return_history=True)
+    assert hf[-1] == pytest.approx(lasso_objective(Z, A, Wf, lam).sum())
+    assert hf[-1] <= hist[-1]
+
+
+# ----------------------------------------------------------------------------- building blocks
+def test_soft_threshold():
+    x = np.array([-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0])
+    np.testing.assert_array_equal(soft_threshold(x, 1.0), [-2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0])
+    np.testing.assert_array_equal(soft_threshold(x, 0.0), x)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 30))
+    np.testing.assert_allclose(soft_threshold(X, 0.3), np.sign(X) * np.maximum(np.abs(X) - 0.3, 0))
+    assert soft_threshold(X.astype(np.float32), 0.3).dtype == np.float32
+    with pytest.raises(ValueError, match="threshold"):
+        soft_threshold(X, -1.0)
+
+
+@pytest.mark.parametrize("shape", [(30, 20), (64, 200), (5, 5)])
+def test_lipschitz_step(shape):
+    A = np.random.default_rng(3).normal(size=shape)
+    smax = np.linalg.svd(A, compute_uv=False)[0]
+    assert lipschitz_step(A) == pytest.approx(1.0 / (2.0 * smax ** 2), rel=1e-12)
+
+
+def test_lr_above_lipschitz_step_warns():
+    Z, A = realistic_problem()
+    with pytest.warns(RuntimeWarning, match="Lipschitz"):
+        ista(Z, A, 0.1, lr=1.5 * lipschitz_step(A), n_iter=3)
+
+
+@pytest.mark.parametrize("Z_A", [random_problem(), realistic_problem()], ids=["random", "realistic"])
+def test_lambda_above_max_gives_zeros(Z_A):
+    Z, A = Z_A
+    lam_max = np.max(np.abs(2 * Z @ A))             # ||2 A^T z||_inf over all images
+    lam = 1.001 * lam_max
+    assert np.count_nonzero(ista(Z, A, lam)) == 0
+    assert np.count_nonzero(fista(Z, A, lam)) == 0
+    assert np.count_nonzero(fista(Z, A, 0.9 * lam_max)) > 0
+
+
+# ----------------------------------------------------------------------------- report settings
+def ista_loop(Z, A, lam, lr=0.01, n_iter=200):
+    """Straightforward per-image ISTA, literally as the report writes it."""
+    W = np.zeros((Z.shape[0], A.shape[1]))
+    for i, z in enumerate(Z):
+        w = np.zeros(A.shape[1])
+        for _ in range(n_iter):
+            grad = 2 * A.T @ (A @ w - z)
+            v = w - lr * grad
+            w = np.sign(v) * np.maximum(np.abs(v) - lr * lam, 0)
+        W[i] = w
+    return W
+
+
+@pytest.mark.parametrize("lam", [0.05, 0.3])
+def test_batched_ista_equals_per_image_loop(lam):
+    Z, A = realistic_problem(n=4, d=16, m=40, seed=5)
+    assert 0.01 < lipschitz_step(A)                 # report settings are in the safe regime here
+    np.testing.assert_allclose(ista(Z, A, lam), ista_loop(Z, A, lam), rtol=1e-10, atol=1e-12)
+
+
+def test_fixed_zero_rows_and_factored_product_are_exact():
+    """Rows that never leave zero are skipped and m > 2d uses (W A^T) A: results unchanged."""
+    Z, A = realistic_problem(n=6, d=8, m=40, seed=7)
+    Z[::2] *= 0.01                                  # these rows have ||2 A^T z||_inf below lam
+    lam = 0.3
+    frozen = np.abs(2 * Z @ A).max(axis=1) <= lam
+    assert frozen.any() and not frozen.all()
+    W, history = ista(Z, A, lam, n_iter=50, return_history=True)
+    np.testing.assert_allclose(W, ista_loop(Z, A, lam, n_iter=50), rtol=1e-10, atol=1e-12)
+    assert np.all(W[frozen] == 0)
+    assert history[-1] == pytest.approx(lasso_objective(Z, A, W, lam).sum(), rel=1e-12)
+    assert history[0] == pytest.approx(np.sum(Z**2), rel=1e-12)
+
+
+def test_float32_dtype():
+    Z, A = realistic_problem()
+    assert ista(Z, A, 0.1, dtype=np.float32).dtype == np.float32
+    W32, W64 = fista(Z, A, 0.1, dtype=np.float32), fista(Z, A, 0.1)
+    assert W32.dtype == np.float32 and W64.dtype == np.float64
+    ref = lasso_objective(Z, A, W64, 0.1)
+    assert np.max(np.abs(lasso_objective(Z, A, W32, 0.1) - ref) / ref) < 1e-5
+
+
+# ----------------------------------------------------------------------------- alignment and uses
+def test_center_and_normalise():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 8)) + 3.0
+    Xc, mu = center_and_normalise(X)
+    np.testing.assert_allclose(mu, X.mean(axis=0))
+    np.testing.assert_allclose(np.linalg.norm(Xc, axis=1), 1.0)
+    Xc2, mu2 = center_and_normalise(X, mean=np.zeros(8))
+    np.testing.assert_allclose(Xc2, X / np.linalg.norm(X, axis=1, keepdims=True))
+    with pytest.raises(ValueError, match="mean must have shape"):
+        center_and_normalise(X, mean=np.zeros(3))
+    A, mu_c = concept_dictionary(X)
+    assert A.shape == (8, 10)
+    np.testing.assert_allclose(np.linalg.norm(A, axis=0), 1.0)
+
+
+def test_reconstruct_and_memory():
+    Z, A = realistic_problem()
+    mu = np.arange(A.shape[0], dtype=float)
+    W = fista(Z, A, 0.3)
+    np.testing.assert_allclose(reconstruct(W, A), W @ A.T)
+    np.testing.assert_allclose(reconstruct(W, A, mu), W @ A.T + mu)
+    mem = sparse_memory_bytes(W)
+    nnz = np.count_nonzero(W)
+    assert mem["nnz"] == nnz
+    assert mem["data_dtype"] == "float32" and mem["indices_dtype"] == "int32"
+    assert mem["csr_bytes"] == nnz * 4 + nnz * 4 + (W.shape[0] + 1) * 4
+    assert mem["dense_float32_bytes"] == W.size * 4
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_bad_input():
+    Z, A = realistic_problem()
+    Z_nan = Z.copy()
+    Z_nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ista(Z_nan, A, 0.1)
+    with pytest.raises(ValueError, match="NaN"):
+        fista(Z_nan, A, 0.1)
+    with pytest.raises(ValueError, match="NaN"):
+        align_embeddings(Z_nan, A.T)
+    with pytest.raises(ValueError, match="columns but 64 are expected"):
+        ista(Z[:, :32], A, 0.1)
+    with pytest.raises(ValueError, match="columns but 64 are expected"):
+        fista(Z[:, :32], A, 0.1)
+    with pytest.raises(ValueError, match="lam .* non-negative"):
+        ista(Z, A, -0.1)
+    with pytest.raises(ValueError, match="lam .* non-negative"):
+        fista(Z, A, -0.1)
+    with pytest.raises(ValueError, match="lr .* positive"):
+        ista(Z, A, 0.1, lr=0.0)
+    with pytest.raises(ValueError, match="lr .* positive"):
+        ista(Z, A, 0.1, lr=-0.01)
+    with pytest.raises(ValueError, match="2-D"):
+        ista(Z[0], A, 0.1)
