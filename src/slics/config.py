@@ -34,6 +34,11 @@ def project_root(start: str | Path | None = None) -> Path:
     )
 
 
+def env_flag(name: str) -> bool:
+    """True when environment variable ``name`` is set to 1, true, yes or on (any case)."""
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def results_dir() -> Path:
     """Folder for generated tables, figures and metrics (``results/`` by default)."""
     env = os.environ.get("SLICS_RESULTS_DIR")

@@ -31,6 +31,7 @@ from typing import Iterable
 
 import numpy as np
 
+from .config import env_flag
 from .resources import sha256_of
 
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -54,13 +55,9 @@ class ModelIntegrityError(RuntimeError):
     """A model file does not have the expected checksum."""
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 def offline_mode() -> bool:
     """True when ``SLICS_OFFLINE`` or ``HF_HUB_OFFLINE`` says not to touch the network."""
-    return any(_truthy(os.environ.get(var)) for var in OFFLINE_VARS)
+    return any(env_flag(var) for var in OFFLINE_VARS)
 
 
 def can_reach(host: str, port: int = 443, timeout: float = 3.0) -> bool:
@@ -234,7 +231,7 @@ def cached_weights(model_name: str, pretrained: str, cache_dir: str | Path | Non
 def _raise_if_offline(model_name: str, pretrained: str) -> None:
     if offline_mode():
         why = "offline mode is set (" + ", ".join(
-            f"{v}={os.environ[v]}" for v in OFFLINE_VARS if _truthy(os.environ.get(v))) + ")"
+            f"{v}={os.environ[v]}" for v in OFFLINE_VARS if env_flag(v)) + ")"
     elif not can_reach(HF_HOST):
         why = f"{HF_HOST} cannot be reached"
     else:

@@ -17,10 +17,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .validation import check_matrix, check_positive
-
-
-def _unit_rows(A: np.ndarray) -> np.ndarray:
-    return A / np.linalg.norm(A, axis=1, keepdims=True)
+from .zero_shot import normalise_rows
 
 
 def relative_error(X, W, D) -> float:
@@ -107,11 +104,11 @@ def make_planted(n_samples: int = 1000, n_features: int = 64, n_concepts: int = 
         raise ValueError(f"atom_density must be in (0, 1], got {atom_density}.")
     rng = np.random.default_rng(random_state)
 
-    common = _unit_rows(rng.standard_normal((1, d)))
-    shared = _unit_rows(np.sqrt(concept_coherence) * common
-                        + np.sqrt(1 - concept_coherence) * _unit_rows(rng.standard_normal((C, d))))
-    own = _unit_rows(rng.standard_normal((C * K, d)))
-    D = _unit_rows(np.sqrt(atom_coherence) * np.repeat(shared, K, axis=0) + np.sqrt(1 - atom_coherence) * own)
+    common = normalise_rows(rng.standard_normal((1, d)))
+    shared = normalise_rows(np.sqrt(concept_coherence) * common
+                        + np.sqrt(1 - concept_coherence) * normalise_rows(rng.standard_normal((C, d))))
+    own = normalise_rows(rng.standard_normal((C * K, d)))
+    D = normalise_rows(np.sqrt(atom_coherence) * np.repeat(shared, K, axis=0) + np.sqrt(1 - atom_coherence) * own)
 
     counts = rng.choice(np.arange(lo, hi + 1), size=n, p=concept_probs)
     order = np.argsort(rng.random((n, C)), axis=1)  # a random permutation of concepts per row
@@ -148,8 +145,8 @@ def atom_recovery(true_D, learned_D, atom_concept) -> float:
     float
         Mean ``|cosine|`` of the matched pairs (1 is perfect recovery, up to sign and order).
     """
-    true_D = _unit_rows(check_matrix(true_D, "true_D"))
-    learned_D = _unit_rows(check_matrix(learned_D, "learned_D", n_cols=true_D.shape[1]))
+    true_D = normalise_rows(check_matrix(true_D, "true_D"))
+    learned_D = normalise_rows(check_matrix(learned_D, "learned_D", n_cols=true_D.shape[1]))
     atom_concept = np.asarray(atom_concept)
     if true_D.shape != learned_D.shape or atom_concept.shape != (true_D.shape[0],):
         raise ValueError(f"true_D {true_D.shape}, learned_D {learned_D.shape} and atom_concept "

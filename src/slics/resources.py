@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import data_dir
+from .config import data_dir, env_flag
 from .io import atomic_path
 
 MIRROR_ENV = "SLICS_DATA_MIRROR"
@@ -84,10 +84,6 @@ def _mirror_dir() -> Path | None:
     return Path(value).expanduser().resolve() if value else None
 
 
-def _offline() -> bool:
-    return os.environ.get(OFFLINE_ENV, "").lower() in {"1", "true", "yes"}
-
-
 def fetch_file(item: ResourceFile) -> Path:
     """Materialise one file at ``item.dest`` (verified), and return that path."""
     dest = item.dest
@@ -99,7 +95,7 @@ def fetch_file(item: ResourceFile) -> Path:
         if source is not None and source.is_file():
             shutil.copyfile(source, tmp)
             origin = f"mirror file {source}"
-        elif _offline():
+        elif env_flag(OFFLINE_ENV):
             raise ResourceError(
                 f"Resource '{item.resource}': {item.mirror} is not available offline. "
                 f"Set {MIRROR_ENV} to a folder holding a copy at <folder>/{item.mirror} "
@@ -164,7 +160,7 @@ def fetch_nltk() -> Path:
             shutil.copytree(source, tmp)
             os.replace(tmp, dest)
             continue
-        if _offline():
+        if env_flag(OFFLINE_ENV):
             raise ResourceError(
                 f"NLTK package '{package}' is not available offline. Set {MIRROR_ENV} to a folder "
                 f"holding nltk_data/{subdir}, or unset {OFFLINE_ENV} to download it."
