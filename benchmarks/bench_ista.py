@@ -1,4 +1,4 @@
-"""Benchmark: batched FISTA/ISTA (slics.sparse_coding) vs a per-image scikit-learn Lasso loop.
+"""Benchmark: batched FISTA/ISTA (slics.core.sparse_coding) vs a per-image scikit-learn Lasso loop.
 
 The per-image loop is the SpLiCE-style approach: one ``sklearn.linear_model.Lasso`` fit per
 image embedding. Both solve ``||z - A w||^2 + lam ||w||_1`` (sklearn with ``alpha = lam / (2 d)``).
@@ -33,8 +33,8 @@ import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso
 
-from slics.io import write_json
-from slics.sparse_coding import align_embeddings, fista, ista, lasso_objective, lipschitz_step, sparse_memory_bytes
+from slics.utils.io import write_json
+from slics.core.sparse_coding import align_embeddings, fista, ista, lasso_objective, lipschitz_step, sparse_memory_bytes
 
 
 def synthetic_problem(n, d, m, seed=0):
@@ -172,7 +172,7 @@ def main(argv=None):
 
 def _default_out() -> Path:
     try:
-        from slics.config import results_dir
+        from slics.utils.config import results_dir
         return results_dir() / "benchmarks" / "ista.json"
     except FileNotFoundError:
         return Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "ista.json"

@@ -35,8 +35,8 @@ import scipy
 from scipy.optimize import nnls as scipy_nnls
 
 from slics import SLiCS, nnls_batch
-from slics.io import write_json
-from slics.planted import atom_recovery, make_planted, relative_error
+from slics.utils.io import write_json
+from slics.core.planted import atom_recovery, make_planted, relative_error
 
 ROOT = Path(__file__).resolve().parents[1]
 

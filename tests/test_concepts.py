@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from slics import concepts
-from slics.config import data_dir
-from slics.resources import MIRROR_ENV, ensure_nltk
+from slics.data import concepts
+from slics.utils.config import data_dir
+from slics.data.resources import MIRROR_ENV, ensure_nltk
 
 CAPTIONS = [
     "Two dogs play in the park.",
@@ -119,7 +119,7 @@ def _mirror_file(name: str) -> Path:
         if path.is_file():
             return path
     pytest.skip(f"Flickr30k caption file {name} not found: set {MIRROR_ENV} to the data mirror "
-                "(CI uses ../shared/data) or run `python -m slics.resources fetch flickr30k`.")
+                "(CI uses ../shared/data) or run `python -m slics.data.resources fetch flickr30k`.")
 
 
 def test_real_val_captions_sanity():
@@ -147,7 +147,7 @@ def test_read_split_names(tmp_path, monkeypatch):
 
 def test_load_concepts_reads_the_committed_table_when_results_are_redirected(monkeypatch, tmp_path):
     """SLICS_RESULTS_DIR redirects what a run writes (nbval), never the upstream inputs it reads."""
-    from slics.config import upstream_results_dir
+    from slics.utils.config import upstream_results_dir
 
     committed = upstream_results_dir() / "tables" / "concepts.csv"
     if not committed.is_file():

@@ -5,8 +5,8 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from slics import SLiCS, nnls_batch
-from slics.dictionary import _atom_step, _new_atom, majority_sign, top_singular_pair
-from slics.planted import atom_recovery, make_planted, relative_error
+from slics.core.dictionary import _atom_step, _new_atom, majority_sign, top_singular_pair
+from slics.core.planted import atom_recovery, make_planted, relative_error
 
 
 @pytest.fixture(scope="module")

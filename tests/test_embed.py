@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import yaml
 
-from slics import encoders
-from slics.cifar import (CIFAR10_CLASSES, CifarImages, CifarUnavailableError, ensure_cifar10, read_batch,
+from slics.embedding import encoders
+from slics.data.cifar import (CIFAR10_CLASSES, CifarImages, CifarUnavailableError, ensure_cifar10, read_batch,
                          read_cifar10_test)
-from slics.config import load_params
-from slics.embed import check_profile, embed_cifar10, load_embeddings, main, make_prompts
+from slics.utils.config import load_params
+from slics.embedding.embed import check_profile, embed_cifar10, load_embeddings, main, make_prompts
 
 
 # ---------------------------------------------------------------------------------------------

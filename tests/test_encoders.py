@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from slics import encoders
-from slics.encoders import (BackboneUnavailableError, ModelIntegrityError, OpenClipBackbone, cached_weights,
+from slics.embedding import encoders
+from slics.embedding.encoders import (BackboneUnavailableError, ModelIntegrityError, OpenClipBackbone, cached_weights,
                             get_backbone)
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from slics import ista_clip as sec
-from slics.sparse_coding import align_embeddings, sparse_memory_bytes
+from slics.sections import ista_clip as sec
+from slics.core.sparse_coding import align_embeddings, sparse_memory_bytes
 
 
 def _codes(seed=0, n=50, m=30, density=0.1):

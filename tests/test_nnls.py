@@ -3,7 +3,7 @@ import pytest
 from scipy.optimize import nnls as scipy_nnls
 
 from slics import nnls_batch
-from slics.planted import make_planted
+from slics.core.planted import make_planted
 
 
 def objective(D, x, w, ridge=0.0):

@@ -1,7 +1,7 @@
 import nbformat
 import pytest
 
-from slics.notebooks import clean_notebook, select_params
+from slics.utils.notebooks import clean_notebook, select_params
 
 
 def test_clean_notebook_removes_volatile_metadata():

@@ -3,7 +3,7 @@ import pytest
 from scipy.optimize import nnls as scipy_nnls
 
 from slics import SLiCS, group_nn_omp, nn_omp, nnls_batch
-from slics.planted import make_planted, support_recovery
+from slics.core.planted import make_planted, support_recovery
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from slics.planted import atom_recovery, make_planted, relative_error, support_recovery
+from slics.core.planted import atom_recovery, make_planted, relative_error, support_recovery
 
 
 def test_shapes_and_model_constraints():

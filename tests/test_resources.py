@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-from slics import resources
+from slics.data import resources
 
 
 @pytest.fixture

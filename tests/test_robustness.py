@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from slics import robustness as rb
+from slics.sections import robustness as rb
 
 REPORT_X = [1, 1, 1, 6, 1, 1]
 

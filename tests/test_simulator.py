@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slics.config import load_params
-from slics.simulator import (SimulatorParams, cifar10_demo_labels, describe, label_neighbours, one_hot,
+from slics.utils.config import load_params
+from slics.embedding.simulator import (SimulatorParams, cifar10_demo_labels, describe, label_neighbours, one_hot,
                              simulate_cifar10, simulate_images)
-from slics.zero_shot import zero_shot_accuracy
+from slics.core.zero_shot import zero_shot_accuracy
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -122,8 +122,8 @@ def test_describe_says_simulated(world):
 def minilm_world():
     """Real MiniLM embeddings at a reduced scale: 10 class prompts, the 1,000 most frequent
     LAION words, and the least frequent 300 of those as clutter nouns."""
-    from slics.embed import laion10k_words, make_prompts
-    from slics.encoders import get_backbone
+    from slics.embedding.embed import laion10k_words, make_prompts
+    from slics.embedding.encoders import get_backbone
 
     backbone = get_backbone("demo")
     template = load_params()["embed"]["prompt_template"]

@@ -1,10 +1,10 @@
-"""Tests for slics.sparse_coding (section 2: ISTA / FISTA sparse codes)."""
+"""Tests for slics.core.sparse_coding (section 2: ISTA / FISTA sparse codes)."""
 
 import numpy as np
 import pytest
 from sklearn.linear_model import Lasso
 
-from slics.sparse_coding import (align_embeddings, center_and_normalise, concept_dictionary, fista, ista,
+from slics.core.sparse_coding import (align_embeddings, center_and_normalise, concept_dictionary, fista, ista,
                                  lasso_objective, lipschitz_step, reconstruct, soft_threshold,
                                  sparse_memory_bytes)
 

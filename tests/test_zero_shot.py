@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from slics import zero_shot_accuracy, zero_shot_pseudo_labels
-from slics.zero_shot import cosine_similarity, zero_shot_predict
+from slics.core.zero_shot import cosine_similarity, zero_shot_predict
 
 
 def _data(seed=0, n=40, d=6, c=4):

@@ -11,19 +11,19 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     # section 1
-    "mean_estimate": "slics.robustness",
-    "median_estimate": "slics.robustness",
-    "mode_estimate": "slics.robustness",
+    "mean_estimate": "slics.sections.robustness",
+    "median_estimate": "slics.sections.robustness",
+    "mode_estimate": "slics.sections.robustness",
     # section 2
-    "ista": "slics.sparse_coding",
-    "fista": "slics.sparse_coding",
-    "zero_shot_accuracy": "slics.zero_shot",
+    "ista": "slics.core.sparse_coding",
+    "fista": "slics.core.sparse_coding",
+    "zero_shot_accuracy": "slics.core.zero_shot",
     # SLiCS core
-    "SLiCS": "slics.dictionary",
-    "nnls_batch": "slics.nnls",
-    "nn_omp": "slics.omp",
-    "group_nn_omp": "slics.omp",
-    "zero_shot_pseudo_labels": "slics.zero_shot",
+    "SLiCS": "slics.core.dictionary",
+    "nnls_batch": "slics.core.nnls",
+    "nn_omp": "slics.core.omp",
+    "group_nn_omp": "slics.core.omp",
+    "zero_shot_pseudo_labels": "slics.core.zero_shot",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -3,7 +3,7 @@
 The notebook ``02_ista_clip`` calls these functions in order: load the cached
 embeddings, measure dense zero-shot accuracy, align images and concepts, sweep
 lambda with the report's ISTA, and summarise (sparsity versus accuracy, memory,
-most active concepts, examples). The solvers live in :mod:`slics.sparse_coding`.
+most active concepts, examples). The solvers live in :mod:`slics.core.sparse_coding`.
 
 Three ways to classify a sparse code ``w`` are compared (the ablation):
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .sparse_coding import Aligned, align_embeddings, ista, reconstruct, sparse_memory_bytes
-from .zero_shot import normalise_rows, zero_shot_accuracy
+from ..core.sparse_coding import Aligned, align_embeddings, ista, reconstruct, sparse_memory_bytes
+from ..core.zero_shot import normalise_rows, zero_shot_accuracy
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -43,8 +43,8 @@ class SectionInputs:
 
 def load_inputs(backbone: str) -> SectionInputs:
     """Read the cached CIFAR-10 and concept embeddings of ``backbone`` (made by ``dvc repro``)."""
-    from .concepts import load_concepts
-    from .embed import load_embeddings
+    from ..data.concepts import load_concepts
+    from ..embedding.embed import load_embeddings
 
     inputs = SectionInputs(
         images=load_embeddings(backbone, "cifar10_images"),
@@ -215,7 +215,7 @@ def describe_inputs(params: dict) -> str:
     """Markdown paragraph saying where this run's embeddings come from."""
     profile, backbone = params["profile"], params["embed"]["backbone"]
     if profile == "demo":
-        from .simulator import describe
+        from ..embedding.simulator import describe
 
         return describe(params["demo_world"], params["embed"]["prompt_template"])
     return (f"**Full profile**: real CIFAR-10 test images embedded by open_clip `{backbone}` with "

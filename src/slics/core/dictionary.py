@@ -16,7 +16,7 @@ Training (alternating minimisation, as in the paper):
    with fewer than ``K`` samples has rank below ``K``: its remaining atoms are random
    unit vectors (seeded by ``random_state``, with a warning) that are then learned
    like any other atom.
-2. Coefficient step: :func:`slics.nnls.nnls_batch` of every sample on the atoms of
+2. Coefficient step: :func:`slics.core.nnls.nnls_batch` of every sample on the atoms of
    its labelled concepts (optionally with a ridge term).
 3. Atom step (``update="ksvd"``), atom by atom: on the samples where the atom is
    active, the residual with the atom's own contribution added back, ``R``; its
@@ -45,7 +45,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
 from .nnls import nnls_batch, single_thread_blas
-from .validation import check_labels, check_matrix, check_positive
+from ..utils.validation import check_labels, check_matrix, check_positive
 
 UPDATES = ("ksvd", "bcd", "power")
 
@@ -248,7 +248,7 @@ class SLiCS(BaseEstimator):
         cyclic-minimiser check); the error history is then non-increasing (full batch,
         ``ridge=0``).
     ridge : float, default 0.0
-        Ridge weight of the coefficient step (see :func:`slics.nnls.nnls_batch`); the atom
+        Ridge weight of the coefficient step (see :func:`slics.core.nnls.nnls_batch`); the atom
         step and ``error_history_`` use the plain reconstruction error.
     random_state : int, default 0
         Seed of the random atoms of under-sampled concepts and of the batch shuffles.
@@ -350,7 +350,7 @@ class SLiCS(BaseEstimator):
             Embeddings (rows; unit norm in the paper, not required).
         Y : array of shape (n_samples, n_concepts)
             Binary labels (or pseudo-labels from
-            :func:`slics.zero_shot.zero_shot_pseudo_labels` for unsupervised SLiCS).
+            :func:`slics.core.zero_shot.zero_shot_pseudo_labels` for unsupervised SLiCS).
             All-zero rows are dropped with a warning.
 
         Returns

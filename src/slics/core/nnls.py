@@ -63,7 +63,7 @@ import scipy.linalg
 import scipy.optimize
 from threadpoolctl import ThreadpoolController
 
-from .validation import check_matrix, check_positive
+from ..utils.validation import check_matrix, check_positive
 
 _SOLVE_CHUNK = 4_000_000  # max elements of one stacked (rows, k, k) system
 _MIN_GROUP = 8            # group by support when groups average at least this many rows

@@ -1,6 +1,6 @@
 """The ``embed`` stage: cached embeddings under ``data/embeddings/<backbone>/<dataset>/``.
 
-Command line: ``python -m slics.embed cifar10`` (DVC stage ``embed_cifar10``) reads
+Command line: ``python -m slics.embedding.embed cifar10`` (DVC stage ``embed_cifar10``) reads
 ``params.yaml`` (``profile``, ``seed``, ``embed``, ``demo_world``) and writes into
 ``data/embeddings/<backbone>/cifar10/``, all float32 with unit rows unless said:
 
@@ -8,7 +8,7 @@ Command line: ``python -m slics.embed cifar10`` (DVC stage ``embed_cifar10``) re
 * ``cifar10_labels.npy``   (10000,) int64 class ids
 * ``cifar10_classes.npy``  (10, d): the class prompts, ``prompt_template`` of each class name
 * ``concepts.npy``         (n_concepts, d): the prompt of every concept of
-  :func:`slics.concepts.load_concepts`, in its order
+  :func:`slics.data.concepts.load_concepts`, in its order
 * ``laion10k_vocab.npy``   (10000, d): the prompt of every word of the LAION-10k
   vocabulary (the last 10,000 lines of SpLiCE's ``laion.txt``, in file order, so the
   most frequent word is last). Words are embedded *with* the prompt template, like
@@ -22,7 +22,7 @@ embeddings are written by every stage that needs them and no two stages share an
 output. Read arrays back with :func:`load_embeddings`.
 
 Profiles: ``demo`` needs backbone ``demo`` (all-MiniLM-L6-v2 text tower, simulated
-images, see :mod:`slics.simulator`); ``full`` needs a CLIP backbone
+images, see :mod:`slics.embedding.simulator`); ``full`` needs a CLIP backbone
 (``clip-vit-b32`` or ``clip-rn50``) and the real CIFAR-10 test set. In the full
 profile the weights and the data are checked before anything is computed, so an
 offline machine fails at once with instructions.
@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import data_dir, load_params
-from .io import load_npy, save_npy, write_json
+from ..utils.config import data_dir, load_params
+from ..utils.io import load_npy, save_npy, write_json
 
 DATASETS = ("cifar10",)
 PROFILES = {"demo": ("demo",), "full": ("clip-vit-b32", "clip-rn50")}
@@ -58,7 +58,7 @@ def load_embeddings(backbone: str, name: str, dataset: str = "cifar10") -> np.nd
     """
     name = name[:-4] if name.endswith(".npy") else name
     return load_npy(embeddings_dir(backbone, dataset) / f"{name}.npy", what=f"{backbone} embedding '{name}'",
-                    how_to_make=f"run `dvc repro embed_{dataset}` (or `python -m slics.embed {dataset}`)")
+                    how_to_make=f"run `dvc repro embed_{dataset}` (or `python -m slics.embedding.embed {dataset}`)")
 
 
 def check_profile(profile: str, backbone: str) -> None:
@@ -84,7 +84,7 @@ def make_prompts(template: str, words) -> list[str]:
 
 def laion10k_words() -> list[str]:
     """The LAION-10k vocabulary: the last 10,000 lines of SpLiCE's ``laion.txt`` (most frequent last)."""
-    from .resources import resource_path
+    from ..data.resources import resource_path
 
     lines = resource_path(VOCAB_RESOURCE, VOCAB_FILE).read_text(encoding="utf-8").splitlines()
     words = lines[-VOCAB_SIZE:]
@@ -95,7 +95,7 @@ def laion10k_words() -> list[str]:
 
 def _stats(images: np.ndarray, labels: np.ndarray, class_emb: np.ndarray) -> dict:
     """Zero-shot accuracy and mean cosines (float64; all image pairs in O(n d))."""
-    from .zero_shot import zero_shot_accuracy
+    from ..core.zero_shot import zero_shot_accuracy
 
     X, T = images.astype(np.float64), class_emb.astype(np.float64)
     n = X.shape[0]
@@ -114,11 +114,11 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
                   vocab_words: list[str] | None = None) -> dict:
     """Compute and save the CIFAR-10, concept and vocabulary embeddings; return the manifest.
 
-    ``params`` defaults to ``params.yaml``; ``concepts`` to :func:`slics.concepts.load_concepts`;
+    ``params`` defaults to ``params.yaml``; ``concepts`` to :func:`slics.data.concepts.load_concepts`;
     ``out_dir`` to ``data/embeddings/<backbone>/cifar10``; ``vocab_words`` to :func:`laion10k_words`
     (tests pass smaller lists).
     """
-    from .cifar import CIFAR10_CLASSES
+    from ..data.cifar import CIFAR10_CLASSES
     from .encoders import get_backbone
 
     params = load_params() if params is None else params
@@ -131,7 +131,7 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
     t0 = time.perf_counter()
 
     if profile == "full":  # fail fast, before any model is built or text encoded
-        from .cifar import ensure_cifar10
+        from ..data.cifar import ensure_cifar10
         from .encoders import check_clip_available
 
         check_clip_available(name)
@@ -141,7 +141,7 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
 
         sim_params = SimulatorParams.from_dict(params.get("demo_world"))
     if concepts is None:
-        from .concepts import load_concepts
+        from ..data.concepts import load_concepts
 
         concepts = load_concepts()
     if not concepts:
@@ -170,7 +170,7 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
         images, labels = simulate_cifar10(class_emb, vocab_emb, clutter, sim_params, seed)
         timings["simulate_images_s"] = time.perf_counter() - t
     else:
-        from .cifar import load_cifar10_test
+        from ..data.cifar import load_cifar10_test
 
         dataset, labels, _ = load_cifar10_test()
         images = backbone.encode_images(dataset, batch_size=batch_size, progress=progress)
@@ -190,7 +190,7 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
         "seed": seed,
         "dim": int(backbone.dim),
         "prompt_template": template,
-        "images": "simulated (slics.simulator)" if profile == "demo" else "CIFAR-10 test set (torchvision files)",
+        "images": "simulated (slics.embedding.simulator)" if profile == "demo" else "CIFAR-10 test set (torchvision files)",
         "class_names": list(CIFAR10_CLASSES),
         "n_concepts": len(concepts),
         "vocab": (f"LAION-10k: last {VOCAB_SIZE} lines of {VOCAB_FILE}, embedded with the prompt template"
@@ -206,7 +206,7 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cifar import CifarUnavailableError
+    from ..data.cifar import CifarUnavailableError
     from .encoders import BackboneUnavailableError, ModelIntegrityError
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -9,7 +9,7 @@ lower-case; keep ``str.isalpha()`` tokens of >= 2 characters that are not NLTK
 English stopwords (this drops punctuation, numbers, ``'s`` and hyphenated
 compounds such as ``t-shirt``). Take the ``n_nouns`` most frequent (ties
 alphabetically) and append the ``extra`` words (CIFAR-10 classes) not among them.
-``python -m slics.concepts`` (DVC stage ``concepts``) writes ``results/tables/concepts.{csv,md}``.
+``python -m slics.data.concepts`` (DVC stage ``concepts``) writes ``results/tables/concepts.{csv,md}``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from nltk.corpus import stopwords
 from nltk.tag import PerceptronTagger
 from tqdm import tqdm
 
-from .config import load_params, results_dir, upstream_results_dir
-from .io import write_table
+from ..utils.config import load_params, results_dir, upstream_results_dir
+from ..utils.io import write_table
 from .resources import ensure_nltk, fetch
 
 N_CAPTION_FILES = 5
@@ -171,7 +171,7 @@ def load_concepts(path: str | Path | None = None) -> list[str]:
     path = Path(path) if path else upstream_results_dir() / "tables" / f"{TABLE_STEM}.csv"
     if not path.is_file():
         raise FileNotFoundError(f"The concept table {path} is missing; run `dvc repro concepts` "
-                                "(or `python -m slics.concepts`) to create it.")
+                                "(or `python -m slics.data.concepts`) to create it.")
     return pd.read_csv(path, keep_default_na=False)["concept"].astype(str).tolist()
 
 

@@ -1,0 +1,1 @@
+"""The data layer: the resource registry and fetcher, dataset readers, caption mining."""

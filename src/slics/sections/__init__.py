@@ -1,0 +1,1 @@
+"""One driver module per report section; each notebook calls exactly one of them."""
