@@ -166,7 +166,7 @@ def main(argv=None):
                     "elementwise work (shrinkage, momentum, stopping test) is overhead. Timings are best-of-repeats "
                     "on this machine (other jobs may share the cores: see timing.loadavg); the sklearn loop is "
                     "single-threaded coordinate descent per image.")
-    write_json(out, res)
+    write_json(out, res, significant=4)
     print(f"sklearn loop: {t_sk / n_sub * 1e3:.1f} ms/image -> {t_sk / n_sub * n:.1f}s extrapolated; wrote {out}")
 
 

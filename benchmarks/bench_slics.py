@@ -174,7 +174,7 @@ def main(argv=None) -> dict:
     print(f"planted recovery: mean |cos| {pr['mean_abs_cos_learned']:.3f} (S-SVD init "
           f"{pr['mean_abs_cos_ssvd_init']:.3f}); rel. error {pr['relative_error_final']:.4f} vs floor "
           f"{pr['relative_error_noise_floor']:.4f}")
-    write_json(args.out, result)
+    write_json(args.out, result, significant=4)
     print(f"wrote {args.out}")
     return result
 

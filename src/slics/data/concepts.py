@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                f"Flickr30k captions (Multi30k task 2; splits {splits}; NLTK word_tokenize + pos_tag, "
                "tags NN*, lower-cased, alphabetic, >= 2 letters, no English stopwords; ties alphabetical)"
                f" plus {len(df) - n_top} CIFAR-10 class names not among them: {len(df)} concepts.")
-    csv_path, _ = write_table(df, results_dir() / "tables" / TABLE_STEM, caption)
+    write_table(df, results_dir() / "tables" / TABLE_STEM, decimals=0, caption=caption)
+    csv_path = results_dir() / "tables" / f"{TABLE_STEM}.csv"
     print(f"{len(df)} concepts ({n_top} nouns + {len(df) - n_top} extra) -> {csv_path}")
     return 0
 

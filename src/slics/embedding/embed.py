@@ -200,7 +200,7 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
     }
     if profile == "demo":
         manifest["demo_world"] = sim_params.to_dict()
-    write_json(out / "manifest.json", manifest)
+    write_json(out / "manifest.json", manifest, decimals=4)
     manifest["timings"] = {k: round(v, 2) for k, v in timings.items()}  # returned, not written (not stable)
     return manifest
 

@@ -27,6 +27,16 @@ from ..core.zero_shot import normalise_rows, zero_shot_accuracy
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 CLASSIFIERS = ("report", "centred", "image_mean")
+# Printed precision of every section-2 quantity (README, "Reproduction contract"): coarse enough
+# that cross-machine float noise (about 1e-6 relative) does not reach the last digit.
+DECIMALS = {
+    "lambda": 2, "mean_nonzeros": 1, "median_nonzeros": 1, "dense_accuracy": 4,
+    **{f"accuracy_{how}": 4 for how in CLASSIFIERS},
+    "dense_float32_MB": 2, "csr_MB": 2, "csr_over_dense": 3,
+    "implied_mean_nonzeros": 2, "fraction_of_dense": 4, "mean_abs_weight": 4,
+    "fista_objective_final": 2, "ista_objective_at_200": 2, "ista_objective_final": 2,
+    "lipschitz_step": 5, "report_step": 3,
+}
 
 
 @dataclass

@@ -12,12 +12,11 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
 
-FLOAT_FORMAT = "%.6g"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -60,33 +59,81 @@ def _plain(obj):
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serialisable")
 
 
-def _round_floats(obj, digits: int):
+def _decimals_for(name: str, decimals: int | Mapping[str, int], what: str) -> int:
+    if isinstance(decimals, int):
+        return decimals
+    if name in decimals:
+        return decimals[name]
+    if "*" in decimals:
+        return decimals["*"]
+    raise ValueError(
+        f"No precision stated for {what} {name!r}. Every printed number has a stated precision "
+        f"(see README, 'Reproduction contract'): add {name!r} to `decimals`."
+    )
+
+
+def _round_json(obj, key: str, decimals, significant: int | None):
     if isinstance(obj, float):
-        return float(f"{obj:.{digits}g}")
+        if significant is not None:
+            return float(f"{obj:.{significant}g}")
+        return round(obj, _decimals_for(key, decimals, "metric"))
     if isinstance(obj, dict):
-        return {k: _round_floats(v, digits) for k, v in obj.items()}
+        return {k: _round_json(v, str(k), decimals, significant) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_round_floats(v, digits) for v in obj]
+        return [_round_json(v, key, decimals, significant) for v in obj]
     return obj
 
 
-def write_json(dest: str | Path, obj, digits: int = 8) -> Path:
-    """Write ``obj`` as sorted, indented JSON with floats rounded to ``digits`` significant digits."""
+def write_json(dest: str | Path, obj, decimals: int | Mapping[str, int] | None = None,
+               significant: int | None = None) -> Path:
+    """Write ``obj`` as sorted, indented JSON with every float at a stated precision.
+
+    ``decimals`` is one number of decimal places for every float, or a mapping from a float's
+    (innermost) key to its decimals, with ``"*"`` as an optional default; a float whose key has
+    no stated precision raises. ``significant`` (significant digits) is for machine-dependent
+    records such as benchmark timings, which are not part of the reproduction contract.
+    """
+    if (decimals is None) == (significant is None):
+        raise TypeError("write_json needs exactly one of `decimals` or `significant`.")
     obj = json.loads(json.dumps(obj, default=_plain))
-    return write_text(dest, json.dumps(_round_floats(obj, digits), indent=2, sort_keys=True) + "\n")
+    rounded = _round_json(obj, "", decimals, significant)
+    return write_text(dest, json.dumps(rounded, indent=2, sort_keys=True) + "\n")
 
 
-def write_table(df: pd.DataFrame, stem: str | Path, caption: str | None = None,
-                float_format: str = FLOAT_FORMAT, index: bool = False) -> tuple[Path, Path]:
-    """Write ``df`` as ``<stem>.csv`` and ``<stem>.md`` (a Markdown table, optional caption)."""
+def round_table(df: pd.DataFrame, decimals: int | Mapping[str, int]) -> pd.DataFrame:
+    """Round every float column of ``df`` to its stated number of decimals (a copy)."""
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(_decimals_for(str(col), decimals, "column"))
+    return out
+
+
+def _formatted(df: pd.DataFrame, decimals) -> pd.DataFrame:
+    out = df.astype(object).copy()
+    for col in df.columns:
+        if pd.api.types.is_float_dtype(df[col]):
+            d = _decimals_for(str(col), decimals, "column")
+            out[col] = [("" if pd.isna(v) else f"{v:.{d}f}") for v in df[col]]
+    return out
+
+
+def write_table(df: pd.DataFrame, stem: str | Path, decimals: int | Mapping[str, int],
+                caption: str | None = None, index: bool = False) -> pd.DataFrame:
+    """Write ``df`` as ``<stem>.csv`` and ``<stem>.md`` with every float at its stated precision.
+
+    ``decimals`` is one number of decimal places for all float columns, or a mapping from column
+    name to decimals (``"*"`` as an optional default); a float column without one raises. Returns
+    the rounded table, so that a notebook shows exactly the digits that were written.
+    """
     stem = Path(stem)
-    csv_path, md_path = stem.with_suffix(".csv"), stem.with_suffix(".md")
-    write_text(csv_path, df.to_csv(index=index, float_format=float_format, lineterminator="\n"))
-    md = df.to_markdown(index=index, floatfmt=".6g")
+    text = _formatted(df, decimals)
+    write_text(stem.with_suffix(".csv"), text.to_csv(index=index, lineterminator="\n"))
+    md = text.to_markdown(index=index, disable_numparse=True)
     if caption:
         md = f"{caption}\n\n{md}"
-    write_text(md_path, md + "\n")
-    return csv_path, md_path
+    write_text(stem.with_suffix(".md"), md + "\n")
+    return round_table(df, decimals)
 
 
 def save_npy(dest: str | Path, array: np.ndarray) -> Path:

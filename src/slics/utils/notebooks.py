@@ -1,8 +1,9 @@
 """Run a report notebook with papermill, as a DVC stage, and store a byte-stable copy.
 
-``python -m slics.utils.notebooks 01_robustness seed robustness`` executes
-``notebooks/01_robustness.ipynb`` with ``params = {"seed": ..., "robustness": ...}``
-taken from ``params.yaml`` (the keys the stage declares in ``dvc.yaml``), from
+``python -m slics.utils.notebooks 01_robustness`` executes
+``notebooks/01_robustness.ipynb`` with ``params = {"seed": ..., "robustness": ...}``:
+the ``params.yaml`` keys that the stage of the same name declares in ``dvc.yaml``
+(declared there once, read here), from
 the ``notebooks/`` folder, and writes the executed notebook to
 ``results/notebooks/01_robustness.ipynb``. Papermill's timestamps, durations
 and other volatile metadata are removed, so reruns give identical bytes and
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-from .config import load_params, project_root, results_dir
+from .config import load_params, load_yaml, project_root, results_dir
 from .io import write_text
 
 VOLATILE_CELL_KEYS = ("execution", "papermill")
@@ -35,6 +36,20 @@ def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         for key in VOLATILE_CELL_KEYS:
             cell.metadata.pop(key, None)
     return nb
+
+
+def stage_param_keys(stage: str) -> list[str]:
+    """The top-level ``params.yaml`` keys that ``stage`` declares in ``dvc.yaml``."""
+    stages = load_yaml(project_root() / "dvc.yaml").get("stages", {})
+    if stage not in stages:
+        raise KeyError(f"dvc.yaml has no stage {stage!r}; a notebook runs as the stage of its own name.")
+    keys = []
+    for entry in stages[stage].get("params", []):
+        if isinstance(entry, str):
+            keys.append(entry)
+        else:  # {params file: [keys]}
+            keys.extend(k for file_keys in entry.values() for k in file_keys)
+    return sorted({key.split(".")[0] for key in keys})
 
 
 def select_params(keys: list[str], params: dict | None = None) -> dict:
@@ -70,9 +85,8 @@ def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Pa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", help="notebook name without extension, e.g. 01_robustness")
-    parser.add_argument("keys", nargs="*", help="params.yaml keys injected into the notebook")
     args = parser.parse_args(argv)
-    print(f"executed {run_notebook(args.name, args.keys)}")
+    print(f"executed {run_notebook(args.name, stage_param_keys(args.name))}")
     return 0
 
 
