@@ -43,7 +43,8 @@ from ..utils.validation import check_int, check_matrix, check_positive
 __all__ = ["lasso", "lasso_path", "lasso_objective_rows", "duality_gap"]
 
 _GROW = 16          # atoms added to a working set at least, per outer iteration
-_MAX_OUTER = 100    # working-set rounds per row (each adds >= 1 violator, so rarely reached)
+_MAX_OUTER = 100
+_TRY_EVERY = 25     # sweeps between exact solves on the support when it keeps changing    # working-set rounds per row (each adds >= 1 violator, so rarely reached)
 _CHUNK_ELEMENTS = 1 << 22   # rows per chunk = this / m (32 MiB of float64 per chunk array)
 
 
@@ -93,7 +94,7 @@ def _gap(q, w, b, idx, k, xx, lam, positive, qset, kq):
     return primal - dual, primal
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive):
     """Exact minimiser on the current support with its signs fixed (one Cholesky solve).
 
@@ -111,7 +112,7 @@ def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive):
             s += 1
     if s == 0:
         return False
-    L = np.zeros((s, s))
+    L = np.empty((s, s))
     for i in range(s):
         for j in range(i + 1):
             acc = Gw[S[i], S[j]]
@@ -195,6 +196,7 @@ def _solve_row(G, b, w, xx, lam, positive, tol, max_sweeps):
         k += 1
     sweeps = 0
     tol_in = 0.3 * tol
+    last_try = 0
     floor = 1e-13 * xx
     rel = np.inf
     for outer in range(_MAX_OUTER):
@@ -227,8 +229,10 @@ def _solve_row(G, b, w, xx, lam, positive, tol, max_sweeps):
                 ws[k] = j
                 in_ws[j] = True
                 k += 1
+        # solve the sub-problem only as far as the full problem is from its target (celer's rule)
+        tol_in = max(0.3 * tol, 0.3 * rel)
         if n_cand == 0:
-            tol_in *= 0.1   # all violators inside: the sub-problem needs a tighter solve
+            tol_in = 0.3 * tol   # all violators inside: the sub-problem needs the tight solve
         # coordinate descent on the working set, in float64
         Gw = np.empty((k, k))
         bw = np.empty(k)
@@ -271,11 +275,12 @@ def _solve_row(G, b, w, xx, lam, positive, tol, max_sweeps):
                 break
             if changed:
                 tried = False
-            elif not tried:
-                # same support and signs for a whole sweep: jump to the exact solution there
+            if (not tried and not changed) or sweeps - last_try >= _TRY_EVERY:
+                # support and signs settled for a sweep (or not tried for a while): jump to
+                # the exact solution on the support
                 tried = True
+                last_try = sweeps
                 if _support_solve(Gw, bw, ww, qw, k, xx, lam, positive):
-                    tried = False
                     g_in, p_in = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
                     if g_in <= tol_in * p_in or g_in <= floor:
                         break
