@@ -32,6 +32,7 @@ test: inputs
 benchmarks: venv
 	python benchmarks/bench_ista.py
 	python benchmarks/bench_slics.py
+	python benchmarks/bench_solvers.py
 
 clean-venv:
 	rm -rf $(VENV)
