@@ -516,3 +516,82 @@ def duality_gap(X, D, W, lam, *, positive=False) -> np.ndarray:
     dual = 2 * s * np.einsum("ij,ij->i", X, R) - s * s * rr
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(primal > 0, (primal - dual) / np.where(primal > 0, primal, 1.0), 0.0)
+
+
+# ----------------------------------------------------------------------------- NNLS with supports
+@njit(parallel=True, cache=True)
+def _nnls_chunk(G, B, S, W, xx, tol, max_sweeps, sweeps):
+    """Exact NNLS of each row on its support ``S[i]`` (Gram form), in parallel over rows.
+
+    Coordinate descent on the row's support block of ``G``, with exact solves on the positive
+    set (:func:`_support_solve` with ``lam = 0``) every ``_TRY_EVERY`` sweeps or once the set has
+    settled; stops when the KKT conditions hold to ``tol`` times the row's ``max |b|``.
+    ``sweeps[i]`` is ``-1`` for a row that did not converge within ``max_sweeps``.
+    """
+    n, m = B.shape
+    for i in prange(n):
+        p = 0
+        idx = np.empty(m, np.int64)
+        for j in range(m):
+            if S[i, j]:
+                idx[p] = j
+                p += 1
+        if p == 0:
+            sweeps[i] = 0
+            continue
+        Gw = np.empty((p, p))
+        bw = np.empty(p)
+        ww = np.empty(p)
+        scale = 1e-300
+        for a in range(p):
+            ja = idx[a]
+            bw[a] = B[i, ja]
+            ww[a] = max(W[i, ja], 0.0)
+            if abs(bw[a]) > scale:
+                scale = abs(bw[a])
+            for c in range(p):
+                Gw[a, c] = G[ja, idx[c]]
+        qw = bw.copy()
+        for a in range(p):
+            if ww[a] != 0.0:
+                for c in range(p):
+                    qw[c] -= ww[a] * Gw[a, c]
+        thr = tol * scale
+        done = False
+        tried = False
+        last_try = 0
+        it = 0
+        while it < max_sweeps:
+            viol = 0.0
+            for a in range(p):
+                v = abs(qw[a]) if ww[a] > 0.0 else qw[a]
+                if v > viol:
+                    viol = v
+            if viol <= thr:
+                done = True
+                break
+            it += 1
+            changed = False
+            for a in range(p):
+                gaa = Gw[a, a]
+                if gaa <= 0.0:
+                    continue
+                old = ww[a]
+                z = qw[a] + gaa * old
+                new = z / gaa if z > 0.0 else 0.0
+                if new != old:
+                    if (new > 0.0) != (old > 0.0):
+                        changed = True
+                    delta = new - old
+                    ww[a] = new
+                    for c in range(p):
+                        qw[c] -= delta * Gw[a, c]
+            if changed:
+                tried = False
+            if (not tried and not changed) or it - last_try >= _TRY_EVERY:
+                tried = True
+                last_try = it
+                _support_solve(Gw, bw, ww, qw, p, xx[i], 0.0, True)
+        for a in range(p):
+            W[i, idx[a]] = ww[a]
+        sweeps[i] = it if done else -1
