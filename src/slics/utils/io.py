@@ -150,7 +150,10 @@ def write_table(df: pd.DataFrame, stem: str | Path, decimals: int | Mapping[str,
     stem = Path(stem)
     text = _formatted(df, decimals)
     write_text(stem.with_suffix(".csv"), text.to_csv(index=index, lineterminator="\n"))
-    md = text.to_markdown(index=index, disable_numparse=True)
+    align = ["right" if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+             else "left" for c in df.columns]
+    md = text.to_markdown(index=index, disable_numparse=True,
+                          colalign=(["left"] if index else []) + align)
     if caption:
         md = f"{caption}\n\n{md}"
     write_text(stem.with_suffix(".md"), md + "\n")

@@ -51,7 +51,7 @@ def stage_param_keys(stage: str) -> list[str]:
             keys.append(entry)
         else:  # {params file: [keys]}
             keys.extend(k for file_keys in entry.values() for k in file_keys)
-    return sorted({key.split(".")[0] for key in keys})
+    return list(dict.fromkeys(key.split(".")[0] for key in keys))  # dvc.yaml order, once each
 
 
 def select_params(keys: list[str], params: dict | None = None) -> dict:
