@@ -191,3 +191,27 @@ def test_dimension_mismatch():
     X, D = problem()
     with pytest.raises(ValueError, match="columns"):
         lasso(X[:, :10], D, 0.1)
+
+
+def test_fista_warm_start_method_same_optimum():
+    X, D = problem(n=10, d=40, m=60, coherent=True)
+    lam = 0.02
+    W_cd = lasso(X, D, lam, method="cd", tol=1e-10)
+    W_f, info = lasso(X, D, lam, method="fista+cd", tol=1e-10, return_info=True)
+    assert info["method"] == "fista+cd" and info["converged"].all()
+    np.testing.assert_allclose(lasso_objective_rows(X, D, W_f, lam), lasso_objective_rows(X, D, W_cd, lam),
+                               rtol=1e-9)
+    with pytest.raises(ValueError, match="signed"):
+        lasso(X, D, lam, method="fista+cd", positive=True)
+    with pytest.raises(ValueError, match="method"):
+        lasso(X, D, lam, method="ista")
+
+
+def test_auto_method_switches_on_dense_codes(monkeypatch):
+    import slics.core.lasso as mod
+    monkeypatch.setattr(mod, "_PILOT", 4)
+    X, D = problem(n=20, d=40, m=60, coherent=True)
+    _, dense = lasso(X, D, 0.02, return_info=True)            # ~0.9 d non-zeros: dense
+    _, sparse = lasso(X, D, 1.0, return_info=True)
+    assert dense["method"] == "fista+cd" and sparse["method"] == "cd"
+    assert dense["converged"].all()
