@@ -298,7 +298,7 @@ def main(argv=None):
         if "path" in parts:
             res["lasso_path"] = path(al, args.quick, [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 5])
     if "splice" in parts:
-        res["nonneg_lasso_splice"] = splice(args.quick, 0.3)
+        res["nonneg_lasso_splice"] = splice(args.quick, 0.2)
     if "nnls" in parts:
         res.update(nnls_and_fit(args.quick))
     if previous:
