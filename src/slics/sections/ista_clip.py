@@ -99,43 +99,24 @@ def modality_gap(inputs: SectionInputs, aligned: Aligned, n_images: int, seed: i
     rng = np.random.default_rng(seed)
     sample = rng.choice(len(inputs.images), size=min(int(n_images), len(inputs.images)), replace=False)
     raw, centred = inputs.images[sample], aligned.Z[sample]
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "pair": ["image-image", "image-concept"],
         "raw": [cosine_similarity(raw, raw).mean(), cosine_similarity(raw, inputs.concept_emb).mean()],
         "centred": [cosine_similarity(centred, centred).mean(), cosine_similarity(centred, aligned.A.T).mean()],
     })
+    for column in ("raw", "centred"):     # rounded here, + 0.0 so that a noisy 0 never prints as "-0.0000"
+        table[column] = table[column].round(DECIMALS["cosine"]) + 0.0
+    return table
 
 
 # --- codes and their reconstructions ------------------------------------------
 
-def lasso_relative_gap(Z, A, W, lam: float) -> np.ndarray:
-    """Per-row duality gap of ``||z - A w||^2 + lam ||w||_1`` over the primal objective (0 at the optimum).
-
-    The dual point is the residual ``r = z - A w`` scaled into ``||2 A^T nu||_inf <= lam``; the dual
-    objective is ``2 nu^T z - ||nu||^2``.
-    """
-    A = check_matrix(A, "A")
-    Z = check_matrix(Z, "Z", n_cols=A.shape[0])
-    W = check_matrix(W, "W", n_cols=A.shape[1])
-    R = Z - W @ A.T
-    primal = np.einsum("ij,ij->i", R, R) + lam * np.abs(W).sum(axis=1)
-    worst = np.abs(2 * R @ A).max(axis=1)
-    scale = np.minimum(1.0, lam / np.maximum(worst, np.finfo(float).tiny))[:, None]
-    nu = scale * R
-    dual = 2 * np.einsum("ij,ij->i", nu, Z) - np.einsum("ij,ij->i", nu, nu)
-    return (primal - dual) / np.maximum(primal, np.finfo(float).tiny)
-
-
-def exact_codes(Z, A, lam: float, *, init=None, n_jobs: int | None = None, max_iter: int = 10_000,
-                gap_tol: float = 1e-6) -> np.ndarray:
+def exact_codes(Z, A, lam: float, *, init=None, tol: float = 1e-6) -> np.ndarray:
     """Exact minimiser of ``||z - A w||^2 + lam ||w||_1`` for every row of ``Z`` (the lasso optimum).
 
-    scikit-learn's coordinate descent (duality gap 1e-8). ``sparse_encode(algorithm="lasso_cd",
-    alpha=a)`` fits ``Lasso(alpha=a / d)``, whose objective ``(1 / 2d) ||z - w D||^2 + (a / d) ||w||_1``
-    is ``(1 / 2d)`` times ``||z - w D||^2 + 2a ||w||_1``: the report's objective with ``lam = 2a``,
-    hence ``alpha = lam / 2``. The result is certified by :func:`lasso_relative_gap`; a
-    ``RuntimeWarning`` names the rows above ``gap_tol``. One function, so that a faster exact
-    solver can replace it.
+    :func:`slics.core.lasso.lasso` (coordinate descent on the Gram matrix with working sets, stopped
+    at a relative duality gap ``tol``) with the dictionary's concepts as its atoms (rows). The one
+    place where this section calls an exact solver, so that it can be swapped.
 
     Parameters
     ----------
@@ -145,34 +126,18 @@ def exact_codes(Z, A, lam: float, *, init=None, n_jobs: int | None = None, max_i
     lam : float
         L1 weight on the report's scale.
     init : array of shape (n_images, n_concepts), optional
-        Warm start (e.g. the ISTA codes); the optimum does not depend on it.
-    n_jobs : int, optional
-        Worker processes of ``sparse_encode``.
-    max_iter : int, default 10000
-        Coordinate-descent sweeps per row (coherent dictionaries need thousands on a few rows).
-    gap_tol : float, default 1e-6
-        Relative duality gap above which a row counts as not converged.
+        Warm start (e.g. the ISTA codes); only the speed depends on it.
+    tol : float, default 1e-6
+        Relative duality gap at which a row stops (a ``ConvergenceWarning`` names rows that do not).
 
     Returns
     -------
     ndarray of shape (n_images, n_concepts), float64
     """
-    from sklearn.decomposition import sparse_encode
-    from sklearn.exceptions import ConvergenceWarning
+    from ..core.lasso import lasso
 
     A = check_matrix(A, "A")
-    Z = check_matrix(Z, "Z", n_cols=A.shape[0])
-    D = np.ascontiguousarray(A.T)
-    start = None if init is None else check_matrix(init, "init", n_cols=D.shape[0]).copy()
-    with warnings.catch_warnings():      # replaced by the duality-gap certificate below
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        W = sparse_encode(Z, D, gram=D @ D.T, algorithm="lasso_cd", alpha=float(lam) / 2, init=start,
-                          max_iter=max_iter, n_jobs=n_jobs)
-    loose = int(np.sum(lasso_relative_gap(Z, A, W, lam) > gap_tol))
-    if loose:
-        warnings.warn(f"exact_codes: {loose} of {len(Z)} rows stopped above a relative duality gap of "
-                      f"{gap_tol:g} after {max_iter} sweeps.", RuntimeWarning, stacklevel=2)
-    return W
+    return lasso(check_matrix(Z, "Z", n_cols=A.shape[0]), A.T, lam, init=init, tol=tol, dtype=np.float64)
 
 
 def reconstruct_as(how: str, W, aligned: Aligned, concept_emb, class_emb, centred=None):
@@ -235,9 +200,8 @@ def lambda_sweep(inputs: SectionInputs, aligned: Aligned, lambdas, lr: float, n_
 
     Returns the long table (one row per lambda, solver and image set, see :func:`code_summary`):
     ``("ista", "all")`` always; with ``exact_rows`` also ``("ista", "subset")`` and
-    ``("exact", "subset")`` on those images (the optimum warm-started from ISTA's codes), and a dict
-    of codes: ``codes[lam]`` the ISTA codes of the lambdas in ``keep``, ``codes[("exact", lam)]``
-    the exact codes of the subset for those lambdas.
+    ``("exact", "subset")`` on those images (the optimum warm-started from ISTA's codes), and the
+    ISTA codes of the lambdas in ``keep``.
     """
     from tqdm import tqdm
 
@@ -249,12 +213,10 @@ def lambda_sweep(inputs: SectionInputs, aligned: Aligned, lambdas, lr: float, n_
         rows.append({"solver": "ista", "images": "all", **code_summary(W, lam, aligned, inputs)})
         if exact_rows is not None:
             W_sub = W[exact_rows]
-            W_exact = exact_codes(sub_aligned.Z, sub_aligned.A, lam, init=W_sub, n_jobs=2)
+            W_exact = exact_codes(sub_aligned.Z, sub_aligned.A, lam, init=W_sub)
             rows.append({"solver": "ista", "images": "subset", **code_summary(W_sub, lam, sub_aligned, sub_inputs)})
             rows.append({"solver": "exact", "images": "subset",
                          **code_summary(W_exact, lam, sub_aligned, sub_inputs)})
-            if lam in keep:
-                codes[("exact", lam)] = W_exact
         if lam in keep:
             codes[lam] = W
     return pd.DataFrame(rows), codes
@@ -288,7 +250,9 @@ def table1(sweep: pd.DataFrame) -> pd.DataFrame:
         out["subset_exact_mean_nonzeros"] = exact["mean_nonzeros"].to_numpy()
         out["subset_ista_accuracy"] = ista_sub[acc].to_numpy()
         out["subset_exact_accuracy"] = exact[acc].to_numpy()
-        out["ista_relative_gap"] = ista_sub["objective"].to_numpy() / exact["objective"].to_numpy() - 1
+        gap = ista_sub["objective"].to_numpy() / exact["objective"].to_numpy() - 1
+        # within the exact solver's tolerance the gap may come out a hair below 0: print it as 0
+        out["ista_relative_gap"] = np.round(gap, DECIMALS["ista_relative_gap"]) + 0.0
     return out
 
 
@@ -394,11 +358,11 @@ def with_profile(table: pd.DataFrame, profile: str, backbone: str) -> pd.DataFra
 # --- ISTA versus FISTA, and the metrics ------------------------------------------
 
 def convergence_experiment(aligned: Aligned, rows, lam: float, lr: float, n_iter: int, horizon: int,
-                           tol: float, W_exact) -> tuple[dict[str, np.ndarray], dict]:
+                           tol: float) -> tuple[dict[str, np.ndarray], dict]:
     """Objective histories of the report's ISTA and of FISTA (step 1/L) on the images ``rows``.
 
     Both run for up to ``horizon`` iterations (FISTA stops earlier at relative change ``tol``);
-    ``W_exact``, the exact codes of those images, gives the floor. Returns the histories
+    the exact optimum of those images (:func:`exact_codes`) is the floor. Returns the histories
     (objective summed over the images, per iteration) and a summary: ISTA after the report's
     ``n_iter`` and after ``horizon``, FISTA at its end, the optimum, the report's step and the
     safe step ``1/L``.
@@ -406,8 +370,9 @@ def convergence_experiment(aligned: Aligned, rows, lam: float, lr: float, n_iter
     if int(horizon) < int(n_iter):
         raise ValueError(f"horizon ({horizon}) must be at least the report's n_iter ({n_iter}).")
     Z = aligned.Z[np.asarray(rows)]
-    _, ista_history = ista(Z, aligned.A, lam, lr=lr, n_iter=horizon, return_history=True)
+    W_ista, ista_history = ista(Z, aligned.A, lam, lr=lr, n_iter=horizon, return_history=True)
     _, fista_history = fista(Z, aligned.A, lam, n_iter=horizon, tol=tol, return_history=True)
+    W_exact = exact_codes(Z, aligned.A, lam, init=W_ista)
     summary = {"lambda": float(lam), "n_images": len(Z), "n_iter": int(n_iter), "horizon": int(horizon),
                "report_step": float(lr), "lipschitz_step": lipschitz_step(aligned.A),
                "ista_objective_at_n_iter": float(ista_history[int(n_iter)]),
