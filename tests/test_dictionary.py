@@ -263,3 +263,17 @@ class _nullcontext:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_fit_on_all_zero_data_raises():
+    Y = np.eye(3, dtype=bool)[np.arange(12) % 3]
+    with pytest.raises(ValueError, match="all zeros"):
+        SLiCS(n_atoms=1, n_iter=1).fit(np.zeros((12, 5)), Y)
+
+
+@pytest.mark.parametrize("param", [{"n_atoms": 1.5}, {"n_atoms": 2, "n_iter": 2.9}])
+def test_fractional_integer_parameters_rejected(param):
+    Y = np.eye(3, dtype=bool)[np.arange(12) % 3]
+    X = np.random.default_rng(0).normal(size=(12, 5))
+    with pytest.raises(ValueError, match="integer"):
+        SLiCS(**param).fit(X, Y)

@@ -381,6 +381,8 @@ class SLiCS(BaseEstimator):
         self.init_dictionary_ = D.copy()
         S = self._support(Y)
         total = float(np.einsum("ij,ij->", X, X))
+        if total == 0:
+            raise ValueError("X is all zeros: there is nothing to reconstruct (the relative error is undefined).")
         W = nnls_batch(D, X, S, ridge=self.ridge)
         E = X - W @ D
         history = [np.sqrt(np.einsum("ij,ij->", E, E) / total)]

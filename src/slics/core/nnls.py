@@ -63,7 +63,7 @@ import scipy.linalg
 import scipy.optimize
 from threadpoolctl import ThreadpoolController
 
-from ..utils.validation import check_matrix, check_positive
+from ..utils.validation import check_int, check_matrix, check_positive
 
 _SOLVE_CHUNK = 4_000_000  # max elements of one stacked (rows, k, k) system
 _MIN_GROUP = 8            # group by support when groups average at least this many rows
@@ -397,7 +397,7 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
     check_positive(tol, "tol")
     n, n_atoms = X.shape[0], D.shape[0]
     support = np.ones((n, n_atoms), bool) if support is None else _check_support(support, n, n_atoms)
-    max_iter = 3 * n_atoms + 50 if max_iter is None else int(max_iter)
+    max_iter = 3 * n_atoms + 50 if max_iter is None else check_int(max_iter, "max_iter", minimum=0)
     if init is not None:
         init = np.asarray(init)
         if init.shape != (n, n_atoms):
