@@ -56,6 +56,12 @@ class Str:
 
 
 @dataclass(frozen=True)
+class Bool:
+    def check(self, value) -> str | None:
+        return None if isinstance(value, bool) else "must be true or false"
+
+
+@dataclass(frozen=True)
 class List:
     item: object
     min_len: int = 1
@@ -139,6 +145,21 @@ SCHEMA = {
         "gap_norm": NONNEG,
         "gap_text_offset": NONNEG,
         "noise_std": NONNEG,
+    },
+    "image_to_prompt": {
+        "n_train": COUNT,
+        "n_test": COUNT,
+        "noise_levels": List(NONNEG),
+        "noise": NONNEG,
+        "train_sizes": List(COUNT),
+        "full": {"images_dir": Str()},
+        "generation": {
+            "enabled": Bool(),
+            "model": Str(),
+            "n_steps": COUNT,
+            "guidance_scale": NONNEG,
+            "noise_level": Num(0, integer=True),
+        },
     },
 }
 
