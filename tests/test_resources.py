@@ -157,3 +157,16 @@ def test_concurrent_fetches_end_verified(monkeypatch, tmp_path):
         leftovers = [p for p in (data / "external").rglob("*")
                      if p.is_file() and p not in expected and p.parent.name != ".locks"]
         assert leftovers == []  # no temporary file left behind
+
+
+def test_full_disk_is_one_clear_message(sandbox, monkeypatch):
+    import errno
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(resources.shutil, "copyfile", no_space)
+    with pytest.raises(resources.ResourceError, match="No space left on the device while writing") as err:
+        resources.fetch("toy", sandbox["registry"])
+    assert str(sandbox["item"].dest) in str(err.value)
+    assert not sandbox["item"].dest.exists()

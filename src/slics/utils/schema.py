@@ -119,7 +119,7 @@ SCHEMA = {
     },
     "concepts": {
         "n_nouns": COUNT,
-        "splits": List(Str(("train", "val", "test_2016", "test_2017"))),
+        "splits": List(Str()),  # Multi30k split names (train, val, test_2016, ...) or caption files
         "extra": List(Str(), min_len=0),
     },
     "ista_clip": {
