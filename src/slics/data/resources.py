@@ -49,7 +49,8 @@ class ResourceFile:
     resource: str
     mirror: str
     url: str
-    sha256: str
+    sha256: str | None          # None: not pinned yet (full-profile archives); printed when fetched
+    profile: str | None = None  # "full": skipped by `fetch` without names
 
     @property
     def dest(self) -> Path:
@@ -67,7 +68,8 @@ def load_registry(path: str | Path | None = None) -> dict[str, list[ResourceFile
     else:
         text = Path(path).read_text()
     raw = yaml.safe_load(text)
-    return {name: [ResourceFile(name, f["mirror"], f["url"], f["sha256"]) for f in entry["files"]]
+    return {name: [ResourceFile(name, f["mirror"], f["url"], f["sha256"], entry.get("profile"))
+                   for f in entry["files"]]
             for name, entry in raw.items()}
 
 
@@ -87,7 +89,7 @@ def _mirror_dir() -> Path | None:
 def fetch_file(item: ResourceFile) -> Path:
     """Materialise one file at ``item.dest`` (verified), and return that path."""
     dest = item.dest
-    if dest.is_file() and sha256_of(dest) == item.sha256:
+    if dest.is_file() and (item.sha256 is None or sha256_of(dest) == item.sha256):
         return dest
     mirror = _mirror_dir()
     source = mirror / item.mirror if mirror else None
@@ -116,7 +118,10 @@ def fetch_file(item: ResourceFile) -> Path:
                 ) from err
             origin = item.url
         actual = sha256_of(tmp)
-        if actual != item.sha256:
+        if item.sha256 is None:
+            print(f"warning: resource '{item.resource}': {item.mirror} has no pinned sha256; "
+                  f"it is {actual} (record it in resources.yaml).", file=sys.stderr)
+        elif actual != item.sha256:
             raise ResourceError(
                 f"Resource '{item.resource}': checksum mismatch for {item.mirror} from {origin}: "
                 f"expected sha256 {item.sha256}, got {actual}. The copy is corrupted or a different "
@@ -190,7 +195,8 @@ def ensure_nltk() -> Path:
 
 def fetch_all(names: list[str] | None = None) -> None:
     registry = load_registry()
-    for name in names or sorted(registry):
+    default = [name for name in sorted(registry) if all(f.profile != "full" for f in registry[name])]
+    for name in names or default:
         paths = fetch(name, registry)
         print(f"{name}: {len(paths)} file(s) verified")
     if not names:

@@ -40,7 +40,7 @@ import numpy as np
 from ..utils.config import data_dir, load_params
 from ..utils.io import load_npy, save_npy, write_json
 
-DATASETS = ("cifar10",)
+DATASETS = ("cifar10", "mirflickr25k", "coco")   # the last two: slics.embedding.embed_multilabel
 PROFILES = {"demo": ("demo",), "full": ("clip-vit-b32", "clip-rn50")}
 VOCAB_RESOURCE, VOCAB_FILE, VOCAB_SIZE = "splice_vocab", "splice/vocab/laion.txt", 10_000
 
@@ -214,9 +214,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default=None, help="params.yaml to read (default: the project's)")
     parser.add_argument("--device", default=None, help="torch device for CLIP (default: cuda if available)")
     args = parser.parse_args(argv)
+    from ..data.resources import ResourceError
+
     try:
+        if args.dataset != "cifar10":
+            from .embed_multilabel import embed_multilabel
+
+            manifest = embed_multilabel(args.dataset, load_params(args.params), device=args.device)
+            print(f"{manifest['backbone']} ({manifest['profile']}): {args.dataset}, {manifest['n_images']} "
+                  f"images, splits {manifest['splits']}, in {embeddings_dir(manifest['backbone'], args.dataset)}")
+            return 0
         manifest = embed_cifar10(load_params(args.params), device=args.device)
-    except (BackboneUnavailableError, CifarUnavailableError, ModelIntegrityError,
+    except (BackboneUnavailableError, CifarUnavailableError, ModelIntegrityError, ResourceError,
             FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
