@@ -97,6 +97,8 @@ def filtered_retrieval(query_emb, pool_emb, query_general, pool_general, *, quer
         Sub-labels, with ``sub_parent`` (S,) the general concept of each.
     transform_query : callable ``(X, j) -> (len(X), d)``, optional
         The query vectors for concept ``j`` (e.g. ``slics.project``); default the embeddings.
+        ``query_emb`` may then be any per-query representation (e.g. sparse codes) that it maps
+        into the candidates' space.
     transform_pool : callable, optional
         The candidate vectors for concept ``j`` (the ablation); default the embeddings.
     k : int, default 20
@@ -110,7 +112,8 @@ def filtered_retrieval(query_emb, pool_emb, query_general, pool_general, *, quer
         ``ap_sub`` (NaN where sub-label retrieval does not apply).
     """
     Xq = check_matrix(query_emb, "query_emb", dtype=np.float32)
-    Xp = check_matrix(pool_emb, "pool_emb", n_cols=Xq.shape[1], dtype=np.float32)
+    same = transform_query is None and transform_pool is None      # else the transforms set the space
+    Xp = check_matrix(pool_emb, "pool_emb", n_cols=Xq.shape[1] if same else None, dtype=np.float32)
     Yq = check_labels(query_general, Xq.shape[0], "query_general")
     Yp = check_labels(pool_general, Xp.shape[0], "pool_general")
     if Yq.shape[1] != Yp.shape[1]:

@@ -11,9 +11,12 @@
 * ``general_text.npy``  (C, d): each general concept's name under every template of
   ``datasets.zero_shot_templates``, embedded, averaged and renormalised (zero-shot
   pseudo-labels of U-SLiCS, concept groups of F-SpLiCE)
-* ``laion10k_vocab.npy`` (10000, d): the LAION-10k words under ``embed.prompt_template``
-  (SpLiCE's vocabulary and the word captions)
 * ``manifest.json``
+
+The LAION-10k word embeddings (SpLiCE's vocabulary, the word captions) and the concept
+(clutter) embeddings are not recomputed: they are read from the ``embed_cifar10`` stage's
+folder of the same backbone (``laion10k_vocab.npy``, ``concepts.npy``), which this stage
+depends on.
 
 Demo: each image is simulated (:func:`slics.embedding.simulator.simulate_images`) from its
 real label vector, the raw annotation columns (MIRFlickr25K: the 24 "potential"
@@ -81,7 +84,7 @@ def embed_multilabel(dataset: str, params: dict | None = None, out_dir: str | Pa
     Tests pass ``data`` (labels), ``images`` (a sequence of PIL images for the full profile),
     ``vocab_words`` and ``clutter_words`` to run at tiny scale.
     """
-    from .embed import check_profile, embeddings_dir, laion10k_words, make_prompts
+    from .embed import check_profile, embeddings_dir, make_prompts
     from .encoders import get_backbone
 
     params = load_params() if params is None else params
@@ -97,25 +100,30 @@ def embed_multilabel(dataset: str, params: dict | None = None, out_dir: str | Pa
         archive = ensure_archive(dataset)
     data = load_labels(dataset, profile) if data is None else data.drop_unlabelled()
     split = dataset_split(data, params, dataset)
-    words = laion10k_words() if vocab_words is None else list(vocab_words)
+    if vocab_words is None:                       # shared with embed_cifar10 (same backbone and template)
+        from .embed import load_embeddings
+
+        vocab = load_embeddings(name, "laion10k_vocab", "cifar10")
 
     backbone = get_backbone(name, device=device)
     general_text = template_text_embeddings(backbone, data.general_names,
                                             params["datasets"]["zero_shot_templates"], batch_size)
-    vocab = backbone.encode_text(make_prompts(template, words), batch_size=batch_size, progress=progress)
+    if vocab_words is not None:
+        vocab = backbone.encode_text(make_prompts(template, list(vocab_words)), batch_size=batch_size)
     if profile == "demo":
         from .simulator import SimulatorParams, simulate_images
 
         sim = SimulatorParams.from_dict(params.get("demo_world"))
         label_emb = backbone.encode_text(make_prompts(template, [prompt_name(n) for n in data.label_names]))
-        if clutter_words is None:
-            from ..data.concepts import load_concepts
-
-            clutter_words = load_concepts()
         own = {prompt_name(n) for n in data.label_names}
-        clutter = [w for w in clutter_words if w not in own]
-        clutter_emb = backbone.encode_text(make_prompts(template, clutter), batch_size=batch_size) \
-            if sim.n_clutter else None
+        if clutter_words is None:                 # the Flickr30k concepts embedded by embed_cifar10
+            from ..data.concepts import load_concepts
+            from .embed import load_embeddings
+
+            concepts, concept_emb = load_concepts(), load_embeddings(name, "concepts", "cifar10")
+            clutter_emb = concept_emb[[i for i, w in enumerate(concepts) if w not in own]]
+        else:
+            clutter_emb = backbone.encode_text(make_prompts(template, [w for w in clutter_words if w not in own]))
         X = simulate_images(data.labels, label_emb, vocab, clutter_emb, sim, seed)
         source = "simulated from each image's label vector (slics.embedding.simulator)"
     else:
@@ -129,7 +137,7 @@ def embed_multilabel(dataset: str, params: dict | None = None, out_dir: str | Pa
         source = f"real images encoded by {name}"
 
     out = Path(out_dir) if out_dir is not None else embeddings_dir(name, dataset)
-    arrays = {"images": X, "general_text": general_text, "laion10k_vocab": vocab}
+    arrays = {"images": X, "general_text": general_text}
     for key, array in arrays.items():
         save_npy(out / f"{key}.npy", np.ascontiguousarray(array, dtype=np.float32))
     write_text(out / "split.csv", split_table(data.image_ids, split).to_csv(index=False, lineterminator="\n"))

@@ -1,0 +1,309 @@
+"""Sections 3-4 of the SLiCS paper: concept subspaces of CLIP embeddings and filtered retrieval.
+
+The notebooks ``03_slics_supervised`` and ``04_slics_unsupervised`` call these functions:
+load a retrieval set (:func:`load_set`: embeddings of ``embed_<dataset>``, labels, split),
+preprocess as the paper (normalise, subtract the image mean, renormalise), fit the
+dictionaries (S-SVD, S-SLiCS, U-SLiCS with zero-shot pseudo-labels), score the methods
+of Table 2 with :mod:`slics.core.retrieval`, choose ``K`` on the validation queries, and
+caption the subspaces with words.
+
+Methods (the columns of the paper's Table 2), each giving the query vector of concept
+``j`` and the candidate vectors:
+
+* ``S-SVD``: the S-SLiCS initialisation alone (``n_iter=0``); ``SLiCS.project(q, j)`` vs ``c``.
+* ``S-SLiCS``: supervised SLiCS, ``n_iter`` iterations (mini-batches on COCO, several seeds).
+* ``U-SLiCS``: SLiCS on zero-shot pseudo-labels (top ``n_pseudo_labels`` concepts of each
+  training image by cosine between its *original* embedding and the template-averaged
+  concept-name embeddings).
+* ``UF``: unfiltered, ``q`` vs ``c`` (the same ranking for every concept).
+* ``SpLiCE``: ``w(q) V`` vs ``w(c) V`` (reconstructions over the centred LAION-10k words).
+* ``F-SpLiCE``: ``w(q)_{G_j} V_{G_j}`` (the words grouped to concept ``j``) vs ``w(c) V``.
+
+How the lost symbols were read: the filtered score is ``cos(D_j^T w_j(q), c)`` with
+``w_j(q)`` the NNLS coefficients of ``q`` on concept ``j``'s atoms alone (eq. 3, "partial
+disentanglement"); the ablation ``project_pool`` also projects the candidate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..core.dictionary import SLiCS
+from ..core.nnls import nnls_batch
+from ..core.retrieval import filtered_retrieval, mean_average_precision
+from ..core.splice import SpLiCE
+from ..core.zero_shot import normalise_rows, zero_shot_pseudo_labels
+from ..data.multilabel import MultiLabelSet
+
+METHODS = ("S-SVD", "S-SLiCS", "U-SLiCS", "UF", "F-SpLiCE", "SpLiCE")
+DATASET_LABEL = {"mirflickr25k": "MIR", "coco": "COCO"}
+DECIMALS = {"map_general": 4, "map_sub": 4, "map_general_std": 4, "map_sub_std": 4, "paper": 3, "run": 4,
+            "mean_labels_per_image": 3, "residual": 4, "cosine": 3, "co_occurrence": 3,
+            "relative_error": 4, "*": 4}
+
+
+@dataclass
+class RetrievalSet:
+    """One dataset under one backbone, preprocessed, with its split and labels (rows aligned)."""
+
+    dataset: str
+    backbone: str
+    X: np.ndarray             # (n, d) preprocessed: normalised, image mean removed, renormalised
+    X_raw: np.ndarray         # (n, d) the original unit embeddings (zero-shot pseudo-labels)
+    split: np.ndarray         # (n,) train / val / query / pool
+    data: MultiLabelSet
+    general_text: np.ndarray  # (C, d) template-averaged concept-name embeddings
+    vocab: np.ndarray         # (10000, d) LAION-10k word embeddings
+    mean: np.ndarray          # (d,) the image mean that was removed
+
+    def rows(self, name: str) -> np.ndarray:
+        return np.flatnonzero(self.split == name)
+
+
+def image_mean(X_unit: np.ndarray, split: np.ndarray, profile: str, backbone: str) -> np.ndarray:
+    """The image mean removed before decomposing: SpLiCE's precomputed CLIP mean (full) or
+    the mean of the normalised training embeddings (demo: the simulator has no such file)."""
+    if profile == "demo":
+        return X_unit[split == "train"].astype(np.float64).mean(axis=0)
+    import torch
+
+    from ..data.resources import resource_path
+
+    model = {"clip-vit-b32": "ViT-B-32", "clip-rn50": "RN50"}[backbone]
+    path = resource_path("splice_means", f"splice/means/clip_{model}_image.pt")
+    return torch.load(path, map_location="cpu", weights_only=True).double().numpy().reshape(-1)
+
+
+def preprocess(X, mean) -> np.ndarray:
+    """Normalise, subtract ``mean``, renormalise (float32 rows)."""
+    return normalise_rows(normalise_rows(np.asarray(X, dtype=np.float64)) - mean).astype(np.float32)
+
+
+def load_set(dataset: str, params: dict) -> RetrievalSet:
+    """Read ``data/embeddings/<backbone>/<dataset>/`` and the labels, aligned by ``split.csv``."""
+    from ..embedding.embed import embeddings_dir, load_embeddings
+    from ..embedding.embed_multilabel import load_labels
+
+    backbone, profile = params["embed"]["backbone"], params["profile"]
+    table = pd.read_csv(embeddings_dir(backbone, dataset) / "split.csv", keep_default_na=False)
+    data = load_labels(dataset, profile)
+    if tuple(table["image"]) != data.image_ids:
+        raise ValueError(f"split.csv of {dataset} does not match its labels; rerun `dvc repro embed_{dataset}`.")
+    X_raw = load_embeddings(backbone, "images", dataset)
+    split = table["split"].to_numpy(dtype=object)
+    mean = image_mean(X_raw, split, profile, backbone)
+    return RetrievalSet(dataset, backbone, preprocess(X_raw, mean), X_raw, split, data,
+                        load_embeddings(backbone, "general_text", dataset),
+                        load_embeddings(backbone, "laion10k_vocab", "cifar10"), mean)
+
+
+def capped_pool(rs: RetrievalSet, max_pool: int | None, seed: int) -> np.ndarray:
+    """The candidate rows: the whole pool, or a seeded subsample of ``max_pool`` (sorted)."""
+    pool = rs.rows("pool")
+    if max_pool is None or max_pool >= pool.size:
+        return pool
+    return np.sort(np.random.default_rng(seed).choice(pool, size=int(max_pool), replace=False))
+
+
+def pseudo_labels(rs: RetrievalSet, rows: np.ndarray, k: int) -> np.ndarray:
+    """Zero-shot pseudo-labels of ``rows``: their top-``k`` concepts (original embeddings)."""
+    return zero_shot_pseudo_labels(rs.X_raw[rows], rs.general_text, k=k)
+
+
+def fit_dictionary(rs: RetrievalSet, K: int, n_iter: int, batch_size=None, seed: int = 0,
+                   labels: np.ndarray | None = None) -> SLiCS:
+    """SLiCS on the training split (``n_iter=0``: S-SVD); ``labels`` default the true ones."""
+    train = rs.rows("train")
+    Y = rs.data.general[train] if labels is None else labels
+    return SLiCS(n_atoms=int(K), n_iter=int(n_iter), batch_size=batch_size, random_state=seed).fit(rs.X[train], Y)
+
+
+def _projector(model: SLiCS):
+    return lambda X, j: model.project(X, j)
+
+
+def evaluate(rs: RetrievalSet, queries: np.ndarray, pool: np.ndarray, *, model: SLiCS | None = None,
+             splice: tuple | None = None, project_pool: bool = False, k: int = 20) -> pd.DataFrame:
+    """AP@k pairs of one method: SLiCS ``model`` (filtered), ``splice=(SpLiCE, codes, filtered)``
+    or neither (UF). ``codes`` holds the SpLiCE codes of every row of ``rs.X`` used."""
+    d = rs.data
+    common = dict(query_sub=d.sub[queries], pool_sub=d.sub[pool], sub_parent=d.sub_parent, k=k)
+    Yq, Yp = d.general[queries], d.general[pool]
+    if model is not None:
+        proj = _projector(model)
+        return filtered_retrieval(rs.X[queries], rs.X[pool], Yq, Yp, transform_query=proj,
+                                  transform_pool=proj if project_pool else None, **common)
+    if splice is not None:
+        sp, codes, filtered = splice
+        P = sp.reconstruct(codes[pool])
+        if filtered:
+            return filtered_retrieval(codes[queries], P, Yq, Yp,
+                                      transform_query=lambda W, j: sp.reconstruct(W, j), **common)
+        return filtered_retrieval(sp.reconstruct(codes[queries]), P, Yq, Yp, **common)
+    return filtered_retrieval(rs.X[queries], rs.X[pool], Yq, Yp, **common)
+
+
+def splice_codes(rs: RetrievalSet, rows: np.ndarray, lam: float) -> tuple[SpLiCE, np.ndarray]:
+    """Fit SpLiCE on the vocabulary (grouped by concept) and decompose ``rows`` (float32 codes,
+    a full (n, V) array with zeros elsewhere)."""
+    sp = SpLiCE(lam=lam).fit(rs.vocab, rs.general_text)
+    codes = np.zeros((rs.X.shape[0], sp.vocab_.shape[0]), dtype=np.float32)
+    codes[rows] = sp.transform(rs.X[rows])
+    return sp, codes
+
+
+def choose_k(rs: RetrievalSet, grid, n_iter: int, batch_size, pool: np.ndarray, k: int = 20,
+             seed: int = 0) -> pd.DataFrame:
+    """Validation mAP@k (general and sub-label) of S-SLiCS for every ``K`` of ``grid`` (Fig. 6)."""
+    from tqdm import tqdm
+
+    rows = []
+    for K in tqdm(list(grid), desc=f"K grid ({rs.dataset})", disable=None):
+        model = fit_dictionary(rs, K, n_iter, batch_size, seed)
+        summary = mean_average_precision(evaluate(rs, rs.rows("val"), pool, model=model, k=k))
+        rows.append({"dataset": rs.dataset, "K": int(K), "map_general": summary["map_general"],
+                     "map_sub": summary["map_sub"]})
+    return pd.DataFrame(rows)
+
+
+def best_k(grid_table: pd.DataFrame) -> int:
+    """The ``K`` with the best validation sub-label mAP (ties: the smaller ``K``)."""
+    t = grid_table.sort_values(["map_sub", "K"], ascending=[False, True], kind="stable")
+    return int(t["K"].iloc[0])
+
+
+def word_captions(model: SLiCS, rs: RetrievalSet, words, n_words: int = 5) -> dict[str, list[str]]:
+    """Table 1: per concept, the ``n_words`` words with the smallest non-negative
+    reconstruction error from that concept's atoms (words normalised, centred by their
+    mean, renormalised; ties by word order)."""
+    from ..core.sparse_coding import center_and_normalise
+
+    V, _ = center_and_normalise(normalise_rows(rs.vocab.astype(np.float64)))
+    return caption_words(model.dictionary_, model.atom_concept_, V, words, rs.data.general_names, n_words)
+
+
+def caption_words(dictionary, atom_concept, V, words, concept_names, n_words: int = 5) -> dict[str, list[str]]:
+    """The ``n_words`` rows of ``V`` best reconstructed (NNLS) by each concept's atoms."""
+    out = {}
+    for j, name in enumerate(concept_names):
+        Dj = dictionary[atom_concept == j]
+        R = V - nnls_batch(Dj, V) @ Dj
+        err = np.einsum("ij,ij->i", R, R)
+        order = np.argsort(err, kind="stable")[:n_words]
+        out[name] = [words[i] for i in order]
+    return out
+
+
+def summarise(pairs: pd.DataFrame, dataset: str, backbone: str, method: str, seed: int | None = None) -> dict:
+    summary = mean_average_precision(pairs)
+    return {"dataset": dataset, "backbone": backbone, "method": method, "seed": seed, **summary}
+
+
+def table2(runs: pd.DataFrame) -> pd.DataFrame:
+    """Table 2: mean (and std over seeds) mAP@20 per dataset, backbone and method."""
+    g = runs.groupby(["dataset", "backbone", "method"], sort=False)
+    out = g[["map_general", "map_sub"]].mean()
+    std = g[["map_general", "map_sub"]].std(ddof=0).add_suffix("_std")
+    out = out.join(std).join(g.size().rename("n_runs")).reset_index()
+    return out
+
+
+def differences(table: pd.DataFrame, reference: dict) -> pd.DataFrame:
+    """The paper's stated differences (S-SLiCS - S-SVD, S-SLiCS - UF, U-SLiCS - UF) beside the run's."""
+    rows = []
+    case_order = reference["cases"]
+    for name, (a, b) in {"S-SLiCS - S-SVD": ("S-SLiCS", "S-SVD"), "S-SLiCS - UF": ("S-SLiCS", "UF"),
+                         "U-SLiCS - UF": ("U-SLiCS", "UF")}.items():
+        for kind in ("general", "sub"):
+            paper = reference["differences"].get(name, {}).get(kind, [None] * len(case_order))
+            for case, value in zip(case_order, paper):
+                rows.append({"difference": name, "retrieval": kind, "case": case,
+                             "paper": np.nan if value is None else float(value), "run": np.nan})
+    out = pd.DataFrame(rows)
+    for (dataset, backbone), t in table.groupby(["dataset", "backbone"], sort=False):
+        m = t.set_index("method")
+        for name, (a, b) in {"S-SLiCS - S-SVD": ("S-SLiCS", "S-SVD"), "S-SLiCS - UF": ("S-SLiCS", "UF"),
+                             "U-SLiCS - UF": ("U-SLiCS", "UF")}.items():
+            for kind in ("general", "sub"):
+                if a in m.index and b in m.index:
+                    value = m.loc[a, f"map_{kind}"] - m.loc[b, f"map_{kind}"]
+                    case = f"{DATASET_LABEL[dataset]}/{backbone}"
+                    mask = (out["difference"] == name) & (out["retrieval"] == kind) & (out["case"] == case)
+                    if not mask.any():
+                        out = pd.concat([out, pd.DataFrame([{"difference": name, "retrieval": kind, "case": case,
+                                                             "paper": np.nan, "run": value}])],
+                                        ignore_index=True)
+                    else:
+                        out.loc[mask, "run"] = value
+    return out
+
+
+# --- one dataset, end to end -------------------------------------------------------------
+
+def full_disentanglement(model: SLiCS, rs: RetrievalSet, queries: np.ndarray):
+    """Query representation and transform for full disentanglement (Fig. 7): the concept-``j``
+    component of the NNLS fit on *all* the query's labelled concepts (``SLiCS.components``)."""
+    comps = model.components(rs.X[queries], rs.data.general[queries]).astype(np.float32)
+    index = np.arange(queries.size, dtype=np.float64)[:, None]
+    return index, (lambda idx, j: comps[idx[:, 0].astype(np.int64), j])
+
+
+def run_dataset(dataset: str, params: dict) -> dict:
+    """Everything of Table 2, Fig. 6 and Table 1 for one dataset; returns tables and models."""
+    from tqdm import tqdm
+
+    cfg = params["slics_clip"]
+    k, n_iter = int(cfg["k"]), int(cfg["n_iter"])
+    batch = cfg["batch_size"][dataset]
+    seeds = [int(s) for s in cfg["seeds"][dataset]]
+    rs = load_set(dataset, params)
+    backbone = rs.backbone
+    pool, queries = rs.rows("pool"), rs.rows("query")
+
+    grid = choose_k(rs, cfg["k_grid"], n_iter, batch, pool, k=k, seed=seeds[0])
+    K = best_k(grid)
+    runs, ablation = [], []
+    models = {"S-SVD": fit_dictionary(rs, K, 0)}
+    runs.append(summarise(evaluate(rs, queries, pool, model=models["S-SVD"], k=k), dataset, backbone, "S-SVD"))
+    pseudo = pseudo_labels(rs, rs.rows("train"), int(cfg["n_pseudo_labels"]))
+    for seed in tqdm(seeds, desc=f"S-SLiCS / U-SLiCS seeds ({dataset})", disable=None):
+        for method, labels in (("S-SLiCS", None), ("U-SLiCS", pseudo)):
+            model = fit_dictionary(rs, K, n_iter, batch, seed, labels=labels)
+            models.setdefault(method, model)
+            runs.append(summarise(evaluate(rs, queries, pool, model=model, k=k), dataset, backbone, method, seed))
+    runs.append(summarise(evaluate(rs, queries, pool, k=k), dataset, backbone, "UF"))
+
+    # Fig. 7 and the candidate-projection ablation (S-SLiCS, first seed)
+    s = models["S-SLiCS"]
+    index, full = full_disentanglement(s, rs, queries)
+    d = rs.data
+    common = dict(query_sub=d.sub[queries], pool_sub=d.sub[pool], sub_parent=d.sub_parent, k=k)
+    variants = {
+        "partial (query projected)": runs[1],
+        "full disentanglement": summarise(filtered_retrieval(index, rs.X[pool], d.general[queries], d.general[pool],
+                                                             transform_query=full, **common),
+                                          dataset, backbone, "S-SLiCS full"),
+        "query and candidates projected": summarise(evaluate(rs, queries, pool, model=s, project_pool=True, k=k),
+                                                    dataset, backbone, "S-SLiCS both projected"),
+    }
+    for name, summary in variants.items():
+        ablation.append({"dataset": dataset, "backbone": backbone, "variant": name,
+                         "map_general": summary["map_general"], "map_sub": summary["map_sub"]})
+
+    # SpLiCE and F-SpLiCE on a seeded sub-protocol (query and pool subsamples), with UF beside them
+    sp_cfg = cfg["splice"]
+    rng = np.random.default_rng(int(params["seed"]))
+    sq = np.sort(rng.choice(queries, size=min(int(sp_cfg["n_queries"]), queries.size), replace=False))
+    spool = np.sort(rng.choice(pool, size=min(int(sp_cfg["n_pool"]), pool.size), replace=False))
+    sp, codes = splice_codes(rs, np.concatenate([sq, spool]), float(sp_cfg["lam"]))
+    splice_rows = [summarise(evaluate(rs, sq, spool, k=k), dataset, backbone, "UF"),
+                   summarise(evaluate(rs, sq, spool, model=s, k=k), dataset, backbone, "S-SLiCS"),
+                   summarise(evaluate(rs, sq, spool, splice=(sp, codes, True), k=k), dataset, backbone, "F-SpLiCE"),
+                   summarise(evaluate(rs, sq, spool, splice=(sp, codes, False), k=k), dataset, backbone, "SpLiCE")]
+    nnz = np.count_nonzero(codes[np.concatenate([sq, spool])], axis=1)
+    return {"set": rs, "K": K, "grid": grid, "runs": pd.DataFrame(runs), "ablation": pd.DataFrame(ablation),
+            "splice": pd.DataFrame(splice_rows), "splice_mean_nonzeros": float(nnz.mean()), "models": models,
+            "pseudo_labels": pseudo}
