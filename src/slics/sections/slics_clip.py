@@ -307,3 +307,140 @@ def run_dataset(dataset: str, params: dict) -> dict:
     return {"set": rs, "K": K, "grid": grid, "runs": pd.DataFrame(runs), "ablation": pd.DataFrame(ablation),
             "splice": pd.DataFrame(splice_rows), "splice_mean_nonzeros": float(nnz.mean()), "models": models,
             "pseudo_labels": pseudo}
+
+
+# --- tables, metrics and figures for the notebook ----------------------------------------
+
+def captions_table(results: dict, n_words: int) -> pd.DataFrame:
+    """Table 1 for every dataset: supervised and unsupervised word captions side by side."""
+    from ..embedding.embed import laion10k_words
+
+    words = laion10k_words()
+    rows = []
+    for dataset, out in results.items():
+        sup = word_captions(out["models"]["S-SLiCS"], out["set"], words, n_words)
+        uns = word_captions(out["models"]["U-SLiCS"], out["set"], words, n_words)
+        for concept in out["set"].data.general_names:
+            rows.append({"dataset": dataset, "subspace": concept, "S-SLiCS caption": ", ".join(sup[concept]),
+                         "U-SLiCS caption": ", ".join(uns[concept])})
+    return pd.DataFrame(rows)
+
+
+def metrics(table: pd.DataFrame, splice: pd.DataFrame, chosen_k: dict) -> dict:
+    """``results/metrics/slics_clip.json``: every Table 2 number, by case and method."""
+    out = {}
+    for _, r in table.iterrows():
+        case = f"{r['dataset']}/{r['backbone']}"
+        entry = {"map_general": r["map_general"], "map_sub": r["map_sub"], "n_runs": int(r["n_runs"])}
+        if r["n_runs"] > 1:
+            entry.update(map_general_std=r["map_general_std"], map_sub_std=r["map_sub_std"])
+        out.setdefault(case, {})[r["method"]] = entry
+    for _, r in splice.iterrows():
+        case = f"{r['dataset']}/{r['backbone']}"
+        out[case].setdefault("splice_protocol", {})[r["method"]] = {"map_general": r["map_general"],
+                                                                    "map_sub": r["map_sub"]}
+    for dataset, K in chosen_k.items():
+        for case in out:
+            if case.startswith(dataset + "/"):
+                out[case]["K"] = int(K)
+    return out
+
+
+def figure_k_grid(grid: pd.DataFrame):
+    """Fig. 6: validation mAP@20 (general, sub-label) versus atoms per concept."""
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(grid["dataset"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        t = grid[grid["dataset"] == dataset]
+        ax.plot(t["K"], t["map_general"], marker="o", label="general")
+        ax.plot(t["K"], t["map_sub"], marker="s", label="sub-label")
+        K = best_k(t)
+        ax.axvline(K, color="0.5", ls=":", label=f"chosen K = {K}")
+        ax.set(xscale="log", xticks=list(t["K"]), xticklabels=[str(v) for v in t["K"]], xlabel="K (atoms per concept)",
+               ylabel="validation mAP@20", title=dataset)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def figure_ablation(ablation: pd.DataFrame):
+    """Fig. 7: partial versus full disentanglement (and projecting the candidates too)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, kind in zip(axes, ("general", "sub")):
+        piv = ablation.pivot(index="dataset", columns="variant", values=f"map_{kind}")
+        piv.plot.bar(ax=ax, rot=0)
+        ax.set(ylabel=f"mAP@20 ({kind})", ylim=(0, 1), title=f"{kind} retrieval", xlabel="")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def figure_atoms(model: SLiCS, rs: RetrievalSet, n_nonzero: int):
+    """Fig. 5: atom co-occurrence of non-negative OMP codes of the validation set, and the
+    cosine similarity between atoms (both ordered by concept)."""
+    import matplotlib.pyplot as plt
+
+    from ..core.omp import nn_omp
+
+    W = nn_omp(model.dictionary_, rs.X[rs.rows("val")], n_nonzero)
+    A = (W > 0).astype(float)
+    co = A.T @ A
+    co = co / np.maximum(np.diag(co)[:, None], 1)        # P(atom b active | atom a active)
+    cos = model.dictionary_ @ model.dictionary_.T
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+    for ax, M, title, cmap in ((axes[0], co, "co-occurrence (nn-OMP, validation)", "viridis"),
+                               (axes[1], cos, "cosine similarity of atoms", "coolwarm")):
+        im = ax.imshow(M, cmap=cmap, vmin=0 if cmap == "viridis" else -1, vmax=1)
+        K = model.n_atoms
+        ticks = np.arange(model.n_concepts_) * K + (K - 1) / 2
+        ax.set(xticks=ticks, yticks=ticks, title=title)
+        ax.set_xticklabels(rs.data.general_names, rotation=90, fontsize=7)
+        ax.set_yticklabels(rs.data.general_names, fontsize=7)
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    within = np.array([[abs(cos[a, b]) for b in range(cos.shape[0]) if b != a
+                        and model.atom_concept_[b] == model.atom_concept_[a]] for a in range(cos.shape[0])])
+    return fig, float(np.mean(within)) if within.size else float("nan")
+
+
+def qualitative(rs: RetrievalSet, model: SLiCS, n_queries: int, seed: int, k: int = 5) -> pd.DataFrame:
+    """Fig. 8 in the demo: the labels of the top results, filtered (S-SLiCS) and unfiltered (UF)."""
+    from ..core.retrieval import top_k
+
+    rng = np.random.default_rng(seed)
+    queries = rs.rows("query")
+    multi = queries[rs.data.general[queries].sum(axis=1) >= 2]
+    chosen = np.sort(rng.choice(multi, size=min(n_queries, multi.size), replace=False))
+    pool = rs.rows("pool")
+    d = rs.data
+
+    def labels(i):
+        return ", ".join(np.array(d.sub_names)[d.sub[i]].tolist() or np.array(d.general_names)[d.general[i]].tolist())
+
+    rows = []
+    for q in chosen:
+        uf = pool[top_k(rs.X[q:q + 1], rs.X[pool], k)[0]]
+        rows.append({"query": d.image_ids[q], "query labels": labels(q), "filter": "UF (no filter)",
+                     "top results (labels)": " | ".join(labels(i) for i in uf)})
+        for j in np.flatnonzero(d.general[q]):
+            top = pool[top_k(model.project(rs.X[q:q + 1], int(j)), rs.X[pool], k)[0]]
+            rows.append({"query": d.image_ids[q], "query labels": labels(q), "filter": d.general_names[j],
+                         "top results (labels)": " | ".join(labels(i) for i in top)})
+    return pd.DataFrame(rows)
+
+
+def describe(params: dict) -> str:
+    """Markdown: where this run's embeddings come from."""
+    if params["profile"] == "demo":
+        return ("**Demo profile: the images are simulated from their real labels.** Each MIRFlickr25K / "
+                "COCO image is a simulated embedding (the demo world of section 2, `demo_world` in "
+                "`params.yaml`) built from the text embeddings of *its own annotation labels* (MIRFlickr25K: "
+                "the 24 potential labels; COCO: the 80 categories) by the real demo text tower "
+                "(all-MiniLM-L6-v2). Labels, hierarchy and splits are the real ones. The image mean that is "
+                "removed is the mean of the training split (SpLiCE's means exist only for real CLIP).")
+    return (f"**Full profile**: the real images embedded by open_clip `{params['embed']['backbone']}` "
+            "(OpenAI weights); SpLiCE's precomputed image mean is removed.")
