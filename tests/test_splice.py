@@ -25,7 +25,7 @@ def _problem(seed=0, n=6, V=300, d=24):
 def test_nonneg_lasso_matches_sklearn_full_problem(lam):
     X, D = _problem()
     d = D.shape[1]
-    W = nonneg_lasso(X, D, lam, working_set=8)            # small working set: KKT growth is exercised
+    W = nonneg_lasso(X, D, lam)
     assert (W >= 0).all()
     for i in range(X.shape[0]):
         ref = Lasso(alpha=lam / (2 * d), fit_intercept=False, positive=True, tol=1e-12, max_iter=100_000)

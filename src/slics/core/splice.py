@@ -12,9 +12,7 @@ and, for concept ``j``, uses the partial reconstruction ``w_{G_j} V_{G_j}`` of t
 in group ``j``.
 
 The decomposition goes through :func:`nonneg_lasso`, the one place that names the
-solver (scikit-learn's coordinate descent on growing working sets, checked against the
-optimality conditions on the whole vocabulary), so that the package's exact
-non-negative lasso can replace it.
+solver (the package's exact non-negative lasso, :mod:`slics.core.lasso`).
 """
 
 from __future__ import annotations
@@ -34,58 +32,25 @@ def lasso_objective(X, D, W, lam) -> np.ndarray:
     return np.einsum("ij,ij->i", R, R) + lam * np.abs(W).sum(axis=1)
 
 
-def _lasso_on(x, D, lam, tol, max_iter):
-    """sklearn coordinate descent for one row on a small dictionary (objective scaled as ours)."""
-    from sklearn.linear_model import Lasso
-
-    d = D.shape[1]
-    # sklearn: (1 / (2 d)) ||x - D^T w||^2 + alpha ||w||_1  =  (1 / (2 d)) * (ours with lam = 2 d alpha)
-    model = Lasso(alpha=lam / (2 * d), fit_intercept=False, positive=True, precompute=D @ D.T,
-                  tol=tol, max_iter=max_iter, selection="cyclic")
-    model.fit(D.T, x)
-    return np.maximum(model.coef_, 0.0)
-
-
-def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-8, max_iter: int = 5000, working_set: int = 256,
-                 kkt_tol: float = 1e-6) -> np.ndarray:
+def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-9, max_iter: int = 5000) -> np.ndarray:
     """Non-negative lasso of every row of ``X`` over the atoms (rows) of ``D``.
 
-    Solves ``min_{w >= 0} ||x - w D||^2 + lam ||w||_1`` for each row ``x``: scikit-learn's
-    coordinate descent (``Lasso(positive=True)``) on a *working set* of atoms, grown until
-    the optimality (KKT) conditions hold on the whole dictionary. The working set starts
-    with the ``working_set`` atoms most correlated with ``x``; after each solve every atom
-    outside it with ``2 r . d_a > lam (1 + kkt_tol)`` (``r`` the residual) is added. Atoms
-    that can never be active are never touched, which is what makes a 10,000-word
-    vocabulary cheap. The package's exact solver (``slics.core.lasso.lasso``) replaces this
-    function when it is merged; this is the one place that names the solver.
+    Solves ``min_{w >= 0} ||x - w D||^2 + lam ||w||_1`` for each row ``x`` with the package's
+    exact batched solver (:func:`slics.core.lasso.lasso`: Gram coordinate descent on working
+    sets, stopped by the relative duality gap ``tol``). This is the one place that names the
+    solver of SpLiCE's decomposition; ``benchmarks/bench_splice.py`` compares it with
+    SpLiCE's own approach (a per-image scikit-learn ``Lasso(positive=True)`` loop).
 
     Returns
     -------
     W : ndarray of shape (n, n_atoms), float64, non-negative
     """
+    from .lasso import lasso
+
     X = check_matrix(X, "X")
     D = check_matrix(D, "D", n_cols=X.shape[1])
     lam = check_positive(lam, "lam")
-    n_atoms = D.shape[0]
-    W = np.zeros((X.shape[0], n_atoms))
-    C = X @ D.T                                          # correlations with the rows at w = 0
-    m = min(int(working_set), n_atoms)
-    for i in range(X.shape[0]):
-        if 2 * C[i].max() <= lam:                        # w = 0 is optimal
-            continue
-        active = np.argpartition(-C[i], m - 1)[:m] if m < n_atoms else np.arange(n_atoms)
-        while True:
-            w = _lasso_on(X[i], D[active], lam, tol, max_iter)
-            r = X[i] - w @ D[active]
-            grad = 2 * (D @ r)                           # -gradient of the smooth part
-            outside = np.ones(n_atoms, dtype=bool)
-            outside[active] = False
-            violators = np.flatnonzero(outside & (grad > lam * (1 + kkt_tol)))
-            if violators.size == 0:
-                break
-            active = np.concatenate([active, violators])
-        W[i, active] = w
-    return W
+    return np.maximum(lasso(X, D, lam, positive=True, tol=tol, max_iter=max_iter), 0.0)
 
 
 def group_vocabulary(vocab_centred, concept_emb, vocab_mean) -> np.ndarray:
