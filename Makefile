@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 # Offline copies of the small external inputs (see data/README.md); a sibling ../shared/data is used when present.
 export SLICS_DATA_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data))
 # Inputs the notebooks read (DVC-cached, not in git), rebuilt before nbval re-executes the notebooks.
-INPUT_STAGES := fetch embed_cifar10
+INPUT_STAGES := fetch embed_cifar10 embed_mirflickr25k embed_coco
 
 .PHONY: venv reproduce test inputs benchmarks clean-venv
 
@@ -32,6 +32,7 @@ test: inputs
 benchmarks: venv
 	python benchmarks/bench_ista.py
 	python benchmarks/bench_slics.py
+	python benchmarks/bench_splice.py
 
 clean-venv:
 	rm -rf $(VENV)

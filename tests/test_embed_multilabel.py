@@ -24,13 +24,14 @@ def _tiny_mir(n=40, seed=0):
     return mirflickr.from_columns(tuple(f"im{i + 1}.jpg" for i in range(n)), Y)
 
 
-def _params(profile="demo", backbone="demo"):
+def _params(profile="demo", backbone="demo", sizes=(10, 5, 5)):
     params = load_params()
     params["profile"] = profile
     params["embed"]["backbone"] = backbone
     params["demo_world"].update(n_neighbours=5)
+    params["datasets"]["zero_shot_templates"] = params["datasets"]["zero_shot_templates"][:2]
     for p in ("demo", "full"):
-        params["datasets"]["mirflickr25k"]["splits"][p] = {"n_train": 10, "n_val": 5, "n_query": 5}
+        params["datasets"]["mirflickr25k"]["splits"][p] = dict(zip(("n_train", "n_val", "n_query"), sizes))
     return params
 
 
@@ -38,6 +39,7 @@ VOCAB = ["cat", "dog", "bird", "tree", "flower", "sea", "lake", "car", "baby", "
          "cloud", "food", "night", "sunset", "house", "room", "river", "plant", "street", "bus"]
 
 
+@pytest.mark.slow
 def test_demo_stage_tiny(tmp_path):
     data = _tiny_mir()
     params = _params()
@@ -84,14 +86,16 @@ def test_zip_images_by_base_name(tmp_path):
         ZipImages(tmp_path / "a.zip", ["im3.jpg"])
 
 
+@pytest.mark.slow
 def test_full_profile_path_with_random_weights(tmp_path, monkeypatch):
-    data = _tiny_mir(n=24)
+    data = _tiny_mir(n=8)
     kept = data.drop_unlabelled()
     _fixture_zip(tmp_path / "mirflickr25k.zip", kept.image_ids)
     model = encoders.OpenClipBackbone("RN50", pretrained=None, device="cpu", name="clip-rn50")
     monkeypatch.setattr(encoders, "get_backbone", lambda name, device=None: model)
     images = ZipImages(tmp_path / "mirflickr25k.zip", kept.image_ids)
-    manifest = embed_multilabel("mirflickr25k", _params("full", "clip-rn50"), out_dir=tmp_path / "out", data=data,
+    manifest = embed_multilabel("mirflickr25k", _params("full", "clip-rn50", (2, 1, 1)), out_dir=tmp_path / "out",
+                                data=data,
                                 images=images, vocab_words=VOCAB[:5], progress=False)
     X = np.load(tmp_path / "out" / "images.npy")
     assert X.shape == (len(kept), 1024) and manifest["profile"] == "full"

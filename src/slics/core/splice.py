@@ -32,7 +32,7 @@ def lasso_objective(X, D, W, lam) -> np.ndarray:
     return np.einsum("ij,ij->i", R, R) + lam * np.abs(W).sum(axis=1)
 
 
-def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-9, max_iter: int = 5000) -> np.ndarray:
+def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000) -> np.ndarray:
     """Non-negative lasso of every row of ``X`` over the atoms (rows) of ``D``.
 
     Solves ``min_{w >= 0} ||x - w D||^2 + lam ||w||_1`` for each row ``x`` with the package's

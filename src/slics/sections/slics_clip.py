@@ -156,17 +156,18 @@ def splice_codes(rs: RetrievalSet, rows: np.ndarray, lam: float) -> tuple[SpLiCE
 
 
 def choose_k(rs: RetrievalSet, grid, n_iter: int, batch_size, pool: np.ndarray, k: int = 20,
-             seed: int = 0) -> pd.DataFrame:
-    """Validation mAP@k (general and sub-label) of S-SLiCS for every ``K`` of ``grid`` (Fig. 6)."""
+             seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Validation mAP@k (general and sub-label) of S-SLiCS for every ``K`` of ``grid`` (Fig. 6),
+    and the fitted models by ``K``."""
     from tqdm import tqdm
 
-    rows = []
+    rows, models = [], {}
     for K in tqdm(list(grid), desc=f"K grid ({rs.dataset})", disable=None):
-        model = fit_dictionary(rs, K, n_iter, batch_size, seed)
+        model = models[int(K)] = fit_dictionary(rs, K, n_iter, batch_size, seed)
         summary = mean_average_precision(evaluate(rs, rs.rows("val"), pool, model=model, k=k))
         rows.append({"dataset": rs.dataset, "K": int(K), "map_general": summary["map_general"],
                      "map_sub": summary["map_sub"]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), models
 
 
 def best_k(grid_table: pd.DataFrame) -> int:
@@ -206,7 +207,7 @@ def table2(runs: pd.DataFrame) -> pd.DataFrame:
     """Table 2: mean (and std over seeds) mAP@20 per dataset, backbone and method."""
     g = runs.groupby(["dataset", "backbone", "method"], sort=False)
     out = g[["map_general", "map_sub"]].mean()
-    std = g[["map_general", "map_sub"]].std(ddof=0).add_suffix("_std")
+    std = g[["map_general", "map_sub"]].std(ddof=0).add_suffix("_std").where(g.size() > 1)   # NaN: one run
     out = out.join(std).join(g.size().rename("n_runs")).reset_index()
     return out
 
@@ -263,7 +264,7 @@ def run_dataset(dataset: str, params: dict) -> dict:
     backbone = rs.backbone
     pool, queries = rs.rows("pool"), rs.rows("query")
 
-    grid = choose_k(rs, cfg["k_grid"], n_iter, batch, pool, k=k, seed=seeds[0])
+    grid, grid_models = choose_k(rs, cfg["k_grid"], n_iter, batch, pool, k=k, seed=seeds[0])
     K = best_k(grid)
     runs, ablation = [], []
     models = {"S-SVD": fit_dictionary(rs, K, 0)}
@@ -306,7 +307,7 @@ def run_dataset(dataset: str, params: dict) -> dict:
     nnz = np.count_nonzero(codes[np.concatenate([sq, spool])], axis=1)
     return {"set": rs, "K": K, "grid": grid, "runs": pd.DataFrame(runs), "ablation": pd.DataFrame(ablation),
             "splice": pd.DataFrame(splice_rows), "splice_mean_nonzeros": float(nnz.mean()), "models": models,
-            "pseudo_labels": pseudo}
+            "pseudo_labels": pseudo, "grid_models": grid_models}
 
 
 # --- tables, metrics and figures for the notebook ----------------------------------------
@@ -419,7 +420,11 @@ def qualitative(rs: RetrievalSet, model: SLiCS, n_queries: int, seed: int, k: in
     d = rs.data
 
     def labels(i):
-        return ", ".join(np.array(d.sub_names)[d.sub[i]].tolist() or np.array(d.general_names)[d.general[i]].tolist())
+        parts = []
+        for j in np.flatnonzero(d.general[i]):
+            subs = [d.sub_names[s] for s in d.sub_labels_of(int(j)) if d.sub[i, s]]
+            parts.append(f"{d.general_names[j]} ({'+'.join(subs)})" if subs else d.general_names[j])
+        return ", ".join(parts)
 
     rows = []
     for q in chosen:
@@ -444,3 +449,101 @@ def describe(params: dict) -> str:
                 "removed is the mean of the training split (SpLiCE's means exist only for real CLIP).")
     return (f"**Full profile**: the real images embedded by open_clip `{params['embed']['backbone']}` "
             "(OpenAI weights); SpLiCE's precomputed image mean is removed.")
+
+
+def pseudo_label_quality(rs: RetrievalSet, pseudo: np.ndarray) -> pd.DataFrame:
+    """Per concept: how the zero-shot pseudo-labels of the training images match the true labels."""
+    Y = rs.data.general[rs.rows("train")]
+    rows = []
+    for j, name in enumerate(rs.data.general_names):
+        tp = int(np.sum(pseudo[:, j] & Y[:, j]))
+        rows.append({"dataset": rs.dataset, "concept": name, "true": int(Y[:, j].sum()),
+                     "pseudo": int(pseudo[:, j].sum()), "precision": tp / max(int(pseudo[:, j].sum()), 1),
+                     "recall": tp / max(int(Y[:, j].sum()), 1)})
+    return pd.DataFrame(rows)
+
+
+def concept_with_most_subs(rs: RetrievalSet) -> int:
+    """The general concept with the most sub-labels (ties: the first), e.g. MIR ``people``."""
+    return int(np.argmax(np.bincount(rs.data.sub_parent, minlength=len(rs.data.general_names))))
+
+
+def figure_two_atoms(model: SLiCS, rs: RetrievalSet, concept: int):
+    """Fig. 3: coefficients of a concept's two most used atoms on its training images,
+    coloured by sub-label (images with exactly one sub-label of the concept)."""
+    import matplotlib.pyplot as plt
+
+    train = rs.rows("train")
+    rows = train[rs.data.general[train, concept]]
+    W = model.transform(rs.X[rows], rs.data.general[rows])[:, model.atom_concept_ == concept]
+    a, b = np.argsort(-np.count_nonzero(W, axis=0), kind="stable")[:2]
+    subs = rs.data.sub_labels_of(concept)
+    S = rs.data.sub[rows][:, subs]
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    one = S.sum(axis=1) == 1
+    ax.scatter(W[~one, a], W[~one, b], s=6, c="0.8", label="none or several")
+    for s, col in enumerate(subs):
+        keep = one & S[:, s]
+        ax.scatter(W[keep, a], W[keep, b], s=8, label=rs.data.sub_names[col])
+    ax.set(xlabel=f"coefficient of atom {a}", ylabel=f"coefficient of atom {b}",
+           title=f"{rs.dataset}: two atoms of '{rs.data.general_names[concept]}' by sub-label")
+    ax.legend(fontsize=8, markerscale=2)
+    fig.tight_layout()
+    return fig
+
+
+def figure_tsne(model: SLiCS, rs: RetrievalSet, n_images: int, seed: int):
+    """Fig. 2b: t-SNE of training embeddings, their components and the atoms, by concept."""
+    import matplotlib.pyplot as plt
+    from sklearn.manifold import TSNE
+
+    rng = np.random.default_rng(seed)
+    train = rs.rows("train")
+    rows = np.sort(rng.choice(train, size=min(n_images, train.size), replace=False))
+    X, Y = rs.X[rows].astype(np.float64), rs.data.general[rows]
+    comps = model.components(X, Y)
+    ci, cj = np.nonzero(Y)
+    C = normalise_rows(comps[ci, cj])
+    pts = np.vstack([X, C, model.dictionary_])
+    emb = TSNE(n_components=2, init="pca", random_state=seed, perplexity=30, max_iter=500).fit_transform(pts)
+    n, m = X.shape[0], C.shape[0]
+    fig, ax = plt.subplots(figsize=(7, 5.4))
+    ax.scatter(emb[:n, 0], emb[:n, 1], s=5, c="0.75", label="embeddings")
+    palette = plt.get_cmap("tab20")
+    for j, name in enumerate(rs.data.general_names):
+        keep = cj == j
+        ax.scatter(emb[n:n + m][keep, 0], emb[n:n + m][keep, 1], s=5, color=palette(j % 20), label=name)
+        atoms = emb[n + m:][model.atom_concept_ == j]
+        ax.scatter(atoms[:, 0], atoms[:, 1], s=60, marker="*", color=palette(j % 20), edgecolor="k", linewidth=0.5)
+    ax.set(title=f"{rs.dataset}: t-SNE of embeddings (grey), components (colour) and atoms (stars)",
+           xticks=[], yticks=[])
+    ax.legend(fontsize=7, markerscale=2, ncol=2, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def figure_tsne_k(models: dict, rs: RetrievalSet, concept: int, n_images: int, seed: int):
+    """Fig. 4: t-SNE of one concept's components of validation images for several ``K``,
+    coloured by sub-label (images with exactly one sub-label of the concept)."""
+    import matplotlib.pyplot as plt
+    from sklearn.manifold import TSNE
+
+    rng = np.random.default_rng(seed)
+    val = rs.rows("val")
+    subs = rs.data.sub_labels_of(concept)
+    S = rs.data.sub[val][:, subs]
+    keep = val[rs.data.general[val, concept] & (S.sum(axis=1) == 1)]
+    keep = np.sort(rng.choice(keep, size=min(n_images, keep.size), replace=False))
+    label = np.argmax(rs.data.sub[keep][:, subs], axis=1)
+    fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.6), squeeze=False)
+    for ax, (K, model) in zip(axes[0], sorted(models.items())):
+        comps = model.components(rs.X[keep], rs.data.general[keep])[:, concept]
+        emb = TSNE(n_components=2, init="pca", random_state=seed, perplexity=20, max_iter=500).fit_transform(
+            normalise_rows(comps))
+        for s, col in enumerate(subs):
+            ax.scatter(emb[label == s, 0], emb[label == s, 1], s=6, label=rs.data.sub_names[col])
+        ax.set(title=f"K = {K}", xticks=[], yticks=[])
+    axes[0][0].legend(fontsize=7, markerscale=2)
+    fig.suptitle(f"{rs.dataset}: components of '{rs.data.general_names[concept]}' by sub-label")
+    fig.tight_layout()
+    return fig
