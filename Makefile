@@ -7,10 +7,8 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 # Offline copies of the small external inputs (see data/README.md); a sibling ../shared/data is used when present.
 export SLICS_DATA_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data))
-# Inputs the notebooks read (DVC-cached, not in git), rebuilt before nbval re-executes the notebooks.
-INPUT_STAGES := fetch embed_cifar10 embed_mirflickr25k embed_coco
 
-.PHONY: venv reproduce test inputs benchmarks clean-venv
+.PHONY: venv reproduce test inputs lab benchmarks clean-venv
 
 venv: $(VENV)/.installed
 
@@ -19,15 +17,23 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
+# Check params.yaml in a second, run the pipeline, then say whether the rerun reproduced the committed results.
 reproduce: venv
+	python -m slics.utils.schema
 	dvc repro
-	dvc status
+	python -m slics.utils.verdict
 
+# The inputs the notebooks read (data/, git-ignored), built by the stages' own commands without DVC,
+# so that the tests never rewrite dvc.lock.
 inputs: venv
-	dvc repro $(INPUT_STAGES)
+	python -m slics.utils.pipeline inputs
 
 test: inputs
 	HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider
+
+# Read and rerun the notebooks by hand, with the project's environment.
+lab: inputs
+	jupyter lab notebooks/
 
 benchmarks: venv
 	python benchmarks/bench_ista.py

@@ -17,3 +17,11 @@ os.environ["SLICS_RESULTS_DIR"] = _SCRATCH
 
 def pytest_unconfigure(config):
     shutil.rmtree(_SCRATCH, ignore_errors=True)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "after_notebooks: runs after every other test (it reads what nbval regenerated)")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.get_closest_marker("after_notebooks") is not None)

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from slics.data import concepts
-from slics.utils.config import data_dir
+from slics.utils.config import data_dir, project_root
 from slics.data.resources import MIRROR_ENV, ensure_nltk
 
 CAPTIONS = [
@@ -98,7 +99,9 @@ def test_cli_writes_table_and_load_concepts_reads_it(tmp_path, monkeypatch):
     with gzip.open(captions, "wt", encoding="utf-8") as fh:
         fh.write("\n".join(CAPTIONS + ["A man and a dog.", ""]) + "\n")
     params = tmp_path / "params.yaml"
-    params.write_text(f"concepts:\n  n_nouns: 3\n  splits: ['{captions}']\n  extra: [dog, cat]\n")
+    full = yaml.safe_load((project_root() / "params.yaml").read_text())
+    full["concepts"] = {"n_nouns": 3, "splits": [str(captions)], "extra": ["dog", "cat"]}
+    params.write_text(yaml.safe_dump(full))
     monkeypatch.setenv("SLICS_RESULTS_DIR", str(tmp_path / "results"))
     table = tmp_path / "results" / "tables" / "concepts.csv"
     with pytest.raises(FileNotFoundError, match="dvc repro concepts"):

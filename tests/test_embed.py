@@ -216,3 +216,20 @@ def test_demo_embed_end_to_end_small(isolated):
 def test_load_embeddings_missing_says_dvc_repro(isolated):
     with pytest.raises(FileNotFoundError, match="dvc repro"):
         load_embeddings("demo", "nothing_here")
+
+
+def test_atomic_dir_keeps_previous_contents_on_failure(tmp_path):
+    from slics.utils.io import atomic_dir
+
+    dest = tmp_path / "emb"
+    with atomic_dir(dest) as staging:
+        (staging / "a.npy").write_text("v1")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(dest) as staging:
+            (staging / "a.npy").write_text("v2-partial")
+            raise RuntimeError("encoder crashed")
+    assert (dest / "a.npy").read_text() == "v1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emb"]  # no staging folder left
+    with atomic_dir(dest) as staging:
+        (staging / "b.npy").write_text("v3")
+    assert sorted(p.name for p in dest.iterdir()) == ["b.npy"]

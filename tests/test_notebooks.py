@@ -1,7 +1,8 @@
 import nbformat
 import pytest
 
-from slics.utils.notebooks import clean_notebook, select_params
+from slics.utils.config import project_root
+from slics.utils.notebooks import StageFailed, clean_notebook, run_notebook, select_params
 
 
 def test_clean_notebook_removes_volatile_metadata():
@@ -23,3 +24,59 @@ def test_select_params():
     assert select_params(["seed", "robustness"], params) == {"seed": 0, "robustness": {"a": 1}}
     with pytest.raises(KeyError, match="missing_key"):
         select_params(["missing_key"], params)
+
+
+def _toy_project(tmp_path, body):
+    """A project with one notebook stage `toy` whose second cell runs `body`."""
+    (tmp_path / "params.yaml").write_text((project_root() / "params.yaml").read_text())
+    (tmp_path / "dvc.yaml").write_text("stages:\n  toy:\n    cmd: python -m slics.utils.notebooks toy\n"
+                                       "    params: [seed]\n")
+    nb = nbformat.v4.new_notebook()
+    params_cell = nbformat.v4.new_code_cell("params = None")
+    params_cell.metadata["tags"] = ["parameters"]
+    nb.cells = [params_cell, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, tmp_path / "notebooks" / "toy.ipynb")
+    committed = tmp_path / "results" / "tables" / "toy.csv"
+    committed.parent.mkdir(parents=True)
+    committed.write_text("old\n")
+    return committed
+
+
+WRITE_THEN = """
+import pandas as pd
+from slics.utils.config import results_dir
+from slics.utils.io import write_table
+write_table(pd.DataFrame({"x": [params["seed"]]}), results_dir() / "tables" / "toy", decimals=0)
+{tail}
+"""
+
+
+@pytest.mark.slow
+def test_failed_stage_leaves_committed_results_and_keeps_partial_notebook(tmp_path, monkeypatch):
+    committed = _toy_project(tmp_path, WRITE_THEN.replace("{tail}", "raise RuntimeError('late failure')"))
+    monkeypatch.setenv("SLICS_ROOT", str(tmp_path))
+    monkeypatch.delenv("SLICS_RESULTS_DIR", raising=False)
+    with pytest.raises(StageFailed, match="late failure") as err:
+        run_notebook("toy", ["seed"])
+    failed = tmp_path / "results" / "failed" / "toy.ipynb"
+    assert str(failed) in str(err.value)
+    assert committed.read_text() == "old\n"  # the table written before the failure was not published
+    assert failed.is_file() and "late failure" in failed.read_text()
+    assert not list((tmp_path / "results").glob(".staging-*"))
+    assert not (tmp_path / "results" / "notebooks" / "toy.ipynb").exists()
+
+
+@pytest.mark.slow
+def test_successful_stage_publishes_everything(tmp_path, monkeypatch):
+    committed = _toy_project(tmp_path, WRITE_THEN.replace("{tail}", ""))
+    monkeypatch.setenv("SLICS_ROOT", str(tmp_path))
+    monkeypatch.delenv("SLICS_RESULTS_DIR", raising=False)
+    (tmp_path / "results" / "failed").mkdir()
+    (tmp_path / "results" / "failed" / "toy.ipynb").write_text("{}")  # from an earlier failure
+    dest = run_notebook("toy", ["seed"])
+    assert committed.read_text() == "x\n0\n"
+    assert dest == tmp_path / "results" / "notebooks" / "toy.ipynb" and dest.is_file()
+    assert not (tmp_path / "results" / "failed" / "toy.ipynb").exists()
+    assert not list((tmp_path / "results").glob(".staging-*"))

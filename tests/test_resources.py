@@ -45,6 +45,7 @@ def test_checksum_mismatch_is_reported_and_leaves_nothing(sandbox):
 
 
 def test_missing_offline_names_the_variable(sandbox, monkeypatch):
+    (sandbox["mirror"] / "empty").mkdir()
     monkeypatch.setenv(resources.MIRROR_ENV, str(sandbox["mirror"] / "empty"))
     monkeypatch.setenv(resources.OFFLINE_ENV, "1")
     with pytest.raises(resources.ResourceError, match=resources.MIRROR_ENV) as err:
@@ -96,7 +97,7 @@ def test_unpinned_file_is_accepted_and_its_digest_printed(tmp_path, monkeypatch,
     (tmp_path / "mirror" / "x").mkdir(parents=True)
     (tmp_path / "mirror" / "x" / "a.bin").write_bytes(b"abc")
     monkeypatch.setenv(resources.MIRROR_ENV, str(tmp_path / "mirror"))
-    item = resources.ResourceFile("x", "x/a.bin", "https://example.invalid/a.bin", None, "full")
+    item = resources.ResourceFile("x", "x/a.bin", "https://example.invalid/a.bin", None, profile="full")
     assert resources.fetch_file(item).read_bytes() == b"abc"
     assert "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" in capsys.readouterr().err
 
@@ -116,7 +117,86 @@ def test_real_registry_against_shared_mirror(monkeypatch, tmp_path):
 
 def test_nltk_offline_without_mirror_is_clear(monkeypatch, tmp_path):
     monkeypatch.setenv("SLICS_DATA_DIR", str(tmp_path))
+    (tmp_path / "nothing").mkdir()
     monkeypatch.setenv(resources.MIRROR_ENV, str(tmp_path / "nothing"))
     monkeypatch.setenv(resources.OFFLINE_ENV, "1")
     with pytest.raises(resources.ResourceError, match="NLTK package"):
         resources.fetch_nltk()
+
+
+def test_mirror_that_does_not_exist_is_reported(sandbox, monkeypatch):
+    monkeypatch.setenv(resources.MIRROR_ENV, "/no/such/mirror")
+    with pytest.raises(resources.ResourceError, match="SLICS_DATA_MIRROR=/no/such/mirror does not exist") as err:
+        resources.fetch("toy", sandbox["registry"])
+    assert "toy/a.txt" in str(err.value)
+
+
+def test_corrupt_file_in_place_is_named_and_replaced(sandbox, capsys):
+    resources.fetch("toy", sandbox["registry"])
+    dest = sandbox["item"].dest
+    dest.write_bytes(sandbox["payload"][:5])  # truncated
+    resources.fetch("toy", sandbox["registry"])
+    assert dest.read_bytes() == sandbox["payload"]
+    assert f"{dest} is corrupt or truncated" in capsys.readouterr().err
+
+
+def test_nltk_files_verified_one_by_one(monkeypatch, tmp_path):
+    """A package folder missing one registered file is completed, not taken as done."""
+    mirror = resources._mirror_dir()
+    if mirror is None:
+        pytest.skip(f"{resources.MIRROR_ENV} is not set to a mirror folder")
+    monkeypatch.setenv("SLICS_DATA_DIR", str(tmp_path))
+    resources.fetch_nltk()
+    items = resources.load_registry()["nltk_data"]
+    victim = next(i for i in items if i.mirror.endswith("weights.json"))
+    victim.dest.unlink()
+    resources.fetch_nltk()
+    assert all(resources.sha256_of(i.dest) == i.sha256 for i in items)
+
+
+_FETCH_SCRIPT = """
+import sys
+from slics.data import resources
+resources.fetch_all()
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_fetches_end_verified(monkeypatch, tmp_path):
+    """Three `fetch` processes at once, repeated, always leave a complete, verified data/external."""
+    import subprocess
+    import sys
+
+    if resources._mirror_dir() is None:
+        pytest.skip(f"{resources.MIRROR_ENV} is not set to a mirror folder")
+    registry = {name: files for name, files in resources.load_registry().items()
+                if files[0].profile != "full"}          # what `fetch` without names materialises
+    for round_ in range(3):
+        data = tmp_path / f"round{round_}"
+        env = {**__import__("os").environ, "SLICS_DATA_DIR": str(data)}
+        procs = [subprocess.Popen([sys.executable, "-c", _FETCH_SCRIPT], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err.decode()
+        monkeypatch.setenv("SLICS_DATA_DIR", str(data))
+        for files in registry.values():
+            for item in files:
+                assert resources.sha256_of(item.dest) == item.sha256, item.mirror
+        expected = {item.dest for files in registry.values() for item in files}
+        leftovers = [p for p in (data / "external").rglob("*")
+                     if p.is_file() and p not in expected and p.parent.name != ".locks"]
+        assert leftovers == []  # no temporary file left behind
+
+
+def test_full_disk_is_one_clear_message(sandbox, monkeypatch):
+    import errno
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(resources.shutil, "copyfile", no_space)
+    with pytest.raises(resources.ResourceError, match="No space left on the device while writing") as err:
+        resources.fetch("toy", sandbox["registry"])
+    assert str(sandbox["item"].dest) in str(err.value)
+    assert not sandbox["item"].dest.exists()

@@ -1,13 +1,15 @@
-"""External resources: a registry (``resources.yaml``) and a verified fetcher.
+"""External resources: a registry (``resources.yaml``) and a verified, concurrency-safe fetcher.
 
-Each registered file is materialised under ``data/external/<mirror path>``:
-first copied from the mirror folder named by ``SLICS_DATA_MIRROR`` when that
-folder holds it, otherwise downloaded from its URL. The sha256 is checked
-either way, and the file only appears at its destination once verified.
+Each registered file is materialised under ``data/external/<mirror path>``: copied from the
+mirror folder named by ``SLICS_DATA_MIRROR`` when that folder holds it, otherwise downloaded from
+its URL. Either way the sha256 is checked, and the file appears at its destination only once
+verified. A file already there is re-verified; a corrupt one is named and replaced.
 
-NLTK data is resolved the same way: the mirror's ``nltk_data/`` folder, else
-``nltk.download(..., raise_on_error=True)`` into ``data/external/nltk_data``;
-:func:`ensure_nltk` points NLTK at that folder, so nobody sets ``NLTK_DATA``.
+pooch does the per-file work (known-hash check, download to a temporary file, atomic move);
+our code adds what pooch lacks here: the mirror folder as a first source (a pooch downloader),
+one ``filelock`` per destination so that several ``fetch`` processes at once neither crash nor
+corrupt, and NLTK packages verified file by file (``nltk.download`` installs into a private
+temporary folder; only the registered, verified files are moved into place).
 
 Command line: ``python -m slics.data.resources fetch [NAME ...]``.
 """
@@ -15,29 +17,28 @@ Command line: ``python -m slics.data.resources fetch [NAME ...]``.
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import os
 import shutil
 import sys
-import urllib.request
+import tempfile
 from dataclasses import dataclass
 from importlib import resources as importlib_resources
 from pathlib import Path
 
+import pooch
 import yaml
+from filelock import FileLock
 
 from ..utils.config import data_dir, env_flag
-from ..utils.io import atomic_path
+
+pooch.get_logger().setLevel("WARNING")  # it would announce a mirror copy as a download
 
 MIRROR_ENV = "SLICS_DATA_MIRROR"
 OFFLINE_ENV = "SLICS_OFFLINE"
 DOWNLOAD_TIMEOUT_S = 30
-NLTK_PACKAGES = {
-    # nltk.download name -> path inside an nltk_data folder
-    "stopwords": "corpora/stopwords",
-    "punkt_tab": "tokenizers/punkt_tab",
-    "averaged_perceptron_tagger_eng": "taggers/averaged_perceptron_tagger_eng",
-}
+NLTK_RESOURCE = "nltk_data"
 
 
 class ResourceError(RuntimeError):
@@ -50,6 +51,7 @@ class ResourceFile:
     mirror: str
     url: str
     sha256: str | None          # None: not pinned yet (full-profile archives); printed when fetched
+    package: str | None = None  # NLTK package that ships this file (nltk.download name)
     profile: str | None = None  # "full": skipped by `fetch` without names
 
     @property
@@ -68,7 +70,7 @@ def load_registry(path: str | Path | None = None) -> dict[str, list[ResourceFile
     else:
         text = Path(path).read_text()
     raw = yaml.safe_load(text)
-    return {name: [ResourceFile(name, f["mirror"], f["url"], f["sha256"], entry.get("profile"))
+    return {name: [ResourceFile(name, f["mirror"], f["url"], f["sha256"], f.get("package"), entry.get("profile"))
                    for f in entry["files"]]
             for name, entry in raw.items()}
 
@@ -81,60 +83,122 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _mirror_setting() -> str:
+    return os.environ.get(MIRROR_ENV, "<unset>")
+
+
 def _mirror_dir() -> Path | None:
+    """The mirror folder, or None when unset; a set but missing folder is an error, not a skip."""
     value = os.environ.get(MIRROR_ENV)
-    return Path(value).expanduser().resolve() if value else None
+    if not value:
+        return None
+    folder = Path(value).expanduser()
+    if not folder.is_dir():
+        raise ResourceError(
+            f"{MIRROR_ENV}={value} does not exist or is not a folder. Point it at a folder holding "
+            f"copies of the inputs (for example ../shared/data), or unset it to download them."
+        )
+    return folder.resolve()
+
+
+def _lock(dest: Path) -> FileLock:
+    locks = external_dir() / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(locks / (dest.relative_to(external_dir()).as_posix().replace("/", "__") + ".lock")))
+
+
+def _verified(dest: Path, sha256: str | None) -> bool:
+    """True when ``dest`` holds the right bytes; a wrong file is named and removed.
+
+    An unpinned file (``sha256`` None) counts as verified once present."""
+    if not dest.is_file():
+        return False
+    if sha256 is None:
+        return True
+    actual = sha256_of(dest)
+    if actual == sha256:
+        return True
+    print(f"warning: {dest} is corrupt or truncated (sha256 {actual}, expected {sha256}); "
+          "replacing it.", file=sys.stderr)
+    dest.unlink()
+    return False
+
+
+def _copy_from(source: Path):
+    """A pooch downloader that copies ``source`` instead of downloading."""
+    def download(url, output_file, pooch_obj=None):
+        if hasattr(output_file, "write"):
+            with open(source, "rb") as fh:
+                shutil.copyfileobj(fh, output_file)
+        else:
+            shutil.copyfile(source, output_file)
+    return download
+
+
+def _source(item: ResourceFile):
+    """(pooch downloader, description of the origin) for one file, or raise when offline."""
+    try:
+        mirror = _mirror_dir()
+    except ResourceError as err:
+        raise ResourceError(f"Resource '{item.resource}' ({item.mirror}): {err}") from None
+    if mirror is not None and (mirror / item.mirror).is_file():
+        return _copy_from(mirror / item.mirror), f"mirror file {mirror / item.mirror}"
+    if env_flag(OFFLINE_ENV):
+        raise ResourceError(
+            f"Resource '{item.resource}': {item.mirror} is not available offline. "
+            f"Set {MIRROR_ENV} to a folder holding a copy at <folder>/{item.mirror} "
+            f"(currently {MIRROR_ENV}={_mirror_setting()}), or unset {OFFLINE_ENV} to download it from {item.url}."
+        )
+    return pooch.HTTPDownloader(timeout=DOWNLOAD_TIMEOUT_S, progressbar=False), item.url
+
+
+def _retrieve(item: ResourceFile, downloader, origin: str) -> None:
+    dest = item.dest
+    try:
+        pooch.retrieve(item.url, known_hash=None if item.sha256 is None else f"sha256:{item.sha256}",
+                       fname=dest.name, path=dest.parent, downloader=downloader, progressbar=False)
+        if item.sha256 is None:
+            print(f"warning: resource '{item.resource}': {item.mirror} has no pinned sha256; it is "
+                  f"{sha256_of(dest)} (record it in resources.yaml).", file=sys.stderr)
+    except ValueError as err:  # pooch: hash mismatch (the temporary file is already removed)
+        raise ResourceError(
+            f"Resource '{item.resource}': checksum mismatch for {item.mirror} from {origin}: expected "
+            f"sha256 {item.sha256} ({err}). The copy is corrupted or a different version; replace it "
+            f"with the file from {item.url}. Nothing was written."
+        ) from err
+    except Exception as err:  # requests' connection and HTTP errors are OSErrors too
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            raise ResourceError(f"No space left on the device while writing {dest}: free some space "
+                                f"under {dest.parent} (or set SLICS_DATA_DIR elsewhere) and rerun.") from None
+        if origin != item.url:
+            raise
+        raise ResourceError(
+            f"Resource '{item.resource}': downloading {item.url} failed ({err}). If you are offline, set "
+            f"{MIRROR_ENV} to a folder holding a copy at <folder>/{item.mirror} "
+            f"(currently {MIRROR_ENV}={_mirror_setting()})."
+        ) from err
 
 
 def fetch_file(item: ResourceFile) -> Path:
     """Materialise one file at ``item.dest`` (verified), and return that path."""
     dest = item.dest
-    if dest.is_file() and (item.sha256 is None or sha256_of(dest) == item.sha256):
-        return dest
-    mirror = _mirror_dir()
-    source = mirror / item.mirror if mirror else None
-    with atomic_path(dest) as tmp:
-        if source is not None and source.is_file():
-            shutil.copyfile(source, tmp)
-            origin = f"mirror file {source}"
-        elif env_flag(OFFLINE_ENV):
-            raise ResourceError(
-                f"Resource '{item.resource}': {item.mirror} is not available offline. "
-                f"Set {MIRROR_ENV} to a folder holding a copy at <folder>/{item.mirror} "
-                f"(currently {MIRROR_ENV}={os.environ.get(MIRROR_ENV, '<unset>')}), "
-                f"or unset {OFFLINE_ENV} to download it from {item.url}."
-            )
-        else:
-            try:
-                with urllib.request.urlopen(item.url, timeout=DOWNLOAD_TIMEOUT_S) as response, \
-                        open(tmp, "wb") as out:
-                    shutil.copyfileobj(response, out)
-            except OSError as err:
-                raise ResourceError(
-                    f"Resource '{item.resource}': downloading {item.url} failed ({err}). "
-                    f"If you are offline, set {MIRROR_ENV} to a folder holding a copy at "
-                    f"<folder>/{item.mirror} (currently {MIRROR_ENV}="
-                    f"{os.environ.get(MIRROR_ENV, '<unset>')})."
-                ) from err
-            origin = item.url
-        actual = sha256_of(tmp)
-        if item.sha256 is None:
-            print(f"warning: resource '{item.resource}': {item.mirror} has no pinned sha256; "
-                  f"it is {actual} (record it in resources.yaml).", file=sys.stderr)
-        elif actual != item.sha256:
-            raise ResourceError(
-                f"Resource '{item.resource}': checksum mismatch for {item.mirror} from {origin}: "
-                f"expected sha256 {item.sha256}, got {actual}. The copy is corrupted or a different "
-                f"version; replace it with the file from {item.url}. Nothing was written."
-            )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(dest):
+        if not _verified(dest, item.sha256):
+            downloader, origin = _source(item)
+            _retrieve(item, downloader, origin)
+            print(f"{item.mirror}: verified copy of {origin}", file=sys.stderr)
     return dest
 
 
 def fetch(name: str, registry: dict[str, list[ResourceFile]] | None = None) -> list[Path]:
     """Materialise every file of resource ``name``; return their local paths."""
-    registry = registry or load_registry()
+    registry = registry if registry is not None else load_registry()
     if name not in registry:
         raise KeyError(f"Unknown resource '{name}'. Known resources: {', '.join(sorted(registry))}.")
+    if name == NLTK_RESOURCE:
+        fetch_nltk(registry[name])
+        return [item.dest for item in registry[name]]
     return [fetch_file(item) for item in registry[name]]
 
 
@@ -147,39 +211,60 @@ def resource_path(name: str, mirror_path: str) -> Path:
 
 
 def nltk_dir() -> Path:
-    return external_dir() / "nltk_data"
+    return external_dir() / NLTK_RESOURCE
 
 
-def fetch_nltk() -> Path:
-    """Materialise the NLTK packages the compendium uses under ``data/external/nltk_data``."""
-    target = nltk_dir()
-    mirror = _mirror_dir()
-    for package, subdir in NLTK_PACKAGES.items():
-        dest = target / subdir
-        if dest.is_dir() and any(dest.iterdir()):
-            continue
-        source = mirror / "nltk_data" / subdir if mirror else None
-        if source is not None and source.is_dir():
-            tmp = dest.with_name(f".{dest.name}.tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(source, tmp)
-            os.replace(tmp, dest)
-            continue
-        if env_flag(OFFLINE_ENV):
-            raise ResourceError(
-                f"NLTK package '{package}' is not available offline. Set {MIRROR_ENV} to a folder "
-                f"holding nltk_data/{subdir}, or unset {OFFLINE_ENV} to download it."
-            )
-        import nltk
+def _nltk_download(package: str, items: list[ResourceFile]) -> None:
+    """``nltk.download`` into a private folder, then move the verified registered files into place."""
+    import nltk
 
+    external_dir().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".nltk-{package}-", dir=external_dir()) as tmp:
         try:
-            nltk.download(package, download_dir=str(target), quiet=True, raise_on_error=True)
-        except Exception as err:  # nltk raises ValueError or URLError
+            nltk.download(package, download_dir=tmp, quiet=True, raise_on_error=True)
+        except Exception as err:  # nltk raises ValueError or URLError, and may just return False
             raise ResourceError(
                 f"NLTK package '{package}' could not be downloaded ({err}). If you are offline, set "
-                f"{MIRROR_ENV} to a folder holding nltk_data/{subdir}."
+                f"{MIRROR_ENV} to a folder holding {NLTK_RESOURCE}/... (currently {MIRROR_ENV}={_mirror_setting()})."
             ) from err
-    return target
+        for item in items:
+            got = Path(tmp) / Path(item.mirror).relative_to(NLTK_RESOURCE)
+            if not got.is_file() or sha256_of(got) != item.sha256:
+                raise ResourceError(
+                    f"NLTK package '{package}' downloaded, but {item.mirror} is missing or differs from the "
+                    f"registered sha256 {item.sha256}: NLTK changed the package. Set {MIRROR_ENV} to a folder "
+                    f"holding the registered copy.")
+            with _lock(item.dest):
+                item.dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(got, item.dest)
+
+
+def fetch_nltk(items: list[ResourceFile] | None = None) -> Path:
+    """Materialise the registered NLTK files under ``data/external/nltk_data``, each verified."""
+    items = items if items is not None else load_registry()[NLTK_RESOURCE]
+    by_package: dict[str, list[ResourceFile]] = {}
+    for item in items:
+        by_package.setdefault(item.package, []).append(item)
+    for package, files in by_package.items():
+        missing = []
+        for item in files:
+            item.dest.parent.mkdir(parents=True, exist_ok=True)
+            with _lock(item.dest):
+                if _verified(item.dest, item.sha256):
+                    continue
+                mirror = _mirror_dir()
+                if mirror is not None and (mirror / item.mirror).is_file():
+                    _retrieve(item, _copy_from(mirror / item.mirror), f"mirror file {mirror / item.mirror}")
+                else:
+                    missing.append(item)
+        if missing and env_flag(OFFLINE_ENV):
+            raise ResourceError(
+                f"NLTK package '{package}' is not available offline ({', '.join(i.mirror for i in missing)}). "
+                f"Set {MIRROR_ENV} to a folder holding those files (currently {MIRROR_ENV}={_mirror_setting()}), "
+                f"or unset {OFFLINE_ENV} to download them.")
+        if missing:
+            _nltk_download(package, missing)
+    return nltk_dir()
 
 
 def ensure_nltk() -> Path:
@@ -197,11 +282,7 @@ def fetch_all(names: list[str] | None = None) -> None:
     registry = load_registry()
     default = [name for name in sorted(registry) if all(f.profile != "full" for f in registry[name])]
     for name in names or default:
-        paths = fetch(name, registry)
-        print(f"{name}: {len(paths)} file(s) verified")
-    if not names:
-        ensure_nltk()
-        print(f"nltk_data: {', '.join(NLTK_PACKAGES)}")
+        print(f"{name}: {len(fetch(name, registry))} file(s) verified")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.config import data_dir, load_params
-from ..utils.io import load_npy, save_npy, write_json
+from ..utils.io import atomic_dir, load_npy, save_npy, write_json
 
 DATASETS = ("cifar10", "mirflickr25k", "coco")   # the last two: slics.embedding.embed_multilabel
 PROFILES = {"demo": ("demo",), "full": ("clip-vit-b32", "clip-rn50")}
@@ -179,8 +179,6 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
     out = Path(out_dir) if out_dir is not None else embeddings_dir(name, "cifar10")
     arrays = {"cifar10_images": images, "cifar10_labels": np.asarray(labels, dtype=np.int64),
               "cifar10_classes": class_emb, "concepts": concept_emb, "laion10k_vocab": vocab_emb}
-    for key, array in arrays.items():
-        save_npy(out / f"{key}.npy", array)
     timings["total_s"] = time.perf_counter() - t0
 
     manifest = {
@@ -200,7 +198,10 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
     }
     if profile == "demo":
         manifest["demo_world"] = sim_params.to_dict()
-    write_json(out / "manifest.json", manifest, decimals=4)
+    with atomic_dir(out) as staging:  # all files or none: a failure keeps the previous embeddings
+        for key, array in arrays.items():
+            save_npy(staging / f"{key}.npy", array)
+        write_json(staging / "manifest.json", manifest, decimals=4)
     manifest["timings"] = {k: round(v, 2) for k, v in timings.items()}  # returned, not written (not stable)
     return manifest
 

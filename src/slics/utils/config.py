@@ -75,5 +75,8 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def load_params(path: str | Path | None = None) -> dict:
-    """Load ``params.yaml`` (a fresh copy, safe to mutate)."""
-    return load_yaml(Path(path) if path else project_root() / "params.yaml")
+    """Load ``params.yaml`` (a fresh copy, safe to mutate), validated against :mod:`.schema`."""
+    from .schema import validate
+
+    path = Path(path) if path else project_root() / "params.yaml"
+    return validate(load_yaml(path), source=str(path))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,26 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextmanager
+def atomic_dir(dest: str | Path) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``dest``; on success it replaces ``dest`` whole.
+
+    On failure the staging folder is removed and ``dest`` keeps its previous contents.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
+    try:
+        yield staging
+        old = dest.with_name(f".{dest.name}.old-{staging.name[-8:]}")
+        if dest.exists():
+            os.replace(dest, old)
+        os.replace(staging, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_text(dest: str | Path, text: str) -> Path:
@@ -129,7 +150,10 @@ def write_table(df: pd.DataFrame, stem: str | Path, decimals: int | Mapping[str,
     stem = Path(stem)
     text = _formatted(df, decimals)
     write_text(stem.with_suffix(".csv"), text.to_csv(index=index, lineterminator="\n"))
-    md = text.to_markdown(index=index, disable_numparse=True)
+    align = ["right" if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+             else "left" for c in df.columns]
+    md = text.to_markdown(index=index, disable_numparse=True,
+                          colalign=(["left"] if index else []) + align)
     if caption:
         md = f"{caption}\n\n{md}"
     write_text(stem.with_suffix(".md"), md + "\n")

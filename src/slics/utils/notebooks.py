@@ -13,6 +13,7 @@ nbval can compare outputs strictly.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +22,7 @@ import nbformat
 
 from .config import load_params, load_yaml, project_root, results_dir
 from .io import write_text
+from .schema import ParamsError
 
 VOLATILE_CELL_KEYS = ("execution", "papermill")
 KEPT_PAPERMILL_KEYS = ("parameters",)
@@ -49,7 +51,7 @@ def stage_param_keys(stage: str) -> list[str]:
             keys.append(entry)
         else:  # {params file: [keys]}
             keys.extend(k for file_keys in entry.values() for k in file_keys)
-    return sorted({key.split(".")[0] for key in keys})
+    return list(dict.fromkeys(key.split(".")[0] for key in keys))  # dvc.yaml order, once each
 
 
 def select_params(keys: list[str], params: dict | None = None) -> dict:
@@ -61,32 +63,81 @@ def select_params(keys: list[str], params: dict | None = None) -> dict:
     return {k: params[k] for k in keys}
 
 
+class StageFailed(RuntimeError):
+    """A notebook stage failed; the committed results are untouched."""
+
+
+def _publish(staging: Path, dest_root: Path) -> list[Path]:
+    """Move every file written under ``staging`` to the same place under ``dest_root``."""
+    moved = []
+    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+        target = dest_root / path.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        moved.append(target)
+    return moved
+
+
 def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Path:
-    """Execute ``notebooks/<name>.ipynb`` with papermill; return the executed copy's path."""
+    """Execute ``notebooks/<name>.ipynb`` with papermill; return the executed copy's path.
+
+    The notebook writes its tables, figures and metrics into a private staging folder (its
+    ``SLICS_RESULTS_DIR``); only when every cell has run are they moved into ``results/``, with
+    the executed notebook. A failed run publishes nothing: the committed results stay as they
+    were, and the partly executed notebook is kept at ``results/failed/<name>.ipynb``.
+    """
     import papermill
 
-    root = project_root()
-    source = root / "notebooks" / f"{name}.ipynb"
+    params = select_params(keys)  # validates params.yaml first: bad values fail in seconds
+    source = project_root() / "notebooks" / f"{name}.ipynb"
     if not source.is_file():
         raise FileNotFoundError(f"Notebook {source} does not exist.")
-    dest = results_dir() / "notebooks" / f"{name}.ipynb"
-    with tempfile.TemporaryDirectory(prefix="slics-papermill-") as folder:
-        tmp = Path(folder) / source.name
-        papermill.execute_notebook(
-            str(source), str(tmp), parameters={"params": select_params(keys)},
-            cwd=str(source.parent), kernel_name=kernel_name, progress_bar=False,
-            report_mode=False, request_save_on_cell_execute=False,
-        )
-        nb = clean_notebook(nbformat.read(tmp, as_version=4))
-        write_text(dest, nbformat.writes(nb) + "\n")
-    return dest
+    out_root = results_dir()
+    out_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".staging-{name}-", dir=out_root) as folder:
+        staging = Path(folder)
+        executed = staging / "notebooks" / f"{name}.ipynb"
+        executed.parent.mkdir(parents=True)
+        previous = os.environ.get("SLICS_RESULTS_DIR")
+        os.environ["SLICS_RESULTS_DIR"] = str(staging)  # the kernel inherits it
+        try:
+            papermill.execute_notebook(
+                str(source), str(executed), parameters={"params": params},
+                cwd=str(source.parent), kernel_name=kernel_name, progress_bar=False,
+                report_mode=False, request_save_on_cell_execute=False,
+            )
+        except papermill.PapermillExecutionError as err:
+            failed = out_root / "failed" / f"{name}.ipynb"
+            if executed.is_file():
+                write_text(failed, nbformat.writes(clean_notebook(nbformat.read(executed, as_version=4))) + "\n")
+            raise StageFailed(
+                f"Notebook {name} failed in cell {err.exec_count} with {err.ename}: {err.evalue}\n"
+                f"The partly executed notebook is at {failed}; open it to see where. "
+                f"Nothing under {out_root} was changed."
+            ) from None
+        finally:
+            if previous is None:
+                os.environ.pop("SLICS_RESULTS_DIR", None)
+            else:
+                os.environ["SLICS_RESULTS_DIR"] = previous
+        write_text(executed, nbformat.writes(clean_notebook(nbformat.read(executed, as_version=4))) + "\n")
+        _publish(staging, out_root)
+    stale = out_root / "failed" / f"{name}.ipynb"
+    if stale.is_file():
+        stale.unlink()
+    return out_root / "notebooks" / f"{name}.ipynb"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", help="notebook name without extension, e.g. 01_robustness")
     args = parser.parse_args(argv)
-    print(f"executed {run_notebook(args.name, stage_param_keys(args.name))}")
+    try:
+        dest = run_notebook(args.name, stage_param_keys(args.name))
+    except (ParamsError, StageFailed, KeyError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"executed {dest}")
     return 0
 
 

@@ -1,0 +1,192 @@
+"""The DVC pipeline's code dependencies, derived from imports, and its input stages.
+
+Each stage's ``deps`` in ``dvc.yaml`` must list every ``slics`` module the stage runs, so that
+editing any of them reruns it. Writing those lists by hand drifts, so they are derived here:
+the stage's entry module (``python -m slics.x.y``), plus, for a notebook stage, every ``slics``
+module the notebook imports, closed over the package's own imports (static ones and those inside
+functions, found with :mod:`ast`; ``from slics import Name`` follows the lazy table in
+``slics/__init__.py``), plus the ``__init__.py`` of each package on the way and the package
+data (``*.yaml``) beside those modules.
+
+``python -m slics.utils.pipeline deps --check`` fails when ``dvc.yaml`` has drifted;
+``--write`` rewrites the ``src/`` entries of every stage in place (other deps untouched).
+``python -m slics.utils.pipeline inputs`` runs the stages whose outputs live under ``data/`` by
+their commands, without DVC, so that the tests can build the notebooks' inputs without
+rewriting ``dvc.lock``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from .config import load_yaml, project_root
+
+PACKAGE = "slics"
+
+
+def _src() -> Path:
+    return project_root() / "src"
+
+
+def module_path(module: str) -> Path | None:
+    """The file of a ``slics`` module (``.py`` or package ``__init__.py``), or None."""
+    base = _src() / Path(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _lazy_table() -> dict[str, str]:
+    """``slics/__init__.py``'s ``_PUBLIC`` table: public name -> module."""
+    tree = ast.parse(module_path(PACKAGE).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_PUBLIC" for t in node.targets):
+            return ast.literal_eval(node.value)
+    return {}
+
+
+def _imported(tree: ast.AST, module: str, is_package: bool) -> set[str]:
+    """Names of the ``slics`` modules that ``tree`` (the code of ``module``) imports anywhere."""
+    found: set[str] = set()
+    here = module.split(".") if is_package else module.split(".")[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(here[: len(here) - node.level + 1] + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            if base.split(".")[0] != PACKAGE:
+                continue
+            found.add(base)
+            for alias in node.names:  # `from pkg import module` or `from slics import PublicName`
+                if module_path(f"{base}.{alias.name}") is not None:
+                    found.add(f"{base}.{alias.name}")
+                elif base == PACKAGE and alias.name in _lazy_table():
+                    found.add(_lazy_table()[alias.name])
+    return found
+
+
+def closure(modules: set[str]) -> set[Path]:
+    """Files of ``modules`` and of everything they import from ``slics``, transitively."""
+    todo, seen = set(modules), set()
+    while todo:
+        module = todo.pop()
+        parts = module.split(".")
+        todo.update(".".join(parts[:i]) for i in range(1, len(parts)) if ".".join(parts[:i]) not in seen)
+        if module in seen:
+            continue
+        seen.add(module)
+        path = module_path(module)
+        if path is None:
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        todo.update(_imported(tree, module, path.name == "__init__.py") - seen)
+    files = {p for p in (module_path(m) for m in seen) if p is not None}
+    return files | {data for p in files for data in p.parent.glob("*.yaml")}  # package data they read
+
+
+def notebook_imports(path: Path) -> set[str]:
+    """``slics`` modules imported by the code cells of a notebook."""
+    cells = json.loads(path.read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+    return _imported(ast.parse(code), "__notebook__", False)
+
+
+def stages() -> dict:
+    return load_yaml(project_root() / "dvc.yaml").get("stages", {})
+
+
+def stage_code(name: str, stage: dict | None = None) -> list[str]:
+    """The ``src/`` files that stage ``name`` runs, relative to the project root, sorted."""
+    stage = stage or stages()[name]
+    argv = shlex.split(stage["cmd"])
+    entries = {argv[argv.index("-m") + 1]} if "-m" in argv else set()
+    notebook = project_root() / "notebooks" / f"{name}.ipynb"
+    if notebook.is_file():
+        entries |= notebook_imports(notebook)
+    root = project_root()
+    return sorted(p.relative_to(root).as_posix() for p in closure(entries))
+
+
+def declared_code(stage: dict) -> list[str]:
+    return sorted(d for d in stage.get("deps", []) if isinstance(d, str) and d.startswith("src/"))
+
+
+def drift() -> dict[str, dict[str, list[str]]]:
+    """Per stage: code it runs but does not declare (``missing``) and declared code it does not run."""
+    report = {}
+    for name, stage in stages().items():
+        need, have = set(stage_code(name, stage)), set(declared_code(stage))
+        if need != have:
+            report[name] = {"missing": sorted(need - have), "extra": sorted(have - need)}
+    return report
+
+
+def write_deps() -> None:
+    """Rewrite the ``src/`` deps of every stage in ``dvc.yaml`` (comments and order kept)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 120
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    path = project_root() / "dvc.yaml"
+    doc = yaml.load(path.read_text())
+    for name, stage in doc["stages"].items():
+        other = [d for d in stage.get("deps", []) if not (isinstance(d, str) and d.startswith("src/"))]
+        stage["deps"] = other + stage_code(name, stage)
+    with open(path, "w") as fh:
+        yaml.dump(doc, fh)
+
+
+def input_stages() -> list[str]:
+    """Stages whose outputs all live under ``data/``: the inputs that notebooks read."""
+    names = []
+    for name, stage in stages().items():
+        outs = [next(iter(o)) if isinstance(o, dict) else o for o in stage.get("outs", [])]
+        if outs and all(str(o).startswith("data/") for o in outs):
+            names.append(name)
+    return names
+
+
+def run_inputs() -> None:
+    """Run the input stages by their commands (no DVC, so ``dvc.lock`` is not touched)."""
+    root = project_root()
+    for name in input_stages():
+        cmd = stages()[name]["cmd"]
+        print(f"[inputs] {name}: {cmd}", flush=True)
+        subprocess.run(shlex.split(cmd), cwd=root, check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    deps = sub.add_parser("deps", help="check or rewrite the src/ deps of every stage")
+    deps.add_argument("--write", action="store_true")
+    sub.add_parser("inputs", help="build data/ inputs without DVC")
+    args = parser.parse_args(argv)
+    if args.command == "inputs":
+        run_inputs()
+        return 0
+    if args.write:
+        write_deps()
+    problems = drift()
+    for name, diff in problems.items():
+        print(f"{name}: missing {diff['missing']}, not run {diff['extra']}", file=sys.stderr)
+    if problems:
+        print("dvc.yaml code deps drifted: run `python -m slics.utils.pipeline deps --write`.", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
