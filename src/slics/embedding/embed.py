@@ -1,5 +1,9 @@
 """The ``embed`` stage: cached embeddings under ``data/embeddings/<backbone>/<dataset>/``.
 
+The multi-label retrieval sets (``python -m slics.embedding.embed mirflickr25k`` / ``coco``, DVC
+stages ``embed_mirflickr25k`` / ``embed_coco``) are embedded by
+:mod:`slics.embedding.embed_multilabel`; this module's command line dispatches to it.
+
 Command line: ``python -m slics.embedding.embed cifar10`` (DVC stage ``embed_cifar10``) reads
 ``params.yaml`` (``profile``, ``seed``, ``embed``, ``demo_world``) and writes into
 ``data/embeddings/<backbone>/cifar10/``, all float32 with unit rows unless said:
