@@ -21,6 +21,8 @@ _PUBLIC = {
     # SLiCS core
     "SLiCS": "slics.core.dictionary",
     "nnls_batch": "slics.core.nnls",
+    "lasso": "slics.core.lasso",
+    "lasso_path": "slics.core.lasso",
     "nn_omp": "slics.core.omp",
     "group_nn_omp": "slics.core.omp",
     "zero_shot_pseudo_labels": "slics.core.zero_shot",

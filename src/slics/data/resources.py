@@ -50,8 +50,9 @@ class ResourceFile:
     resource: str
     mirror: str
     url: str
-    sha256: str
+    sha256: str | None          # None: not pinned yet (full-profile archives); printed when fetched
     package: str | None = None  # NLTK package that ships this file (nltk.download name)
+    profile: str | None = None  # "full": skipped by `fetch` without names
 
     @property
     def dest(self) -> Path:
@@ -69,7 +70,7 @@ def load_registry(path: str | Path | None = None) -> dict[str, list[ResourceFile
     else:
         text = Path(path).read_text()
     raw = yaml.safe_load(text)
-    return {name: [ResourceFile(name, f["mirror"], f["url"], f["sha256"], f.get("package"))
+    return {name: [ResourceFile(name, f["mirror"], f["url"], f["sha256"], f.get("package"), entry.get("profile"))
                    for f in entry["files"]]
             for name, entry in raw.items()}
 
@@ -106,10 +107,14 @@ def _lock(dest: Path) -> FileLock:
     return FileLock(str(locks / (dest.relative_to(external_dir()).as_posix().replace("/", "__") + ".lock")))
 
 
-def _verified(dest: Path, sha256: str) -> bool:
-    """True when ``dest`` holds the right bytes; a wrong file is named and removed."""
+def _verified(dest: Path, sha256: str | None) -> bool:
+    """True when ``dest`` holds the right bytes; a wrong file is named and removed.
+
+    An unpinned file (``sha256`` None) counts as verified once present."""
     if not dest.is_file():
         return False
+    if sha256 is None:
+        return True
     actual = sha256_of(dest)
     if actual == sha256:
         return True
@@ -150,8 +155,11 @@ def _source(item: ResourceFile):
 def _retrieve(item: ResourceFile, downloader, origin: str) -> None:
     dest = item.dest
     try:
-        pooch.retrieve(item.url, known_hash=f"sha256:{item.sha256}", fname=dest.name,
-                       path=dest.parent, downloader=downloader, progressbar=False)
+        pooch.retrieve(item.url, known_hash=None if item.sha256 is None else f"sha256:{item.sha256}",
+                       fname=dest.name, path=dest.parent, downloader=downloader, progressbar=False)
+        if item.sha256 is None:
+            print(f"warning: resource '{item.resource}': {item.mirror} has no pinned sha256; it is "
+                  f"{sha256_of(dest)} (record it in resources.yaml).", file=sys.stderr)
     except ValueError as err:  # pooch: hash mismatch (the temporary file is already removed)
         raise ResourceError(
             f"Resource '{item.resource}': checksum mismatch for {item.mirror} from {origin}: expected "
@@ -272,7 +280,8 @@ def ensure_nltk() -> Path:
 
 def fetch_all(names: list[str] | None = None) -> None:
     registry = load_registry()
-    for name in names or sorted(registry):
+    default = [name for name in sorted(registry) if all(f.profile != "full" for f in registry[name])]
+    for name in names or default:
         print(f"{name}: {len(fetch(name, registry))} file(s) verified")
 
 

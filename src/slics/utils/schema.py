@@ -90,6 +90,18 @@ class Range:
         return None
 
 
+@dataclass(frozen=True)
+class Maybe:
+    """``null`` or a value matching ``spec`` (e.g. a batch size where null means full batch)."""
+    spec: object
+
+    def check(self, value) -> str | None:
+        if value is None:
+            return None
+        message = self.spec.check(value)
+        return f"{message} (or null)" if message else None
+
+
 POSITIVE = Num(0, lo_open=True)
 NONNEG = Num(0)
 COUNT = Num(1, integer=True)
@@ -133,6 +145,24 @@ SCHEMA = {
         "n_top_concepts": COUNT,
         "n_examples": COUNT,
         "n_example_concepts": COUNT,
+    },
+    "datasets": {
+        "zero_shot_templates": List(Str(contains="{}")),
+        **{name: {"splits": {profile: {"n_train": COUNT, "n_val": COUNT, "n_query": COUNT}
+                             for profile in ("demo", "full")}}
+           for name in ("mirflickr25k", "coco")},
+    },
+    "slics_clip": {
+        "datasets": List(Str(("mirflickr25k", "coco"))),
+        "k": COUNT,
+        "n_iter": Num(0, integer=True),
+        "k_grid": List(COUNT),
+        "batch_size": {"mirflickr25k": Maybe(COUNT), "coco": Maybe(COUNT)},
+        "seeds": {"mirflickr25k": List(Num(0, integer=True)), "coco": List(Num(0, integer=True))},
+        "n_pseudo_labels": COUNT,
+        "splice": {"lam": POSITIVE, "n_queries": COUNT, "n_pool": COUNT},
+        "n_caption_words": COUNT,
+        "tsne_images": COUNT,
     },
     "demo_world": {
         "n_per_class": COUNT,

@@ -47,3 +47,22 @@ def check_positive(value, name: str, allow_zero: bool = False) -> float:
         bound = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{name} must be a finite {bound} number, got {value}.")
     return value
+
+
+def check_int(value, name: str, minimum: int | None = None) -> int:
+    """Return ``value`` as an ``int``, or raise a ValueError.
+
+    Integers (Python or NumPy) pass; floats pass only when integral (``3.0``), so a
+    ``2.9`` is rejected rather than silently truncated. Booleans are rejected.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be an integer, got the boolean {value}.")
+    if isinstance(value, (int, np.integer)):
+        out = int(value)
+    elif isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        out = int(value)
+    else:
+        raise ValueError(f"{name} must be an integer, got {value!r}; it is not rounded or truncated for you.")
+    if minimum is not None and out < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {out}.")
+    return out

@@ -1,0 +1,193 @@
+"""Tests for slics.core.lasso: exact (non-negative) lasso against scikit-learn and closed forms."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Lasso
+
+from slics.core.lasso import duality_gap, lasso, lasso_objective_rows, lasso_path
+
+
+def problem(n=8, d=40, m=60, seed=0, coherent=False):
+    """Unit-norm atoms as rows; ``coherent`` adds a shared direction (CLIP-like correlations)."""
+    rng = np.random.default_rng(seed)
+    D = rng.normal(size=(m, d))
+    if coherent:
+        D += 1.5 * rng.normal(size=d)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = rng.normal(size=(n, d))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X, D
+
+
+def sklearn_codes(X, D, lam, positive=False):
+    """scikit-learn's Lasso on (D^T, x): alpha = lam / (2 d) gives the same objective."""
+    d = D.shape[1]
+    model = Lasso(alpha=lam / (2 * d), fit_intercept=False, positive=positive, tol=1e-14, max_iter=1_000_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return np.array([model.fit(D.T, x).coef_.copy() for x in X])
+
+
+def rel_objective_gap(X, D, W, lam, ref_W):
+    ours = lasso_objective_rows(X, D, W, lam)
+    ref = lasso_objective_rows(X, D, ref_W, lam)
+    return (ours - ref) / ref
+
+
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("coherent", [False, True])
+@pytest.mark.parametrize("lam", [0.02, 0.2, 1.0])
+def test_matches_sklearn(lam, coherent, positive):
+    X, D = problem(coherent=coherent)
+    W, info = lasso(X, D, lam, positive=positive, tol=1e-10, return_info=True)
+    gap = rel_objective_gap(X, D, W, lam, sklearn_codes(X, D, lam, positive))
+    assert np.all(gap < 1e-8)
+    assert np.all(gap > -1e-8)          # sklearn is (almost) exact too: never clearly below it
+    assert info["converged"].all()
+    if positive:
+        assert W.min() >= 0
+    # the reported certificate agrees with a direct float64 computation
+    np.testing.assert_allclose(info["gap"], duality_gap(X, D, W, lam, positive=positive), atol=1e-9)
+
+
+def test_default_tolerance_meets_relative_gap():
+    X, D = problem(n=20, d=64, m=200, coherent=True, seed=3)
+    lam = 0.05
+    W, info = lasso(X, D, lam, return_info=True)
+    assert np.all(info["gap"] <= 1e-6)
+    gap = rel_objective_gap(X, D, W, lam, sklearn_codes(X, D, lam))
+    assert np.all(gap < 1e-6)
+
+
+def test_lambda_above_max_gives_zeros():
+    X, D = problem()
+    lam_max = np.abs(2 * X @ D.T).max(axis=1)
+    W = lasso(X, D, lam_max.max() * 1.0001)
+    assert np.all(W == 0)
+    # just below the smallest row's lam_max, that row is non-zero
+    i = np.argmin(lam_max)
+    W = lasso(X[i:i + 1], D, lam_max[i] * 0.99)
+    assert np.count_nonzero(W) == 1
+
+
+def test_positive_lambda_max_uses_positive_part():
+    X, D = problem()
+    lam_pos = (2 * X @ D.T).max(axis=1)
+    W = lasso(X, D, lam_pos.max() * 1.0001, positive=True)
+    assert np.all(W == 0)
+
+
+def test_zero_row_and_zero_atom():
+    X, D = problem(n=4)
+    X[1] = 0
+    D[5] = 0
+    W, info = lasso(X, D, 0.1, return_info=True)
+    assert np.all(W[1] == 0) and np.all(W[:, 5] == 0)
+    assert info["converged"].all()
+    ref = sklearn_codes(X, D, 0.1)
+    assert np.all(rel_objective_gap(X[[0, 2, 3]], D, W[[0, 2, 3]], 0.1, ref[[0, 2, 3]]) < 1e-8)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_duplicate_atoms(positive):
+    X, D = problem(m=30)
+    D2 = np.vstack([D, D[:10]])     # atoms 30..39 duplicate 0..9
+    lam = 0.1
+    W = lasso(X, D2, lam, positive=positive, tol=1e-10)
+    W1 = lasso(X, D, lam, positive=positive, tol=1e-10)
+    # same optimal objective; the duplicated pair carries the same total weight
+    np.testing.assert_allclose(lasso_objective_rows(X, D2, W, lam), lasso_objective_rows(X, D, W1, lam),
+                               rtol=1e-9)
+    np.testing.assert_allclose(W[:, :10] + W[:, 30:], W1[:, :10], atol=1e-6)
+
+
+def test_single_atom_closed_form():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(1, 16))
+    X = rng.normal(size=(5, 16))
+    lam = 0.7
+    b = X @ a[0]
+    aa = a[0] @ a[0]
+    expect = np.sign(b) * np.maximum(np.abs(b) - lam / 2, 0) / aa
+    np.testing.assert_allclose(lasso(X, a, lam)[:, 0], expect, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(lasso(X, a, lam, positive=True)[:, 0], np.maximum(expect, 0), rtol=1e-12,
+                               atol=1e-14)
+
+
+def test_orthonormal_dictionary_is_soft_threshold():
+    rng = np.random.default_rng(2)
+    Q, _ = np.linalg.qr(rng.normal(size=(12, 12)))
+    X = rng.normal(size=(7, 12))
+    lam = 0.5
+    B = X @ Q.T
+    expect = np.sign(B) * np.maximum(np.abs(B) - lam / 2, 0)
+    np.testing.assert_allclose(lasso(X, Q, lam, tol=1e-12), expect, atol=1e-10)
+
+
+def test_float32():
+    X, D = problem(n=10, d=64, m=150, coherent=True, seed=4)
+    X32, D32 = X.astype(np.float32), D.astype(np.float32)
+    lam = 0.05
+    W32, info = lasso(X32, D32, lam, return_info=True)
+    assert W32.dtype == np.float32
+    assert info["converged"].all()
+    gap = rel_objective_gap(X, D, W32.astype(np.float64), lam, sklearn_codes(X, D, lam))
+    assert np.all(gap < 1e-5)
+    assert lasso(X, D, lam, dtype=np.float32).dtype == np.float32
+    assert lasso(X32, D, lam).dtype == np.float64
+
+
+def test_warm_start_same_solution():
+    X, D = problem(coherent=True)
+    lam = 0.05
+    W_cold = lasso(X, D, lam, tol=1e-12)
+    W_warm, info = lasso(X, D, lam, tol=1e-12, init=lasso(X, D, 0.2), return_info=True)
+    assert info["converged"].all()
+    np.testing.assert_allclose(lasso_objective_rows(X, D, W_warm, lam), lasso_objective_rows(X, D, W_cold, lam),
+                               rtol=1e-10)
+
+
+def test_path_matches_single_calls_in_caller_order():
+    X, D = problem(coherent=True)
+    lams = [0.05, 0.5, 0.01, 0.2]
+    Ws, infos = lasso_path(X, D, lams, positive=True, tol=1e-10, return_info=True)
+    assert len(Ws) == len(lams) and all(i["converged"].all() for i in infos)
+    for lam, W in zip(lams, Ws):
+        ref = lasso(X, D, lam, positive=True, tol=1e-10)
+        np.testing.assert_allclose(lasso_objective_rows(X, D, W, lam), lasso_objective_rows(X, D, ref, lam),
+                                   rtol=1e-9)
+    # sparser at larger lambda
+    nnz = [np.count_nonzero(W) for W in Ws]
+    assert nnz[1] < nnz[0] < nnz[2]
+
+
+def test_max_iter_warns_and_reports():
+    X, D = problem(coherent=True)
+    with pytest.warns(ConvergenceWarning, match="did not reach"):
+        W, info = lasso(X, D, 0.01, tol=1e-14, max_iter=1, return_info=True)
+    assert not info["converged"].all()
+    assert np.all(info["n_iter"] <= 1)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"lam": 0.0}, "lam"),
+    ({"lam": -1.0}, "lam"),
+    ({"lam": 0.1, "tol": 0.0}, "tol"),
+    ({"lam": 0.1, "max_iter": 2.5}, "max_iter"),
+    ({"lam": 0.1, "max_iter": 0}, "max_iter"),
+    ({"lam": 0.1, "init": np.zeros((3, 3))}, "init"),
+    ({"lam": 0.1, "dtype": np.int64}, "dtype"),
+])
+def test_input_errors(kwargs, match):
+    X, D = problem()
+    with pytest.raises(ValueError, match=match):
+        lasso(X, D, **kwargs)
+
+
+def test_dimension_mismatch():
+    X, D = problem()
+    with pytest.raises(ValueError, match="columns"):
+        lasso(X[:, :10], D, 0.1)
