@@ -61,3 +61,24 @@ def test_concept_prompts_are_aligned_and_rescaled():
 def test_full_profile_fails_fast_without_images(tmp_path):
     with pytest.raises(FileNotFoundError, match="Flickr30k"):
         sec.check_full_inputs(tmp_path / "missing")
+
+
+def test_centred_alignment_maps_components_and_prompts_have_the_target_norm():
+    rng = np.random.default_rng(5)
+    R0 = np.linalg.qr(rng.standard_normal((7, 7)))[0][:5]          # (5, 7) orthonormal rows
+    X = rng.standard_normal((300, 5)) + 2.0
+    Y = (X - X.mean(axis=0)) @ R0 + 3.0
+    al = sec.centred_alignment(X, Y, np.arange(200))
+    np.testing.assert_allclose(al["R"], R0, atol=1e-8)
+    np.testing.assert_allclose(al["target_mean"], Y[:200].mean(axis=0))
+    P = sec.generation_prompts(X[:2] - al["source_mean"], al, [4.0, 9.0])
+    np.testing.assert_allclose(np.linalg.norm(P, axis=1), [4.0, 9.0])
+    np.testing.assert_allclose(P[0] / 4.0, Y[0] / np.linalg.norm(Y[0]), atol=1e-8)
+
+
+def test_generation_refuses_outside_the_full_profile():
+    from slics.utils.config import load_params
+
+    params = load_params()
+    with pytest.raises(RuntimeError, match="profile: full"):
+        sec.generate(params)

@@ -145,3 +145,14 @@ def test_token_quantiser_unit_codebook_and_planted_clusters():
 def test_token_quantiser_needs_enough_tokens():
     with pytest.raises(ValueError, match="cannot make"):
         TokenQuantiser(n_tokens=2, codebook_size=10).fit(np.ones((3, 4)))
+
+
+def test_lut_top_k_matches_dense_ranking_of_the_quantised_pool(world):
+    from slics.core.retrieval import top_k
+
+    codebook, pool, queries = world
+    qp = QuantisedPool.from_vectors(pool, codebook, T)
+    np.testing.assert_array_equal(qp.top_k(queries, 5), top_k(queries, qp.vectors(), 5))
+    # ties go to the lower index: a pool of identical candidates ranks 0, 1, 2, ...
+    same = QuantisedPool(np.zeros((6, T), dtype=int), codebook)
+    np.testing.assert_array_equal(same.top_k(queries[:2], 4), [[0, 1, 2, 3]] * 2)

@@ -204,6 +204,23 @@ class QuantisedPool:
             S = S / np.where(zn == 0, 1, zn)[:, None] / self.norms[None, :]
         return S
 
+    def top_k(self, Z, k: int) -> np.ndarray:
+        """Indices (m, k) of the ``k`` candidates with the largest look-up-table score, best first.
+
+        Ties are broken by the lower candidate index (as :func:`slics.core.retrieval.top_k`).
+        """
+        S = self.scores(Z)
+        if not 1 <= int(k) <= len(self):
+            raise ValueError(f"k must be between 1 and the pool size ({len(self)}), got {k}.")
+        k = int(k)
+        out = np.empty((S.shape[0], k), dtype=np.int64)
+        for i, row in enumerate(S):
+            part = np.argpartition(-row, k - 1)[:k] if k < row.size else np.arange(row.size)
+            kth = row[part].min()
+            cand = np.flatnonzero(row >= kth)
+            out[i] = cand[np.lexsort((cand, -row[cand]))][:k]
+        return out
+
     def storage(self) -> dict:
         """Bytes of this pool as indices and as dense float32 vectors (see :func:`storage`)."""
         return storage(len(self), self.n_tokens, self.codebook.shape[1], self.codebook.shape[0])

@@ -176,6 +176,18 @@ SCHEMA = {
         "gap_text_offset": NONNEG,
         "noise_std": NONNEG,
     },
+    **{key: {
+        "datasets": List(Str(("mirflickr25k", "coco"))),
+        "k": COUNT,
+        "n_iter": Num(0, integer=True),
+        "k_grid": List(COUNT),
+        "batch_size": {"mirflickr25k": Maybe(COUNT), "coco": Maybe(COUNT)},
+        "seeds": {"mirflickr25k": List(Num(0, integer=True)), "coco": List(Num(0, integer=True))},
+        "n_qualitative": COUNT,
+        **extra,
+    } for key, extra in (("slics_titok", {"n_tokens": COUNT, "codebook_size": COUNT, "kmeans_max_iter": COUNT,
+                                          "lut_check_queries": COUNT}),
+                         ("slics_dino", {}))},
     "image_to_prompt": {
         "n_train": COUNT,
         "n_test": COUNT,
