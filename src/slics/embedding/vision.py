@@ -45,6 +45,7 @@ TITOK_SOURCE = {"repository": "https://github.com/bytedance/1d-tokenizer",
                 "files": ["modeling/modules/blocks.py", "modeling/titok.py", "configs/titok_l32.yaml"]}
 TITOK_HUB_REPO = "yucornetto/tokenizer_titok_l32_imagenet"
 TITOK_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+TITOK_RESOURCE = ("titok_l32", "titok/tokenizer_titok_l32_imagenet/model.safetensors")   # resources.yaml
 
 
 def _hub_file(repo: str, names) -> str | None:
@@ -78,6 +79,29 @@ def resolve_hub_weights(repo: str, names, what: str) -> str:
         except Exception as err:              # the next file name
             errors.append(f"{name}: {err}")
     raise BackboneUnavailableError(f"could not download the {what} weights from {repo}: {'; '.join(errors)}")
+
+
+def titok_weights() -> str:
+    """The TiTok-L-32 checkpoint: the Hugging Face cache, else the registered resource (``titok_l32``).
+
+    Offline with neither, raises :class:`BackboneUnavailableError` at once; online, the resource
+    is fetched (mirror first, then its URL; its sha256 is printed, not yet pinned).
+    """
+    found = _hub_file(TITOK_HUB_REPO, TITOK_WEIGHTS)
+    if found:
+        return found
+    from ..data.resources import external_dir, resource_path
+
+    name, member = TITOK_RESOURCE
+    local = external_dir() / member
+    if local.is_file():
+        return str(local)
+    if offline_mode():
+        raise BackboneUnavailableError(
+            f"The TiTok-L-32 weights ({TITOK_HUB_REPO}) are not in the Hugging Face cache nor at {local}, and "
+            f"offline mode is set. Download them on a connected machine with\n    huggingface-cli download "
+            f"{TITOK_HUB_REPO}\n(or `python -m slics.data.resources fetch {name}`) and copy them here.")
+    return str(resource_path(name, member))
 
 
 def _encode(forward, transform, images: Iterable, batch_size: int, progress: bool, desc: str) -> np.ndarray:
@@ -274,7 +298,7 @@ class TiTokBackbone:
         self.config = config
         self.device = _default_device(device)
         self.dim = config.n_tokens * config.token_size
-        path = resolve_hub_weights(TITOK_HUB_REPO, TITOK_WEIGHTS, "TiTok-L-32") if pretrained else None
+        path = titok_weights() if pretrained else None
         torch.manual_seed(0)
         self.model = _titok_modules(config)
         if path:

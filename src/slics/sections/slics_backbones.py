@@ -174,7 +174,7 @@ def run_dataset(dataset: str, params: dict, which: str) -> dict:
     seeds = [int(s) for s in cfg["seeds"][dataset]]
     rs = load_backbone_set(dataset, params, which)
     pool, queries = rs.rows("pool"), rs.rows("query")
-    grid = slics_clip.choose_k(rs, cfg["k_grid"], n_iter, batch, pool, k=k, seed=seeds[0])
+    grid, grid_models = slics_clip.choose_k(rs, cfg["k_grid"], n_iter, batch, pool, k=k, seed=seeds[0])
     K = slics_clip.best_k(grid)
 
     sets = {"dense": rs}
@@ -186,16 +186,18 @@ def run_dataset(dataset: str, params: dict, which: str) -> dict:
         sets["quantised"] = with_pool(rs, pool, Xhat)
         out.update(codebook=info, qpool=qpool, Xhat=Xhat)
 
-    models = {"S-SVD": slics_clip.fit_dictionary(rs, K, 0)}
-    for seed in seeds:
-        models.setdefault("S-SLiCS", slics_clip.fit_dictionary(rs, K, n_iter, batch, seed))
+    # S-SLiCS per seed, fitted once and scored on every pool; the grid's model at K is the first
+    # seed's (the same call), reused
+    by_seed = {seeds[0]: grid_models[K]}
+    for seed in tqdm(seeds[1:], desc=f"S-SLiCS seeds ({dataset})", disable=None):
+        by_seed[seed] = slics_clip.fit_dictionary(rs, K, n_iter, batch, seed)
+    models = {"S-SVD": slics_clip.fit_dictionary(rs, K, 0), "S-SLiCS": by_seed[seeds[0]]}
     runs = []
     for pool_kind, s in sets.items():
         tag = dict(pool=pool_kind)
         runs.append({**slics_clip.summarise(slics_clip.evaluate(s, queries, pool, model=models["S-SVD"], k=k),
                                             dataset, rs.backbone, "S-SVD"), **tag})
-        for i, seed in enumerate(tqdm(seeds, desc=f"S-SLiCS seeds ({dataset}, {pool_kind} pool)", disable=None)):
-            model = models["S-SLiCS"] if i == 0 else slics_clip.fit_dictionary(rs, K, n_iter, batch, seed)
+        for seed, model in by_seed.items():
             runs.append({**slics_clip.summarise(slics_clip.evaluate(s, queries, pool, model=model, k=k),
                                                 dataset, rs.backbone, "S-SLiCS", seed), **tag})
         runs.append({**slics_clip.summarise(slics_clip.evaluate(s, queries, pool, k=k), dataset, rs.backbone, "UF"),
