@@ -134,7 +134,10 @@ def train_size_sweep(X, Y, train_sizes, seed: int, n_test: int, R_true=None) -> 
     """Held-out errors of least squares and Procrustes versus training rows.
 
     The same ``n_test`` held-out rows as :func:`alignment_table` for every size; training rows
-    are the first ``n`` of one seeded permutation of the other rows (nested sets).
+    are the first ``n`` of one seeded permutation of the other rows (nested sets). Every size
+    must be at least the source dimension: with fewer rows neither map is unique (any
+    completion of the unseen directions fits equally), so their held-out errors would depend on
+    the LAPACK build and thread count rather than on the data.
     """
     from tqdm import tqdm
 
@@ -143,6 +146,9 @@ def train_size_sweep(X, Y, train_sizes, seed: int, n_test: int, R_true=None) -> 
     rest = np.setdiff1d(np.arange(len(X)), test)
     order = np.random.default_rng([int(seed), 3]).permutation(rest)
     rows = []
+    if min(train_sizes) < X.shape[1]:
+        raise ValueError(f"training sizes must be >= the source dimension {X.shape[1]} (got {min(train_sizes)}): "
+                         "with fewer rows the maps are not unique.")
     for n in tqdm(train_sizes, desc="training sizes", disable=None):
         if n > order.size:
             raise ValueError(f"train size {n} exceeds the {order.size} rows outside the held-out set.")
