@@ -82,3 +82,15 @@ def test_generation_refuses_outside_the_full_profile():
     params = load_params()
     with pytest.raises(RuntimeError, match="profile: full"):
         sec.generate(params)
+
+
+def test_training_sizes_below_the_dimension_are_refused():
+    X = unit_rows(np.random.default_rng(6), 200, 20)
+    Y, R0 = sec.demo_target_space(X, 0.1, seed=0)
+    with pytest.raises(ValueError, match="not unique"):
+        sec.train_size_sweep(X, Y, [10, 50], seed=0, n_test=50, R_true=R0)
+    sw = sec.train_size_sweep(X, Y, [20, 100], seed=0, n_test=50, R_true=R0)
+    assert list(sw["n_train"]) == [20, 20, 100, 100]
+    # more rows, closer to the planted rotation
+    pr = sw[sw["method"] == "Procrustes"].set_index("n_train")
+    assert pr.loc[100, "rotation_error"] < pr.loc[20, "rotation_error"]
