@@ -396,6 +396,7 @@ def figure_atoms(model: SLiCS, rs: RetrievalSet, n_nonzero: int):
     for ax, M, title, cmap in ((axes[0], co, "co-occurrence (nn-OMP, validation)", "viridis"),
                                (axes[1], cos, "cosine similarity of atoms", "coolwarm")):
         im = ax.imshow(M, cmap=cmap, vmin=0 if cmap == "viridis" else -1, vmax=1)
+        ax.grid(False)
         K = model.n_atoms
         ticks = np.arange(model.n_concepts_) * K + (K - 1) / 2
         ax.set(xticks=ticks, yticks=ticks, title=title)
