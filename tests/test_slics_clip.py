@@ -42,3 +42,32 @@ def test_table2_means_stds_and_differences():
     paper = diff[(diff["case"] == "COCO/RN") & (diff["difference"] == "S-SLiCS - UF") & (diff["retrieval"] == "sub")]
     assert paper["paper"].iloc[0] == pytest.approx(0.054)
     assert "U-SLiCS - UF" in set(diff["difference"])          # listed even where neither side has a value
+
+
+def _tiny_set(n=30, d=6, seed=0):
+    from slics.data.multilabel import MultiLabelSet
+
+    rng = np.random.default_rng(seed)
+    general = rng.random((n, 2)) < 0.6
+    general[~general.any(axis=1), 0] = True
+    sub = general[:, :1] & (rng.random((n, 1)) < 0.5)
+    data = MultiLabelSet(tuple(f"im{i}.jpg" for i in range(n)), general.copy(), ("a", "b"), general, ("a", "b"),
+                         sub, ("a1",), np.array([0]))
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    split = np.array(["train"] * 12 + ["val"] * 4 + ["query"] * 4 + ["pool"] * (n - 20), dtype=object)
+    return sec.RetrievalSet("toy", "demo", X, X, split, data, rng.standard_normal((2, d)),
+                            rng.standard_normal((20, d)), np.zeros(d))
+
+
+def test_qualitative_image_grid_rows_and_label_lists():
+    rs = _tiny_set()
+    model = sec.fit_dictionary(rs, K=2, n_iter=1)
+    q = rs.rows("query")[:2]
+    from PIL import Image
+
+    images = [Image.new("RGB", (8, 8), (i, 0, 0)) for i in range(len(rs.data))]
+    fig = sec.figure_qualitative_images(rs, model, images, q, k=3)
+    n_rows = sum(1 + int(rs.data.general[i].sum()) for i in q)
+    assert len(fig.axes) == n_rows * 4
+    table = sec.qualitative(rs, model, n_queries=1, seed=0, k=3)
+    assert set(table["filter"]) >= {"UF (no filter)"} and len(table) >= 2

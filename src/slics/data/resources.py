@@ -27,13 +27,20 @@ from dataclasses import dataclass
 from importlib import resources as importlib_resources
 from pathlib import Path
 
-import pooch
 import yaml
 from filelock import FileLock
 
 from ..utils.config import data_dir, env_flag
 
-pooch.get_logger().setLevel("WARNING")  # it would announce a mirror copy as a download
+
+def _pooch():
+    """pooch, imported on first use: it imports ``tqdm.auto``, which warns inside a Jupyter kernel
+    without ipywidgets, and a notebook that only reads already-fetched files never needs it."""
+    import pooch
+
+    pooch.get_logger().setLevel("WARNING")  # it would announce a mirror copy as a download
+    return pooch
+
 
 MIRROR_ENV = "SLICS_DATA_MIRROR"
 OFFLINE_ENV = "SLICS_OFFLINE"
@@ -149,13 +156,13 @@ def _source(item: ResourceFile):
             f"Set {MIRROR_ENV} to a folder holding a copy at <folder>/{item.mirror} "
             f"(currently {MIRROR_ENV}={_mirror_setting()}), or unset {OFFLINE_ENV} to download it from {item.url}."
         )
-    return pooch.HTTPDownloader(timeout=DOWNLOAD_TIMEOUT_S, progressbar=False), item.url
+    return _pooch().HTTPDownloader(timeout=DOWNLOAD_TIMEOUT_S, progressbar=False), item.url
 
 
 def _retrieve(item: ResourceFile, downloader, origin: str) -> None:
     dest = item.dest
     try:
-        pooch.retrieve(item.url, known_hash=None if item.sha256 is None else f"sha256:{item.sha256}",
+        _pooch().retrieve(item.url, known_hash=None if item.sha256 is None else f"sha256:{item.sha256}",
                        fname=dest.name, path=dest.parent, downloader=downloader, progressbar=False)
         if item.sha256 is None:
             print(f"warning: resource '{item.resource}': {item.mirror} has no pinned sha256; it is "

@@ -396,6 +396,7 @@ def figure_atoms(model: SLiCS, rs: RetrievalSet, n_nonzero: int):
     for ax, M, title, cmap in ((axes[0], co, "co-occurrence (nn-OMP, validation)", "viridis"),
                                (axes[1], cos, "cosine similarity of atoms", "coolwarm")):
         im = ax.imshow(M, cmap=cmap, vmin=0 if cmap == "viridis" else -1, vmax=1)
+        ax.grid(False)
         K = model.n_atoms
         ticks = np.arange(model.n_concepts_) * K + (K - 1) / 2
         ax.set(xticks=ticks, yticks=ticks, title=title)
@@ -408,14 +409,19 @@ def figure_atoms(model: SLiCS, rs: RetrievalSet, n_nonzero: int):
     return fig, float(np.mean(within)) if within.size else float("nan")
 
 
+def example_queries(rs: RetrievalSet, n_queries: int, seed: int) -> np.ndarray:
+    """A seeded choice of queries with at least two general concepts (sorted rows)."""
+    rng = np.random.default_rng(seed)
+    queries = rs.rows("query")
+    multi = queries[rs.data.general[queries].sum(axis=1) >= 2]
+    return np.sort(rng.choice(multi, size=min(n_queries, multi.size), replace=False))
+
+
 def qualitative(rs: RetrievalSet, model: SLiCS, n_queries: int, seed: int, k: int = 5) -> pd.DataFrame:
     """Fig. 8 in the demo: the labels of the top results, filtered (S-SLiCS) and unfiltered (UF)."""
     from ..core.retrieval import top_k
 
-    rng = np.random.default_rng(seed)
-    queries = rs.rows("query")
-    multi = queries[rs.data.general[queries].sum(axis=1) >= 2]
-    chosen = np.sort(rng.choice(multi, size=min(n_queries, multi.size), replace=False))
+    chosen = example_queries(rs, n_queries, seed)
     pool = rs.rows("pool")
     d = rs.data
 
@@ -545,5 +551,34 @@ def figure_tsne_k(models: dict, rs: RetrievalSet, concept: int, n_images: int, s
         ax.set(title=f"K = {K}", xticks=[], yticks=[])
     axes[0][0].legend(fontsize=7, markerscale=2)
     fig.suptitle(f"{rs.dataset}: components of '{rs.data.general_names[concept]}' by sub-label")
+    fig.tight_layout()
+    return fig
+
+
+def figure_qualitative_images(rs: RetrievalSet, model: SLiCS, images, queries, k: int = 5):
+    """Fig. 8 (full profile): each query image, then its top ``k`` results unfiltered (UF) and
+    filtered by each of its concepts (S-SLiCS). ``images`` maps an image row of ``rs`` to a PIL
+    image (e.g. :class:`slics.data.images.ZipImages` over ``rs.data.image_ids``)."""
+    import matplotlib.pyplot as plt
+
+    from ..core.retrieval import top_k
+
+    pool = rs.rows("pool")
+    rows = []
+    for q in queries:
+        rows.append((q, "UF", pool[top_k(rs.X[q:q + 1], rs.X[pool], k)[0]]))
+        for j in np.flatnonzero(rs.data.general[q]):
+            rows.append((q, rs.data.general_names[j],
+                         pool[top_k(model.project(rs.X[q:q + 1], int(j)), rs.X[pool], k)[0]]))
+    fig, axes = plt.subplots(len(rows), k + 1, figsize=(1.8 * (k + 1), 1.9 * len(rows)), squeeze=False)
+    for r, (q, name, top) in enumerate(rows):
+        for c, index in enumerate([q, *top]):
+            ax = axes[r][c]
+            ax.imshow(images[int(index)])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+        axes[r][0].set_title("query", fontsize=8)
+        axes[r][1].set_title(f"filter: {name}", fontsize=8, loc="left")
     fig.tight_layout()
     return fig
