@@ -357,10 +357,7 @@ def generate(params: dict, device=None) -> Path:
                                       params["slics_clip"]["batch_size"]["coco"], int(params["seed"]))
     train, _ = split_rows(len(X), int(cfg["n_train"]), int(cfg["n_test"]), int(params["seed"]))
     alignment = centred_alignment(X, Y, train)
-    rng = np.random.default_rng(int(params["seed"]))
-    queries = rs.rows("query")
-    multi = queries[rs.data.general[queries].sum(axis=1) >= 2]
-    chosen = np.sort(rng.choice(multi, size=min(2, multi.size), replace=False))
+    chosen = slics_clip.example_queries(rs, 2, int(params["seed"]))
     import torch
 
     from ..data.images import ZipImages, ensure_archive
