@@ -225,3 +225,41 @@ def test_bad_input():
         ista(Z, A, 0.1, lr=-0.01)
     with pytest.raises(ValueError, match="2-D"):
         ista(Z[0], A, 0.1)
+
+
+# ----------------------------------------------------------------------------- solver inputs (issue 7, section 5)
+def test_all_zero_dictionary_is_a_clear_error():
+    Z, A = random_problem()
+    for solver in (ista, fista):
+        with pytest.raises(ValueError, match="all zeros"):
+            solver(Z, np.zeros_like(A), 0.1)
+
+
+def test_step_at_stability_limit_raises_and_states_one_over_L():
+    Z, A = realistic_problem()
+    safe = lipschitz_step(A)
+    with pytest.raises(ValueError, match=f"1/L={safe:.4g}"):
+        ista(Z, A, 0.1, lr=2.5 * safe, n_iter=3)
+    with pytest.raises(ValueError, match="stability limit"):
+        ista(Z, A, 0.1, lr=2.0 * safe, n_iter=3)
+
+
+def test_options_after_lam_are_keyword_only():
+    Z, A = random_problem()
+    with pytest.raises(TypeError):
+        fista(Z, A, 0.1, 0.01)
+    with pytest.raises(TypeError):
+        ista(Z, A, 0.1, 0.01)
+
+
+@pytest.mark.parametrize("n_iter", [-1, 2.9, "3", True])
+def test_bad_n_iter(n_iter):
+    Z, A = random_problem()
+    for solver in (ista, fista):
+        with pytest.raises(ValueError, match="n_iter"):
+            solver(Z, A, 0.1, n_iter=n_iter)
+
+
+def test_integral_float_n_iter_accepted():
+    Z, A = random_problem()
+    np.testing.assert_array_equal(ista(Z, A, 0.1, n_iter=3.0), ista(Z, A, 0.1, n_iter=3))

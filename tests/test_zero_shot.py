@@ -59,3 +59,23 @@ def test_bad_labels_and_k():
         zero_shot_accuracy(images, classes, labels + 10)
     with pytest.raises(ValueError, match="k must be between"):
         zero_shot_pseudo_labels(images, classes, k=0)
+
+
+@pytest.mark.parametrize("labels", [np.array([0.5, 1.0, 0.0]), np.array([True, False, True]), np.array(["0", "1", "0"])])
+def test_accuracy_rejects_non_integer_labels(labels):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="integer"):
+        zero_shot_accuracy(rng.normal(size=(3, 4)), rng.normal(size=(2, 4)), labels)
+
+
+def test_accuracy_accepts_integral_float_labels():
+    rng = np.random.default_rng(0)
+    img, cls = rng.normal(size=(5, 4)), rng.normal(size=(2, 4))
+    labels = np.array([0, 1, 1, 0, 1])
+    assert zero_shot_accuracy(img, cls, labels.astype(float)) == zero_shot_accuracy(img, cls, labels)
+
+
+def test_pseudo_labels_reject_fractional_k():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="k must be an integer"):
+        zero_shot_pseudo_labels(rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), k=1.7)

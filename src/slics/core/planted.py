@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..utils.validation import check_matrix, check_positive
+from ..utils.validation import check_int, check_matrix, check_positive
 from .zero_shot import normalise_rows
 
 
@@ -88,10 +88,12 @@ def make_planted(n_samples: int = 1000, n_features: int = 64, n_concepts: int = 
     coefficients : ndarray of shape (n_samples, n_concepts * n_atoms)
         True non-negative coefficients, zero outside the labelled concepts.
     """
-    n, d, C, K = int(n_samples), int(n_features), int(n_concepts), int(n_atoms)
+    n, d, C, K = (check_int(v, name) for v, name in
+                  ((n_samples, "n_samples"), (n_features, "n_features"), (n_concepts, "n_concepts"),
+                   (n_atoms, "n_atoms")))
     if min(n, d, C, K) < 1:
         raise ValueError("n_samples, n_features, n_concepts and n_atoms must all be >= 1.")
-    lo, hi = (int(v) for v in concepts_per_sample)
+    lo, hi = (check_int(v, "concepts_per_sample") for v in concepts_per_sample)
     if not 1 <= lo <= hi <= C:
         raise ValueError(f"concepts_per_sample must satisfy 1 <= lo <= hi <= n_concepts ({C}), "
                          f"got {concepts_per_sample}.")

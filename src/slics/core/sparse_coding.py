@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from ..utils.validation import check_matrix, check_positive
+from ..utils.validation import check_int, check_matrix, check_positive
 from .zero_shot import normalise_rows
 
 __all__ = [
@@ -170,6 +170,14 @@ def _lipschitz(A: np.ndarray) -> float:
     return 2.0 * float(np.linalg.norm(np.asarray(A, dtype=np.float64), 2)) ** 2
 
 
+def _safe_step(A: np.ndarray) -> float:
+    """``1 / L`` of a checked dictionary; a clear error for an all-zero one (``L = 0``)."""
+    L = _lipschitz(A)
+    if L == 0:
+        raise ValueError("A is all zeros; the dictionary must contain at least one non-zero concept.")
+    return 1.0 / L
+
+
 def lipschitz_step(A) -> float:
     """Largest safe (monotone) proximal-gradient step ``1 / L`` with ``L = 2 * ||A||_2^2``.
 
@@ -183,11 +191,7 @@ def lipschitz_step(A) -> float:
         ``1 / (2 * s_max^2)``, ``s_max`` the largest singular value of ``A``. ISTA with a
         step above this loses its descent guarantee and diverges beyond ``2 / L``.
     """
-    A = check_matrix(A, "A")
-    L = _lipschitz(A)
-    if L == 0:
-        raise ValueError("A is all zeros; the dictionary must contain at least one non-zero concept.")
-    return 1.0 / L
+    return _safe_step(check_matrix(A, "A"))
 
 
 def _check_problem(Z, A, lam, dtype):
@@ -220,7 +224,7 @@ def lasso_objective(Z, A, W, lam) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- solvers
-def ista(Z, A, lam, lr=0.01, n_iter=200, *, return_history=False, dtype=np.float64):
+def ista(Z, A, lam, *, lr=0.01, n_iter=200, return_history=False, dtype=np.float64):
     """Batched ISTA for ``min_w ||z - A w||^2 + lam ||w||_1``, exactly as the report runs it.
 
     ``w_0 = 0``; each iteration ``w <- S_{lr*lam}(w - lr * 2 A^T (A w - z))``, for all images at
@@ -235,10 +239,11 @@ def ista(Z, A, lam, lr=0.01, n_iter=200, *, return_history=False, dtype=np.float
     lam : float
         Non-negative L1 weight (the report uses the scale of this objective, e.g. 0.05).
     lr : float, default 0.01
-        Step size; the soft threshold is ``lr * lam``. A ``RuntimeWarning`` is issued when
-        ``lr > lipschitz_step(A)``.
+        Step size; the soft threshold is ``lr * lam``. Checked once against ``1/L``
+        (:func:`lipschitz_step`): a ``RuntimeWarning`` when ``1/L < lr < 2/L`` (converges, not
+        monotonically), a ``ValueError`` when ``lr >= 2/L`` (ISTA diverges).
     n_iter : int, default 200
-        Fixed number of iterations (no early stopping).
+        Fixed number of iterations (no early stopping), a non-negative integer.
     return_history : bool, default False
         Also return the objective summed over images at ``W_0 = 0, W_1, ..., W_n_iter``
         (length ``n_iter + 1``); costs one extra matmul per iteration.
@@ -253,14 +258,22 @@ def ista(Z, A, lam, lr=0.01, n_iter=200, *, return_history=False, dtype=np.float
     """
     Z, A, lam = _check_problem(Z, A, lam, dtype)
     lr = check_positive(lr, "lr (learning rate)")
-    n_iter = int(n_iter)
-    if n_iter < 0:
-        raise ValueError(f"n_iter must be non-negative, got {n_iter}.")
-    safe = 1.0 / _lipschitz(A)
+    n_iter = check_int(n_iter, "n_iter", minimum=0)
+    safe = _safe_step(A)
+    if lr >= 2 * safe:
+        raise ValueError(f"lr={lr:g} is at or above the stability limit 2/L={2 * safe:.4g} of this dictionary "
+                         f"(1/L={safe:.4g}, L = 2 ||A||_2^2): ISTA would diverge to NaN. Use lr <= 1/L "
+                         f"(slics.core.sparse_coding.lipschitz_step(A)), or centre the concepts first "
+                         f"(align_embeddings).")
     if lr > safe:
         warnings.warn(f"lr={lr:g} exceeds the Lipschitz-safe step 1/L={safe:.4g} (L = 2 ||A||_2^2): "
-                      f"ISTA loses its descent guarantee and diverges for lr > 2/L={2 * safe:.4g}.",
+                      f"ISTA loses its descent guarantee and diverges for lr >= 2/L={2 * safe:.4g}.",
                       RuntimeWarning, stacklevel=2)
+    return _ista(Z, A, lam, lr, n_iter, return_history, dtype)
+
+
+def _ista(Z, A, lam, lr, n_iter, return_history, dtype):
+    """ISTA on checked inputs (see :func:`ista`)."""
     ZA = Z @ A
     two_lr, thr = np.dtype(dtype).type(2 * lr), lr * lam
     # From w_0 = 0 the first iterate is S(2 lr A^T z); a row where that is all zero is a fixed
@@ -272,7 +285,7 @@ def ista(Z, A, lam, lr=0.01, n_iter=200, *, return_history=False, dtype=np.float
             still = float(np.einsum("ij,ij->", Z[~moving], Z[~moving]))
             history = np.full(n_iter + 1, still)
         if moving.any():
-            out = ista(Z[moving], A, lam, lr=lr, n_iter=n_iter, return_history=return_history, dtype=dtype)
+            out = _ista(Z[moving], A, lam, lr, n_iter, return_history, dtype)
             W[moving] = out[0] if return_history else out
             if return_history:
                 history += out[1]
@@ -292,7 +305,7 @@ def ista(Z, A, lam, lr=0.01, n_iter=200, *, return_history=False, dtype=np.float
     return (W, np.asarray(history)) if return_history else W
 
 
-def fista(Z, A, lam, n_iter=5000, tol=1e-7, *, restart=True, return_history=False, dtype=np.float64):
+def fista(Z, A, lam, *, n_iter=5000, tol=1e-7, restart=True, return_history=False, dtype=np.float64):
     """Batched FISTA (Beck & Teboulle, 2009) for ``min_w ||z - A w||^2 + lam ||w||_1``, step ``1/L``.
 
     Parameters
@@ -302,7 +315,7 @@ def fista(Z, A, lam, n_iter=5000, tol=1e-7, *, restart=True, return_history=Fals
     lam : float
         Non-negative L1 weight, same scale as :func:`ista`.
     n_iter : int, default 5000
-        Maximum number of iterations.
+        Maximum number of iterations, a non-negative integer.
     tol : float, default 1e-7
         Stop when, for every image, ``||w_k - w_{k-1}|| <= tol * max(||w_k||, 1e-12)``
         (relative change of the code, not of the objective). ``tol=0`` runs exactly ``n_iter``
@@ -325,17 +338,15 @@ def fista(Z, A, lam, n_iter=5000, tol=1e-7, *, restart=True, return_history=Fals
     """
     Z, A, lam = _check_problem(Z, A, lam, dtype)
     tol = check_positive(tol, "tol", allow_zero=True)
-    L = _lipschitz(A)
-    if L == 0:
-        raise ValueError("A is all zeros; the dictionary must contain at least one non-zero concept.")
-    step = 1.0 / L
+    n_iter = check_int(n_iter, "n_iter", minimum=0)
+    step = _safe_step(A)
     gradient_product, ZA = _gram_product(A), Z @ A
     W, Y = np.zeros_like(ZA), np.zeros_like(ZA)
     V, buf = np.empty_like(ZA), np.empty_like(ZA)   # preallocated: no 80 MB temporaries per iteration
     t = np.ones((W.shape[0], 1))
     two_step, thr = np.dtype(dtype).type(2 * step), step * lam
     history = [float(lasso_objective(Z, A, W, lam).sum())] if return_history else None
-    for _ in range(int(n_iter)):
+    for _ in range(n_iter):
         gradient_product(Y, V)
         V -= ZA
         V *= -two_step

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..utils.validation import check_matrix
+from ..utils.validation import check_int, check_matrix
 
 
 def normalise_rows(X: np.ndarray) -> np.ndarray:
@@ -37,6 +37,12 @@ def zero_shot_accuracy(image_emb, class_text_emb, labels) -> float:
         Integer class index of each image.
     """
     labels = np.asarray(labels)
+    if labels.dtype == bool or not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)):
+        raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}.")
+    if np.issubdtype(labels.dtype, np.floating):
+        if not np.all(np.isfinite(labels) & (labels == np.round(labels))):
+            raise ValueError("labels must be integer class indices; found non-integer values.")
+        labels = labels.astype(np.int64)
     predictions = zero_shot_predict(image_emb, class_text_emb)
     if labels.shape != predictions.shape:
         raise ValueError(f"labels has shape {labels.shape}; expected ({predictions.shape[0]},), one per image.")
@@ -54,10 +60,11 @@ def zero_shot_pseudo_labels(image_emb, concept_text_emb, k: int = 2) -> np.ndarr
     image_emb = check_matrix(image_emb, "image_emb")
     concept_text_emb = check_matrix(concept_text_emb, "concept_text_emb", n_cols=image_emb.shape[1])
     n_concepts = concept_text_emb.shape[0]
-    if not 1 <= int(k) <= n_concepts:
+    k = check_int(k, "k")
+    if not 1 <= k <= n_concepts:
         raise ValueError(f"k must be between 1 and the number of concepts ({n_concepts}), got {k}.")
     sims = cosine_similarity(image_emb, concept_text_emb)
-    top = np.argsort(-sims, axis=1, kind="stable")[:, : int(k)]
+    top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
     labels = np.zeros(sims.shape, dtype=bool)
     np.put_along_axis(labels, top, True, axis=1)
     return labels
