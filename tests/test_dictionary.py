@@ -277,3 +277,18 @@ def test_fractional_integer_parameters_rejected(param):
     X = np.random.default_rng(0).normal(size=(12, 5))
     with pytest.raises(ValueError, match="integer"):
         SLiCS(**param).fit(X, Y)
+
+
+def test_error_tolerance_stops_early_with_the_same_history():
+    X, Y, _, _ = make_planted(n_samples=400, n_features=24, n_concepts=4, n_atoms=3, random_state=1)
+    full = SLiCS(3, n_iter=6).fit(X, Y)
+    assert full.n_iter_ == 6
+    dec = -np.diff(full.error_history_) / full.error_history_[:-1]
+    tol = float(dec[2]) * 1.0001            # the third iteration's decrease is just below tol
+    early = SLiCS(3, n_iter=6, tol=tol).fit(X, Y)
+    k = int(np.argmax(dec < tol)) + 1
+    assert early.n_iter_ == k < 6
+    np.testing.assert_allclose(early.error_history_, full.error_history_[:k + 1], rtol=1e-12)
+    assert SLiCS(3, n_iter=6, tol=0.0).fit(X, Y).n_iter_ <= 6
+    with pytest.raises(ValueError, match="tol"):
+        SLiCS(3, tol=-1.0).fit(X, Y)

@@ -30,6 +30,10 @@ def test_committed_params_are_valid():
     (lambda p: p["ista_clip"].update(lamdbas=[0.1]), "ista_clip.lamdbas", "unknown key"),
     (lambda p: p["ista_clip"].update(top_lambda=0.3), "ista_clip.top_lambda", "one of ista_clip.lambdas"),
     (lambda p: p["embed"].update(backbone="clip-rn50"), "embed.backbone", "full profile"),
+    (lambda p: p["slics_clip"]["batch_size"].update(coco=0), "slics_clip.batch_size.coco", "(or null)"),
+    (lambda p: p["datasets"]["coco"]["splits"]["demo"].update(n_train=2.5), "datasets.coco.splits.demo.n_train",
+     "integer"),
+    (lambda p: p["slics_clip"].update(datasets=["voc"]), "slics_clip.datasets[0]", "one of mirflickr25k, coco"),
 ])
 def test_bad_value_names_key_and_rule(mutate, key, words):
     params = _params()

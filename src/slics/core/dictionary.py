@@ -252,6 +252,10 @@ class SLiCS(BaseEstimator):
         step and ``error_history_`` use the plain reconstruction error.
     random_state : int, default 0
         Seed of the random atoms of under-sampled concepts and of the batch shuffles.
+    tol : float, optional
+        Stopping rule beside ``n_iter``: stop after the first iteration whose relative
+        decrease of the error, ``(e_{k-1} - e_k) / e_{k-1}``, is below ``tol`` (an increase
+        also stops). Default ``None``: always run ``n_iter`` iterations (the paper's 10).
 
     Attributes
     ----------
@@ -261,9 +265,11 @@ class SLiCS(BaseEstimator):
         Concept index of each atom.
     init_dictionary_ : ndarray of shape (n_concepts * n_atoms, n_features)
         The S-SVD initialisation.
-    error_history_ : ndarray of shape (n_iter + 1,)
+    error_history_ : ndarray of shape (n_iter_ + 1,)
         Relative reconstruction error (NNLS coefficients) after initialisation and after
         every iteration.
+    n_iter_ : int
+        Iterations run (``n_iter`` unless ``tol`` stopped earlier).
     n_features_in_, n_concepts_ : int
     n_rejected_ : int
         Atom updates rejected by the monotone check.
@@ -284,7 +290,7 @@ class SLiCS(BaseEstimator):
     """
 
     def __init__(self, n_atoms, n_iter=10, batch_size=None, update="ksvd", monotone=False, ridge=0.0,
-                 random_state=0):
+                 random_state=0, tol=None):
         self.n_atoms = n_atoms
         self.n_iter = n_iter
         self.batch_size = batch_size
@@ -292,6 +298,7 @@ class SLiCS(BaseEstimator):
         self.monotone = monotone
         self.ridge = ridge
         self.random_state = random_state
+        self.tol = tol
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
@@ -306,6 +313,8 @@ class SLiCS(BaseEstimator):
                                             or self.batch_size < 1):
             raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}.")
         check_positive(self.ridge, "ridge", allow_zero=True)
+        if self.tol is not None:
+            check_positive(self.tol, "tol", allow_zero=True)
 
     def _check_XY(self, X, Y):
         check_is_fitted(self, "dictionary_")
@@ -401,6 +410,9 @@ class SLiCS(BaseEstimator):
             W = nnls_batch(D, X, S, ridge=self.ridge, init=W)
             E = X - W @ D
             history.append(np.sqrt(np.einsum("ij,ij->", E, E) / total))
+            if self.tol is not None and (history[-2] - history[-1]) < self.tol * history[-2]:
+                break
+        self.n_iter_ = len(history) - 1
         self.dictionary_ = D
         self.error_history_ = np.asarray(history)
         return self

@@ -44,7 +44,7 @@ __all__ = ["lasso", "lasso_path", "lasso_objective_rows", "duality_gap"]
 
 _GROW = 16          # atoms added to a working set at least, per outer iteration
 _MAX_OUTER = 100
-_TRY_EVERY = 25     # sweeps between exact solves on the support when it keeps changing    # working-set rounds per row (each adds >= 1 violator, so rarely reached)
+_TRY_EVERY = 10     # sweeps between exact solves on the support when it keeps changing    # working-set rounds per row (each adds >= 1 violator, so rarely reached)
 _CHUNK_ELEMENTS = 1 << 22   # rows per chunk = this / m (32 MiB of float64 per chunk array)
 
 
@@ -95,13 +95,29 @@ def _gap(q, w, b, idx, k, xx, lam, positive, qset, kq):
 
 
 @njit(cache=True, fastmath=True)
-def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive):
-    """Exact minimiser on the current support with its signs fixed (one Cholesky solve).
+def _candidate(Gw, bw, w_new, S, s, k, xx, lam, positive):
+    """q and primal objective of a candidate supported on ``S[:s]``."""
+    q_new = bw.copy()
+    for i in range(s):
+        a = S[i]
+        dv = w_new[a]
+        if dv != 0.0:
+            for c in range(k):
+                q_new[c] -= dv * Gw[a, c]
+    loc = np.arange(k)
+    _, p_new = _gap(q_new, w_new, bw, loc, k, xx, lam, positive, loc, k)
+    return q_new, p_new
 
-    The step from ``ww`` towards it stops where a coefficient would change sign (that
-    coefficient becomes zero, as in an active-set method); it is kept (``ww``, ``qw``
-    updated in place, returns True) when the objective does not increase. This ends coordinate descent's slow
-    linear convergence on ill-conditioned supports once the support has settled.
+
+@njit(cache=True, fastmath=True)
+def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive):
+    """Exact minimiser ``v`` on the current support with its signs fixed (one Cholesky solve).
+
+    Two candidates: ``v`` with the coefficients whose sign flipped set to zero (projection
+    onto the orthant), and the step from ``ww`` towards ``v`` that stops where the first
+    coefficient reaches zero (an active-set step, never uphill). The better one is kept
+    (``ww``, ``qw`` updated in place, returns True) if it lowers the objective. This ends
+    coordinate descent's slow linear convergence on ill-conditioned supports.
     """
     half = 0.5 * lam
     S = np.empty(k, np.int64)
@@ -112,58 +128,78 @@ def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive):
             s += 1
     if s == 0:
         return False
-    L = np.empty((s, s))
-    for i in range(s):
-        for j in range(i + 1):
-            acc = Gw[S[i], S[j]]
-            for t in range(j):
-                acc -= L[i, t] * L[j, t]
-            if i == j:
-                if acc <= 1e-12 * Gw[S[i], S[i]]:
-                    return False            # (numerically) dependent atoms on the support
-                L[i, i] = np.sqrt(acc)
-            else:
-                L[i, j] = acc / L[j, j]
+    M = np.empty((s, s))
     v = np.empty(s)
-    for i in range(s):                      # forward: L y = b_S - half * sign
-        acc = bw[S[i]] - (half if ww[S[i]] > 0.0 else -half)
+    for i in range(s):
+        v[i] = bw[S[i]] - (half if ww[S[i]] > 0.0 else -half)
+        for j in range(s):
+            M[i, j] = Gw[S[i], S[j]]
+    if not _cholesky_solve(M, v, s):
+        return False
+    loc = np.arange(k)
+    _, p_now = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
+    # candidate 1: projection of v onto the sign pattern
+    w1 = np.zeros(k)
+    flips = 0
+    for i in range(s):
+        if (v[i] > 0.0) == (ww[S[i]] > 0.0) and v[i] != 0.0:
+            w1[S[i]] = v[i]
+        else:
+            flips += 1
+    q1, p1 = _candidate(Gw, bw, w1, S, s, k, xx, lam, positive)
+    best_w, best_q, best_p = w1, q1, p1
+    if flips > 0:
+        # candidate 2: towards v until the first coefficient reaches zero
+        step = 1.0
+        for i in range(s):
+            x0 = ww[S[i]]
+            if (v[i] > 0.0) != (x0 > 0.0) or v[i] == 0.0:
+                t = x0 / (x0 - v[i])
+                if t < step:
+                    step = t
+        w2 = np.zeros(k)
+        for i in range(s):
+            x0 = ww[S[i]]
+            x1 = x0 + step * (v[i] - x0)
+            if (x1 > 0.0) != (x0 > 0.0) or abs(x1) <= 1e-15 * abs(x0):
+                x1 = 0.0
+            w2[S[i]] = x1
+        q2, p2 = _candidate(Gw, bw, w2, S, s, k, xx, lam, positive)
+        if p2 < best_p:
+            best_w, best_q, best_p = w2, q2, p2
+    if best_p > p_now:
+        return False
+    ww[:] = best_w
+    qw[:] = best_q
+    return True
+
+
+@njit(cache=True, fastmath=True)
+def _cholesky_solve(M, v, s):
+    """Solve ``M x = v`` in place (``v``) for SPD ``M``; False if ``M`` is (numerically) singular."""
+    for j in range(s):
+        acc = M[j, j]
+        for t in range(j):
+            acc -= M[j, t] * M[j, t]
+        if acc <= 1e-12 * M[j, j] or acc <= 0.0:
+            return False
+        d = np.sqrt(acc)
+        M[j, j] = d
+        for i in range(j + 1, s):
+            acc = M[i, j]
+            for t in range(j):
+                acc -= M[i, t] * M[j, t]
+            M[i, j] = acc / d
+    for i in range(s):
+        acc = v[i]
         for t in range(i):
-            acc -= L[i, t] * v[t]
-        v[i] = acc / L[i, i]
-    for i in range(s - 1, -1, -1):          # backward: L^T v = y
+            acc -= M[i, t] * v[t]
+        v[i] = acc / M[i, i]
+    for i in range(s - 1, -1, -1):
         acc = v[i]
         for t in range(i + 1, s):
-            acc -= L[t, i] * v[t]
-        v[i] = acc / L[i, i]
-    # step from ww towards v, stopping where a coefficient would change sign (it becomes 0)
-    step = 1.0
-    for i in range(s):
-        x0 = ww[S[i]]
-        if (v[i] > 0.0) != (x0 > 0.0) or v[i] == 0.0:
-            t = x0 / (x0 - v[i])
-            if t < step:
-                step = t
-    w_new = np.zeros(k)
-    for i in range(s):
-        x0 = ww[S[i]]
-        x1 = x0 + step * (v[i] - x0)
-        if step < 1.0 and ((x1 > 0.0) != (x0 > 0.0) or abs(x1) <= 1e-15 * abs(x0)):
-            x1 = 0.0
-        w_new[S[i]] = x1
-    q_new = bw.copy()
-    for i in range(s):
-        a = S[i]
-        dv = w_new[a]
-        if dv != 0.0:
-            for c in range(k):
-                q_new[c] -= dv * Gw[a, c]
-    loc = np.arange(k)
-    g_new, p_new = _gap(q_new, w_new, bw, loc, k, xx, lam, positive, loc, k)
-    g_now, p_now = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
-    if p_new > p_now:
-        return False
-    ww[:] = w_new
-    qw[:] = q_new
+            acc -= M[t, i] * v[t]
+        v[i] = acc / M[i, i]
     return True
 
 
@@ -480,3 +516,82 @@ def duality_gap(X, D, W, lam, *, positive=False) -> np.ndarray:
     dual = 2 * s * np.einsum("ij,ij->i", X, R) - s * s * rr
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(primal > 0, (primal - dual) / np.where(primal > 0, primal, 1.0), 0.0)
+
+
+# ----------------------------------------------------------------------------- NNLS with supports
+@njit(parallel=True, cache=True)
+def _nnls_chunk(G, B, S, W, xx, tol, max_sweeps, sweeps):
+    """Exact NNLS of each row on its support ``S[i]`` (Gram form), in parallel over rows.
+
+    Coordinate descent on the row's support block of ``G``, with exact solves on the positive
+    set (:func:`_support_solve` with ``lam = 0``) every ``_TRY_EVERY`` sweeps or once the set has
+    settled; stops when the KKT conditions hold to ``tol`` times the row's ``max |b|``.
+    ``sweeps[i]`` is ``-1`` for a row that did not converge within ``max_sweeps``.
+    """
+    n, m = B.shape
+    for i in prange(n):
+        p = 0
+        idx = np.empty(m, np.int64)
+        for j in range(m):
+            if S[i, j]:
+                idx[p] = j
+                p += 1
+        if p == 0:
+            sweeps[i] = 0
+            continue
+        Gw = np.empty((p, p))
+        bw = np.empty(p)
+        ww = np.empty(p)
+        scale = 1e-300
+        for a in range(p):
+            ja = idx[a]
+            bw[a] = B[i, ja]
+            ww[a] = max(W[i, ja], 0.0)
+            if abs(bw[a]) > scale:
+                scale = abs(bw[a])
+            for c in range(p):
+                Gw[a, c] = G[ja, idx[c]]
+        qw = bw.copy()
+        for a in range(p):
+            if ww[a] != 0.0:
+                for c in range(p):
+                    qw[c] -= ww[a] * Gw[a, c]
+        thr = tol * scale
+        done = False
+        tried = False
+        last_try = 0
+        it = 0
+        while it < max_sweeps:
+            viol = 0.0
+            for a in range(p):
+                v = abs(qw[a]) if ww[a] > 0.0 else qw[a]
+                if v > viol:
+                    viol = v
+            if viol <= thr:
+                done = True
+                break
+            it += 1
+            changed = False
+            for a in range(p):
+                gaa = Gw[a, a]
+                if gaa <= 0.0:
+                    continue
+                old = ww[a]
+                z = qw[a] + gaa * old
+                new = z / gaa if z > 0.0 else 0.0
+                if new != old:
+                    if (new > 0.0) != (old > 0.0):
+                        changed = True
+                    delta = new - old
+                    ww[a] = new
+                    for c in range(p):
+                        qw[c] -= delta * Gw[a, c]
+            if changed:
+                tried = False
+            if (not tried and not changed) or it - last_try >= _TRY_EVERY:
+                tried = True
+                last_try = it
+                _support_solve(Gw, bw, ww, qw, p, xx[i], 0.0, True)
+        for a in range(p):
+            W[i, idx[a]] = ww[a]
+        sweeps[i] = it if done else -1

@@ -56,6 +56,12 @@ class Str:
 
 
 @dataclass(frozen=True)
+class Bool:
+    def check(self, value) -> str | None:
+        return None if isinstance(value, bool) else "must be true or false"
+
+
+@dataclass(frozen=True)
 class List:
     item: object
     min_len: int = 1
@@ -92,6 +98,18 @@ class AnyOf:
     def check(self, value) -> str | None:
         found = [option.check(value) for option in self.options]
         return None if any(f is None for f in found) else " or ".join(found)
+
+
+@dataclass(frozen=True)
+class Maybe:
+    """``null`` or a value matching ``spec`` (e.g. a batch size where null means full batch)."""
+    spec: object
+
+    def check(self, value) -> str | None:
+        if value is None:
+            return None
+        message = self.spec.check(value)
+        return f"{message} (or null)" if message else None
 
 
 POSITIVE = Num(0, lo_open=True)
@@ -141,6 +159,24 @@ SCHEMA = {
         "n_examples": COUNT,
         "n_example_concepts": COUNT,
     },
+    "datasets": {
+        "zero_shot_templates": List(Str(contains="{}")),
+        **{name: {"splits": {profile: {"n_train": COUNT, "n_val": COUNT, "n_query": COUNT}
+                             for profile in ("demo", "full")}}
+           for name in ("mirflickr25k", "coco")},
+    },
+    "slics_clip": {
+        "datasets": List(Str(("mirflickr25k", "coco"))),
+        "k": COUNT,
+        "n_iter": Num(0, integer=True),
+        "k_grid": List(COUNT),
+        "batch_size": {"mirflickr25k": Maybe(COUNT), "coco": Maybe(COUNT)},
+        "seeds": {"mirflickr25k": List(Num(0, integer=True)), "coco": List(Num(0, integer=True))},
+        "n_pseudo_labels": COUNT,
+        "splice": {"lam": POSITIVE, "n_queries": COUNT, "n_pool": COUNT},
+        "n_caption_words": COUNT,
+        "tsne_images": COUNT,
+    },
     "demo_world": {
         "n_per_class": COUNT,
         "n_neighbours": COUNT,
@@ -152,6 +188,33 @@ SCHEMA = {
         "gap_norm": NONNEG,
         "gap_text_offset": NONNEG,
         "noise_std": NONNEG,
+    },
+    **{key: {
+        "datasets": List(Str(("mirflickr25k", "coco"))),
+        "k": COUNT,
+        "n_iter": Num(0, integer=True),
+        "k_grid": List(COUNT),
+        "batch_size": {"mirflickr25k": Maybe(COUNT), "coco": Maybe(COUNT)},
+        "seeds": {"mirflickr25k": List(Num(0, integer=True)), "coco": List(Num(0, integer=True))},
+        "n_qualitative": COUNT,
+        **extra,
+    } for key, extra in (("slics_titok", {"n_tokens": COUNT, "codebook_size": COUNT, "kmeans_max_iter": COUNT,
+                                          "lut_check_queries": COUNT}),
+                         ("slics_dino", {}))},
+    "image_to_prompt": {
+        "n_train": COUNT,
+        "n_test": COUNT,
+        "noise_levels": List(NONNEG),
+        "noise": NONNEG,
+        "train_sizes": List(COUNT),
+        "full": {"images_dir": Str()},
+        "generation": {
+            "enabled": Bool(),
+            "model": Str(),
+            "n_steps": COUNT,
+            "guidance_scale": NONNEG,
+            "noise_level": Num(0, integer=True),
+        },
     },
 }
 
