@@ -39,6 +39,8 @@ benchmarks: venv
 	python benchmarks/bench_ista.py
 	python benchmarks/bench_slics.py
 	python benchmarks/bench_solvers.py
+	python benchmarks/bench_splice.py
+	python benchmarks/bench_pq.py
 
 clean-venv:
 	rm -rf $(VENV)

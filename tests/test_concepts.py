@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from slics.data import concepts
+from slics.data.cifar import CIFAR10_CLASSES
 from slics.utils.config import data_dir, project_root
 from slics.data.resources import MIRROR_ENV, ensure_nltk
 
@@ -17,7 +18,7 @@ CAPTIONS = [
     "3 people wait at 10 o'clock for a bus.",
     "A woman's dog runs on the beach.",
 ]
-CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+ORDER_CAPTIONS = ["A jet flies over the water."]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -25,21 +26,66 @@ def nltk_data():
     return ensure_nltk()
 
 
-def test_count_nouns_exact():
-    counts = concepts.count_nouns(CAPTIONS)
-    assert counts == Counter({"dogs": 1, "park": 1, "man": 1, "shirt": 1, "bike": 1,
-                              "people": 1, "bus": 1, "woman": 1, "dog": 1, "beach": 1})
-    # verbs, adjectives, numbers, punctuation, possessive and "o'clock" are all gone
-    for word in ["play", "rides", "runs", "wait", "red", "3", "10", "o'clock", "'s", ".", "two"]:
-        assert word not in counts
+def test_count_nouns_exact_in_both_orders():
+    tag_first = concepts.count_nouns(CAPTIONS, order="tag_then_filter")
+    assert tag_first == Counter({"dogs": 1, "park": 1, "man": 1, "shirt": 1, "bike": 1,
+                                 "people": 1, "bus": 1, "woman": 1, "dog": 1, "beach": 1})
+    # the report's order tags "man red shirt rides bike": without "a" and "in" around them the
+    # tagger reads "red shirt" as modifiers and "rides" as the noun
+    filter_first = concepts.count_nouns(CAPTIONS, order="filter_then_tag")
+    assert filter_first == Counter({"dogs": 1, "park": 1, "man": 1, "rides": 1,
+                                    "people": 1, "bus": 1, "woman": 1, "dog": 1, "beach": 1})
+    assert concepts.count_nouns(CAPTIONS) == filter_first        # the default is the report's order
+    # verbs, adjectives, numbers, punctuation, possessive and "o'clock" are gone in both orders
+    for counts in (tag_first, filter_first):
+        for word in ["play", "runs", "wait", "red", "3", "10", "o'clock", "'s", ".", "two"]:
+            assert word not in counts
 
 
-def test_same_as_nltk_pos_tag_sents():
+def test_same_as_nltk_pos_tag_sents_in_both_orders():
     import nltk
 
-    tagged = nltk.pos_tag_sents([nltk.word_tokenize(c) for c in CAPTIONS])
+    tokens = [nltk.word_tokenize(c) for c in CAPTIONS + ORDER_CAPTIONS]
+    tagged = nltk.pos_tag_sents(tokens)
     expected = Counter(w for sent in tagged for w in (concepts.keep_token(*p) for p in sent) if w)
-    assert concepts.count_nouns(CAPTIONS) == expected
+    assert concepts.count_nouns(CAPTIONS + ORDER_CAPTIONS, order="tag_then_filter") == expected
+    filtered = nltk.pos_tag_sents([[t for t in sent if concepts.keep_word(t)] for sent in tokens])
+    expected = Counter(w.lower() for sent in filtered for w, tag in sent if tag.startswith("NN"))
+    assert concepts.count_nouns(CAPTIONS + ORDER_CAPTIONS, order="filter_then_tag") == expected
+
+
+def test_orders_differ_on_a_small_fixture():
+    counts = concepts.count_nouns_by_order(ORDER_CAPTIONS + CAPTIONS)
+    assert counts["filter_then_tag"]["jet"] == 1 and counts["tag_then_filter"]["jet"] == 1
+    assert counts["filter_then_tag"]["flies"] == 1 and "flies" not in counts["tag_then_filter"]
+    diff = concepts.order_difference(counts, n_nouns=len(counts["tag_then_filter"]))
+    only = dict(zip(diff["concept"], diff["only_in"]))
+    assert only == {"rides": "filter_then_tag", "flies": "filter_then_tag",
+                    "shirt": "tag_then_filter", "bike": "tag_then_filter"}
+    row = diff.set_index("concept").loc["shirt"]
+    assert row["count_filter_then_tag"] == 0 and row["count_tag_then_filter"] == 1
+    with pytest.raises(ValueError, match="Unknown concept-mining order"):
+        concepts.count_nouns(CAPTIONS, order="tag_only")
+
+
+def test_report_overlap_and_ranks():
+    counts = {"filter_then_tag": Counter({"dog": 3, "jet": 2, "cat": 2, "man": 1}),
+              "tag_then_filter": Counter({"dog": 3, "man": 2, "cat": 1})}
+    assert concepts.noun_ranks(counts["filter_then_tag"], ["dog", "cat", "jet", "puppies"]) == [1, 2, 3, 5]
+    table = concepts.report_overlap(counts, n_nouns=2, extra=["frog"], report_concepts=["jet", "frog", "puppies"])
+    assert table["in_dictionary_filter_then_tag"].tolist() == [False, True, False]   # top 2: dog, cat (tie by name)
+    assert table["in_dictionary_tag_then_filter"].tolist() == [False, True, False]
+    assert table["count_filter_then_tag"].tolist() == [2, 0, 0]
+    assert table["rank_filter_then_tag"].tolist() == [3, 5, 5]
+
+
+def test_extra_words_resolves_the_class_names():
+    from slics.data.cifar import CIFAR10_CLASSES
+
+    assert concepts.extra_words("cifar10") == CIFAR10_CLASSES
+    assert concepts.extra_words(["dog", "cat"]) == ("dog", "cat")
+    with pytest.raises(ValueError, match="Unknown extra"):
+        concepts.extra_words("imagenet")
 
 
 def test_plurals_kept_and_counts_add_up():
@@ -100,7 +146,7 @@ def test_cli_writes_table_and_load_concepts_reads_it(tmp_path, monkeypatch):
         fh.write("\n".join(CAPTIONS + ["A man and a dog.", ""]) + "\n")
     params = tmp_path / "params.yaml"
     full = yaml.safe_load((project_root() / "params.yaml").read_text())
-    full["concepts"] = {"n_nouns": 3, "splits": [str(captions)], "extra": ["dog", "cat"]}
+    full["concepts"] = {"n_nouns": 3, "splits": [str(captions)], "order": "filter_then_tag", "extra": ["dog", "cat"]}
     params.write_text(yaml.safe_dump(full))
     monkeypatch.setenv("SLICS_RESULTS_DIR", str(tmp_path / "results"))
     table = tmp_path / "results" / "tables" / "concepts.csv"
@@ -112,6 +158,16 @@ def test_cli_writes_table_and_load_concepts_reads_it(tmp_path, monkeypatch):
     df = pd.read_csv(tmp_path / "results" / "tables" / "concepts.csv")
     assert df["count"].tolist() == [2, 2, 1, 0]
     assert "Flickr30k" in (tmp_path / "results" / "tables" / "concepts.md").read_text()
+    import json
+
+    info = json.loads((tmp_path / "results" / "metrics" / "concepts.json").read_text())
+    assert info["order"] == "filter_then_tag" and info["n_captions"] == 5 and info["n_images"] == 1
+    overlap = pd.read_csv(tmp_path / "results" / "tables" / "concepts_report_overlap.csv")
+    assert overlap["concept"].tolist()[:2] == ["cat", "animals"] and len(overlap) == 20
+    # "cat" is in the dictionary only as an appended class name
+    assert overlap["in_dictionary_filter_then_tag"].tolist()[:2] == [True, False]
+    orders = pd.read_csv(tmp_path / "results" / "tables" / "concepts_orders.csv")
+    assert set(orders["only_in"]) <= {"filter_then_tag", "tag_then_filter"}
 
 
 def _mirror_file(name: str) -> Path:
@@ -129,7 +185,7 @@ def test_real_val_captions_sanity():
     captions = concepts.read_captions([_mirror_file("val.1.en.gz")])
     assert len(captions) == 1014
     counts = concepts.count_nouns(captions)
-    df = concepts.build_concept_list(counts, n_nouns=50, extra=CIFAR)
+    df = concepts.build_concept_list(counts, n_nouns=50, extra=CIFAR10_CLASSES)
     top = df["concept"].head(10).tolist()
     assert {"man", "woman"} <= set(top)
     assert "people" in df["concept"].tolist()

@@ -72,7 +72,34 @@ def test_registry_is_well_formed():
     assert {"flickr30k", "splice_vocab", "splice_means", "mirflickr25k_labels", "coco_labels"} <= set(registry)
     for files in registry.values():
         for item in files:
-            assert len(item.sha256) == 64 and item.url.startswith("https://")
+            if item.profile == "full":          # large official archives; some hosts are http only
+                assert item.sha256 is None or len(item.sha256) == 64
+                assert item.url.startswith(("https://", "http://"))
+            else:                               # every input of the demo profile is pinned
+                assert len(item.sha256) == 64 and item.url.startswith("https://")
+    assert {"coco_instances_2017", "mirflickr25k_images"} <= {n for n, f in registry.items()
+                                                              if f[0].profile == "full"}
+
+
+def test_fetch_without_names_skips_full_profile_archives(monkeypatch):
+    fetched = []
+    monkeypatch.setattr(resources, "fetch", lambda name, registry=None: fetched.append(name) or [])
+    monkeypatch.setattr(resources, "ensure_nltk", lambda: None)
+    resources.fetch_all()
+    assert "coco_labels" in fetched and "coco_instances_2017" not in fetched
+    fetched.clear()
+    resources.fetch_all(["coco_instances_2017"])
+    assert fetched == ["coco_instances_2017"]
+
+
+def test_unpinned_file_is_accepted_and_its_digest_printed(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SLICS_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "mirror" / "x").mkdir(parents=True)
+    (tmp_path / "mirror" / "x" / "a.bin").write_bytes(b"abc")
+    monkeypatch.setenv(resources.MIRROR_ENV, str(tmp_path / "mirror"))
+    item = resources.ResourceFile("x", "x/a.bin", "https://example.invalid/a.bin", None, profile="full")
+    assert resources.fetch_file(item).read_bytes() == b"abc"
+    assert "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" in capsys.readouterr().err
 
 
 def test_real_registry_against_shared_mirror(monkeypatch, tmp_path):
@@ -81,7 +108,9 @@ def test_real_registry_against_shared_mirror(monkeypatch, tmp_path):
     if mirror is None or not mirror.is_dir():
         pytest.skip(f"{resources.MIRROR_ENV} is not set to a mirror folder")
     monkeypatch.setenv("SLICS_DATA_DIR", str(tmp_path))
-    for name in resources.load_registry():
+    for name, files in resources.load_registry().items():
+        if files[0].profile == "full":
+            continue
         for path in resources.fetch(name):
             assert path.is_file()
 
@@ -140,7 +169,8 @@ def test_concurrent_fetches_end_verified(monkeypatch, tmp_path):
 
     if resources._mirror_dir() is None:
         pytest.skip(f"{resources.MIRROR_ENV} is not set to a mirror folder")
-    registry = resources.load_registry()
+    registry = {name: files for name, files in resources.load_registry().items()
+                if files[0].profile != "full"}          # what `fetch` without names materialises
     for round_ in range(3):
         data = tmp_path / f"round{round_}"
         env = {**__import__("os").environ, "SLICS_DATA_DIR": str(data)}

@@ -20,7 +20,7 @@ def test_committed_params_are_valid():
 
 
 @pytest.mark.parametrize("mutate, key, words", [
-    (lambda p: p["ista_clip"].pop("fista_n_iter"), "ista_clip.fista_n_iter", "missing"),
+    (lambda p: p["ista_clip"].pop("convergence_n_iter"), "ista_clip.convergence_n_iter", "missing"),
     (lambda p: p.update(seed=-1), "seed", ">= 0"),
     (lambda p: p["ista_clip"]["lambdas"].__setitem__(2, -0.05), "ista_clip.lambdas[2]", "> 0"),
     (lambda p: p["ista_clip"].update(n_iter=2.5), "ista_clip.n_iter", "integer"),
@@ -30,6 +30,10 @@ def test_committed_params_are_valid():
     (lambda p: p["ista_clip"].update(lamdbas=[0.1]), "ista_clip.lamdbas", "unknown key"),
     (lambda p: p["ista_clip"].update(top_lambda=0.3), "ista_clip.top_lambda", "one of ista_clip.lambdas"),
     (lambda p: p["embed"].update(backbone="clip-rn50"), "embed.backbone", "full profile"),
+    (lambda p: p["slics_clip"]["batch_size"].update(coco=0), "slics_clip.batch_size.coco", "(or null)"),
+    (lambda p: p["datasets"]["coco"]["splits"]["demo"].update(n_train=2.5), "datasets.coco.splits.demo.n_train",
+     "integer"),
+    (lambda p: p["slics_clip"].update(datasets=["voc"]), "slics_clip.datasets[0]", "one of mirflickr25k, coco"),
 ])
 def test_bad_value_names_key_and_rule(mutate, key, words):
     params = _params()
@@ -46,7 +50,7 @@ def test_stage_fails_fast_naming_the_key(tmp_path):
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "02_ista_clip.ipynb").write_text((root / "notebooks" / "02_ista_clip.ipynb").read_text())
     params = _params()
-    params["ista_clip"].pop("fista_n_iter")
+    params["ista_clip"].pop("convergence_n_iter")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run([sys.executable, "-m", "slics.utils.notebooks", "02_ista_clip"], cwd=tmp_path,
@@ -54,7 +58,7 @@ def test_stage_fails_fast_naming_the_key(tmp_path):
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)  # load-independent
     assert proc.returncode != 0
-    assert "ista_clip.fista_n_iter: missing" in proc.stderr
+    assert "ista_clip.convergence_n_iter: missing" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert cpu_s < 5, f"took {cpu_s:.1f} s of CPU time"
 

@@ -227,6 +227,20 @@ def test_bad_input():
         ista(Z[0], A, 0.1)
 
 
+def test_in_place_shrink_equals_soft_threshold_bitwise():
+    from slics.core.sparse_coding import _shrink_
+
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        X = rng.normal(size=(50, 40)).astype(dtype)
+        X[0, :4] = [0.3, -0.3, 0.0, 0.2999]
+        expected = np.sign(X) * np.maximum(np.abs(X) - dtype(0.3), 0)
+        got = _shrink_(X.copy(), 0.3, np.empty_like(X))
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, soft_threshold(X, 0.3))
+        np.testing.assert_array_equal(got, expected)
+
+
 # ----------------------------------------------------------------------------- solver inputs (issue 7, section 5)
 def test_all_zero_dictionary_is_a_clear_error():
     Z, A = random_problem()

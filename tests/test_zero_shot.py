@@ -61,6 +61,15 @@ def test_bad_labels_and_k():
         zero_shot_pseudo_labels(images, classes, k=0)
 
 
+def test_normalise_rows_rows_and_vectors():
+    from slics.core.zero_shot import normalise_rows
+
+    X = np.array([[3.0, 4.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(normalise_rows(X), [[0.6, 0.8], [0.0, 0.0]])
+    np.testing.assert_array_equal(normalise_rows(np.array([3.0, 4.0])), [0.6, 0.8])
+    assert normalise_rows(X.astype(np.float32)).dtype == np.float32
+
+
 @pytest.mark.parametrize("labels", [np.array([0.5, 1.0, 0.0]), np.array([True, False, True]), np.array(["0", "1", "0"])])
 def test_accuracy_rejects_non_integer_labels(labels):
     rng = np.random.default_rng(0)

@@ -141,12 +141,13 @@ def soft_threshold(X, t):
 
 
 def _shrink_(V, t, buf):
-    """In-place soft threshold of ``V`` (``buf`` is scratch of the same shape); returns ``V``."""
-    np.subtract(V, t, out=buf)
-    np.maximum(buf, 0, out=buf)
-    np.add(V, t, out=V)
-    np.minimum(V, 0, out=V)
-    V += buf
+    """In-place soft threshold of ``V`` (``buf`` is scratch of the same shape); returns ``V``.
+
+    ``v - clip(v, -t, t)`` in two passes over memory: ``v - t``, exactly ``0`` or ``v + t``, the
+    same floating-point values as :func:`soft_threshold`.
+    """
+    np.clip(V, -t, t, out=buf)
+    V -= buf
     return V
 
 

@@ -1,15 +1,30 @@
 """Concept dictionary: the most frequent nouns of the Flickr30k captions plus class names.
 
-Rule, per caption of the configured splits (all five caption files each):
-``nltk.word_tokenize`` on the caption as written, then NLTK's English perceptron
-tagger (the one ``nltk.pos_tag_sents`` uses, loaded once per process) -- tagging
-needs sentence context, so it precedes any dropping. Keep tags ``NN*`` (NN, NNS,
-NNP, NNPS; plurals such as "people", "men" kept as is, no lemmatisation);
-lower-case; keep ``str.isalpha()`` tokens of >= 2 characters that are not NLTK
-English stopwords (this drops punctuation, numbers, ``'s`` and hyphenated
-compounds such as ``t-shirt``). Take the ``n_nouns`` most frequent (ties
-alphabetically) and append the ``extra`` words (CIFAR-10 classes) not among them.
-``python -m slics.data.concepts`` (DVC stage ``concepts``) writes ``results/tables/concepts.{csv,md}``.
+Rule, per caption of the configured splits (all five caption files each), in the report's
+order (section 2.2.2: "break down the captions into individual words using tokenization,
+remove punctuation, numerical values, and stopwords ..., and identify nouns using
+Part-of-Speech (POS) tagging"), ``order: filter_then_tag`` (the default):
+
+1. ``nltk.word_tokenize`` on the caption as written;
+2. keep the tokens that are ``str.isalpha()``, >= 2 characters and, lower-cased, not an
+   NLTK English stopword (this drops punctuation, numbers, ``'s`` and hyphenated compounds
+   such as ``t-shirt``);
+3. tag what is left, as written (case kept), with NLTK's English perceptron tagger (the one
+   ``nltk.pos_tag_sents`` uses, loaded once per process) and keep tags ``NN*`` (NN, NNS,
+   NNP, NNPS; plurals such as "people", "men" kept as is, no lemmatisation), lower-cased.
+
+The alternative ``order: tag_then_filter`` tags the full token sequence first (the tagger
+then sees the caption's real context) and applies the same filter after. The tagger reads a
+word's neighbours, so the two orders tag some words differently and their top-``n_nouns``
+lists differ slightly; ``python -m slics.data.concepts`` counts both (one tokenisation, two
+taggings) and writes the comparison.
+
+Take the ``n_nouns`` most frequent nouns of the chosen order (ties alphabetically) and
+append the ``extra`` words (the CIFAR-10 class names) not among them.
+``python -m slics.data.concepts`` (DVC stage ``concepts``) writes ``results/tables/concepts.{csv,md}``
+(the dictionary), ``concepts_orders.{csv,md}`` (the nouns on which the two orders disagree),
+``concepts_report_overlap.{csv,md}`` (the report's Table 3 concepts under each order) and
+``results/metrics/concepts.json`` (caption and image counts, list sizes, overlaps).
 """
 
 from __future__ import annotations
@@ -19,7 +34,7 @@ import gzip
 import os
 from collections import Counter
 from contextlib import nullcontext
-from functools import lru_cache
+from functools import lru_cache, partial
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -80,26 +95,50 @@ def _stopwords() -> frozenset[str]:
 _tagger = lru_cache(maxsize=1)(PerceptronTagger)  # loaded once per process, on first use
 
 
-def keep_token(word: str, tag: str) -> str | None:
-    """Return the lower-cased noun ``word`` if it passes the rule, else None."""
+ORDERS = ("filter_then_tag", "tag_then_filter")
+DEFAULT_ORDER = ORDERS[0]   # the report's order (section 2.2.2)
+
+
+def _check_order(order: str) -> str:
+    if order not in ORDERS:
+        raise ValueError(f"Unknown concept-mining order {order!r}; choose one of {ORDERS}.")
+    return order
+
+
+def keep_word(word: str) -> str | None:
+    """Return the lower-cased ``word`` if it survives the filter (alphabetic, >= 2 letters, no stopword)."""
     word = word.lower()
-    keep = tag.startswith("NN") and len(word) >= 2 and word.isalpha() and word not in _stopwords()
-    return word if keep else None
+    return word if len(word) >= 2 and word.isalpha() and word not in _stopwords() else None
 
 
-def _count_batch(captions: Sequence[str]) -> Counter:
-    tagged = [_tagger().tag(word_tokenize(c)) for c in captions]
-    return Counter(w for sent in tagged for w in (keep_token(*pair) for pair in sent) if w)
+def keep_token(word: str, tag: str) -> str | None:
+    """Return the lower-cased noun ``word`` if it is tagged ``NN*`` and passes :func:`keep_word`."""
+    return keep_word(word) if tag.startswith("NN") else None
 
 
-def count_nouns(captions: Sequence[str], batch_size: int = 2000, n_jobs: int = 1,
-                progress: bool = False) -> Counter:
-    """Count the nouns of ``captions`` by the module's rule (call ``ensure_nltk()`` first).
+def caption_nouns(tokens: Sequence[str], order: str = DEFAULT_ORDER) -> list[str]:
+    """The nouns of one tokenised caption, mined in ``order`` (see the module docstring)."""
+    if _check_order(order) == "tag_then_filter":
+        return [w for w in (keep_token(*pair) for pair in _tagger().tag(list(tokens))) if w]
+    kept = [t for t in tokens if keep_word(t)]
+    return [word.lower() for word, tag in _tagger().tag(kept) if tag.startswith("NN")]
+
+
+def _count_batch(captions: Sequence[str], orders: tuple[str, ...]) -> tuple[Counter, ...]:
+    tokens = [word_tokenize(c) for c in captions]
+    return tuple(Counter(w for t in tokens for w in caption_nouns(t, order)) for order in orders)
+
+
+def count_nouns_by_order(captions: Sequence[str], orders: Sequence[str] = ORDERS, batch_size: int = 2000,
+                         n_jobs: int = 1, progress: bool = False) -> dict[str, Counter]:
+    """Count the nouns of ``captions`` under each mining order (call ``ensure_nltk()`` first).
 
     Parameters
     ----------
     captions : sequence of str
         Captions, each tagged as one sentence context.
+    orders : sequence of str
+        Mining orders among :data:`ORDERS`; every caption is tokenised once for all of them.
     batch_size : int
         Captions per work unit (one progress step, one worker task).
     n_jobs : int
@@ -109,23 +148,31 @@ def count_nouns(captions: Sequence[str], batch_size: int = 2000, n_jobs: int = 1
 
     Returns
     -------
-    collections.Counter
-        Noun -> number of occurrences.
+    dict of str to collections.Counter
+        Order -> (noun -> number of occurrences).
     """
     captions = list(captions)
+    orders = tuple(_check_order(o) for o in orders)
     if not captions:
         raise ValueError("No captions to count nouns in; check the splits or files given.")
     if batch_size < 1 or n_jobs < 1:
         raise ValueError(f"batch_size and n_jobs must be >= 1, got {batch_size} and {n_jobs}.")
     batches = [captions[i:i + batch_size] for i in range(0, len(captions), batch_size)]
     bar = dict(total=len(batches), desc="POS-tagging captions", unit="batch", disable=not progress)
-    counts: Counter = Counter()
+    counts = {order: Counter() for order in orders}
     n_jobs = min(n_jobs, len(batches))
+    work = partial(_count_batch, orders=orders)
     with get_context().Pool(n_jobs) if n_jobs > 1 else nullcontext() as pool:
-        parts = pool.imap_unordered(_count_batch, batches) if pool else map(_count_batch, batches)
+        parts = pool.imap_unordered(work, batches) if pool else map(work, batches)
         for part in tqdm(parts, **bar):
-            counts.update(part)
+            for order, counter in zip(orders, part):
+                counts[order].update(counter)
     return counts
+
+
+def count_nouns(captions: Sequence[str], order: str = DEFAULT_ORDER, **kwargs) -> Counter:
+    """Count the nouns of ``captions`` mined in ``order`` (keywords as :func:`count_nouns_by_order`)."""
+    return count_nouns_by_order(captions, (order,), **kwargs)[order]
 
 
 def build_concept_list(counter: Counter, n_nouns: int = 1000, extra: Sequence[str] = (),
@@ -139,7 +186,8 @@ def build_concept_list(counter: Counter, n_nouns: int = 1000, extra: Sequence[st
     n_nouns : int
         How many nouns to keep (all of them if there are fewer).
     extra : sequence of str
-        Words to add (lower-cased, deduplicated), in order, unless already present.
+        Words to add (lower-cased, deduplicated), in order, unless already present
+        (:func:`extra_words` resolves the ``concepts.extra`` parameter).
     extra_source : str
         ``source`` label of the appended words.
 
@@ -166,6 +214,62 @@ def build_concept_list(counter: Counter, n_nouns: int = 1000, extra: Sequence[st
     return df[COLUMNS]
 
 
+def extra_words(extra: str | Sequence[str]) -> tuple[str, ...]:
+    """Resolve ``concepts.extra``: a dataset name (``"cifar10"``: its class names) or a list of words."""
+    if isinstance(extra, str):
+        if extra != "cifar10":
+            raise ValueError(f"Unknown extra concept set {extra!r}; give 'cifar10' or a list of words.")
+        from .cifar import CIFAR10_CLASSES
+
+        return CIFAR10_CLASSES
+    return tuple(extra)
+
+
+def noun_ranks(counter: Counter, words: Sequence[str]) -> list[int]:
+    """Rank (from 1) each word would hold in ``counter``'s order (count descending, ties alphabetically).
+
+    A word absent from ``counter`` is ranked after every counted word.
+    """
+    keys = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+    position = {word: i + 1 for i, (word, _) in enumerate(keys)}
+    return [position.get(w, len(keys) + 1) for w in words]
+
+
+def order_difference(counts: dict[str, Counter], n_nouns: int) -> pd.DataFrame:
+    """The nouns in the top ``n_nouns`` of one mining order but not of the other, with both ranks.
+
+    Columns ``concept``, ``only_in`` (the order whose list has it), and ``rank_<order>`` /
+    ``count_<order>`` for both orders; sorted by ``only_in``, then by rank in that order.
+    """
+    first, second = ORDERS
+    tops = {o: set(w for w, _ in sorted(counts[o].items(), key=lambda kv: (-kv[1], kv[0]))[:n_nouns])
+            for o in ORDERS}
+    rows = [(w, o) for o, other in ((first, second), (second, first)) for w in tops[o] - tops[other]]
+    df = pd.DataFrame(rows, columns=["concept", "only_in"])
+    for o in ORDERS:
+        df[f"rank_{o}"] = noun_ranks(counts[o], df["concept"].tolist())
+        df[f"count_{o}"] = [counts[o].get(w, 0) for w in df["concept"]]
+    df["_rank"] = [r1 if o == first else r2 for o, r1, r2 in
+                   zip(df["only_in"], df[f"rank_{first}"], df[f"rank_{second}"])]
+    return df.sort_values(["only_in", "_rank"], kind="stable").drop(columns="_rank").reset_index(drop=True)
+
+
+def report_overlap(counts: dict[str, Counter], n_nouns: int, extra: Sequence[str],
+                   report_concepts: Sequence[str]) -> pd.DataFrame:
+    """Where each of the report's concepts (its Table 3) stands in the dictionary of each order.
+
+    Columns ``report_rank``, ``concept``, and per order ``in_dictionary_<order>`` (among the
+    top ``n_nouns`` nouns or the ``extra`` words), ``rank_<order>`` and ``count_<order>``.
+    """
+    df = pd.DataFrame({"report_rank": range(1, len(report_concepts) + 1), "concept": list(report_concepts)})
+    for o in ORDERS:
+        dictionary = set(build_concept_list(counts[o], n_nouns, extra)["concept"])
+        df[f"in_dictionary_{o}"] = df["concept"].isin(dictionary)
+        df[f"rank_{o}"] = noun_ranks(counts[o], df["concept"].tolist())
+        df[f"count_{o}"] = [counts[o].get(w, 0) for w in df["concept"]]
+    return df
+
+
 def load_concepts(path: str | Path | None = None) -> list[str]:
     """Read the concept words back from the table written by the CLI."""
     path = Path(path) if path else upstream_results_dir() / "tables" / f"{TABLE_STEM}.csv"
@@ -175,24 +279,68 @@ def load_concepts(path: str | Path | None = None) -> list[str]:
     return pd.read_csv(path, keep_default_na=False)["concept"].astype(str).tolist()
 
 
+def mine_concepts(cfg: dict, n_jobs: int = 1, progress: bool = False) -> dict:
+    """Count nouns under both orders and build every concept table of the ``concepts`` params.
+
+    Returns a dict with ``concepts`` (the dictionary under ``cfg["order"]``), ``orders`` (see
+    :func:`order_difference`), ``overlap`` (see :func:`report_overlap`, against the report's
+    Table 3) and ``summary`` (caption, image and list counts for ``results/metrics/concepts.json``).
+    """
+    from ..utils.reference import report_table
+
+    order = _check_order(cfg.get("order", DEFAULT_ORDER))
+    n_nouns, extra = int(cfg["n_nouns"]), extra_words(cfg.get("extra", ()))
+    ensure_nltk()
+    captions = read_captions(cfg["splits"])
+    counts = count_nouns_by_order(captions, ORDERS, n_jobs=n_jobs, progress=progress)
+    concepts = build_concept_list(counts[order], n_nouns, extra)
+    orders = order_difference(counts, n_nouns)
+    report_concepts = report_table("ista_clip", "table3")["concept"].tolist()
+    overlap = report_overlap(counts, n_nouns, extra, report_concepts)
+    summary = {
+        "order": order, "n_captions": len(captions), "n_images": len(captions) // N_CAPTION_FILES,
+        "n_nouns": n_nouns, "n_concepts": len(concepts),
+        "n_extra_appended": int((concepts["source"] != "flickr30k").sum()),
+        "n_nouns_differing_between_orders": int((orders["only_in"] == ORDERS[0]).sum()),
+        **{f"report_table3_in_dictionary_{o}": int(overlap[f"in_dictionary_{o}"].sum()) for o in ORDERS},
+        "n_report_table3": len(report_concepts),
+    }
+    return {"concepts": concepts, "orders": orders, "overlap": overlap, "summary": summary}
+
+
 def main(argv: list[str] | None = None) -> int:
+    from ..utils.io import write_json
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default=None, help="params.yaml to read (default: project's)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
     args = parser.parse_args(argv)
     cfg = load_params(args.params)["concepts"]
-    ensure_nltk()
-    captions = read_captions(cfg["splits"])
-    counts = count_nouns(captions, n_jobs=args.jobs, progress=True)
-    df = build_concept_list(counts, int(cfg["n_nouns"]), cfg.get("extra", []))
-    n_top, splits = int((df["source"] == "flickr30k").sum()), ", ".join(cfg["splits"])
-    caption = (f"Concept dictionary: the {n_top} most frequent nouns of {len(captions):,} English "
-               f"Flickr30k captions (Multi30k task 2; splits {splits}; NLTK word_tokenize + pos_tag, "
-               "tags NN*, lower-cased, alphabetic, >= 2 letters, no English stopwords; ties alphabetical)"
-               f" plus {len(df) - n_top} CIFAR-10 class names not among them: {len(df)} concepts.")
-    write_table(df, results_dir() / "tables" / TABLE_STEM, decimals=0, caption=caption)
-    csv_path = results_dir() / "tables" / f"{TABLE_STEM}.csv"
-    print(f"{len(df)} concepts ({n_top} nouns + {len(df) - n_top} extra) -> {csv_path}")
+    mined = mine_concepts(cfg, n_jobs=args.jobs, progress=True)
+    df, info = mined["concepts"], mined["summary"]
+    n_top, splits = int((df["source"] == "flickr30k").sum()), ", ".join(map(str, cfg["splits"]))
+    rule = ("word_tokenize, drop punctuation / numbers / 1-letter tokens / English stopwords, then "
+            "pos_tag the rest" if info["order"] == "filter_then_tag" else
+            "word_tokenize, pos_tag the full caption, then drop punctuation / numbers / 1-letter "
+            "tokens / English stopwords")
+    caption = (f"Concept dictionary: the {n_top} most frequent nouns of {info['n_captions']:,} English "
+               f"Flickr30k captions of {info['n_images']:,} images (Multi30k task 2; splits {splits}; "
+               f"order {info['order']}: {rule}; tags NN*, lower-cased; ties alphabetical)"
+               f" plus {len(df) - n_top} class names not among them: {len(df)} concepts.")
+    tables = results_dir() / "tables"
+    write_table(df, tables / TABLE_STEM, decimals=0, caption=caption)
+    first, second = ORDERS
+    write_table(mined["orders"], tables / f"{TABLE_STEM}_orders", decimals=0,
+                caption=f"The {info['n_nouns_differing_between_orders']} nouns (of the top {info['n_nouns']}) "
+                        f"that only one mining order keeps: {first} (the report's) or {second}; "
+                        "ranks and counts under both orders.")
+    write_table(mined["overlap"], tables / f"{TABLE_STEM}_report_overlap", decimals=0,
+                caption=f"The report's Table 3 concepts in the dictionary of each order: "
+                        f"{info[f'report_table3_in_dictionary_{first}']} of {info['n_report_table3']} "
+                        f"under {first}, {info[f'report_table3_in_dictionary_{second}']} under {second}.")
+    write_json(results_dir() / "metrics" / f"{TABLE_STEM}.json", info, decimals=0)
+    print(f"{len(df)} concepts ({n_top} nouns + {len(df) - n_top} extra, order {info['order']}) "
+          f"-> {tables / (TABLE_STEM + '.csv')}")
     return 0
 
 

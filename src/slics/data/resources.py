@@ -27,13 +27,20 @@ from dataclasses import dataclass
 from importlib import resources as importlib_resources
 from pathlib import Path
 
-import pooch
 import yaml
 from filelock import FileLock
 
 from ..utils.config import data_dir, env_flag
 
-pooch.get_logger().setLevel("WARNING")  # it would announce a mirror copy as a download
+
+def _pooch():
+    """pooch, imported on first use: it imports ``tqdm.auto``, which warns inside a Jupyter kernel
+    without ipywidgets, and a notebook that only reads already-fetched files never needs it."""
+    import pooch
+
+    pooch.get_logger().setLevel("WARNING")  # it would announce a mirror copy as a download
+    return pooch
+
 
 MIRROR_ENV = "SLICS_DATA_MIRROR"
 OFFLINE_ENV = "SLICS_OFFLINE"
@@ -50,8 +57,9 @@ class ResourceFile:
     resource: str
     mirror: str
     url: str
-    sha256: str
+    sha256: str | None          # None: not pinned yet (full-profile archives); printed when fetched
     package: str | None = None  # NLTK package that ships this file (nltk.download name)
+    profile: str | None = None  # "full": skipped by `fetch` without names
 
     @property
     def dest(self) -> Path:
@@ -69,7 +77,7 @@ def load_registry(path: str | Path | None = None) -> dict[str, list[ResourceFile
     else:
         text = Path(path).read_text()
     raw = yaml.safe_load(text)
-    return {name: [ResourceFile(name, f["mirror"], f["url"], f["sha256"], f.get("package"))
+    return {name: [ResourceFile(name, f["mirror"], f["url"], f["sha256"], f.get("package"), entry.get("profile"))
                    for f in entry["files"]]
             for name, entry in raw.items()}
 
@@ -106,10 +114,14 @@ def _lock(dest: Path) -> FileLock:
     return FileLock(str(locks / (dest.relative_to(external_dir()).as_posix().replace("/", "__") + ".lock")))
 
 
-def _verified(dest: Path, sha256: str) -> bool:
-    """True when ``dest`` holds the right bytes; a wrong file is named and removed."""
+def _verified(dest: Path, sha256: str | None) -> bool:
+    """True when ``dest`` holds the right bytes; a wrong file is named and removed.
+
+    An unpinned file (``sha256`` None) counts as verified once present."""
     if not dest.is_file():
         return False
+    if sha256 is None:
+        return True
     actual = sha256_of(dest)
     if actual == sha256:
         return True
@@ -144,14 +156,17 @@ def _source(item: ResourceFile):
             f"Set {MIRROR_ENV} to a folder holding a copy at <folder>/{item.mirror} "
             f"(currently {MIRROR_ENV}={_mirror_setting()}), or unset {OFFLINE_ENV} to download it from {item.url}."
         )
-    return pooch.HTTPDownloader(timeout=DOWNLOAD_TIMEOUT_S, progressbar=False), item.url
+    return _pooch().HTTPDownloader(timeout=DOWNLOAD_TIMEOUT_S, progressbar=False), item.url
 
 
 def _retrieve(item: ResourceFile, downloader, origin: str) -> None:
     dest = item.dest
     try:
-        pooch.retrieve(item.url, known_hash=f"sha256:{item.sha256}", fname=dest.name,
-                       path=dest.parent, downloader=downloader, progressbar=False)
+        _pooch().retrieve(item.url, known_hash=None if item.sha256 is None else f"sha256:{item.sha256}",
+                       fname=dest.name, path=dest.parent, downloader=downloader, progressbar=False)
+        if item.sha256 is None:
+            print(f"warning: resource '{item.resource}': {item.mirror} has no pinned sha256; it is "
+                  f"{sha256_of(dest)} (record it in resources.yaml).", file=sys.stderr)
     except ValueError as err:  # pooch: hash mismatch (the temporary file is already removed)
         raise ResourceError(
             f"Resource '{item.resource}': checksum mismatch for {item.mirror} from {origin}: expected "
@@ -272,7 +287,8 @@ def ensure_nltk() -> Path:
 
 def fetch_all(names: list[str] | None = None) -> None:
     registry = load_registry()
-    for name in names or sorted(registry):
+    default = [name for name in sorted(registry) if all(f.profile != "full" for f in registry[name])]
+    for name in names or default:
         print(f"{name}: {len(fetch(name, registry))} file(s) verified")
 
 

@@ -1,5 +1,9 @@
 """The ``embed`` stage: cached embeddings under ``data/embeddings/<backbone>/<dataset>/``.
 
+The multi-label retrieval sets (``python -m slics.embedding.embed mirflickr25k`` / ``coco``, DVC
+stages ``embed_mirflickr25k`` / ``embed_coco``) are embedded by
+:mod:`slics.embedding.embed_multilabel`; this module's command line dispatches to it.
+
 Command line: ``python -m slics.embedding.embed cifar10`` (DVC stage ``embed_cifar10``) reads
 ``params.yaml`` (``profile``, ``seed``, ``embed``, ``demo_world``) and writes into
 ``data/embeddings/<backbone>/cifar10/``, all float32 with unit rows unless said:
@@ -40,7 +44,7 @@ import numpy as np
 from ..utils.config import data_dir, load_params
 from ..utils.io import atomic_dir, load_npy, save_npy, write_json
 
-DATASETS = ("cifar10",)
+DATASETS = ("cifar10", "mirflickr25k", "coco")   # the last two: slics.embedding.embed_multilabel
 PROFILES = {"demo": ("demo",), "full": ("clip-vit-b32", "clip-rn50")}
 VOCAB_RESOURCE, VOCAB_FILE, VOCAB_SIZE = "splice_vocab", "splice/vocab/laion.txt", 10_000
 
@@ -215,9 +219,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default=None, help="params.yaml to read (default: the project's)")
     parser.add_argument("--device", default=None, help="torch device for CLIP (default: cuda if available)")
     args = parser.parse_args(argv)
+    from ..data.resources import ResourceError
+
     try:
+        if args.dataset != "cifar10":
+            from .embed_multilabel import embed_multilabel
+
+            manifest = embed_multilabel(args.dataset, load_params(args.params), device=args.device)
+            print(f"{manifest['backbone']} ({manifest['profile']}): {args.dataset}, {manifest['n_images']} "
+                  f"images, splits {manifest['splits']}, in {embeddings_dir(manifest['backbone'], args.dataset)}")
+            return 0
         manifest = embed_cifar10(load_params(args.params), device=args.device)
-    except (BackboneUnavailableError, CifarUnavailableError, ModelIntegrityError,
+    except (BackboneUnavailableError, CifarUnavailableError, ModelIntegrityError, ResourceError,
             FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

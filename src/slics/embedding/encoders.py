@@ -32,6 +32,7 @@ from typing import Iterable
 import numpy as np
 
 from ..utils.config import env_flag
+from ..core.zero_shot import normalise_rows
 from ..data.resources import sha256_of
 
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -71,10 +72,9 @@ def can_reach(host: str, port: int = 443, timeout: float = 3.0) -> bool:
 
 def _unit_float32(X) -> np.ndarray:
     X = np.asarray(X, dtype=np.float32)
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    if np.any(norms == 0) or not np.all(np.isfinite(X)):
+    if not np.all(np.isfinite(X)) or not np.all(np.any(X != 0, axis=1)):
         raise FloatingPointError("an encoder returned a zero or non-finite embedding")
-    return np.ascontiguousarray(X / norms, dtype=np.float32)
+    return np.ascontiguousarray(normalise_rows(X), dtype=np.float32)
 
 
 def _check_prompts(prompts) -> list[str]:

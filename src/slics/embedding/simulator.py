@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from ..core.zero_shot import normalise_rows
 from ..utils.validation import check_labels, check_matrix
 
 CIFAR10_N_CLASSES = 10
@@ -126,10 +127,6 @@ def _rng(random_state) -> np.random.Generator:
     return np.random.default_rng(int(random_state))
 
 
-def _unit(X: np.ndarray) -> np.ndarray:
-    return X / np.linalg.norm(X, axis=-1, keepdims=True)
-
-
 def cifar10_demo_labels(n_per_class: int = 1000) -> np.ndarray:
     """Class ids of the CIFAR-10 stand-in: ``i % 10`` for item ``i`` (int64, ``10 * n_per_class``).
 
@@ -162,7 +159,7 @@ def label_neighbours(label_emb: np.ndarray, vocab_emb: np.ndarray, k: int,
     if k > vocab_emb.shape[0] - 1:
         raise ValueError(f"n_neighbours={k} needs a vocabulary of more than {k} words, "
                          f"got {vocab_emb.shape[0]}.")
-    sims = _unit(label_emb) @ _unit(vocab_emb).T
+    sims = normalise_rows(label_emb) @ normalise_rows(vocab_emb).T
     sims = np.where(sims >= same_word_cos, -np.inf, sims)
     return np.argsort(-sims, axis=1, kind="stable")[:, :k]
 
@@ -176,14 +173,14 @@ def modality_gap(vocab_emb: np.ndarray, norm: float, text_offset: float,
     into a cone of their own, and the random part favours no label.
     """
     d = vocab_emb.shape[1]
-    centre = _unit(vocab_emb.mean(axis=0))
+    centre = normalise_rows(vocab_emb.mean(axis=0))
     span = centre[:, None] if label_emb is None else np.column_stack([centre, label_emb.T])
     if span.shape[1] >= d:
         raise ValueError(f"The modality gap needs fewer labels ({span.shape[1] - 1}) than dimensions ({d}).")
     basis, _ = np.linalg.qr(span)
     r = rng.standard_normal(d)
     r -= basis @ (basis.T @ r)
-    return norm * _unit(r) - text_offset * centre
+    return norm * normalise_rows(r) - text_offset * centre
 
 
 def simulate_images(labels, label_emb, vocab_emb, clutter_emb, params, random_state,
@@ -230,7 +227,7 @@ def simulate_images(labels, label_emb, vocab_emb, clutter_emb, params, random_st
     rng = _rng(random_state)
     n = Y.shape[0]
 
-    label_emb, vocab_emb = _unit(label_emb), _unit(vocab_emb)
+    label_emb, vocab_emb = normalise_rows(label_emb), normalise_rows(vocab_emb)
     neighbours = label_neighbours(label_emb, vocab_emb, p.n_neighbours)          # (C, K)
     gap = modality_gap(vocab_emb, p.gap_norm, p.gap_text_offset, rng, label_emb)                                # (d,)
 
@@ -246,18 +243,18 @@ def simulate_images(labels, label_emb, vocab_emb, clutter_emb, params, random_st
     for c in np.unique(labs):                                  # loop over labels, not items
         rows = np.flatnonzero(labs == c)
         directions = label_emb[c] + spread[rows, None] * (mix[rows] @ vocab_emb[neighbours[c]])
-        X[items[rows]] += weights[rows, None] * _unit(directions)   # items unique within one label
+        X[items[rows]] += weights[rows, None] * normalise_rows(directions)   # items unique within one label
 
     if p.n_clutter:
         clutter_idx = rng.integers(0, clutter_emb.shape[0], size=(n, p.n_clutter))
         clutter_w = rng.uniform(*p.clutter_weight, size=(n, p.n_clutter))
-        X += np.einsum("nj,njd->nd", clutter_w, _unit(clutter_emb)[clutter_idx])
+        X += np.einsum("nj,njd->nd", clutter_w, normalise_rows(clutter_emb)[clutter_idx])
     else:
         clutter_idx = np.zeros((n, 0), dtype=np.int64)
         clutter_w = np.zeros((n, 0))
     noise = rng.standard_normal((n, d)) * (p.noise_std / np.sqrt(d))
     X += gap + noise
-    X = _unit(X).astype(np.float32)
+    X = normalise_rows(X).astype(np.float32)
     if not return_details:
         return X
     details = dict(items=items, labels=labs, label_weights=weights, neighbour_spread=spread,

@@ -1,41 +1,66 @@
 """Section 2: sparse CLIP embeddings by ISTA over a Flickr30k concept dictionary.
 
-The notebook ``02_ista_clip`` calls these functions in order: load the cached
-embeddings, measure dense zero-shot accuracy, align images and concepts, sweep
-lambda with the report's ISTA, and summarise (sparsity versus accuracy, memory,
-most active concepts, examples). The solvers live in :mod:`slics.core.sparse_coding`.
+The notebook ``02_ista_clip`` calls these functions in order: load the cached embeddings,
+measure dense zero-shot accuracy and the modality gap, align images and concepts, sweep
+lambda with the report's ISTA (and the exact lasso optimum beside it), and summarise against
+the report's own numbers (``reference/report_values.yaml``): Table 1 (sparsity versus
+accuracy), Table 2 (memory), Table 3 (most active concepts), examples, ISTA versus FISTA.
+The solvers live in :mod:`slics.core.sparse_coding`, the byte arithmetic in :mod:`slics.core.storage`.
 
-Three ways to classify a sparse code ``w`` are compared (the ablation):
+Reconstructions (:data:`RECONSTRUCTIONS`, the ablation): the codes ``w`` are fitted against
+the centred, renormalised dictionary ``A_c``, but the report (section 2.2.3) writes the sparse
+embedding as ``z_hat = A w + mu_c`` with ``A`` the *uncentred* dictionary (the unit-norm concept
+prompts). Each variant is named after what it computes; ``A_w_plus_mu_c`` is the report's.
 
-- ``report``: ``z_hat = A w + mu_c`` (the report's formula, ``mu_c`` the concept mean),
-  against the raw class-prompt embeddings;
-- ``centred``: ``A w`` against the class prompts centred by ``mu_c``, i.e. in the
-  dictionary's own centred space;
-- ``image_mean``: ``A w + mu_img`` (adding back the image mean that alignment removed).
+Memory (Table 2): the report's 19.53 "MB" is the dense *image embeddings*, 10000 x 512 float32
+in MiB; its 8.21 "MB" is 215.27 x 10^4 non-zero float32 *values* in MiB, no indices stored
+(:func:`report_memory_table` reproduces both). :func:`memory_table` gives the storage with the
+indices a sparse code needs (CSR int32 / int16 indices, COO) for every lambda.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..core.sparse_coding import Aligned, align_embeddings, ista, reconstruct, sparse_memory_bytes
-from ..core.zero_shot import normalise_rows, zero_shot_accuracy
+from ..core import storage
+from ..core.sparse_coding import Aligned, fista, ista, lasso_objective, lipschitz_step, reconstruct
+from ..core.zero_shot import cosine_similarity, normalise_rows, zero_shot_accuracy
+from ..data.cifar import CIFAR10_CLASSES
+from ..utils.validation import check_matrix
+from ..utils.reference import report_table, report_value
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck")
-CLASSIFIERS = ("report", "centred", "image_mean")
+SECTION = "ista_clip"
+RECONSTRUCTIONS = {
+    "A_w_plus_mu_c": "A w + mu_c with A the uncentred unit-norm concept prompts (the report's formula), "
+                     "against the class prompts",
+    "Ac_w_plus_mu_c": "A_c w + mu_c with A_c the centred, renormalised concepts the codes were fitted with, "
+                      "against the class prompts",
+    "Ac_w_vs_centred_classes": "A_c w against the class prompts centred by mu_c: all in the dictionary's "
+                               "centred space",
+    "Ac_w_plus_mu_img": "A_c w + mu_img (adding back the image mean that the alignment removed), "
+                        "against the class prompts",
+}
+REPORT_RECONSTRUCTION = "A_w_plus_mu_c"
+SOLVERS = ("ista", "exact")
+MEMORY_FORMATS = ("values_only", "csr_int32", "csr_int16", "coo_int32")
 # Printed precision of every section-2 quantity (README, "Reproduction contract"): coarse enough
 # that cross-machine float noise (about 1e-6 relative) does not reach the last digit.
 DECIMALS = {
-    "lambda": 2, "mean_nonzeros": 1, "median_nonzeros": 1, "dense_accuracy": 4,
-    **{f"accuracy_{how}": 4 for how in CLASSIFIERS},
-    "dense_float32_MB": 2, "csr_MB": 2, "csr_over_dense": 3,
-    "implied_mean_nonzeros": 2, "fraction_of_dense": 4, "mean_abs_weight": 4,
-    "fista_objective_final": 2, "ista_objective_at_200": 2, "ista_objective_final": 2,
-    "lipschitz_step": 5, "report_step": 3,
+    "lambda": 2, "mean_nonzeros": 1, "median_nonzeros": 1, "subset_ista_mean_nonzeros": 1,
+    "subset_exact_mean_nonzeros": 1, "report_mean_nonzeros": 2, "dense_accuracy": 4, "accuracy": 4,
+    "subset_ista_accuracy": 4, "subset_exact_accuracy": 4,
+    "report_accuracy": 4, **{f"accuracy_{how}": 4 for how in RECONSTRUCTIONS},
+    "objective": 4, "ista_relative_gap": 4, "mean_abs_weight": 4, "report_nonzero_count": 0,
+    "report_concept_nonzero_images": 0, "report_MiB": 2, "report_MiB_reproduced": 2, "run_MiB": 2,
+    **{f"{fmt}_MiB": 2 for fmt in (*MEMORY_FORMATS, "dense")}, "csr_int32_over_dense_embeddings": 3,
+    "csr_int32_over_dense_codes": 3, "implied_mean_nonzeros": 2, "cosine": 4,
+    "mean_abs_difference": 4, "max_abs_difference": 4,
+    "fista_objective_final": 2, "ista_objective_at_n_iter": 2, "ista_objective_at_horizon": 2,
+    "exact_objective": 2, "lipschitz_step": 5, "report_step": 3,
 }
 
 
@@ -46,7 +71,7 @@ class SectionInputs:
     images: np.ndarray        # (n_images, d)
     labels: np.ndarray        # (n_images,) class index
     class_emb: np.ndarray     # (10, d) "a photo of a {class}"
-    concept_emb: np.ndarray   # (n_concepts, d) "a photo of a {concept}"
+    concept_emb: np.ndarray   # (n_concepts, d) "a photo of a {concept}": the uncentred dictionary A (rows)
     concepts: list[str]
     backbone: str
 
@@ -70,85 +95,264 @@ def load_inputs(backbone: str) -> SectionInputs:
     return inputs
 
 
-def classify_codes(W: np.ndarray, aligned: Aligned, class_emb: np.ndarray, labels: np.ndarray,
-                   how: str = "report") -> float:
-    """Zero-shot accuracy of sparse codes ``W``, reconstructed the way ``how`` names."""
-    if how == "report":
-        return zero_shot_accuracy(reconstruct(W, aligned.A, aligned.concept_mean), class_emb, labels)
-    if how == "centred":
-        centred_classes = normalise_rows(class_emb - aligned.concept_mean)
-        return zero_shot_accuracy(reconstruct(W, aligned.A), centred_classes, labels)
-    if how == "image_mean":
-        return zero_shot_accuracy(reconstruct(W, aligned.A, aligned.image_mean), class_emb, labels)
-    raise ValueError(f"unknown classifier {how!r}; choose one of {CLASSIFIERS}.")
+def modality_gap(inputs: SectionInputs, aligned: Aligned, n_images: int, seed: int) -> pd.DataFrame:
+    """Mean image-image and image-concept cosines, raw and after alignment, on ``n_images`` seeded images."""
+    rng = np.random.default_rng(seed)
+    sample = rng.choice(len(inputs.images), size=min(int(n_images), len(inputs.images)), replace=False)
+    raw, centred = inputs.images[sample], aligned.Z[sample]
+    table = pd.DataFrame({
+        "pair": ["image-image", "image-concept"],
+        "raw": [cosine_similarity(raw, raw).mean(), cosine_similarity(raw, inputs.concept_emb).mean()],
+        "centred": [cosine_similarity(centred, centred).mean(), cosine_similarity(centred, aligned.A.T).mean()],
+    })
+    for column in ("raw", "centred"):     # rounded here, + 0.0 so that a noisy 0 never prints as "-0.0000"
+        table[column] = table[column].round(DECIMALS["cosine"]) + 0.0
+    return table
 
 
-def lambda_sweep(inputs: SectionInputs, aligned: Aligned, lambdas, lr: float, n_iter: int,
-                 keep: tuple = ()) -> tuple[pd.DataFrame, dict[float, np.ndarray]]:
-    """Run the report's ISTA for every lambda; return Table 1 (+ ablation) and the codes asked for."""
+# --- codes and their reconstructions ------------------------------------------
+
+def exact_codes(Z, A, lam: float, *, init=None, tol: float = 1e-6, max_iter: int = 100_000) -> np.ndarray:
+    """Exact minimiser of ``||z - A w||^2 + lam ||w||_1`` for every row of ``Z`` (the lasso optimum).
+
+    :func:`slics.core.lasso.lasso` (coordinate descent on the Gram matrix with working sets, stopped
+    at a relative duality gap ``tol``) with the dictionary's concepts as its atoms (rows). The one
+    place where this section calls an exact solver, so that it can be swapped.
+
+    Parameters
+    ----------
+    Z : array of shape (n_images, d)
+    A : array of shape (d, n_concepts)
+        Dictionary, concepts as columns (as :func:`slics.core.sparse_coding.ista`).
+    lam : float
+        L1 weight on the report's scale.
+    init : array of shape (n_images, n_concepts), optional
+        Warm start (e.g. the ISTA codes); only the speed depends on it.
+    tol : float, default 1e-6
+        Relative duality gap at which a row stops (a ``ConvergenceWarning`` names rows that do not).
+    max_iter : int, default 100000
+        Sweeps per row at most: a few rows of coherent dictionaries need thousands (the solver's
+        own default, 1000, leaves some far from the optimum); the others stop at ``tol`` long before.
+
+    Returns
+    -------
+    ndarray of shape (n_images, n_concepts), float64
+    """
+    from ..core.lasso import lasso
+
+    A = check_matrix(A, "A")
+    return lasso(check_matrix(Z, "Z", n_cols=A.shape[0]), A.T, lam, init=init, tol=tol, max_iter=max_iter,
+                 dtype=np.float64)
+
+
+def reconstruct_as(how: str, W, aligned: Aligned, concept_emb, class_emb, centred=None):
+    """``(z_hat, class prompts)`` of reconstruction ``how`` (see :data:`RECONSTRUCTIONS`).
+
+    ``centred`` may pass a precomputed ``A_c w`` (``reconstruct(W, aligned.A)``) to share it
+    between variants.
+    """
+    if how == "A_w_plus_mu_c":
+        return reconstruct(W, np.asarray(concept_emb).T, aligned.concept_mean), class_emb
+    if how not in RECONSTRUCTIONS:
+        raise ValueError(f"unknown reconstruction {how!r}; choose one of {tuple(RECONSTRUCTIONS)}.")
+    P = reconstruct(W, aligned.A) if centred is None else centred
+    if how == "Ac_w_plus_mu_c":
+        return P + aligned.concept_mean, class_emb
+    if how == "Ac_w_plus_mu_img":
+        return P + aligned.image_mean, class_emb
+    return P, normalise_rows(np.asarray(class_emb) - aligned.concept_mean)
+
+
+def classify_codes(W, aligned: Aligned, inputs: SectionInputs, how: str = REPORT_RECONSTRUCTION) -> float:
+    """Zero-shot accuracy of codes ``W`` reconstructed the way ``how`` names."""
+    Z_hat, classes = reconstruct_as(how, W, aligned, inputs.concept_emb, inputs.class_emb)
+    return zero_shot_accuracy(Z_hat, classes, inputs.labels)
+
+
+def code_summary(W, lam: float, aligned: Aligned, inputs: SectionInputs) -> dict:
+    """Sparsity, mean objective per image and the accuracy of every reconstruction of codes ``W``."""
+    nnz = np.count_nonzero(W, axis=1)
+    centred = reconstruct(W, aligned.A)
+    residual = aligned.Z - centred
+    objective = np.einsum("ij,ij->i", residual, residual) + lam * np.abs(W).sum(axis=1, dtype=np.float64)
+    row = {"lambda": float(lam), "nnz": int(nnz.sum()), "mean_nonzeros": float(nnz.mean()),
+           "median_nonzeros": float(np.median(nnz)), "zero_codes": int(np.sum(nnz == 0)),
+           "objective": float(objective.mean())}
+    for how in RECONSTRUCTIONS:
+        Z_hat, classes = reconstruct_as(how, W, aligned, inputs.concept_emb, inputs.class_emb, centred)
+        row[f"accuracy_{how}"] = zero_shot_accuracy(Z_hat, classes, inputs.labels)
+    return row
+
+
+def subset(inputs: SectionInputs, aligned: Aligned, rows) -> tuple[SectionInputs, Aligned]:
+    """The images ``rows`` of the inputs and of the aligned embeddings (means, dictionary unchanged)."""
+    rows = np.asarray(rows)
+    sub = SectionInputs(inputs.images[rows], inputs.labels[rows], inputs.class_emb, inputs.concept_emb,
+                        inputs.concepts, inputs.backbone)
+    return sub, aligned._replace(Z=aligned.Z[rows])
+
+
+def subset_rows(n_images: int, size: int | None, seed: int) -> np.ndarray:
+    """``size`` seeded image indices, sorted (all images when ``size`` is None or too large)."""
+    if size is None or int(size) >= n_images:
+        return np.arange(n_images)
+    return np.sort(np.random.default_rng(seed).choice(n_images, size=int(size), replace=False))
+
+
+def lambda_sweep(inputs: SectionInputs, aligned: Aligned, lambdas, lr: float, n_iter: int, *,
+                 exact_rows=None, keep: tuple = ()) -> tuple[pd.DataFrame, dict]:
+    """The report's ISTA for every lambda on all images; with ``exact_rows``, the lasso optimum beside it.
+
+    Returns the long table (one row per lambda, solver and image set, see :func:`code_summary`):
+    ``("ista", "all")`` always; with ``exact_rows`` also ``("ista", "subset")`` and
+    ``("exact", "subset")`` on those images (the optimum warm-started from ISTA's codes), and the
+    ISTA codes of the lambdas in ``keep``.
+    """
     from tqdm import tqdm
 
     rows, codes = [], {}
+    if exact_rows is not None:
+        sub_inputs, sub_aligned = subset(inputs, aligned, exact_rows)
     for lam in tqdm(lambdas, desc="lambda sweep", disable=None):
         W = ista(aligned.Z, aligned.A, lam, lr=lr, n_iter=n_iter, dtype=np.float32)
-        nnz = np.count_nonzero(W, axis=1)
-        row = {"lambda": float(lam), "mean_nonzeros": float(nnz.mean()),
-               "median_nonzeros": float(np.median(nnz)), "zero_codes": int(np.sum(nnz == 0))}
-        for how in CLASSIFIERS:
-            row[f"accuracy_{how}"] = classify_codes(W, aligned, inputs.class_emb, inputs.labels, how)
-        rows.append(row)
+        rows.append({"solver": "ista", "images": "all", **code_summary(W, lam, aligned, inputs)})
+        if exact_rows is not None:
+            W_sub = W[exact_rows]
+            W_exact = exact_codes(sub_aligned.Z, sub_aligned.A, lam, init=W_sub)
+            rows.append({"solver": "ista", "images": "subset", **code_summary(W_sub, lam, sub_aligned, sub_inputs)})
+            rows.append({"solver": "exact", "images": "subset",
+                         **code_summary(W_exact, lam, sub_aligned, sub_inputs)})
         if lam in keep:
             codes[lam] = W
     return pd.DataFrame(rows), codes
 
 
-def memory_table(sweep: pd.DataFrame, n_images: int, n_concepts: int) -> pd.DataFrame:
-    """Table 2: dense float32 versus CSR (float32 values, int32 indices) bytes per lambda.
+# --- tables beside the report --------------------------------------------------
 
-    The CSR size follows from the number of non-zeros alone, so the sweep's counts suffice:
-    ``nnz * (4 + 4) + (n_images + 1) * 4`` bytes.
+def _report(name: str) -> pd.DataFrame:
+    return report_table(SECTION, name)
+
+
+def table1(sweep: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 beside the report's: mean non-zeros and accuracy (report's reconstruction) per lambda.
+
+    ``mean_nonzeros`` / ``accuracy``: ISTA on all images; ``subset_*``: ISTA and the exact lasso
+    optimum on the seeded subset of the sweep; ``ista_relative_gap``: ISTA's mean objective over
+    the optimum's, minus one (how far the report's 200 iterations are from the optimum).
     """
-    dense = n_images * n_concepts * 4
-    nnz = np.round(sweep["mean_nonzeros"].to_numpy() * n_images).astype(np.int64)
-    csr = nnz * 8 + (n_images + 1) * 4
-    return pd.DataFrame({"lambda": sweep["lambda"], "nnz": nnz, "dense_float32_MB": dense / 1e6,
-                         "csr_MB": csr / 1e6, "csr_over_dense": csr / dense})
+    acc = f"accuracy_{REPORT_RECONSTRUCTION}"
+    pick = lambda solver, images: sweep[(sweep["solver"] == solver) & (sweep["images"] == images)]  # noqa: E731
+    full = pick("ista", "all").set_index("lambda")
+    out = pd.DataFrame({"lambda": full.index, "mean_nonzeros": full["mean_nonzeros"].to_numpy(),
+                        "accuracy": full[acc].to_numpy()})
+    report = _report("table1").set_index("lambda")
+    out["report_mean_nonzeros"] = [report["mean_nonzeros"].get(lam, np.nan) for lam in out["lambda"]]
+    out["report_accuracy"] = [report["accuracy_percent"].get(lam, np.nan) / 100 for lam in out["lambda"]]
+    if len(pick("exact", "subset")):
+        ista_sub = pick("ista", "subset").set_index("lambda").loc[out["lambda"]]
+        exact = pick("exact", "subset").set_index("lambda").loc[out["lambda"]]
+        out["subset_ista_mean_nonzeros"] = ista_sub["mean_nonzeros"].to_numpy()
+        out["subset_exact_mean_nonzeros"] = exact["mean_nonzeros"].to_numpy()
+        out["subset_ista_accuracy"] = ista_sub[acc].to_numpy()
+        out["subset_exact_accuracy"] = exact[acc].to_numpy()
+        gap = ista_sub["objective"].to_numpy() / exact["objective"].to_numpy() - 1
+        # within the exact solver's tolerance the gap may come out a hair below 0: print it as 0
+        out["ista_relative_gap"] = np.round(gap, DECIMALS["ista_relative_gap"]) + 0.0
+    return out
 
 
-def memory_claim_check(claim_mb: float, n_images: int, n_concepts: int) -> pd.DataFrame:
-    """Mean non-zeros per image that a claimed size implies under common sparse formats."""
-    formats = {
-        "CSR float32 values, int32 indices": (4, 4, 4),
-        "CSR float64 values, int32 indices": (8, 4, 4),
-        "CSR float64 values, int64 indices": (8, 8, 8),
-        "COO float32 values, two int32 indices": (4, 8, 0),
-    }
+def ablation_table(sweep: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy of every reconstruction, per lambda and solver."""
+    return sweep[["lambda", "solver", "images", *(f"accuracy_{how}" for how in RECONSTRUCTIONS)]].reset_index(drop=True)
+
+
+def distance_to_report(sweep: pd.DataFrame) -> pd.DataFrame:
+    """Mean and largest absolute difference between each reconstruction's accuracy and the report's Table 1.
+
+    Over the lambdas of the report's table, for ISTA on all images (the report's setting).
+    """
+    report = _report("table1").set_index("lambda")["accuracy_percent"] / 100
+    run = sweep[(sweep["solver"] == "ista") & (sweep["images"] == "all")].set_index("lambda")
+    common = [lam for lam in run.index if lam in report.index]
     rows = []
-    for name, (value_bytes, index_bytes, pointer_bytes) in formats.items():
-        overhead = (n_images + 1) * pointer_bytes
-        per_nnz = value_bytes + index_bytes
-        implied = (claim_mb * 1e6 - overhead) / per_nnz / n_images
-        rows.append({"format": name, "bytes_per_nonzero": per_nnz,
-                     "implied_mean_nonzeros": implied,
-                     "fraction_of_dense": claim_mb * 1e6 / (n_images * n_concepts * 4)})
+    for how in RECONSTRUCTIONS:
+        diff = (run.loc[common, f"accuracy_{how}"] - report.loc[common]).abs()
+        rows.append({"reconstruction": how, "mean_abs_difference": diff.mean(), "max_abs_difference": diff.max()})
     return pd.DataFrame(rows)
 
 
-def check_csr_formula(W: np.ndarray) -> bool:
-    """True when :func:`memory_table`'s formula matches scipy's actual CSR bytes for ``W``."""
-    actual = sparse_memory_bytes(W)
-    n = W.shape[0]
-    return actual["csr_bytes"] == actual["nnz"] * 8 + (n + 1) * 4
+def report_memory_mib(n_values: float, bytes_per_value: int = 4) -> float:
+    """The report's memory convention: ``n_values`` float32 values in MiB, nothing else stored.
+
+    ``report_memory_mib(10000 * 512)`` is the report's 19.53 (dense image embeddings) and
+    ``report_memory_mib(215.27e4)`` its 8.21 (Table 1's mean non-zeros at lambda = 0.05 times
+    10,000 images): the report's "MB" are MiB, and its sparse size stores no indices.
+    """
+    return storage.mib(float(n_values) * bytes_per_value)
+
+
+def report_memory_table(n_images: int, dim: int, n_concepts: int, run_mean_nonzeros: float) -> pd.DataFrame:
+    """The report's Table 2, its numbers reproduced from its own counts, beside this run's under its convention."""
+    report = _report("table2").set_index("embedding")
+    n_rep = report_value(SECTION, "n_images")
+    t1 = _report("table1").set_index("lambda")["mean_nonzeros"]
+    top = report_value(SECTION, "top_lambda")
+    return pd.DataFrame({
+        "embedding": ["Dense (image embeddings)", f"Sparse (codes, lambda = {top}, values only)"],
+        "report_shape": report["shape"].tolist(),
+        "report_MiB": report["memory_MB"].tolist(),
+        "report_MiB_reproduced": [report_memory_mib(n_rep * report_value(SECTION, "embedding_dim")),
+                                  report_memory_mib(t1[top] * n_rep)],
+        "run_shape": [f"{n_images}x{dim}", f"{n_images}x{n_concepts}"],
+        "run_MiB": [report_memory_mib(n_images * dim), report_memory_mib(run_mean_nonzeros * n_images)],
+    })
+
+
+def memory_table(mean_nonzeros, lambdas, counts_from: str, n_images: int, dim: int, n_concepts: int) -> pd.DataFrame:
+    """Storage of codes with ``mean_nonzeros`` per image in every format, in MiB, per lambda.
+
+    ``values_only_MiB`` is the report's convention; the CSR and COO columns include the indices
+    that make a sparse matrix usable. Ratios compare CSR int32 with the dense image embeddings
+    (the report's comparison) and with the dense codes.
+    """
+    rows = []
+    for lam, mean in zip(lambdas, mean_nonzeros):
+        sizes = storage.storage_bytes(round(mean * n_images), n_images, n_concepts)
+        dense_embeddings = n_images * dim * 4
+        rows.append({"lambda": float(lam), "counts_from": counts_from, "mean_nonzeros": float(mean),
+                     **{f"{fmt}_MiB": storage.mib(sizes[fmt]) for fmt in (*MEMORY_FORMATS, "dense")},
+                     "csr_int32_over_dense_embeddings": sizes["csr_int32"] / dense_embeddings,
+                     "csr_int32_over_dense_codes": sizes["csr_int32"] / sizes["dense"]})
+    return pd.DataFrame(rows)
+
+
+def memory_claim_check(n_images: int, n_concepts: int) -> pd.DataFrame:
+    """Mean non-zeros per image that the report's sparse size implies in each storage format."""
+    claim = _report("table2").set_index("embedding").loc["Sparse", "memory_MB"]
+    implied = storage.implied_nonzeros_per_row(claim * storage.MIB, n_images, n_concepts)
+    return pd.DataFrame({"format": list(implied), "implied_mean_nonzeros": list(implied.values())})
 
 
 def top_concepts(W: np.ndarray, concepts: list[str], k: int = 20) -> pd.DataFrame:
-    """Table 3: the ``k`` concepts used (non-zero) by the most images (ties by name)."""
+    """Table 3: the ``k`` concepts used (non-zero) by the most images (ties by name), beside the report's.
+
+    ``report_concept`` / ``report_nonzero_count``: the report's Table 3 at the same rank;
+    ``report_concept_nonzero_images``: how many images of this run use that concept (empty when
+    it is not in this run's dictionary).
+    """
     counts = np.count_nonzero(W, axis=0)
     mean_weight = np.abs(W).sum(axis=0) / np.maximum(counts, 1)
     table = pd.DataFrame({"concept": concepts, "nonzero_images": counts, "mean_abs_weight": mean_weight})
     table = table.sort_values(["nonzero_images", "concept"], ascending=[False, True], kind="stable")
-    return table.head(k).reset_index(drop=True).assign(rank=lambda t: t.index + 1)[
-        ["rank", "concept", "nonzero_images", "mean_abs_weight"]]
+    table = table.head(k).reset_index(drop=True)
+    table.insert(0, "rank", table.index + 1)
+    report = _report("table3").set_index("rank").reindex(table["rank"])
+    index = {c: i for i, c in enumerate(concepts)}
+    table["report_concept"] = report["concept"].fillna("").to_numpy()
+    table["report_nonzero_count"] = report["nonzero_count"].to_numpy(dtype=float)
+    table["report_concept_nonzero_images"] = [float(counts[index[c]]) if c in index else np.nan
+                                              for c in table["report_concept"]]
+    return table
 
 
 def example_items(labels: np.ndarray, n_examples: int, seed: int) -> np.ndarray:
@@ -171,36 +375,88 @@ def with_profile(table: pd.DataFrame, profile: str, backbone: str) -> pd.DataFra
     return table.assign(profile=profile, backbone=backbone)
 
 
+# --- ISTA versus FISTA, and the metrics ------------------------------------------
+
+def convergence_experiment(aligned: Aligned, rows, lam: float, lr: float, n_iter: int, horizon: int,
+                           tol: float) -> tuple[dict[str, np.ndarray], dict]:
+    """Objective histories of the report's ISTA and of FISTA (step 1/L) on the images ``rows``.
+
+    Both run for up to ``horizon`` iterations (FISTA stops earlier at relative change ``tol``);
+    the exact optimum of those images (:func:`exact_codes`) is the floor. Returns the histories
+    (objective summed over the images, per iteration) and a summary: ISTA after the report's
+    ``n_iter`` and after ``horizon``, FISTA at its end, the optimum, the report's step and the
+    safe step ``1/L``.
+    """
+    if int(horizon) < int(n_iter):
+        raise ValueError(f"horizon ({horizon}) must be at least the report's n_iter ({n_iter}).")
+    Z = aligned.Z[np.asarray(rows)]
+    W_ista, ista_history = ista(Z, aligned.A, lam, lr=lr, n_iter=horizon, return_history=True)
+    _, fista_history = fista(Z, aligned.A, lam, n_iter=horizon, tol=tol, return_history=True)
+    W_exact = exact_codes(Z, aligned.A, lam, init=W_ista)
+    summary = {"lambda": float(lam), "n_images": len(Z), "n_iter": int(n_iter), "horizon": int(horizon),
+               "report_step": float(lr), "lipschitz_step": lipschitz_step(aligned.A),
+               "ista_objective_at_n_iter": float(ista_history[int(n_iter)]),
+               "ista_objective_at_horizon": float(ista_history[-1]),
+               "fista_objective_final": float(fista_history[-1]), "fista_iterations": len(fista_history) - 1,
+               "exact_objective": float(lasso_objective(Z, aligned.A, W_exact, lam).sum())}
+    return {f"ISTA, step {lr}": ista_history, "FISTA, step 1/L": fista_history}, summary
+
+
+def rounded(values: dict) -> dict:
+    """``values`` with every float at its precision in :data:`DECIMALS` (for display)."""
+    return {k: round(v, DECIMALS[k]) if isinstance(v, float) else v for k, v in values.items()}
+
+
+def section_metrics(profile: str, backbone: str, n_concepts: int, dense_accuracy: float,
+                    sweep: pd.DataFrame, convergence: dict) -> dict:
+    """The metrics file: dense accuracy, and per solver and lambda the sparsity and every accuracy."""
+    per_solver = {}
+    for (solver, images), rows in sweep.groupby(["solver", "images"], sort=False):
+        per_solver[f"{solver}_{images}"] = {f"{row['lambda']:g}": {"mean_nonzeros": row["mean_nonzeros"],
+                                                     **{f"accuracy_{h}": row[f"accuracy_{h}"] for h in RECONSTRUCTIONS}}
+                              for row in rows.to_dict("records")}
+    return {"profile": profile, "backbone": backbone, "n_concepts": n_concepts,
+            "dense_accuracy": dense_accuracy, "report_reconstruction": REPORT_RECONSTRUCTION,
+            "sweep": per_solver, "convergence": convergence}
+
+
 # --- figures ---------------------------------------------------------------
 
-def figure_sweep(sweep: pd.DataFrame, dense_accuracy: float):
-    """Sparsity (mean non-zeros) and accuracy versus lambda, with the dense accuracy."""
+def figure_sweep(table: pd.DataFrame, dense_accuracy: float, report_dense_accuracy: float):
+    """Table 1 as a figure: sparsity and accuracy versus lambda, run (ISTA, exact) beside the report."""
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    left.plot(sweep["lambda"], sweep["mean_nonzeros"], marker="o")
+    series = [("mean_nonzeros", "accuracy", "this run, ISTA 200", "-o"),
+              ("report_mean_nonzeros", "report_accuracy", "report", "--s")]
+    if "subset_exact_accuracy" in table:
+        series.append(("subset_exact_mean_nonzeros", "subset_exact_accuracy", "this run, exact optimum (subset)", ":^"))
+    with warnings.catch_warnings():      # zero non-zeros cannot be drawn on a log axis
+        warnings.simplefilter("ignore", UserWarning)
+        for nnz, acc, label, style in series:
+            left.plot(table["lambda"], table[nnz].where(table[nnz] > 0), style, label=label)
+            right.plot(table["lambda"], table[acc], style, label=label)
     left.set(xscale="log", yscale="log", xlabel="lambda", ylabel="mean non-zeros per image",
-             title="Sparsity of the ISTA codes")
-    for how, style in zip(CLASSIFIERS, ("-", "--", ":")):
-        right.plot(sweep["lambda"], sweep[f"accuracy_{how}"], marker="o", ls=style, label=how)
-    right.axhline(dense_accuracy, color="0.4", lw=1, label="dense")
+             title="Sparsity of the codes")
+    right.axhline(dense_accuracy, color="0.4", lw=1, label="dense, this run")
+    right.axhline(report_dense_accuracy, color="0.4", lw=1, ls="--", label="dense, report")
     right.set(xscale="log", xlabel="lambda", ylabel="zero-shot accuracy", ylim=(0, 1),
-              title="Accuracy of the sparse reconstructions")
-    right.legend()
+              title=f"Accuracy of {REPORT_RECONSTRUCTION}")
+    left.legend(fontsize="small")
+    right.legend(fontsize="small")
     fig.tight_layout()
     return fig
 
 
-def figure_convergence(histories: dict[str, np.ndarray]):
-    """Objective minus the best objective found, per iteration, for each solver."""
+def figure_convergence(histories: dict[str, np.ndarray], optimum: float):
+    """Objective minus the exact optimum, per iteration, for each solver."""
     import matplotlib.pyplot as plt
 
-    best = min(float(np.min(h)) for h in histories.values())
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for name, history in histories.items():
-        gap = np.maximum(np.asarray(history) - best, 1e-12)
+        gap = np.maximum(np.asarray(history) - optimum, 1e-12)
         ax.plot(np.arange(len(gap)), gap, label=name)
-    ax.set(yscale="log", xlabel="iteration", ylabel="objective - best objective",
+    ax.set(yscale="log", xlabel="iteration", ylabel="objective - exact optimum",
            title="ISTA (report step) versus FISTA (step 1/L)")
     ax.legend()
     fig.tight_layout()
@@ -219,6 +475,19 @@ def figure_examples(W: np.ndarray, items: np.ndarray, labels: np.ndarray, concep
         ax.set(title=f"item {index}: {CIFAR10_CLASSES[labels[index]]}", xlabel="weight")
     fig.tight_layout()
     return fig
+
+
+def concept_mining_tables() -> dict:
+    """The ``concepts`` stage's summary and tables (order comparison, overlap with the report's Table 3)."""
+    import json
+
+    from ..data.concepts import TABLE_STEM
+    from ..utils.config import upstream_results_dir
+
+    root = upstream_results_dir()
+    read = lambda suffix: pd.read_csv(root / "tables" / f"{TABLE_STEM}_{suffix}.csv", keep_default_na=False)  # noqa: E731
+    summary = json.loads((root / "metrics" / f"{TABLE_STEM}.json").read_text())
+    return {"summary": summary, "orders": read("orders"), "overlap": read("report_overlap")}
 
 
 def describe_inputs(params: dict) -> str:

@@ -56,6 +56,12 @@ class Str:
 
 
 @dataclass(frozen=True)
+class Bool:
+    def check(self, value) -> str | None:
+        return None if isinstance(value, bool) else "must be true or false"
+
+
+@dataclass(frozen=True)
 class List:
     item: object
     min_len: int = 1
@@ -82,6 +88,28 @@ class Range:
             bound = f", both >= {self.lo}" if self.lo is not None else ""
             return f"must be [low, high] with low <= high{bound}"
         return None
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """A value that matches at least one of several specs."""
+    options: tuple
+
+    def check(self, value) -> str | None:
+        found = [option.check(value) for option in self.options]
+        return None if any(f is None for f in found) else " or ".join(found)
+
+
+@dataclass(frozen=True)
+class Maybe:
+    """``null`` or a value matching ``spec`` (e.g. a batch size where null means full batch)."""
+    spec: object
+
+    def check(self, value) -> str | None:
+        if value is None:
+            return None
+        message = self.spec.check(value)
+        return f"{message} (or null)" if message else None
 
 
 POSITIVE = Num(0, lo_open=True)
@@ -114,19 +142,40 @@ SCHEMA = {
     "concepts": {
         "n_nouns": COUNT,
         "splits": List(Str()),  # Multi30k split names (train, val, test_2016, ...) or caption files
-        "extra": List(Str(), min_len=0),
+        "order": Str(("filter_then_tag", "tag_then_filter")),
+        "extra": AnyOf((Str(("cifar10",)), List(Str(), min_len=0))),  # a dataset's class names, or words
     },
     "ista_clip": {
         "lambdas": List(POSITIVE),
         "lr": POSITIVE,
         "n_iter": COUNT,
+        "gap_images": COUNT,
+        "exact_images": COUNT,
         "convergence_images": COUNT,
-        "fista_n_iter": COUNT,
+        "convergence_n_iter": COUNT,
         "fista_tol": POSITIVE,
         "top_lambda": POSITIVE,
         "n_top_concepts": COUNT,
         "n_examples": COUNT,
         "n_example_concepts": COUNT,
+    },
+    "datasets": {
+        "zero_shot_templates": List(Str(contains="{}")),
+        **{name: {"splits": {profile: {"n_train": COUNT, "n_val": COUNT, "n_query": COUNT}
+                             for profile in ("demo", "full")}}
+           for name in ("mirflickr25k", "coco")},
+    },
+    "slics_clip": {
+        "datasets": List(Str(("mirflickr25k", "coco"))),
+        "k": COUNT,
+        "n_iter": Num(0, integer=True),
+        "k_grid": List(COUNT),
+        "batch_size": {"mirflickr25k": Maybe(COUNT), "coco": Maybe(COUNT)},
+        "seeds": {"mirflickr25k": List(Num(0, integer=True)), "coco": List(Num(0, integer=True))},
+        "n_pseudo_labels": COUNT,
+        "splice": {"lam": POSITIVE, "n_queries": COUNT, "n_pool": COUNT},
+        "n_caption_words": COUNT,
+        "tsne_images": COUNT,
     },
     "demo_world": {
         "n_per_class": COUNT,
@@ -140,14 +189,41 @@ SCHEMA = {
         "gap_text_offset": NONNEG,
         "noise_std": NONNEG,
     },
+    **{key: {
+        "datasets": List(Str(("mirflickr25k", "coco"))),
+        "k": COUNT,
+        "n_iter": Num(0, integer=True),
+        "k_grid": List(COUNT),
+        "batch_size": {"mirflickr25k": Maybe(COUNT), "coco": Maybe(COUNT)},
+        "seeds": {"mirflickr25k": List(Num(0, integer=True)), "coco": List(Num(0, integer=True))},
+        "n_qualitative": COUNT,
+        **extra,
+    } for key, extra in (("slics_titok", {"n_tokens": COUNT, "codebook_size": COUNT, "kmeans_max_iter": COUNT,
+                                          "lut_check_queries": COUNT}),
+                         ("slics_dino", {}))},
+    "image_to_prompt": {
+        "n_train": COUNT,
+        "n_test": COUNT,
+        "noise_levels": List(NONNEG),
+        "noise": NONNEG,
+        "train_sizes": List(COUNT),
+        "full": {"images_dir": Str()},
+        "generation": {
+            "enabled": Bool(),
+            "model": Str(),
+            "n_steps": COUNT,
+            "guidance_scale": NONNEG,
+            "noise_level": Num(0, integer=True),
+        },
+    },
 }
 
 # Relations between keys that a per-key spec cannot state: (check, key named in the message, message).
 CROSS_CHECKS = [
     (lambda p: p["ista_clip"]["top_lambda"] in p["ista_clip"]["lambdas"], "ista_clip.top_lambda",
      "must be one of ista_clip.lambdas"),
-    (lambda p: p["ista_clip"]["n_iter"] <= p["ista_clip"]["fista_n_iter"], "ista_clip.n_iter",
-     "must be <= ista_clip.fista_n_iter (the convergence figure reads ISTA's objective at n_iter)"),
+    (lambda p: p["ista_clip"]["n_iter"] <= p["ista_clip"]["convergence_n_iter"], "ista_clip.n_iter",
+     "must be <= ista_clip.convergence_n_iter (the convergence figure reads ISTA's objective at n_iter)"),
     (lambda p: p["robustness"]["grid"]["start"] < p["robustness"]["grid"]["stop"], "robustness.grid.start",
      "must be < robustness.grid.stop"),
     (lambda p: (p["profile"] == "demo") == (p["embed"]["backbone"] == "demo"), "embed.backbone",

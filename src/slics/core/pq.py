@@ -1,0 +1,346 @@
+"""Product quantisation of token embeddings and look-up-table retrieval (the SLiCS paper, section 4.4.1).
+
+A TiTok-style embedding ``x`` of ``D = T * d`` numbers is the concatenation of ``T`` tokens
+``x_t`` of ``d`` numbers, each L2-normalised (TiTok-L-32: ``T = 32``, ``d = 12``). As in
+product quantisation (Jegou et al., 2010), a candidate of the pool is stored as ``T``
+codeword indices: each token is replaced by its nearest codeword of a codebook
+``C = [c_1; ...; c_K]`` of unit-norm rows (``K = 4,096`` for TiTok),
+
+``i_t = argmin_k ||x_t - c_k||^2 = argmax_k <x_t, c_k>``  (the codewords are unit norm),
+``x_hat = [c_{i_1}, ..., c_{i_T}]``.
+
+Scoring a query vector ``z`` (a concept component of a query, or the query itself for
+unfiltered retrieval) against the quantised pool needs one look-up table per query,
+
+``L[t, k] = <z_t, c_k>``  (shape ``T x K``), then  ``<z, x_hat> = sum_t L[t, i_t]``,
+
+that is ``K * D`` multiply-adds for the table and ``T`` additions per candidate, instead of
+``D`` multiply-adds per candidate for the dense pool; the pool takes ``n * T`` indices of
+``ceil(log2 K)`` bits instead of ``n * D`` floats. Every ``x_hat`` has the same norm
+``sqrt(T)`` (unit codewords), so ranking by the inner product is ranking by the cosine;
+:meth:`QuantisedPool.scores` can also return the cosine itself.
+
+The codebook of the real tokenizer comes with its weights. Without them (the demo
+profile) :class:`TokenQuantiser` learns one by seeded k-means on training tokens
+(scikit-learn ``MiniBatchKMeans``), then normalises its centres, as the paper's codebook
+vectors are unit norm.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ..utils.validation import check_matrix
+
+FLOAT_BYTES = 4          # the dense pool is stored as float32
+
+
+def _check_tokens_shape(n_features: int, n_tokens: int) -> int:
+    if isinstance(n_tokens, bool) or int(n_tokens) != n_tokens or n_tokens < 1:
+        raise ValueError(f"n_tokens must be a positive integer, got {n_tokens!r}.")
+    if n_features % int(n_tokens):
+        raise ValueError(f"{n_features} features cannot be read as {n_tokens} tokens of equal length.")
+    return n_features // int(n_tokens)
+
+
+def split_tokens(X, n_tokens: int) -> np.ndarray:
+    """View the rows of ``X`` (n, T * d) as tokens: an (n, T, d) array (token ``t`` = columns ``t*d..t*d+d-1``)."""
+    X = check_matrix(X, "X", dtype=np.float32)
+    d = _check_tokens_shape(X.shape[1], n_tokens)
+    return X.reshape(X.shape[0], int(n_tokens), d)
+
+
+def normalise_tokens(X, n_tokens: int) -> np.ndarray:
+    """Each token of each row of ``X`` scaled to unit L2 norm; returns an (n, T * d) float32 array.
+
+    A zero token has no direction and raises (TiTok's tokens are never zero).
+    """
+    tokens = split_tokens(X, n_tokens).astype(np.float64)
+    norms = np.linalg.norm(tokens, axis=2, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError(f"{int(np.sum(norms == 0))} token(s) are zero and cannot be normalised.")
+    return (tokens / norms).reshape(tokens.shape[0], -1).astype(np.float32)
+
+
+def nearest_codeword(tokens, codebook, *, block: int = 4096) -> np.ndarray:
+    """Index of the nearest codeword (Euclidean) of every token.
+
+    Parameters
+    ----------
+    tokens : array of shape (m, d)
+    codebook : array of shape (K, d)
+    block : int
+        Tokens handled per matrix product (memory ``block * K`` floats).
+
+    Returns
+    -------
+    ndarray of int64, shape (m,)
+        ``argmin_k ||x - c_k||^2 = argmin_k (||c_k||^2 - 2 <x, c_k>)``, batched; for
+        unit-norm codewords this is the largest inner product. Ties go to the lower index.
+    """
+    T = check_matrix(tokens, "tokens", dtype=np.float32, allow_empty=True)
+    C = check_matrix(codebook, "codebook", n_cols=T.shape[1], dtype=np.float32)
+    half_sq = 0.5 * np.einsum("kd,kd->k", C, C)
+    out = np.empty(T.shape[0], dtype=np.int64)
+    for start in range(0, T.shape[0], int(block)):
+        out[start:start + block] = np.argmin(half_sq - T[start:start + block] @ C.T, axis=1)
+    return out
+
+
+def encode(X, codebook, n_tokens: int) -> np.ndarray:
+    """Codeword indices (n, T) of every token of every row of ``X`` (the quantised pool).
+
+    The indices are stored in the smallest unsigned integer type that holds ``K - 1``.
+    """
+    C = check_matrix(codebook, "codebook", dtype=np.float32)
+    tokens = split_tokens(X, n_tokens)
+    if tokens.shape[2] != C.shape[1]:
+        raise ValueError(f"tokens have {tokens.shape[2]} dimensions but codewords {C.shape[1]}.")
+    idx = nearest_codeword(tokens.reshape(-1, tokens.shape[2]), C)
+    return idx.reshape(tokens.shape[:2]).astype(np.min_scalar_type(C.shape[0] - 1))
+
+
+def decode(codes, codebook) -> np.ndarray:
+    """The quantised vectors (n, T * d): each index replaced by its codeword, tokens concatenated."""
+    C = check_matrix(codebook, "codebook", dtype=np.float32)
+    codes = _check_codes(codes, C.shape[0])
+    return C[codes].reshape(codes.shape[0], -1)
+
+
+def _check_codes(codes, codebook_size: int, n_tokens: int | None = None) -> np.ndarray:
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.integer):
+        raise ValueError(f"codes must be a 2-D integer array (candidates, tokens), got {codes.dtype} {codes.shape}.")
+    if n_tokens is not None and codes.shape[1] != n_tokens:
+        raise ValueError(f"codes have {codes.shape[1]} tokens but {n_tokens} are expected.")
+    if codes.size and (codes.min() < 0 or codes.max() >= codebook_size):
+        raise ValueError(f"codes must index a codebook of {codebook_size} codewords.")
+    return codes
+
+
+def _token_tables(Z, codebook: np.ndarray, n_tokens: int) -> np.ndarray:
+    """Tables laid out token-major, (T, m, K): ``[t, q, k] = <z_{q,t}, c_k>``, by one matrix product."""
+    tokens = split_tokens(Z, n_tokens)
+    if tokens.shape[2] != codebook.shape[1]:
+        raise ValueError(f"query tokens have {tokens.shape[2]} dimensions but codewords {codebook.shape[1]}.")
+    m, T, d = tokens.shape
+    flat = np.ascontiguousarray(tokens.transpose(1, 0, 2)).reshape(T * m, d)
+    return (flat @ codebook.T).reshape(T, m, codebook.shape[0])
+
+
+def _gather_sum(per_token: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``S[q, c] = sum_t per_token[t, q, idx[t, c]]`` (one contiguous gather and add per token)."""
+    S = np.zeros((per_token.shape[1], idx.shape[1]), dtype=np.float32)
+    for t in range(per_token.shape[0]):
+        S += np.take(per_token[t], idx[t], axis=1)
+    return S
+
+
+def lookup_tables(Z, codebook, n_tokens: int) -> np.ndarray:
+    """The look-up table of every query vector: ``L[q, t, k] = <z_{q,t}, c_k>``, shape (m, T, K)."""
+    C = check_matrix(codebook, "codebook", dtype=np.float32)
+    return _token_tables(Z, C, n_tokens).transpose(1, 0, 2)
+
+
+def lut_scores(tables, codes) -> np.ndarray:
+    """Inner products ``<z_q, x_hat_c> = sum_t L[q, t, i_{c,t}]`` of (m, T, K) tables and (n, T) codes: (m, n).
+
+    One gather and add per token (``T`` additions per query and candidate), accumulated in float32.
+    """
+    L = np.asarray(tables, dtype=np.float32)
+    if L.ndim != 3:
+        raise ValueError(f"tables must have shape (queries, tokens, codewords), got {L.shape}.")
+    codes = _check_codes(codes, L.shape[2], L.shape[1])
+    return _gather_sum(np.ascontiguousarray(L.transpose(1, 0, 2)), np.ascontiguousarray(codes.T, dtype=np.intp))
+
+
+class QuantisedPool:
+    """A candidate pool stored as codeword indices, scored through look-up tables.
+
+    Parameters
+    ----------
+    codes : int array of shape (n, T)
+    codebook : array of shape (K, d)
+    """
+
+    def __init__(self, codes, codebook):
+        self.codebook = check_matrix(codebook, "codebook", dtype=np.float32)
+        self.codes = _check_codes(codes, self.codebook.shape[0])
+        self.n_tokens = self.codes.shape[1]
+        self._idx = np.ascontiguousarray(self.codes.T, dtype=np.intp)      # (T, n), for the gathers
+        sq = np.einsum("kd,kd->k", self.codebook, self.codebook)
+        self.norms = np.sqrt(sq[self.codes].sum(axis=1)).astype(np.float32)  # sqrt(T) for unit codewords
+
+    @classmethod
+    def from_vectors(cls, X, codebook, n_tokens: int) -> "QuantisedPool":
+        """Quantise the rows of ``X`` (each token to its nearest codeword)."""
+        return cls(encode(X, codebook, n_tokens), codebook)
+
+    def __len__(self) -> int:
+        return self.codes.shape[0]
+
+    def vectors(self) -> np.ndarray:
+        """The quantised vectors ``x_hat`` (n, T * d), for checks and for dense scoring."""
+        return decode(self.codes, self.codebook)
+
+    def scores(self, Z, *, cosine: bool = False, block: int = 256) -> np.ndarray:
+        """Scores (m, n) of the query vectors ``Z`` (m, T * d) against the pool, through look-up tables.
+
+        ``cosine=False``: the inner products ``<z, x_hat>`` (the paper's score); ``True``:
+        divided by ``||z|| ||x_hat||`` (a zero query scores 0). ``block`` queries at a time.
+        """
+        Z = check_matrix(Z, "Z", n_cols=self.n_tokens * self.codebook.shape[1], dtype=np.float32,
+                         allow_empty=True)
+        S = np.empty((Z.shape[0], len(self)), dtype=np.float32)
+        for start in range(0, Z.shape[0], int(block)):
+            tables = _token_tables(Z[start:start + block], self.codebook, self.n_tokens)
+            S[start:start + block] = _gather_sum(tables, self._idx)
+        if cosine:
+            zn = np.linalg.norm(Z, axis=1)
+            S = S / np.where(zn == 0, 1, zn)[:, None] / self.norms[None, :]
+        return S
+
+    def top_k(self, Z, k: int) -> np.ndarray:
+        """Indices (m, k) of the ``k`` candidates with the largest look-up-table score, best first.
+
+        Ties are broken by the lower candidate index (as :func:`slics.core.retrieval.top_k`).
+        """
+        S = self.scores(Z)
+        if not 1 <= int(k) <= len(self):
+            raise ValueError(f"k must be between 1 and the pool size ({len(self)}), got {k}.")
+        k = int(k)
+        out = np.empty((S.shape[0], k), dtype=np.int64)
+        for i, row in enumerate(S):
+            part = np.argpartition(-row, k - 1)[:k] if k < row.size else np.arange(row.size)
+            kth = row[part].min()
+            cand = np.flatnonzero(row >= kth)
+            out[i] = cand[np.lexsort((cand, -row[cand]))][:k]
+        return out
+
+    def storage(self) -> dict:
+        """Bytes of this pool as indices and as dense float32 vectors (see :func:`storage`)."""
+        return storage(len(self), self.n_tokens, self.codebook.shape[1], self.codebook.shape[0])
+
+
+def index_bits(codebook_size: int) -> int:
+    """Bits of one codeword index: ``ceil(log2 K)`` (at least 1)."""
+    return max(1, math.ceil(math.log2(int(codebook_size))))
+
+
+def storage(n_candidates: int, n_tokens: int, token_dim: int, codebook_size: int) -> dict:
+    """Storage of a pool of ``n`` candidates, quantised and dense (the paper: ``n*T`` indices against ``n*D`` floats).
+
+    Returns the counts (``indices``, ``floats``), the bytes of the indices packed at
+    ``ceil(log2 K)`` bits and as the smallest unsigned integer type, the bytes of the
+    float32 pool, and the codebook's own float32 bytes (shared by the whole pool).
+    """
+    n, T, d, K = int(n_candidates), int(n_tokens), int(token_dim), int(codebook_size)
+    bits = index_bits(K)
+    return {
+        "n_candidates": n, "n_tokens": T, "token_dim": d, "codebook_size": K, "index_bits": bits,
+        "indices": n * T, "floats": n * T * d,
+        "packed_index_bytes": math.ceil(n * T * bits / 8),
+        "index_bytes": n * T * np.min_scalar_type(K - 1).itemsize,
+        "dense_bytes": n * T * d * FLOAT_BYTES,
+        "codebook_bytes": K * d * FLOAT_BYTES,
+    }
+
+
+def operation_counts(n_candidates: int, n_tokens: int, token_dim: int, codebook_size: int,
+                     n_queries: int = 1) -> dict:
+    """Arithmetic of scoring ``n_queries`` query vectors against ``n`` candidates.
+
+    Dense pool: ``D`` multiply-adds per (query, candidate). Quantised pool: the look-up
+    table, ``K * D`` multiply-adds per query, then ``T`` additions (table look-ups) per
+    (query, candidate): the paper's ``O(K D + n T)`` against ``O(n D)``.
+    """
+    n, T, d, K, m = (int(v) for v in (n_candidates, n_tokens, token_dim, codebook_size, n_queries))
+    D = T * d
+    return {"dense_multiply_adds": m * n * D, "lut_multiply_adds": m * K * D, "lut_additions": m * n * T,
+            "lut_total": m * (K * D + n * T)}
+
+
+class TokenQuantiser(BaseEstimator):
+    """A unit-norm codebook for the tokens of embeddings, learned by seeded k-means.
+
+    Parameters
+    ----------
+    n_tokens : int
+        Tokens per embedding ``T`` (the features are ``T`` consecutive blocks).
+    codebook_size : int
+        Codewords ``K``.
+    max_iter : int, default 100
+        Epochs of ``MiniBatchKMeans``.
+    batch_size : int, default 4096
+        Mini-batch of tokens.
+    max_tokens : int, optional
+        Fit on at most this many training tokens (drawn with ``random_state``).
+    random_state : int, default 0
+
+    Attributes
+    ----------
+    codebook_ : ndarray of shape (codebook_size, token_dim)
+        Unit-norm codewords: the k-means centres, normalised.
+    token_dim_ : int
+    inertia_ : float
+        Mean squared distance of the training tokens to their nearest unit codeword.
+
+    Notes
+    -----
+    The training tokens are normalised first (as the pool's are). A centre of norm zero
+    (possible only for degenerate data) is replaced by a training token, so that every
+    codeword is a unit vector.
+    """
+
+    def __init__(self, n_tokens, codebook_size, max_iter=100, batch_size=4096, max_tokens=None, random_state=0):
+        self.n_tokens = n_tokens
+        self.codebook_size = codebook_size
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Learn the codebook from the tokens of the rows of ``X`` (n, T * d)."""
+        from sklearn.cluster import MiniBatchKMeans
+
+        K = self.codebook_size
+        if isinstance(K, bool) or int(K) != K or K < 1:
+            raise ValueError(f"codebook_size must be a positive integer, got {K!r}.")
+        X = normalise_tokens(X, self.n_tokens)
+        tokens = X.reshape(-1, X.shape[1] // int(self.n_tokens)).astype(np.float64)
+        rng = np.random.default_rng(self.random_state)
+        if self.max_tokens is not None and tokens.shape[0] > int(self.max_tokens):
+            tokens = tokens[np.sort(rng.choice(tokens.shape[0], int(self.max_tokens), replace=False))]
+        if tokens.shape[0] < K:
+            raise ValueError(f"{tokens.shape[0]} training tokens cannot make {K} codewords.")
+        km = MiniBatchKMeans(n_clusters=int(K), max_iter=int(self.max_iter), batch_size=int(self.batch_size),
+                             n_init=1, random_state=int(self.random_state), compute_labels=False)
+        centres = km.fit(tokens).cluster_centers_
+        norms = np.linalg.norm(centres, axis=1)
+        for k in np.flatnonzero(norms == 0):
+            centres[k] = tokens[k % tokens.shape[0]]
+            norms[k] = 1.0
+        self.codebook_ = (centres / norms[:, None]).astype(np.float32)
+        self.token_dim_ = int(tokens.shape[1])
+        idx = nearest_codeword(tokens, self.codebook_)
+        self.inertia_ = float(np.mean(np.sum((tokens - self.codebook_[idx]) ** 2, axis=1)))
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Codeword indices (n, T) of the normalised tokens of ``X``."""
+        check_is_fitted(self, "codebook_")
+        return encode(normalise_tokens(X, self.n_tokens), self.codebook_, self.n_tokens)
+
+    def inverse_transform(self, codes) -> np.ndarray:
+        """Quantised vectors (n, T * d) of codeword indices."""
+        check_is_fitted(self, "codebook_")
+        return decode(codes, self.codebook_)
+
+    def pool(self, X) -> QuantisedPool:
+        """The rows of ``X`` as a :class:`QuantisedPool` over this codebook."""
+        return QuantisedPool(self.transform(X), self.codebook_)

@@ -1,0 +1,107 @@
+"""SpLiCE and F-SpLiCE baselines: sparse non-negative decompositions over a word vocabulary.
+
+SpLiCE (Bhalla et al., 2024) writes a centred image embedding ``z`` as a sparse
+non-negative combination of centred word embeddings ``V`` (rows; the LAION-10k
+vocabulary, normalised, centred by its own mean and renormalised)::
+
+    w = argmin_{w >= 0} ||z - w V||^2 + lam ||w||_1
+
+and retrieves with the reconstruction ``w V``. F-SpLiCE (the SLiCS paper's filtered
+variant) groups the words by their most cosine-similar centred concept-name embedding
+and, for concept ``j``, uses the partial reconstruction ``w_{G_j} V_{G_j}`` of the words
+in group ``j``.
+
+The decomposition goes through :func:`nonneg_lasso`, the one place that names the
+solver (the package's exact non-negative lasso, :mod:`slics.core.lasso`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from .sparse_coding import center_and_normalise
+from .zero_shot import normalise_rows
+from ..utils.validation import check_matrix, check_positive
+
+
+def lasso_objective(X, D, W, lam) -> np.ndarray:
+    """Per-row objective ``||x - w D||^2 + lam ||w||_1``."""
+    R = np.asarray(X, dtype=np.float64) - np.asarray(W, dtype=np.float64) @ np.asarray(D, dtype=np.float64)
+    return np.einsum("ij,ij->i", R, R) + lam * np.abs(W).sum(axis=1)
+
+
+def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000) -> np.ndarray:
+    """Non-negative lasso of every row of ``X`` over the atoms (rows) of ``D``.
+
+    Solves ``min_{w >= 0} ||x - w D||^2 + lam ||w||_1`` for each row ``x`` with the package's
+    exact batched solver (:func:`slics.core.lasso.lasso`: Gram coordinate descent on working
+    sets, stopped by the relative duality gap ``tol``). This is the one place that names the
+    solver of SpLiCE's decomposition; ``benchmarks/bench_splice.py`` compares it with
+    SpLiCE's own approach (a per-image scikit-learn ``Lasso(positive=True)`` loop).
+
+    Returns
+    -------
+    W : ndarray of shape (n, n_atoms), float64, non-negative
+    """
+    from .lasso import lasso
+
+    X = check_matrix(X, "X")
+    D = check_matrix(D, "D", n_cols=X.shape[1])
+    lam = check_positive(lam, "lam")
+    return np.maximum(lasso(X, D, lam, positive=True, tol=tol, max_iter=max_iter), 0.0)
+
+
+def group_vocabulary(vocab_centred, concept_emb, vocab_mean) -> np.ndarray:
+    """Group of every word: the concept whose centred name embedding is most cosine-similar.
+
+    ``concept_emb`` rows are centred by the vocabulary mean ``vocab_mean`` and renormalised,
+    like the words; ties go to the lower concept index.
+    """
+    V = check_matrix(vocab_centred, "vocab_centred")
+    T = normalise_rows(check_matrix(concept_emb, "concept_emb", n_cols=V.shape[1]) - np.asarray(vocab_mean))
+    return np.argmax(normalise_rows(V) @ T.T, axis=1)
+
+
+class SpLiCE(BaseEstimator):
+    """Sparse non-negative decomposition over a centred word vocabulary.
+
+    Parameters
+    ----------
+    lam : float
+        l1 weight of :func:`nonneg_lasso`.
+
+    Attributes
+    ----------
+    vocab_ : ndarray (V, d)
+        Centred, renormalised word embeddings (the dictionary).
+    vocab_mean_ : ndarray (d,)
+    groups_ : ndarray (V,) or None
+        Concept of every word (after :meth:`fit` with ``concept_emb``), for F-SpLiCE.
+    """
+
+    def __init__(self, lam: float = 0.25):
+        self.lam = lam
+
+    def fit(self, vocab_emb, concept_emb=None):
+        """Centre the vocabulary; with ``concept_emb`` also group its words by concept."""
+        V, mean = center_and_normalise(normalise_rows(check_matrix(vocab_emb, "vocab_emb")))
+        self.vocab_, self.vocab_mean_ = V, mean
+        self.groups_ = None if concept_emb is None else group_vocabulary(V, concept_emb, mean)
+        return self
+
+    def transform(self, Z) -> np.ndarray:
+        """Sparse non-negative codes (n, V) of centred, renormalised image embeddings ``Z``."""
+        check_is_fitted(self, "vocab_")
+        return nonneg_lasso(Z, self.vocab_, self.lam)
+
+    def reconstruct(self, W, concept: int | None = None) -> np.ndarray:
+        """``W V`` (SpLiCE), or the partial reconstruction of one concept's words (F-SpLiCE)."""
+        check_is_fitted(self, "vocab_")
+        if concept is None:
+            return W @ self.vocab_
+        if self.groups_ is None:
+            raise ValueError("fit with concept_emb to group the vocabulary before partial reconstructions.")
+        keep = self.groups_ == concept
+        return W[:, keep] @ self.vocab_[keep]

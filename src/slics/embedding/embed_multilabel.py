@@ -1,0 +1,157 @@
+"""Embed stages of the multi-label retrieval sets: ``embed_mirflickr25k`` and ``embed_coco``.
+
+``python -m slics.embedding.embed mirflickr25k`` (or ``coco``) reads ``params.yaml``
+(``profile``, ``seed``, ``embed``, ``demo_world``, ``datasets``) and writes into
+``data/embeddings/<backbone>/<dataset>/``:
+
+* ``images.npy``        (n, d) float32 unit rows: every image with a general label, in the
+  order of ``split.csv`` (simulated in the demo profile, real CLIP image embeddings in full)
+* ``split.csv``         image name and split (``train``/``val``/``query``/``pool``), seeded by
+  ``seed`` and sized by ``datasets.<dataset>.splits.<profile>`` (:mod:`slics.data.splits`)
+* ``general_text.npy``  (C, d): each general concept's name under every template of
+  ``datasets.zero_shot_templates``, embedded, averaged and renormalised (zero-shot
+  pseudo-labels of U-SLiCS, concept groups of F-SpLiCE)
+* ``manifest.json``
+
+The LAION-10k word embeddings (SpLiCE's vocabulary, the word captions) and the concept
+(clutter) embeddings are not recomputed: they are read from the ``embed_cifar10`` stage's
+folder of the same backbone (``laion10k_vocab.npy``, ``concepts.npy``), which this stage
+depends on.
+
+Demo: each image is simulated (:func:`slics.embedding.simulator.simulate_images`) from its
+real label vector, the raw annotation columns (MIRFlickr25K: the 24 "potential"
+labels; COCO: the 80 categories), with the label prompts made from the label names
+("plant_life" -> "a photo of a plant life") by the demo text tower; clutter nouns are the
+Flickr30k concepts that are not label names. Full: open_clip RN50 or ViT-B/32 on the
+images in the dataset's zip archive (:mod:`slics.data.images`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..data.multilabel import MultiLabelSet, prompt_name
+from ..data.splits import make_split, split_table
+from ..utils.config import load_params
+from ..utils.io import save_npy, write_json, write_text
+
+DATASETS = ("mirflickr25k", "coco")
+
+
+def load_labels(dataset: str, profile: str) -> MultiLabelSet:
+    """The labelled images of ``dataset`` for ``profile``, unlabelled ones dropped."""
+    if dataset == "mirflickr25k":
+        from ..data.mirflickr import load_mirflickr25k
+
+        data = load_mirflickr25k()
+    elif dataset == "coco":
+        from ..data.coco import load_coco
+
+        data = load_coco(profile)
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}.")
+    return data.drop_unlabelled()
+
+
+def dataset_split(data: MultiLabelSet, params: dict, dataset: str) -> np.ndarray:
+    """The seeded split of ``data`` with the sizes of ``datasets.<dataset>.splits.<profile>``."""
+    sizes = params["datasets"][dataset]["splits"][params["profile"]]
+    return make_split(len(data), int(sizes["n_train"]), int(sizes["n_val"]), int(sizes["n_query"]),
+                      int(params["seed"]))
+
+
+def template_text_embeddings(backbone, names, templates, batch_size: int = 256) -> np.ndarray:
+    """(len(names), d): each name under every template, embedded, averaged, renormalised."""
+    from .embed import make_prompts
+
+    templates = list(templates)
+    if not templates:
+        raise ValueError("datasets.zero_shot_templates must hold at least one template.")
+    words = [prompt_name(n) for n in names]
+    emb = np.stack([backbone.encode_text(make_prompts(t, words), batch_size=batch_size) for t in templates])
+    mean = emb.astype(np.float64).mean(axis=0)
+    return (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)
+
+
+def embed_multilabel(dataset: str, params: dict | None = None, out_dir: str | Path | None = None,
+                     data: MultiLabelSet | None = None, images=None, vocab_words=None,
+                     clutter_words=None, device=None, progress: bool = True) -> dict:
+    """Compute and save the embeddings of ``dataset`` (see the module docstring); return the manifest.
+
+    Tests pass ``data`` (labels), ``images`` (a sequence of PIL images for the full profile),
+    ``vocab_words`` and ``clutter_words`` to run at tiny scale.
+    """
+    from .embed import check_profile, embeddings_dir, make_prompts
+    from .encoders import get_backbone
+
+    params = load_params() if params is None else params
+    profile, seed, cfg = params["profile"], int(params["seed"]), params["embed"]
+    name, template, batch_size = cfg["backbone"], cfg["prompt_template"], int(cfg["batch_size"])
+    check_profile(profile, name)
+    t0 = time.perf_counter()
+    if profile == "full" and images is None:      # fail fast, before any model is built
+        from ..data.images import ensure_archive
+        from .encoders import check_clip_available
+
+        check_clip_available(name)
+        archive = ensure_archive(dataset)
+    data = load_labels(dataset, profile) if data is None else data.drop_unlabelled()
+    split = dataset_split(data, params, dataset)
+    if vocab_words is None:                       # shared with embed_cifar10 (same backbone and template)
+        from .embed import load_embeddings
+
+        vocab = load_embeddings(name, "laion10k_vocab", "cifar10")
+
+    backbone = get_backbone(name, device=device)
+    general_text = template_text_embeddings(backbone, data.general_names,
+                                            params["datasets"]["zero_shot_templates"], batch_size)
+    if vocab_words is not None:
+        vocab = backbone.encode_text(make_prompts(template, list(vocab_words)), batch_size=batch_size)
+    if profile == "demo":
+        from .simulator import SimulatorParams, simulate_images
+
+        sim = SimulatorParams.from_dict(params.get("demo_world"))
+        label_emb = backbone.encode_text(make_prompts(template, [prompt_name(n) for n in data.label_names]))
+        own = {prompt_name(n) for n in data.label_names}
+        if clutter_words is None:                 # the Flickr30k concepts embedded by embed_cifar10
+            from ..data.concepts import load_concepts
+            from .embed import load_embeddings
+
+            concepts, concept_emb = load_concepts(), load_embeddings(name, "concepts", "cifar10")
+            clutter_emb = concept_emb[[i for i, w in enumerate(concepts) if w not in own]]
+        else:
+            clutter_emb = backbone.encode_text(make_prompts(template, [w for w in clutter_words if w not in own]))
+        X = simulate_images(data.labels, label_emb, vocab, clutter_emb, sim, seed)
+        source = "simulated from each image's label vector (slics.embedding.simulator)"
+    else:
+        if images is None:
+            from ..data.images import ZipImages
+
+            images = ZipImages(archive, data.image_ids)
+        if len(images) != len(data):
+            raise ValueError(f"{len(images)} images for {len(data)} labelled images.")
+        X = backbone.encode_images(images, batch_size=batch_size, progress=progress)
+        source = f"real images encoded by {name}"
+
+    out = Path(out_dir) if out_dir is not None else embeddings_dir(name, dataset)
+    arrays = {"images": X, "general_text": general_text}
+    for key, array in arrays.items():
+        save_npy(out / f"{key}.npy", np.ascontiguousarray(array, dtype=np.float32))
+    write_text(out / "split.csv", split_table(data.image_ids, split).to_csv(index=False, lineterminator="\n"))
+    manifest = {
+        "dataset": dataset, "backbone": name, "profile": profile, "seed": seed, "dim": int(X.shape[1]),
+        "n_images": len(data), "images": source, "prompt_template": template,
+        "zero_shot_templates": list(params["datasets"]["zero_shot_templates"]),
+        "general_concepts": list(data.general_names), "label_columns": list(data.label_names),
+        "splits": {s: int(np.sum(split == s)) for s in ("train", "val", "query", "pool")},
+        "files": {f"{k}.npy": {"shape": list(v.shape), "dtype": "float32"} for k, v in arrays.items()},
+        "mean_labels_per_image": float(data.general.sum(axis=1).mean()),
+    }
+    if profile == "demo":
+        manifest["demo_world"] = sim.to_dict()
+    write_json(out / "manifest.json", manifest, decimals=4)
+    manifest["total_s"] = round(time.perf_counter() - t0, 1)       # returned, not written
+    return manifest

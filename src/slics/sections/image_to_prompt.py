@@ -1,0 +1,408 @@
+"""Section 3.7 of the SLiCS paper: aligning image spaces for image-to-prompt generation.
+
+The notebook ``07_image_to_prompt`` calls these functions. Stable Diffusion (its unCLIP
+variant) is conditioned on CLIP ViT-L/14 image embeddings, while the concept components
+of SLiCS live in another space (ViT-B/32); an orthogonal Procrustes map
+(:mod:`slics.core.alignment`) fitted on the two embeddings of the same images carries a
+component across, and the aligned component is the prompt.
+
+* **demo** (offline): the two spaces are the demo world's image vectors (the CIFAR-10
+  stand-in of :mod:`slics.embedding.simulator`) and the same vectors after a known,
+  seeded random rotation plus isotropic noise (then renormalised). The question the demo
+  answers is whether Procrustes recovers the planted rotation from a training subset,
+  and how it compares with the identity (no alignment) and an unconstrained
+  least-squares map on held-out rows, across noise levels and training sizes.
+* **full**: CLIP ViT-B/32 and ViT-L/14 (open_clip, OpenAI weights) image embeddings of
+  the Flickr30k images, 512 and 768 dimensions: the map is semi-orthogonal and the
+  identity baseline does not exist (reported as n/a). Generation with Stable unCLIP
+  conditioned on aligned concept components is an optional step
+  (:mod:`slics.embedding.diffusion`, ``image_to_prompt.generation.enabled``), never run
+  by the demo pipeline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core.alignment import (LeastSquaresAlignment, ProcrustesAlignment, alignment_errors, random_rotation,
+                              rotation_error)
+
+METHODS = ("identity", "least squares", "Procrustes")
+# Printed precision (README, "Reproduction contract").
+DECIMALS = {"noise": 2, "mse": 4, "relative_error": 4, "mean_cosine": 4, "top1_match": 4,
+            "rotation_error": 4, "train_mse": 4, "*": 4}
+TARGET_MODEL = ("ViT-L-14", "openai")     # Stable Diffusion's conditioning space (open_clip name, tag)
+SOURCE_BACKBONE = "clip-vit-b32"
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def demo_target_space(X, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The second demo space: ``normalise(X R0 + e)``, with ``R0`` a seeded Haar rotation.
+
+    ``e`` is isotropic Gaussian noise of expected norm about ``noise`` (standard deviation
+    ``noise / sqrt(d)`` per coordinate), drawn with the same seed. Returns ``(Y, R0)``.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    d = X.shape[1]
+    R0 = random_rotation(d, seed)
+    rng = np.random.default_rng([int(seed), 1])
+    Y = X @ R0 + (float(noise) / np.sqrt(d)) * rng.standard_normal(X.shape)
+    return _unit(Y), R0
+
+
+def split_rows(n: int, n_train: int, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded split of ``n`` rows: ``n_train`` fitting rows and ``n_test`` disjoint held-out rows (sorted).
+
+    The held-out rows are the last ``n_test`` of one seeded permutation, so they do not
+    change with ``n_train``.
+    """
+    if int(n_train) < 1 or int(n_test) < 1 or int(n_train) + int(n_test) > int(n):
+        raise ValueError(f"{n} rows cannot hold n_train = {n_train} and n_test = {n_test} (both >= 1).")
+    perm = np.random.default_rng([int(seed), 2]).permutation(int(n))
+    return np.sort(perm[:n_train]), np.sort(perm[n - n_test:])
+
+
+def fit_maps(X, Y) -> dict:
+    """The maps compared: identity (only when the dimensions agree), least squares, Procrustes."""
+    maps = {}
+    if X.shape[1] == Y.shape[1]:
+        maps["identity"] = np.eye(X.shape[1])
+    maps["least squares"] = LeastSquaresAlignment().fit(X, Y).map_
+    maps["Procrustes"] = ProcrustesAlignment().fit(X, Y).map_
+    return maps
+
+
+def compare_maps(X, Y, train, test, R_true=None) -> pd.DataFrame:
+    """Held-out errors of every map fitted on ``train`` rows (one row per method, identity n/a if absent)."""
+    X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
+    maps = fit_maps(X[train], Y[train])
+    rows = []
+    for method in METHODS:
+        row = {"method": method}
+        if method in maps:
+            M = maps[method]
+            row.update(alignment_errors(X[test] @ M, Y[test]))
+            row["train_mse"] = alignment_errors(X[train] @ M, Y[train])["mse"]
+            if R_true is not None:
+                row["rotation_error"] = rotation_error(M, R_true)
+        rows.append(row)
+    cols = ["method", "mse", "relative_error", "mean_cosine", "top1_match", "train_mse"]
+    cols += ["rotation_error"] if R_true is not None else []
+    return pd.DataFrame(rows).reindex(columns=cols)
+
+
+def space_pairs(params: dict) -> list[dict]:
+    """The (source, target) pairs to align: per noise level in the demo, the real pair in full.
+
+    Each entry: ``noise`` (NaN in full), ``X`` (source rows), ``Y`` (target rows of the same
+    images) and ``R_true`` (the planted rotation; None in full).
+    """
+    cfg, seed = params["image_to_prompt"], int(params["seed"])
+    if params["profile"] == "demo":
+        X = load_demo_source()
+        pairs = []
+        for noise in cfg["noise_levels"]:
+            Y, R0 = demo_target_space(X, noise, seed)
+            pairs.append({"noise": float(noise), "X": X, "Y": Y, "R_true": R0})
+        return pairs
+    X, Y = full_embeddings(params)
+    return [{"noise": float("nan"), "X": X, "Y": Y, "R_true": None}]
+
+
+def load_demo_source() -> np.ndarray:
+    """The demo world's image vectors (the CIFAR-10 stand-in of stage ``embed_cifar10``), float64."""
+    from ..embedding.embed import load_embeddings
+
+    return load_embeddings("demo", "cifar10_images").astype(np.float64)
+
+
+def alignment_table(pairs: list[dict], n_train: int, n_test: int, seed: int) -> pd.DataFrame:
+    """:func:`compare_maps` for every pair (column ``noise`` first; the same rows for every pair)."""
+    train, test = split_rows(len(pairs[0]["X"]), n_train, n_test, seed)
+    frames = [compare_maps(p["X"], p["Y"], train, test, p["R_true"]).assign(noise=p["noise"]) for p in pairs]
+    out = pd.concat(frames, ignore_index=True)
+    return out[["noise", *[c for c in out.columns if c != "noise"]]]
+
+
+def train_size_sweep(X, Y, train_sizes, seed: int, n_test: int, R_true=None) -> pd.DataFrame:
+    """Held-out errors of least squares and Procrustes versus training rows.
+
+    The same ``n_test`` held-out rows as :func:`alignment_table` for every size; training rows
+    are the first ``n`` of one seeded permutation of the other rows (nested sets). Every size
+    must be at least the source dimension: with fewer rows neither map is unique (any
+    completion of the unseen directions fits equally), so their held-out errors would depend on
+    the LAPACK build and thread count rather than on the data.
+    """
+    from tqdm import tqdm
+
+    X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
+    _, test = split_rows(len(X), 1, n_test, seed)
+    rest = np.setdiff1d(np.arange(len(X)), test)
+    order = np.random.default_rng([int(seed), 3]).permutation(rest)
+    rows = []
+    if min(train_sizes) < X.shape[1]:
+        raise ValueError(f"training sizes must be >= the source dimension {X.shape[1]} (got {min(train_sizes)}): "
+                         "with fewer rows the maps are not unique.")
+    for n in tqdm(train_sizes, desc="training sizes", disable=None):
+        if n > order.size:
+            raise ValueError(f"train size {n} exceeds the {order.size} rows outside the held-out set.")
+        table = compare_maps(X, Y, np.sort(order[:n]), test, R_true)
+        for _, r in table[table["method"] != "identity"].iterrows():
+            rows.append({"n_train": int(n), "method": r["method"], "relative_error": r["relative_error"],
+                         "top1_match": r["top1_match"],
+                         "rotation_error": r["rotation_error"] if R_true is not None else np.nan})
+    return pd.DataFrame(rows)
+
+
+def figure_sweep(sweep: pd.DataFrame, dim: int, identity_error: float | None = None):
+    """Held-out relative error and rotation error versus training rows (log x), one line per map."""
+    import matplotlib.pyplot as plt
+
+    planted = sweep["rotation_error"].notna().any()
+    fig, axes = plt.subplots(1, 2 if planted else 1, figsize=(10 if planted else 5, 3.8), squeeze=False)
+    axes = axes[0]
+    for method, part in sweep.groupby("method", sort=False):
+        axes[0].plot(part["n_train"], part["relative_error"], marker="o", label=method)
+        if planted:
+            axes[1].plot(part["n_train"], part["rotation_error"], marker="o", label=method)
+    if identity_error is not None:
+        axes[0].axhline(identity_error, color="grey", ls=":", label="identity")
+    for ax, title in zip(axes, ("held-out relative error", "||R_hat - R0||_F / sqrt(d)")):
+        ax.axvline(dim, color="k", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_xlabel("training rows")
+        ax.set_title(title)
+    axes[0].legend()
+    if planted:
+        axes[1].set_yscale("log")
+    fig.suptitle(f"Aligning two image spaces (source d = {dim}, dashed: n = d)")
+    fig.tight_layout()
+    return fig
+
+
+def metrics(table: pd.DataFrame, main_noise: float | None) -> dict:
+    """The metrics file: held-out errors of every map for every pair, and a summary of the main pair.
+
+    Keys ``noise_<level>`` (demo) or ``flickr30k`` (full), then the method. ``main``: the
+    Procrustes rotation error (demo) and the ratio of Procrustes' to least squares' held-out
+    MSE at ``main_noise`` (demo) or on the real pair (full).
+    """
+    out = {}
+    for _, r in table.iterrows():
+        key = "flickr30k" if pd.isna(r["noise"]) else f"noise_{r['noise']:.2f}"
+        out.setdefault(key, {})[r["method"].replace(" ", "_")] = {
+            k: (None if pd.isna(r[k]) else float(r[k]))
+            for k in ("mse", "mean_cosine", "top1_match", "rotation_error") if k in r}
+    main = table if main_noise is None else table[np.isclose(table["noise"], main_noise)]
+    main = main.set_index("method")
+    out["main"] = {"procrustes_over_least_squares_mse": float(main.loc["Procrustes", "mse"]
+                                                              / main.loc["least squares", "mse"])}
+    if "rotation_error" in main:
+        out["main"]["procrustes_rotation_error"] = float(main.loc["Procrustes", "rotation_error"])
+        out["main"]["noise"] = float(main_noise)
+    return out
+
+
+def describe(params: dict) -> str:
+    """Markdown: where this run's two spaces come from."""
+    cfg = params["image_to_prompt"]
+    if params["profile"] == "demo":
+        return (f"**Demo profile.** Source space: the demo world's 10,000 simulated CIFAR-10 image vectors "
+                f"(384-d, stage `embed_cifar10`). Target space: the same vectors after a seeded Haar-random "
+                f"rotation $R_0$ (seed {params['seed']}) plus isotropic Gaussian noise of expected norm "
+                f"{', '.join(f'{v:g}' for v in cfg['noise_levels'])}, renormalised. Maps are fitted on "
+                f"{cfg['n_train']} rows and measured on {cfg['n_test']} disjoint held-out rows. This tests "
+                "the alignment step only; it says nothing about how well real CLIP spaces align.")
+    return (f"**Full profile.** CLIP ViT-B/32 (512-d) and ViT-L/14 (768-d) image embeddings (open_clip, OpenAI "
+            f"weights) of the Flickr30k images in `{cfg['full']['images_dir']}`; maps fitted on {cfg['n_train']} "
+            f"images and measured on {cfg['n_test']} held-out images. The dimensions differ, so there is no "
+            "identity baseline (n/a) and the Procrustes map has orthonormal rows.")
+
+
+# ---------------------------------------------------------------------------------- full profile
+
+def flickr30k_image_names() -> list[str]:
+    """The Flickr30k image file names of the Multi30k splits (train, val, test_2016), in that order."""
+    from ..data.resources import resource_path
+
+    names = []
+    for split in ("train", "val", "test_2016"):
+        path = resource_path("flickr30k", f"flickr30k/{split}_images.txt")
+        names += [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    return names
+
+
+def check_full_inputs(images_dir: str | Path) -> Path:
+    """Fail fast (before any model is built) when the full profile cannot run: images or weights missing."""
+    from ..embedding.encoders import _raise_if_offline, cached_weights, check_clip_available
+
+    from ..utils.config import project_root
+
+    folder = Path(images_dir) if images_dir else None
+    if folder is not None and not folder.is_absolute():
+        folder = project_root() / folder
+    if folder is None or not folder.is_dir():
+        raise FileNotFoundError(
+            f"image_to_prompt.full.images_dir = {str(images_dir)!r} is not a folder. The full profile needs "
+            "the Flickr30k JPEGs (flickr30k-images/, e.g. from the official request form at "
+            "https://shannon.cs.illinois.edu/DenotationGraph/); set the key to that folder.")
+    check_clip_available(SOURCE_BACKBONE)
+    if cached_weights(*TARGET_MODEL) is None:
+        _raise_if_offline(*TARGET_MODEL)
+    return folder
+
+
+class _FolderImages:
+    def __init__(self, folder: Path, names):
+        self.paths = [folder / n for n in names]
+        missing = [p for p in self.paths if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{len(missing)} Flickr30k image(s) missing from {folder} (first: {missing[0].name}).")
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __iter__(self):
+        from PIL import Image
+
+        for p in self.paths:
+            with Image.open(p) as img:
+                yield img.convert("RGB")
+
+
+def full_embeddings(params: dict, device=None) -> tuple[np.ndarray, np.ndarray]:
+    """ViT-B/32 and ViT-L/14 image embeddings of the Flickr30k images, cached under ``data/embeddings``."""
+    from ..embedding.embed import embeddings_dir
+    from ..embedding.encoders import OpenClipBackbone, get_backbone
+    from ..utils.io import load_npy, save_npy
+
+    cfg = params["image_to_prompt"]["full"]
+    out = {SOURCE_BACKBONE: embeddings_dir(SOURCE_BACKBONE, "flickr30k") / "images.npy",
+           "clip-vit-l14": embeddings_dir("clip-vit-l14", "flickr30k") / "images.npy"}
+    if not all(p.is_file() for p in out.values()):
+        folder = check_full_inputs(cfg["images_dir"])
+        names = flickr30k_image_names()
+        images = _FolderImages(folder, names)
+        for name, path in out.items():
+            if path.is_file():
+                continue
+            model = get_backbone(name, device) if name == SOURCE_BACKBONE else \
+                OpenClipBackbone(*TARGET_MODEL, device=device, name=name)
+            save_npy(path, model.encode_images(images, batch_size=int(params["embed"]["batch_size"])))
+    return tuple(load_npy(p) for p in out.values())
+
+
+def concept_prompts(components, R, target_norm: float) -> np.ndarray:
+    """Aligned concept components as prompts: ``z_j R``, rescaled to ``target_norm`` (zero rows stay zero).
+
+    ``target_norm`` is the typical norm of the conditioning space's image embeddings (the
+    mean norm of unnormalised ViT-L/14 image embeddings for Stable unCLIP).
+    """
+    Z = np.asarray(components, dtype=np.float64) @ np.asarray(R, dtype=np.float64)
+    norms = np.linalg.norm(Z, axis=1, keepdims=True)
+    return Z * (float(target_norm) / np.where(norms == 0, 1, norms))
+
+
+# ------------------------------------------------------------------------- optional generation (full)
+
+def centred_alignment(X_src, Y_tgt, train) -> dict:
+    """Procrustes between the two spaces centred by their training means (how the prompt map is read here).
+
+    SLiCS components live in the source space after its image mean is removed, so the map is
+    fitted between centred embeddings; a component ``z`` becomes ``z R + mu_tgt`` in the target
+    space (the target mean put back, since Stable unCLIP expects an image embedding).
+    """
+    X, Y = np.asarray(X_src, dtype=np.float64)[train], np.asarray(Y_tgt, dtype=np.float64)[train]
+    mu_x, mu_y = X.mean(axis=0), Y.mean(axis=0)
+    R = ProcrustesAlignment().fit(X - mu_x, Y - mu_y).map_
+    return {"R": R, "source_mean": mu_x, "target_mean": mu_y}
+
+
+def generation_prompts(components, alignment: dict, target_norms) -> np.ndarray:
+    """Prompts of concept components: ``z R + mu_tgt``, each rescaled to its image's embedding norm."""
+    P = np.asarray(components, dtype=np.float64) @ alignment["R"] + alignment["target_mean"]
+    return concept_prompts(P, np.eye(P.shape[1]), 1.0) * np.asarray(target_norms, dtype=np.float64).reshape(-1, 1)
+
+
+def generate(params: dict, device=None) -> Path:
+    """Fig. 11 (full profile, optional): images generated from the aligned concept components of COCO queries.
+
+    Needs ``profile: full``, ``image_to_prompt.generation.enabled: true``, the extra
+    ``diffusion``, Stable unCLIP's weights, the Flickr30k images and the ViT-B/32 COCO embeddings
+    of stage ``embed_coco``. Every missing piece raises before any model is built.
+    """
+    cfg = params["image_to_prompt"]
+    gen = cfg["generation"]
+    if params["profile"] != "full" or not gen["enabled"]:
+        raise RuntimeError("image-to-prompt generation runs only with profile: full and "
+                           "image_to_prompt.generation.enabled: true (it needs Stable unCLIP's weights).")
+    if params["embed"]["backbone"] != SOURCE_BACKBONE:
+        raise ValueError(f"generation aligns {SOURCE_BACKBONE} components: set embed.backbone: {SOURCE_BACKBONE}.")
+    from ..embedding.diffusion import generate_from_embeddings, load_unclip_pipeline, require_diffusers
+
+    require_diffusers()
+    X, Y = full_embeddings(params, device=device)                # fails fast without images or weights
+    pipe = load_unclip_pipeline(gen["model"], device=device)     # fails fast without the weights
+    from . import slics_clip
+
+    rs = slics_clip.load_set("coco", params)
+    K = int(params["slics_clip"]["k_grid"][0])
+    model = slics_clip.fit_dictionary(rs, K, int(params["slics_clip"]["n_iter"]),
+                                      params["slics_clip"]["batch_size"]["coco"], int(params["seed"]))
+    train, _ = split_rows(len(X), int(cfg["n_train"]), int(cfg["n_test"]), int(params["seed"]))
+    alignment = centred_alignment(X, Y, train)
+    chosen = slics_clip.example_queries(rs, 2, int(params["seed"]))
+    import torch
+
+    from ..data.images import ZipImages, ensure_archive
+
+    pixels = ZipImages(ensure_archive("coco"), [rs.data.image_ids[q] for q in chosen])
+    rows, names, norms = [], [], []
+    for q, img in zip(chosen, pixels):
+        with torch.inference_mode():       # the norm of the image's own unCLIP embedding sets the prompt's
+            px = pipe.feature_extractor(images=img, return_tensors="pt").pixel_values.to(pipe.device)
+            norm = float(pipe.image_encoder(px).image_embeds.norm())
+        for j in np.flatnonzero(rs.data.general[q]):
+            rows.append(model.project(rs.X[q:q + 1], int(j))[0])
+            names.append(f"{rs.data.image_ids[q]}: {rs.data.general_names[j]}")
+            norms.append(norm)
+    prompts = generation_prompts(np.array(rows), alignment, norms)
+    images = generate_from_embeddings(pipe, prompts.astype(np.float32), seed=int(params["seed"]),
+                                      n_steps=int(gen["n_steps"]), guidance_scale=float(gen["guidance_scale"]),
+                                      noise_level=int(gen["noise_level"]))
+    import matplotlib.pyplot as plt
+
+    from ..utils.config import results_dir
+    from ..utils.plotting import save_figure
+
+    fig, axes = plt.subplots(1, len(images), figsize=(3 * len(images), 3.4), squeeze=False)
+    for ax, img, name in zip(axes[0], images, names):
+        ax.imshow(img)
+        ax.set_title(name, fontsize=7)
+        ax.axis("off")
+    dest = results_dir() / "figures" / "image_to_prompt_generation.png"
+    save_figure(fig, dest)
+    return dest
+
+
+def main(argv=None) -> int:
+    """``python -m slics.sections.image_to_prompt generate``: the optional Fig. 11 (full profile)."""
+    import argparse
+
+    from ..utils.config import load_params
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("command", choices=["generate"])
+    parser.parse_args(argv)
+    print(generate(load_params()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,584 @@
+"""Sections 3-4 of the SLiCS paper: concept subspaces of CLIP embeddings and filtered retrieval.
+
+The notebooks ``03_slics_supervised`` and ``04_slics_unsupervised`` call these functions:
+load a retrieval set (:func:`load_set`: embeddings of ``embed_<dataset>``, labels, split),
+preprocess as the paper (normalise, subtract the image mean, renormalise), fit the
+dictionaries (S-SVD, S-SLiCS, U-SLiCS with zero-shot pseudo-labels), score the methods
+of Table 2 with :mod:`slics.core.retrieval`, choose ``K`` on the validation queries, and
+caption the subspaces with words.
+
+Methods (the columns of the paper's Table 2), each giving the query vector of concept
+``j`` and the candidate vectors:
+
+* ``S-SVD``: the S-SLiCS initialisation alone (``n_iter=0``); ``SLiCS.project(q, j)`` vs ``c``.
+* ``S-SLiCS``: supervised SLiCS, ``n_iter`` iterations (mini-batches on COCO, several seeds).
+* ``U-SLiCS``: SLiCS on zero-shot pseudo-labels (top ``n_pseudo_labels`` concepts of each
+  training image by cosine between its *original* embedding and the template-averaged
+  concept-name embeddings).
+* ``UF``: unfiltered, ``q`` vs ``c`` (the same ranking for every concept).
+* ``SpLiCE``: ``w(q) V`` vs ``w(c) V`` (reconstructions over the centred LAION-10k words).
+* ``F-SpLiCE``: ``w(q)_{G_j} V_{G_j}`` (the words grouped to concept ``j``) vs ``w(c) V``.
+
+How the lost symbols were read: the filtered score is ``cos(D_j^T w_j(q), c)`` with
+``w_j(q)`` the NNLS coefficients of ``q`` on concept ``j``'s atoms alone (eq. 3, "partial
+disentanglement"); the ablation ``project_pool`` also projects the candidate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..core.dictionary import SLiCS
+from ..core.nnls import nnls_batch
+from ..core.retrieval import filtered_retrieval, mean_average_precision
+from ..core.splice import SpLiCE
+from ..core.zero_shot import normalise_rows, zero_shot_pseudo_labels
+from ..data.multilabel import MultiLabelSet
+
+METHODS = ("S-SVD", "S-SLiCS", "U-SLiCS", "UF", "F-SpLiCE", "SpLiCE")
+DATASET_LABEL = {"mirflickr25k": "MIR", "coco": "COCO"}
+DECIMALS = {"map_general": 4, "map_sub": 4, "map_general_std": 4, "map_sub_std": 4, "paper": 3, "run": 4,
+            "mean_labels_per_image": 3, "residual": 4, "cosine": 3, "co_occurrence": 3,
+            "relative_error": 4, "*": 4}
+
+
+@dataclass
+class RetrievalSet:
+    """One dataset under one backbone, preprocessed, with its split and labels (rows aligned)."""
+
+    dataset: str
+    backbone: str
+    X: np.ndarray             # (n, d) preprocessed: normalised, image mean removed, renormalised
+    X_raw: np.ndarray         # (n, d) the original unit embeddings (zero-shot pseudo-labels)
+    split: np.ndarray         # (n,) train / val / query / pool
+    data: MultiLabelSet
+    general_text: np.ndarray  # (C, d) template-averaged concept-name embeddings
+    vocab: np.ndarray         # (10000, d) LAION-10k word embeddings
+    mean: np.ndarray          # (d,) the image mean that was removed
+
+    def rows(self, name: str) -> np.ndarray:
+        return np.flatnonzero(self.split == name)
+
+
+def image_mean(X_unit: np.ndarray, split: np.ndarray, profile: str, backbone: str) -> np.ndarray:
+    """The image mean removed before decomposing: SpLiCE's precomputed CLIP mean (full) or
+    the mean of the normalised training embeddings (demo: the simulator has no such file)."""
+    if profile == "demo":
+        return X_unit[split == "train"].astype(np.float64).mean(axis=0)
+    import torch
+
+    from ..data.resources import resource_path
+
+    model = {"clip-vit-b32": "ViT-B-32", "clip-rn50": "RN50"}[backbone]
+    path = resource_path("splice_means", f"splice/means/clip_{model}_image.pt")
+    return torch.load(path, map_location="cpu", weights_only=True).double().numpy().reshape(-1)
+
+
+def preprocess(X, mean) -> np.ndarray:
+    """Normalise, subtract ``mean``, renormalise (float32 rows)."""
+    return normalise_rows(normalise_rows(np.asarray(X, dtype=np.float64)) - mean).astype(np.float32)
+
+
+def load_set(dataset: str, params: dict) -> RetrievalSet:
+    """Read ``data/embeddings/<backbone>/<dataset>/`` and the labels, aligned by ``split.csv``."""
+    from ..embedding.embed import embeddings_dir, load_embeddings
+    from ..embedding.embed_multilabel import load_labels
+
+    backbone, profile = params["embed"]["backbone"], params["profile"]
+    table = pd.read_csv(embeddings_dir(backbone, dataset) / "split.csv", keep_default_na=False)
+    data = load_labels(dataset, profile)
+    if tuple(table["image"]) != data.image_ids:
+        raise ValueError(f"split.csv of {dataset} does not match its labels; rerun `dvc repro embed_{dataset}`.")
+    X_raw = load_embeddings(backbone, "images", dataset)
+    split = table["split"].to_numpy(dtype=object)
+    mean = image_mean(X_raw, split, profile, backbone)
+    return RetrievalSet(dataset, backbone, preprocess(X_raw, mean), X_raw, split, data,
+                        load_embeddings(backbone, "general_text", dataset),
+                        load_embeddings(backbone, "laion10k_vocab", "cifar10"), mean)
+
+
+def capped_pool(rs: RetrievalSet, max_pool: int | None, seed: int) -> np.ndarray:
+    """The candidate rows: the whole pool, or a seeded subsample of ``max_pool`` (sorted)."""
+    pool = rs.rows("pool")
+    if max_pool is None or max_pool >= pool.size:
+        return pool
+    return np.sort(np.random.default_rng(seed).choice(pool, size=int(max_pool), replace=False))
+
+
+def pseudo_labels(rs: RetrievalSet, rows: np.ndarray, k: int) -> np.ndarray:
+    """Zero-shot pseudo-labels of ``rows``: their top-``k`` concepts (original embeddings)."""
+    return zero_shot_pseudo_labels(rs.X_raw[rows], rs.general_text, k=k)
+
+
+def fit_dictionary(rs: RetrievalSet, K: int, n_iter: int, batch_size=None, seed: int = 0,
+                   labels: np.ndarray | None = None) -> SLiCS:
+    """SLiCS on the training split (``n_iter=0``: S-SVD); ``labels`` default the true ones."""
+    train = rs.rows("train")
+    Y = rs.data.general[train] if labels is None else labels
+    return SLiCS(n_atoms=int(K), n_iter=int(n_iter), batch_size=batch_size, random_state=seed).fit(rs.X[train], Y)
+
+
+def _projector(model: SLiCS):
+    return lambda X, j: model.project(X, j)
+
+
+def evaluate(rs: RetrievalSet, queries: np.ndarray, pool: np.ndarray, *, model: SLiCS | None = None,
+             splice: tuple | None = None, project_pool: bool = False, k: int = 20) -> pd.DataFrame:
+    """AP@k pairs of one method: SLiCS ``model`` (filtered), ``splice=(SpLiCE, codes, filtered)``
+    or neither (UF). ``codes`` holds the SpLiCE codes of every row of ``rs.X`` used."""
+    d = rs.data
+    common = dict(query_sub=d.sub[queries], pool_sub=d.sub[pool], sub_parent=d.sub_parent, k=k)
+    Yq, Yp = d.general[queries], d.general[pool]
+    if model is not None:
+        proj = _projector(model)
+        return filtered_retrieval(rs.X[queries], rs.X[pool], Yq, Yp, transform_query=proj,
+                                  transform_pool=proj if project_pool else None, **common)
+    if splice is not None:
+        sp, codes, filtered = splice
+        P = sp.reconstruct(codes[pool])
+        if filtered:
+            return filtered_retrieval(codes[queries], P, Yq, Yp,
+                                      transform_query=lambda W, j: sp.reconstruct(W, j), **common)
+        return filtered_retrieval(sp.reconstruct(codes[queries]), P, Yq, Yp, **common)
+    return filtered_retrieval(rs.X[queries], rs.X[pool], Yq, Yp, **common)
+
+
+def splice_codes(rs: RetrievalSet, rows: np.ndarray, lam: float) -> tuple[SpLiCE, np.ndarray]:
+    """Fit SpLiCE on the vocabulary (grouped by concept) and decompose ``rows`` (float32 codes,
+    a full (n, V) array with zeros elsewhere)."""
+    sp = SpLiCE(lam=lam).fit(rs.vocab, rs.general_text)
+    codes = np.zeros((rs.X.shape[0], sp.vocab_.shape[0]), dtype=np.float32)
+    codes[rows] = sp.transform(rs.X[rows])
+    return sp, codes
+
+
+def choose_k(rs: RetrievalSet, grid, n_iter: int, batch_size, pool: np.ndarray, k: int = 20,
+             seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Validation mAP@k (general and sub-label) of S-SLiCS for every ``K`` of ``grid`` (Fig. 6),
+    and the fitted models by ``K``."""
+    from tqdm import tqdm
+
+    rows, models = [], {}
+    for K in tqdm(list(grid), desc=f"K grid ({rs.dataset})", disable=None):
+        model = models[int(K)] = fit_dictionary(rs, K, n_iter, batch_size, seed)
+        summary = mean_average_precision(evaluate(rs, rs.rows("val"), pool, model=model, k=k))
+        rows.append({"dataset": rs.dataset, "K": int(K), "map_general": summary["map_general"],
+                     "map_sub": summary["map_sub"]})
+    return pd.DataFrame(rows), models
+
+
+def best_k(grid_table: pd.DataFrame) -> int:
+    """The ``K`` with the best validation sub-label mAP (ties: the smaller ``K``)."""
+    t = grid_table.sort_values(["map_sub", "K"], ascending=[False, True], kind="stable")
+    return int(t["K"].iloc[0])
+
+
+def word_captions(model: SLiCS, rs: RetrievalSet, words, n_words: int = 5) -> dict[str, list[str]]:
+    """Table 1: per concept, the ``n_words`` words with the smallest non-negative
+    reconstruction error from that concept's atoms (words normalised, centred by their
+    mean, renormalised; ties by word order)."""
+    from ..core.sparse_coding import center_and_normalise
+
+    V, _ = center_and_normalise(normalise_rows(rs.vocab.astype(np.float64)))
+    return caption_words(model.dictionary_, model.atom_concept_, V, words, rs.data.general_names, n_words)
+
+
+def caption_words(dictionary, atom_concept, V, words, concept_names, n_words: int = 5) -> dict[str, list[str]]:
+    """The ``n_words`` rows of ``V`` best reconstructed (NNLS) by each concept's atoms."""
+    out = {}
+    for j, name in enumerate(concept_names):
+        Dj = dictionary[atom_concept == j]
+        R = V - nnls_batch(Dj, V) @ Dj
+        err = np.einsum("ij,ij->i", R, R)
+        order = np.argsort(err, kind="stable")[:n_words]
+        out[name] = [words[i] for i in order]
+    return out
+
+
+def summarise(pairs: pd.DataFrame, dataset: str, backbone: str, method: str, seed: int | None = None) -> dict:
+    summary = mean_average_precision(pairs)
+    return {"dataset": dataset, "backbone": backbone, "method": method, "seed": seed, **summary}
+
+
+def table2(runs: pd.DataFrame) -> pd.DataFrame:
+    """Table 2: mean (and std over seeds) mAP@20 per dataset, backbone and method."""
+    g = runs.groupby(["dataset", "backbone", "method"], sort=False)
+    out = g[["map_general", "map_sub"]].mean()
+    std = g[["map_general", "map_sub"]].std(ddof=0).add_suffix("_std").where(g.size() > 1)   # NaN: one run
+    out = out.join(std).join(g.size().rename("n_runs")).reset_index()
+    return out
+
+
+def differences(table: pd.DataFrame, reference: dict) -> pd.DataFrame:
+    """The paper's stated differences (S-SLiCS - S-SVD, S-SLiCS - UF, U-SLiCS - UF) beside the run's."""
+    rows = []
+    case_order = reference["cases"]
+    for name, (a, b) in {"S-SLiCS - S-SVD": ("S-SLiCS", "S-SVD"), "S-SLiCS - UF": ("S-SLiCS", "UF"),
+                         "U-SLiCS - UF": ("U-SLiCS", "UF")}.items():
+        for kind in ("general", "sub"):
+            paper = reference["differences"].get(name, {}).get(kind, [None] * len(case_order))
+            for case, value in zip(case_order, paper):
+                rows.append({"difference": name, "retrieval": kind, "case": case,
+                             "paper": np.nan if value is None else float(value), "run": np.nan})
+    out = pd.DataFrame(rows)
+    for (dataset, backbone), t in table.groupby(["dataset", "backbone"], sort=False):
+        m = t.set_index("method")
+        for name, (a, b) in {"S-SLiCS - S-SVD": ("S-SLiCS", "S-SVD"), "S-SLiCS - UF": ("S-SLiCS", "UF"),
+                             "U-SLiCS - UF": ("U-SLiCS", "UF")}.items():
+            for kind in ("general", "sub"):
+                if a in m.index and b in m.index:
+                    value = m.loc[a, f"map_{kind}"] - m.loc[b, f"map_{kind}"]
+                    case = f"{DATASET_LABEL[dataset]}/{backbone}"
+                    mask = (out["difference"] == name) & (out["retrieval"] == kind) & (out["case"] == case)
+                    if not mask.any():
+                        out = pd.concat([out, pd.DataFrame([{"difference": name, "retrieval": kind, "case": case,
+                                                             "paper": np.nan, "run": value}])],
+                                        ignore_index=True)
+                    else:
+                        out.loc[mask, "run"] = value
+    return out
+
+
+# --- one dataset, end to end -------------------------------------------------------------
+
+def full_disentanglement(model: SLiCS, rs: RetrievalSet, queries: np.ndarray):
+    """Query representation and transform for full disentanglement (Fig. 7): the concept-``j``
+    component of the NNLS fit on *all* the query's labelled concepts (``SLiCS.components``)."""
+    comps = model.components(rs.X[queries], rs.data.general[queries]).astype(np.float32)
+    index = np.arange(queries.size, dtype=np.float64)[:, None]
+    return index, (lambda idx, j: comps[idx[:, 0].astype(np.int64), j])
+
+
+def run_dataset(dataset: str, params: dict) -> dict:
+    """Everything of Table 2, Fig. 6 and Table 1 for one dataset; returns tables and models."""
+    from tqdm import tqdm
+
+    cfg = params["slics_clip"]
+    k, n_iter = int(cfg["k"]), int(cfg["n_iter"])
+    batch = cfg["batch_size"][dataset]
+    seeds = [int(s) for s in cfg["seeds"][dataset]]
+    rs = load_set(dataset, params)
+    backbone = rs.backbone
+    pool, queries = rs.rows("pool"), rs.rows("query")
+
+    grid, grid_models = choose_k(rs, cfg["k_grid"], n_iter, batch, pool, k=k, seed=seeds[0])
+    K = best_k(grid)
+    runs, ablation = [], []
+    models = {"S-SVD": fit_dictionary(rs, K, 0)}
+    runs.append(summarise(evaluate(rs, queries, pool, model=models["S-SVD"], k=k), dataset, backbone, "S-SVD"))
+    pseudo = pseudo_labels(rs, rs.rows("train"), int(cfg["n_pseudo_labels"]))
+    for seed in tqdm(seeds, desc=f"S-SLiCS / U-SLiCS seeds ({dataset})", disable=None):
+        for method, labels in (("S-SLiCS", None), ("U-SLiCS", pseudo)):
+            model = fit_dictionary(rs, K, n_iter, batch, seed, labels=labels)
+            models.setdefault(method, model)
+            runs.append(summarise(evaluate(rs, queries, pool, model=model, k=k), dataset, backbone, method, seed))
+    runs.append(summarise(evaluate(rs, queries, pool, k=k), dataset, backbone, "UF"))
+
+    # Fig. 7 and the candidate-projection ablation (S-SLiCS, first seed)
+    s = models["S-SLiCS"]
+    index, full = full_disentanglement(s, rs, queries)
+    d = rs.data
+    common = dict(query_sub=d.sub[queries], pool_sub=d.sub[pool], sub_parent=d.sub_parent, k=k)
+    variants = {
+        "partial (query projected)": runs[1],
+        "full disentanglement": summarise(filtered_retrieval(index, rs.X[pool], d.general[queries], d.general[pool],
+                                                             transform_query=full, **common),
+                                          dataset, backbone, "S-SLiCS full"),
+        "query and candidates projected": summarise(evaluate(rs, queries, pool, model=s, project_pool=True, k=k),
+                                                    dataset, backbone, "S-SLiCS both projected"),
+    }
+    for name, summary in variants.items():
+        ablation.append({"dataset": dataset, "backbone": backbone, "variant": name,
+                         "map_general": summary["map_general"], "map_sub": summary["map_sub"]})
+
+    # SpLiCE and F-SpLiCE on a seeded sub-protocol (query and pool subsamples), with UF beside them
+    sp_cfg = cfg["splice"]
+    rng = np.random.default_rng(int(params["seed"]))
+    sq = np.sort(rng.choice(queries, size=min(int(sp_cfg["n_queries"]), queries.size), replace=False))
+    spool = np.sort(rng.choice(pool, size=min(int(sp_cfg["n_pool"]), pool.size), replace=False))
+    sp, codes = splice_codes(rs, np.concatenate([sq, spool]), float(sp_cfg["lam"]))
+    splice_rows = [summarise(evaluate(rs, sq, spool, k=k), dataset, backbone, "UF"),
+                   summarise(evaluate(rs, sq, spool, model=s, k=k), dataset, backbone, "S-SLiCS"),
+                   summarise(evaluate(rs, sq, spool, splice=(sp, codes, True), k=k), dataset, backbone, "F-SpLiCE"),
+                   summarise(evaluate(rs, sq, spool, splice=(sp, codes, False), k=k), dataset, backbone, "SpLiCE")]
+    nnz = np.count_nonzero(codes[np.concatenate([sq, spool])], axis=1)
+    return {"set": rs, "K": K, "grid": grid, "runs": pd.DataFrame(runs), "ablation": pd.DataFrame(ablation),
+            "splice": pd.DataFrame(splice_rows), "splice_mean_nonzeros": float(nnz.mean()), "models": models,
+            "pseudo_labels": pseudo, "grid_models": grid_models}
+
+
+# --- tables, metrics and figures for the notebook ----------------------------------------
+
+def captions_table(results: dict, n_words: int) -> pd.DataFrame:
+    """Table 1 for every dataset: supervised and unsupervised word captions side by side."""
+    from ..embedding.embed import laion10k_words
+
+    words = laion10k_words()
+    rows = []
+    for dataset, out in results.items():
+        sup = word_captions(out["models"]["S-SLiCS"], out["set"], words, n_words)
+        uns = word_captions(out["models"]["U-SLiCS"], out["set"], words, n_words)
+        for concept in out["set"].data.general_names:
+            rows.append({"dataset": dataset, "subspace": concept, "S-SLiCS caption": ", ".join(sup[concept]),
+                         "U-SLiCS caption": ", ".join(uns[concept])})
+    return pd.DataFrame(rows)
+
+
+def metrics(table: pd.DataFrame, splice: pd.DataFrame, chosen_k: dict) -> dict:
+    """``results/metrics/slics_clip.json``: every Table 2 number, by case and method."""
+    out = {}
+    for _, r in table.iterrows():
+        case = f"{r['dataset']}/{r['backbone']}"
+        entry = {"map_general": r["map_general"], "map_sub": r["map_sub"], "n_runs": int(r["n_runs"])}
+        if r["n_runs"] > 1:
+            entry.update(map_general_std=r["map_general_std"], map_sub_std=r["map_sub_std"])
+        out.setdefault(case, {})[r["method"]] = entry
+    for _, r in splice.iterrows():
+        case = f"{r['dataset']}/{r['backbone']}"
+        out[case].setdefault("splice_protocol", {})[r["method"]] = {"map_general": r["map_general"],
+                                                                    "map_sub": r["map_sub"]}
+    for dataset, K in chosen_k.items():
+        for case in out:
+            if case.startswith(dataset + "/"):
+                out[case]["K"] = int(K)
+    return out
+
+
+def figure_k_grid(grid: pd.DataFrame):
+    """Fig. 6: validation mAP@20 (general, sub-label) versus atoms per concept."""
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(grid["dataset"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        t = grid[grid["dataset"] == dataset]
+        ax.plot(t["K"], t["map_general"], marker="o", label="general")
+        ax.plot(t["K"], t["map_sub"], marker="s", label="sub-label")
+        K = best_k(t)
+        ax.axvline(K, color="0.5", ls=":", label=f"chosen K = {K}")
+        ax.set(xscale="log", xticks=list(t["K"]), xticklabels=[str(v) for v in t["K"]], xlabel="K (atoms per concept)",
+               ylabel="validation mAP@20", title=dataset)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def figure_ablation(ablation: pd.DataFrame):
+    """Fig. 7: partial versus full disentanglement (and projecting the candidates too)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, kind in zip(axes, ("general", "sub")):
+        piv = ablation.pivot(index="dataset", columns="variant", values=f"map_{kind}")
+        piv.plot.bar(ax=ax, rot=0)
+        ax.set(ylabel=f"mAP@20 ({kind})", ylim=(0, 1), title=f"{kind} retrieval", xlabel="")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def figure_atoms(model: SLiCS, rs: RetrievalSet, n_nonzero: int):
+    """Fig. 5: atom co-occurrence of non-negative OMP codes of the validation set, and the
+    cosine similarity between atoms (both ordered by concept)."""
+    import matplotlib.pyplot as plt
+
+    from ..core.omp import nn_omp
+
+    W = nn_omp(model.dictionary_, rs.X[rs.rows("val")], n_nonzero)
+    A = (W > 0).astype(float)
+    co = A.T @ A
+    co = co / np.maximum(np.diag(co)[:, None], 1)        # P(atom b active | atom a active)
+    cos = model.dictionary_ @ model.dictionary_.T
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+    for ax, M, title, cmap in ((axes[0], co, "co-occurrence (nn-OMP, validation)", "viridis"),
+                               (axes[1], cos, "cosine similarity of atoms", "coolwarm")):
+        im = ax.imshow(M, cmap=cmap, vmin=0 if cmap == "viridis" else -1, vmax=1)
+        ax.grid(False)
+        K = model.n_atoms
+        ticks = np.arange(model.n_concepts_) * K + (K - 1) / 2
+        ax.set(xticks=ticks, yticks=ticks, title=title)
+        ax.set_xticklabels(rs.data.general_names, rotation=90, fontsize=7)
+        ax.set_yticklabels(rs.data.general_names, fontsize=7)
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    within = np.array([[abs(cos[a, b]) for b in range(cos.shape[0]) if b != a
+                        and model.atom_concept_[b] == model.atom_concept_[a]] for a in range(cos.shape[0])])
+    return fig, float(np.mean(within)) if within.size else float("nan")
+
+
+def example_queries(rs: RetrievalSet, n_queries: int, seed: int) -> np.ndarray:
+    """A seeded choice of queries with at least two general concepts (sorted rows)."""
+    rng = np.random.default_rng(seed)
+    queries = rs.rows("query")
+    multi = queries[rs.data.general[queries].sum(axis=1) >= 2]
+    return np.sort(rng.choice(multi, size=min(n_queries, multi.size), replace=False))
+
+
+def qualitative(rs: RetrievalSet, model: SLiCS, n_queries: int, seed: int, k: int = 5) -> pd.DataFrame:
+    """Fig. 8 in the demo: the labels of the top results, filtered (S-SLiCS) and unfiltered (UF)."""
+    from ..core.retrieval import top_k
+
+    chosen = example_queries(rs, n_queries, seed)
+    pool = rs.rows("pool")
+    d = rs.data
+
+    def labels(i):
+        parts = []
+        for j in np.flatnonzero(d.general[i]):
+            subs = [d.sub_names[s] for s in d.sub_labels_of(int(j)) if d.sub[i, s]]
+            parts.append(f"{d.general_names[j]} ({'+'.join(subs)})" if subs else d.general_names[j])
+        return ", ".join(parts)
+
+    rows = []
+    for q in chosen:
+        uf = pool[top_k(rs.X[q:q + 1], rs.X[pool], k)[0]]
+        rows.append({"query": d.image_ids[q], "query labels": labels(q), "filter": "UF (no filter)",
+                     "top results (labels)": " | ".join(labels(i) for i in uf)})
+        for j in np.flatnonzero(d.general[q]):
+            top = pool[top_k(model.project(rs.X[q:q + 1], int(j)), rs.X[pool], k)[0]]
+            rows.append({"query": d.image_ids[q], "query labels": labels(q), "filter": d.general_names[j],
+                         "top results (labels)": " | ".join(labels(i) for i in top)})
+    return pd.DataFrame(rows)
+
+
+def describe(params: dict) -> str:
+    """Markdown: where this run's embeddings come from."""
+    if params["profile"] == "demo":
+        return ("**Demo profile: the images are simulated from their real labels.** Each MIRFlickr25K / "
+                "COCO image is a simulated embedding (the demo world of section 2, `demo_world` in "
+                "`params.yaml`) built from the text embeddings of *its own annotation labels* (MIRFlickr25K: "
+                "the 24 potential labels; COCO: the 80 categories) by the real demo text tower "
+                "(all-MiniLM-L6-v2). Labels, hierarchy and splits are the real ones. The image mean that is "
+                "removed is the mean of the training split (SpLiCE's means exist only for real CLIP).")
+    return (f"**Full profile**: the real images embedded by open_clip `{params['embed']['backbone']}` "
+            "(OpenAI weights); SpLiCE's precomputed image mean is removed.")
+
+
+def pseudo_label_quality(rs: RetrievalSet, pseudo: np.ndarray) -> pd.DataFrame:
+    """Per concept: how the zero-shot pseudo-labels of the training images match the true labels."""
+    Y = rs.data.general[rs.rows("train")]
+    rows = []
+    for j, name in enumerate(rs.data.general_names):
+        tp = int(np.sum(pseudo[:, j] & Y[:, j]))
+        rows.append({"dataset": rs.dataset, "concept": name, "true": int(Y[:, j].sum()),
+                     "pseudo": int(pseudo[:, j].sum()), "precision": tp / max(int(pseudo[:, j].sum()), 1),
+                     "recall": tp / max(int(Y[:, j].sum()), 1)})
+    return pd.DataFrame(rows)
+
+
+def concept_with_most_subs(rs: RetrievalSet) -> int:
+    """The general concept with the most sub-labels (ties: the first), e.g. MIR ``people``."""
+    return int(np.argmax(np.bincount(rs.data.sub_parent, minlength=len(rs.data.general_names))))
+
+
+def figure_two_atoms(model: SLiCS, rs: RetrievalSet, concept: int):
+    """Fig. 3: coefficients of a concept's two most used atoms on its training images,
+    coloured by sub-label (images with exactly one sub-label of the concept)."""
+    import matplotlib.pyplot as plt
+
+    train = rs.rows("train")
+    rows = train[rs.data.general[train, concept]]
+    W = model.transform(rs.X[rows], rs.data.general[rows])[:, model.atom_concept_ == concept]
+    a, b = np.argsort(-np.count_nonzero(W, axis=0), kind="stable")[:2]
+    subs = rs.data.sub_labels_of(concept)
+    S = rs.data.sub[rows][:, subs]
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    one = S.sum(axis=1) == 1
+    ax.scatter(W[~one, a], W[~one, b], s=6, c="0.8", label="none or several")
+    for s, col in enumerate(subs):
+        keep = one & S[:, s]
+        ax.scatter(W[keep, a], W[keep, b], s=8, label=rs.data.sub_names[col])
+    ax.set(xlabel=f"coefficient of atom {a}", ylabel=f"coefficient of atom {b}",
+           title=f"{rs.dataset}: two atoms of '{rs.data.general_names[concept]}' by sub-label")
+    ax.legend(fontsize=8, markerscale=2)
+    fig.tight_layout()
+    return fig
+
+
+def figure_tsne(model: SLiCS, rs: RetrievalSet, n_images: int, seed: int):
+    """Fig. 2b: t-SNE of training embeddings, their components and the atoms, by concept."""
+    import matplotlib.pyplot as plt
+    from sklearn.manifold import TSNE
+
+    rng = np.random.default_rng(seed)
+    train = rs.rows("train")
+    rows = np.sort(rng.choice(train, size=min(n_images, train.size), replace=False))
+    X, Y = rs.X[rows].astype(np.float64), rs.data.general[rows]
+    comps = model.components(X, Y)
+    ci, cj = np.nonzero(Y)
+    C = normalise_rows(comps[ci, cj])
+    pts = np.vstack([X, C, model.dictionary_])
+    emb = TSNE(n_components=2, init="pca", random_state=seed, perplexity=30, max_iter=500).fit_transform(pts)
+    n, m = X.shape[0], C.shape[0]
+    fig, ax = plt.subplots(figsize=(7, 5.4))
+    ax.scatter(emb[:n, 0], emb[:n, 1], s=5, c="0.75", label="embeddings")
+    palette = plt.get_cmap("tab20")
+    for j, name in enumerate(rs.data.general_names):
+        keep = cj == j
+        ax.scatter(emb[n:n + m][keep, 0], emb[n:n + m][keep, 1], s=5, color=palette(j % 20), label=name)
+        atoms = emb[n + m:][model.atom_concept_ == j]
+        ax.scatter(atoms[:, 0], atoms[:, 1], s=60, marker="*", color=palette(j % 20), edgecolor="k", linewidth=0.5)
+    ax.set(title=f"{rs.dataset}: t-SNE of embeddings (grey), components (colour) and atoms (stars)",
+           xticks=[], yticks=[])
+    ax.legend(fontsize=7, markerscale=2, ncol=2, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def figure_tsne_k(models: dict, rs: RetrievalSet, concept: int, n_images: int, seed: int):
+    """Fig. 4: t-SNE of one concept's components of validation images for several ``K``,
+    coloured by sub-label (images with exactly one sub-label of the concept)."""
+    import matplotlib.pyplot as plt
+    from sklearn.manifold import TSNE
+
+    rng = np.random.default_rng(seed)
+    val = rs.rows("val")
+    subs = rs.data.sub_labels_of(concept)
+    S = rs.data.sub[val][:, subs]
+    keep = val[rs.data.general[val, concept] & (S.sum(axis=1) == 1)]
+    keep = np.sort(rng.choice(keep, size=min(n_images, keep.size), replace=False))
+    label = np.argmax(rs.data.sub[keep][:, subs], axis=1)
+    fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.6), squeeze=False)
+    for ax, (K, model) in zip(axes[0], sorted(models.items())):
+        comps = model.components(rs.X[keep], rs.data.general[keep])[:, concept]
+        emb = TSNE(n_components=2, init="pca", random_state=seed, perplexity=20, max_iter=500).fit_transform(
+            normalise_rows(comps))
+        for s, col in enumerate(subs):
+            ax.scatter(emb[label == s, 0], emb[label == s, 1], s=6, label=rs.data.sub_names[col])
+        ax.set(title=f"K = {K}", xticks=[], yticks=[])
+    axes[0][0].legend(fontsize=7, markerscale=2)
+    fig.suptitle(f"{rs.dataset}: components of '{rs.data.general_names[concept]}' by sub-label")
+    fig.tight_layout()
+    return fig
+
+
+def figure_qualitative_images(rs: RetrievalSet, model: SLiCS, images, queries, k: int = 5):
+    """Fig. 8 (full profile): each query image, then its top ``k`` results unfiltered (UF) and
+    filtered by each of its concepts (S-SLiCS). ``images`` maps an image row of ``rs`` to a PIL
+    image (e.g. :class:`slics.data.images.ZipImages` over ``rs.data.image_ids``)."""
+    import matplotlib.pyplot as plt
+
+    from ..core.retrieval import top_k
+
+    pool = rs.rows("pool")
+    rows = []
+    for q in queries:
+        rows.append((q, "UF", pool[top_k(rs.X[q:q + 1], rs.X[pool], k)[0]]))
+        for j in np.flatnonzero(rs.data.general[q]):
+            rows.append((q, rs.data.general_names[j],
+                         pool[top_k(model.project(rs.X[q:q + 1], int(j)), rs.X[pool], k)[0]]))
+    fig, axes = plt.subplots(len(rows), k + 1, figsize=(1.8 * (k + 1), 1.9 * len(rows)), squeeze=False)
+    for r, (q, name, top) in enumerate(rows):
+        for c, index in enumerate([q, *top]):
+            ax = axes[r][c]
+            ax.imshow(images[int(index)])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+        axes[r][0].set_title("query", fontsize=8)
+        axes[r][1].set_title(f"filter: {name}", fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig

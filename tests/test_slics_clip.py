@@ -1,0 +1,73 @@
+"""Section 3-4 driver: preprocessing, K choice, Table 2 aggregation and the paper differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from slics.sections import slics_clip as sec
+
+
+def test_preprocess_normalises_centres_renormalises():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 4)) * 3
+    mean = rng.standard_normal(4) * 0.1
+    got = sec.preprocess(X, mean)
+    ref = X / np.linalg.norm(X, axis=1, keepdims=True) - mean
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+def test_best_k_prefers_sub_label_map_then_smaller_k():
+    grid = pd.DataFrame({"K": [2, 4, 8], "map_general": [0.9, 0.8, 0.7], "map_sub": [0.5, 0.6, 0.6]})
+    assert sec.best_k(grid) == 4
+
+
+def test_table2_means_stds_and_differences():
+    runs = pd.DataFrame([
+        {"dataset": "coco", "backbone": "demo", "method": "S-SLiCS", "map_general": 0.8, "map_sub": 0.5},
+        {"dataset": "coco", "backbone": "demo", "method": "S-SLiCS", "map_general": 0.9, "map_sub": 0.7},
+        {"dataset": "coco", "backbone": "demo", "method": "UF", "map_general": 0.6, "map_sub": 0.55},
+        {"dataset": "coco", "backbone": "demo", "method": "S-SVD", "map_general": 0.84, "map_sub": 0.5},
+    ])
+    table = sec.table2(runs).set_index("method")
+    assert table.loc["S-SLiCS", "map_general"] == pytest.approx(0.85)
+    assert table.loc["S-SLiCS", "map_general_std"] == pytest.approx(0.05)        # population std over seeds
+    assert np.isnan(table.loc["UF", "map_general_std"]) and table.loc["UF", "n_runs"] == 1
+    ref = {"cases": ["COCO/RN"], "differences": {"S-SLiCS - UF": {"general": [0.14], "sub": [0.054]}}}
+    diff = sec.differences(table.reset_index(), ref)
+    row = diff[(diff["difference"] == "S-SLiCS - UF") & (diff["retrieval"] == "general") & (diff["case"] == "COCO/demo")]
+    assert row["run"].iloc[0] == pytest.approx(0.25)
+    paper = diff[(diff["case"] == "COCO/RN") & (diff["difference"] == "S-SLiCS - UF") & (diff["retrieval"] == "sub")]
+    assert paper["paper"].iloc[0] == pytest.approx(0.054)
+    assert "U-SLiCS - UF" in set(diff["difference"])          # listed even where neither side has a value
+
+
+def _tiny_set(n=30, d=6, seed=0):
+    from slics.data.multilabel import MultiLabelSet
+
+    rng = np.random.default_rng(seed)
+    general = rng.random((n, 2)) < 0.6
+    general[~general.any(axis=1), 0] = True
+    sub = general[:, :1] & (rng.random((n, 1)) < 0.5)
+    data = MultiLabelSet(tuple(f"im{i}.jpg" for i in range(n)), general.copy(), ("a", "b"), general, ("a", "b"),
+                         sub, ("a1",), np.array([0]))
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    split = np.array(["train"] * 12 + ["val"] * 4 + ["query"] * 4 + ["pool"] * (n - 20), dtype=object)
+    return sec.RetrievalSet("toy", "demo", X, X, split, data, rng.standard_normal((2, d)),
+                            rng.standard_normal((20, d)), np.zeros(d))
+
+
+def test_qualitative_image_grid_rows_and_label_lists():
+    rs = _tiny_set()
+    model = sec.fit_dictionary(rs, K=2, n_iter=1)
+    q = rs.rows("query")[:2]
+    from PIL import Image
+
+    images = [Image.new("RGB", (8, 8), (i, 0, 0)) for i in range(len(rs.data))]
+    fig = sec.figure_qualitative_images(rs, model, images, q, k=3)
+    n_rows = sum(1 + int(rs.data.general[i].sum()) for i in q)
+    assert len(fig.axes) == n_rows * 4
+    table = sec.qualitative(rs, model, n_queries=1, seed=0, k=3)
+    assert set(table["filter"]) >= {"UF (no filter)"} and len(table) >= 2
