@@ -78,7 +78,8 @@ def matmul_gflops(n, m, dtype, repeat=3):
 def machine_info():
     info = {"cpu_count": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
             "numpy": np.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__,
-            "processor": platform.processor() or None}
+            "processor": platform.processor() or None,
+            "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
     try:
         from threadpoolctl import threadpool_info
         info["blas"] = [{k: p.get(k) for k in ("user_api", "internal_api", "version", "num_threads",

@@ -21,8 +21,6 @@ quantised vectors. Timings depend on the machine: they are records, not reproduc
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -33,17 +31,8 @@ from slics.core.pq import QuantisedPool, normalise_tokens, operation_counts
 from slics.utils.io import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def machine_info() -> dict:
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-    }
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_ista import machine_info  # noqa: E402  (one machine record for every benchmark)
 
 
 def best_of(fn, repeats: int) -> tuple[float, np.ndarray]:

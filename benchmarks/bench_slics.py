@@ -24,14 +24,11 @@ the three atom updates (the paper's appendix A comparison).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import scipy
 from scipy.optimize import nnls as scipy_nnls
 
 from slics import SLiCS, nnls_batch
@@ -39,18 +36,8 @@ from slics.utils.io import write_json
 from slics.core.planted import atom_recovery, make_planted, relative_error
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def machine_info() -> dict:
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-    }
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_ista import machine_info  # noqa: E402  (one machine record for every benchmark)
 
 
 def row_objectives(D, X, W):

@@ -260,6 +260,37 @@ def resolve_weights(model_name: str, pretrained: str, cache_dir: str | Path | No
     return Path(download_pretrained(cfg, cache_dir=str(cache_dir) if cache_dir else None))
 
 
+def encode_image_batches(forward, transform, images: Iterable, batch_size: int, progress: bool, desc: str) -> np.ndarray:
+    """Run ``forward`` on batches of transformed PIL images (or ``(image, label)`` items)."""
+    import torch
+    from tqdm import tqdm
+
+    batch_size = _check_batch_size(batch_size)
+    total = len(images) if hasattr(images, "__len__") else None
+    out, batch = [], []
+
+    def flush():
+        with torch.inference_mode():
+            out.append(forward(torch.stack(batch)).float().cpu().numpy())
+        batch.clear()
+
+    with tqdm(total=total, desc=desc, unit="img", disable=not progress) as bar:
+        for item in images:
+            if isinstance(item, (tuple, list)):
+                item = item[0]
+            batch.append(transform(item.convert("RGB")))
+            if len(batch) == batch_size:
+                flush()
+                bar.update(batch_size)
+        if batch:
+            n = len(batch)
+            flush()
+            bar.update(n)
+    if not out:
+        raise ValueError("encode_images got no images; pass at least one PIL image.")
+    return np.concatenate(out)
+
+
 class OpenClipBackbone:
     """An open_clip CLIP model: ``encode_text`` and ``encode_images``, float32 unit rows.
 
@@ -314,34 +345,9 @@ class OpenClipBackbone:
 
     def encode_images(self, images: Iterable, batch_size: int = 256, progress: bool = True) -> np.ndarray:
         """Encode PIL images (a sequence, an iterable, or a dataset yielding ``(image, label)``)."""
-        import torch
-        from tqdm import tqdm
-
-        batch_size = _check_batch_size(batch_size)
-        total = len(images) if hasattr(images, "__len__") else None
-        out, batch = [], []
-
-        def flush():
-            pixels = torch.stack(batch).to(self.device)
-            out.append(self.model.encode_image(pixels).float().cpu().numpy())
-            batch.clear()
-
-        with torch.inference_mode(), tqdm(total=total, desc=f"{self.name} images", unit="img",
-                                          disable=not progress) as bar:
-            for item in images:
-                if isinstance(item, (tuple, list)):
-                    item = item[0]
-                batch.append(self.preprocess(item.convert("RGB")))
-                if len(batch) == batch_size:
-                    flush()
-                    bar.update(batch_size)
-            if batch:
-                n = len(batch)
-                flush()
-                bar.update(n)
-        if not out:
-            raise ValueError("encode_images got no images; pass at least one PIL image.")
-        return _unit_float32(np.concatenate(out))
+        forward = lambda pixels: self.model.encode_image(pixels.to(self.device))  # noqa: E731
+        return _unit_float32(encode_image_batches(forward, self.preprocess, images, batch_size, progress,
+                                                  f"{self.name} images"))
 
     def __repr__(self) -> str:
         return (f"OpenClipBackbone(name='{self.name}', model='{self.model_name}', "

@@ -27,12 +27,11 @@ Weights come from the Hugging Face cache; offline without them both raise
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
-from .encoders import BackboneUnavailableError, HF_HOST, _check_batch_size, _default_device, _unit_float32, \
-    can_reach, offline_mode
+from .encoders import (HF_HOST, BackboneUnavailableError, _default_device, _unit_float32, can_reach,
+                       encode_image_batches, offline_mode)
 
 DINO_TIMM_NAME = "vit_base_patch14_dinov2.lvd142m"
 DINO_HUB_REPO = "timm/vit_base_patch14_dinov2.lvd142m"
@@ -104,37 +103,6 @@ def titok_weights() -> str:
     return str(resource_path(name, member))
 
 
-def _encode(forward, transform, images: Iterable, batch_size: int, progress: bool, desc: str) -> np.ndarray:
-    """Run ``forward`` on batches of transformed PIL images (or ``(image, label)`` items)."""
-    import torch
-    from tqdm import tqdm
-
-    batch_size = _check_batch_size(batch_size)
-    total = len(images) if hasattr(images, "__len__") else None
-    out, batch = [], []
-
-    def flush():
-        with torch.inference_mode():
-            out.append(forward(torch.stack(batch)).float().cpu().numpy())
-        batch.clear()
-
-    with tqdm(total=total, desc=desc, unit="img", disable=not progress) as bar:
-        for item in images:
-            if isinstance(item, (tuple, list)):
-                item = item[0]
-            batch.append(transform(item.convert("RGB")))
-            if len(batch) == batch_size:
-                flush()
-                bar.update(batch_size)
-        if batch:
-            n = len(batch)
-            flush()
-            bar.update(n)
-    if not out:
-        raise ValueError("encode_images got no images; pass at least one PIL image.")
-    return np.concatenate(out)
-
-
 # --------------------------------------------------------------------------------------------- DINOv2
 
 def dino_transform():
@@ -167,7 +135,7 @@ class DinoV2Backbone:
 
     def encode_images(self, images, batch_size: int = 64, progress: bool = True) -> np.ndarray:
         """Unit CLS embeddings (n, 768) of PIL images."""
-        X = _encode(lambda x: self.model(x.to(self.device)), self.transform, images, batch_size, progress, self.name)
+        X = encode_image_batches(lambda x: self.model(x.to(self.device)), self.transform, images, batch_size, progress, self.name)
         return _unit_float32(X)
 
 
@@ -314,7 +282,7 @@ class TiTokBackbone:
             z = self.model(x.to(self.device))                          # (N, T, token_size)
             return torch.nn.functional.normalize(z, dim=-1).flatten(1)
 
-        X = _encode(forward, self.transform, images, batch_size, progress, self.name)
+        X = encode_image_batches(forward, self.transform, images, batch_size, progress, self.name)
         tokens = X.reshape(X.shape[0], self.config.n_tokens, self.config.token_size)
         if not np.all(np.isfinite(tokens)) or np.any(np.linalg.norm(tokens, axis=2) == 0):
             raise FloatingPointError("TiTok returned a zero or non-finite token")

@@ -117,6 +117,16 @@ NONNEG = Num(0)
 COUNT = Num(1, integer=True)
 FRACTION = Num(0, 1)
 
+# The SLiCS fit and retrieval keys shared by the sections on CLIP, TiTok and DINOv2.
+SLICS_FIT = {
+    "datasets": List(Str(("mirflickr25k", "coco"))),
+    "k": COUNT,
+    "n_iter": Num(0, integer=True),
+    "k_grid": List(COUNT),
+    "batch_size": {"mirflickr25k": Maybe(COUNT), "coco": Maybe(COUNT)},
+    "seeds": {"mirflickr25k": List(Num(0, integer=True)), "coco": List(Num(0, integer=True))},
+}
+
 SCHEMA = {
     "profile": Str(("demo", "full")),
     "seed": Num(0, 2**32 - 1, integer=True),
@@ -166,12 +176,7 @@ SCHEMA = {
            for name in ("mirflickr25k", "coco")},
     },
     "slics_clip": {
-        "datasets": List(Str(("mirflickr25k", "coco"))),
-        "k": COUNT,
-        "n_iter": Num(0, integer=True),
-        "k_grid": List(COUNT),
-        "batch_size": {"mirflickr25k": Maybe(COUNT), "coco": Maybe(COUNT)},
-        "seeds": {"mirflickr25k": List(Num(0, integer=True)), "coco": List(Num(0, integer=True))},
+        **SLICS_FIT,
         "n_pseudo_labels": COUNT,
         "splice": {"lam": POSITIVE, "n_queries": COUNT, "n_pool": COUNT},
         "n_caption_words": COUNT,
@@ -190,12 +195,7 @@ SCHEMA = {
         "noise_std": NONNEG,
     },
     **{key: {
-        "datasets": List(Str(("mirflickr25k", "coco"))),
-        "k": COUNT,
-        "n_iter": Num(0, integer=True),
-        "k_grid": List(COUNT),
-        "batch_size": {"mirflickr25k": Maybe(COUNT), "coco": Maybe(COUNT)},
-        "seeds": {"mirflickr25k": List(Num(0, integer=True)), "coco": List(Num(0, integer=True))},
+        **SLICS_FIT,
         "n_qualitative": COUNT,
         **extra,
     } for key, extra in (("slics_titok", {"n_tokens": COUNT, "codebook_size": COUNT, "kmeans_max_iter": COUNT,
