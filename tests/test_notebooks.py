@@ -80,3 +80,15 @@ def test_successful_stage_publishes_everything(tmp_path, monkeypatch):
     assert dest == tmp_path / "results" / "notebooks" / "toy.ipynb" and dest.is_file()
     assert not (tmp_path / "results" / "failed" / "toy.ipynb").exists()
     assert not list((tmp_path / "results").glob(".staging-*"))
+
+
+@pytest.mark.slow
+def test_dead_kernel_is_a_stage_failure_that_publishes_nothing(tmp_path, monkeypatch):
+    committed = _toy_project(tmp_path, WRITE_THEN.replace("{tail}", "import os\nos._exit(1)"))
+    monkeypatch.setenv("SLICS_ROOT", str(tmp_path))
+    monkeypatch.delenv("SLICS_RESULTS_DIR", raising=False)
+    with pytest.raises(StageFailed, match="DeadKernelError") as err:
+        run_notebook("toy", ["seed"])
+    assert "Nothing under" in str(err.value)
+    assert committed.read_text() == "old\n"
+    assert not list((tmp_path / "results").glob(".staging-*"))

@@ -106,15 +106,15 @@ def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Pa
                 cwd=str(source.parent), kernel_name=kernel_name, progress_bar=False,
                 report_mode=False, request_save_on_cell_execute=False,
             )
-        except papermill.PapermillExecutionError as err:
+        except Exception as err:  # a cell raised (PapermillExecutionError), or the kernel died
             failed = out_root / "failed" / f"{name}.ipynb"
             if executed.is_file():
                 write_text(failed, nbformat.writes(clean_notebook(nbformat.read(executed, as_version=4))) + "\n")
-            raise StageFailed(
-                f"Notebook {name} failed in cell {err.exec_count} with {err.ename}: {err.evalue}\n"
-                f"The partly executed notebook is at {failed}; open it to see where. "
-                f"Nothing under {out_root} was changed."
-            ) from None
+            where = (f"in cell {err.exec_count} with {err.ename}: {err.evalue}"
+                     if isinstance(err, papermill.PapermillExecutionError) else f"({type(err).__name__}: {err})")
+            kept = (f"The partly executed notebook is at {failed}; open it to see where. " if executed.is_file()
+                    else "No notebook was written. ")
+            raise StageFailed(f"Notebook {name} failed {where}\n{kept}Nothing under {out_root} was changed.") from None
         finally:
             if previous is None:
                 os.environ.pop("SLICS_RESULTS_DIR", None)
