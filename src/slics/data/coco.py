@@ -20,11 +20,10 @@ Either way the columns are returned in the official id order.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
-from .multilabel import MultiLabelSet, read_label_lines
+from .multilabel import MultiLabelSet, read_label_files
 
 RESOURCE = "coco_labels"
 FILES = ("coco/deephash_coco_train.txt", "coco/deephash_coco_test.txt")
@@ -77,15 +76,7 @@ def from_categories(image_ids, Y80: np.ndarray) -> MultiLabelSet:
 
 def read_deephash_coco(paths) -> MultiLabelSet:
     """Read DeepHash-format COCO lists (alphabetical columns), in file then line order."""
-    names, blocks = [], []
-    for path in paths:
-        path = Path(path)
-        n, Y = read_label_lines(path.read_text(encoding="utf-8").splitlines(), len(ALPHABETICAL), str(path))
-        names.extend(n)
-        blocks.append(Y)
-    if len(set(names)) != len(names):
-        raise ValueError("the COCO list files share images; each image must appear once.")
-    Y = np.vstack(blocks)
+    names, Y = read_label_files(paths, len(ALPHABETICAL), "COCO")
     official = Y[:, [ALPHABETICAL.index(name) for name in CATEGORY_NAMES]]
     return from_categories(names, official)
 

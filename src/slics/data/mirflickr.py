@@ -18,11 +18,10 @@ keeps the hierarchy exact). Images without any general label are dropped by
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 
-from .multilabel import MultiLabelSet, read_label_lines
+from .multilabel import MultiLabelSet, read_label_files
 
 RESOURCE = "mirflickr25k_labels"
 FILES = ("mirflickr25k/deephash_train.txt", "mirflickr25k/deephash_test.txt",
@@ -76,15 +75,7 @@ def from_columns(names, Y38: np.ndarray) -> MultiLabelSet:
 
 def read_mirflickr25k(paths) -> MultiLabelSet:
     """Read DeepHash-format list files (any subset of them) into one set, sorted by image number."""
-    names, blocks = [], []
-    for path in paths:
-        path = Path(path)
-        n, Y = read_label_lines(path.read_text(encoding="utf-8").splitlines(), len(LABELS38), str(path))
-        names.extend(n)
-        blocks.append(Y)
-    if len(set(names)) != len(names):
-        raise ValueError("the MIRFlickr25K list files share images; each image must appear once.")
-    return from_columns(tuple(names), np.vstack(blocks))
+    return from_columns(*read_label_files(paths, len(LABELS38), "MIRFlickr25K"))
 
 
 def load_mirflickr25k() -> MultiLabelSet:

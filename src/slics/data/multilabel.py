@@ -16,6 +16,7 @@ finer-grained retrieval, with each sub-label's general parent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -110,6 +111,19 @@ def read_label_lines(lines, n_columns: int, source: str = "label list") -> tuple
     if len(set(names)) != len(names):
         raise ValueError(f"{source} lists some image more than once.")
     return tuple(names), np.array(rows, dtype=bool).reshape(len(names), n_columns)
+
+
+def read_label_files(paths, n_columns: int, dataset: str) -> tuple[tuple, np.ndarray]:
+    """Read several DeepHash list files into one (names, labels), in file then line order."""
+    names, blocks = [], []
+    for path in paths:
+        path = Path(path)
+        n, Y = read_label_lines(path.read_text(encoding="utf-8").splitlines(), n_columns, str(path))
+        names.extend(n)
+        blocks.append(Y)
+    if len(set(names)) != len(names):
+        raise ValueError(f"the {dataset} list files share images; each image must appear once.")
+    return tuple(names), np.vstack(blocks)
 
 
 def prompt_name(label: str) -> str:
