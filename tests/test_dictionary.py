@@ -292,3 +292,64 @@ def test_error_tolerance_stops_early_with_the_same_history():
     assert SLiCS(3, n_iter=6, tol=0.0).fit(X, Y).n_iter_ <= 6
     with pytest.raises(ValueError, match="tol"):
         SLiCS(3, tol=-1.0).fit(X, Y)
+
+
+# ---------------------------------------------------------------- compiled K-SVD step
+# The error history of this case from the previous solver (Python Golub-Kahan-Lanczos to a
+# singular-vector tolerance of 1e-6, scipy-free batched NNLS), recorded before the compiled
+# atom step and NNLS replaced it: the new solvers must reproduce it to that tolerance.
+PREVIOUS_HISTORY = [0.4908176847575961, 0.34129515542259703, 0.2677192304883938, 0.21552446369818734,
+                    0.18294953469568798, 0.1588316579340567, 0.13742362343473155, 0.11866993129421241,
+                    0.10305291143540907, 0.09046163064116171, 0.08042465303301045]
+
+
+@pytest.fixture(scope="module")
+def history_case():
+    return make_planted(600, 32, 4, 3, concepts_per_sample=(1, 3), noise=0.05, atom_coherence=0.3,
+                        atom_density=0.4, random_state=3)
+
+
+def test_error_history_matches_the_previous_solver(history_case):
+    X, Y, _, _ = history_case
+    model = SLiCS(3, n_iter=10).fit(X, Y)
+    np.testing.assert_allclose(model.error_history_, PREVIOUS_HISTORY, rtol=2e-6)
+
+
+def test_compiled_atom_step_matches_the_python_reference(history_case, monkeypatch):
+    """The compiled step against the straightforward Python one (gathered copies, numpy
+    Golub-Kahan-Lanczos, both to the same tight tolerance) over a whole fit."""
+    import slics.core.dictionary as dictionary
+
+    X, Y, _, _ = history_case
+    fast = SLiCS(3, n_iter=10).fit(X, Y)
+    python_step = dictionary._atom_step
+    monkeypatch.setattr(dictionary, "_atom_step", lambda *a: python_step(*a, compiled=False))
+    ref = SLiCS(3, n_iter=10).fit(X, Y)
+    np.testing.assert_allclose(fast.error_history_, ref.error_history_, rtol=1e-10)
+    np.testing.assert_allclose(fast.dictionary_, ref.dictionary_, atol=1e-9)
+    for monotone in (False, True):                       # and the monotone check, atom by atom
+        D0, W0 = fast.init_dictionary_.copy(), nnls_batch(fast.init_dictionary_, X, np.repeat(Y, 3, axis=1))
+        out = []
+        for compiled in (True, False):
+            D, W, E = D0.copy(), W0.copy(), X - W0 @ D0
+            rejected = python_step(D, W, E, Y, 3, "ksvd", monotone, compiled=compiled)
+            out.append((D, W, E, rejected))
+        assert out[0][3] == out[1][3]
+        for a, b in zip(out[0][:3], out[1][:3]):
+            np.testing.assert_allclose(a, b, atol=1e-9)
+
+
+def test_fit_is_bitwise_identical_under_one_and_two_threads(history_case):
+    import numba
+
+    X, Y, _, _ = history_case
+    before = numba.get_num_threads()
+    try:
+        fits = []
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            fits.append(SLiCS(3, n_iter=4).fit(X, Y))
+    finally:
+        numba.set_num_threads(before)
+    assert fits[0].dictionary_.tobytes() == fits[1].dictionary_.tobytes()
+    assert fits[0].error_history_.tobytes() == fits[1].error_history_.tobytes()

@@ -65,7 +65,7 @@ def test_random_per_row_supports_match_scipy(seed):
     X = rng.standard_normal((200, 30))
     support = rng.random((200, 25)) < 0.5
     support[0] = False                                   # an empty support gives zeros
-    W, info = nnls_batch(D, X, support, return_info=True)
+    W, info = nnls_batch(D, X, support, method="active_set", return_info=True)
     assert info["n_groups"] == 0                         # all distinct: no grouping
     assert np.all(W[0] == 0)
     assert_matches_scipy(D, X, W, support)
@@ -74,7 +74,7 @@ def test_random_per_row_supports_match_scipy(seed):
 def test_shared_supports_use_the_shared_factorisation():
     X, Y, D, _ = make_planted(600, 48, 5, 6, noise=0.05, random_state=3)
     support = np.repeat(Y, 6, axis=1)
-    W, info = nnls_batch(D, X, support, return_info=True)
+    W, info = nnls_batch(D, X, support, method="active_set", return_info=True)
     assert 0 < info["n_groups"] <= 25 and info["n_zero_form"] > 0
     assert_matches_scipy(D, X, W, support)
     assert_kkt(D, X, W, support)
@@ -104,7 +104,7 @@ def test_coherent_atoms_reach_the_active_set_phase():
     X, Y, _, _ = make_planted(400, 32, 6, 5, noise=0.1, random_state=0)
     D = np.vstack([np.linalg.svd(X[Y[:, j]], full_matrices=False)[2][:5] for j in range(6)])
     support = np.repeat(Y, 5, axis=1)
-    W, info = nnls_batch(D, X, support, return_info=True)
+    W, info = nnls_batch(D, X, support, method="active_set", return_info=True)
     assert info["n_lawson_hanson"] > 0
     assert_matches_scipy(D, X, W, support)
     assert_kkt(D, X, W, support)
@@ -114,7 +114,7 @@ def test_scipy_fallback_when_iterations_run_out():
     rng = np.random.default_rng(5)
     D = rng.standard_normal((15, 20))
     X = rng.standard_normal((40, 20))
-    W, info = nnls_batch(D, X, max_iter=0, return_info=True)
+    W, info = nnls_batch(D, X, max_iter=0, method="active_set", return_info=True)
     assert info["n_fallback"] > 0
     assert_matches_scipy(D, X, W)
 

@@ -44,10 +44,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
+from ._ksvd import ksvd_step
 from .nnls import nnls_batch, single_thread_blas
 from ..utils.validation import check_labels, check_matrix, check_positive
 
 UPDATES = ("ksvd", "bcd", "power")
+_LAST_STEPS = [0]   # Lanczos passes of the last compiled atom step (for profiling)
+_KSVD_TOL = 1e-11   # Ritz residual of the compiled K-SVD atom solver (relative to sigma^2)
 
 
 def majority_sign(projections, axis=None):
@@ -154,10 +157,10 @@ def _bidiag(alpha, beta, k):
     return B
 
 
-def _new_atom(R, c_old, d_old, update):
+def _new_atom(R, c_old, d_old, update, tol=1e-6):
     """Candidate (atom, coefficients) for one atom given its residual ``R`` (atom added back)."""
     if update == "ksvd":
-        _, v = top_singular_pair(R, v0=d_old, tol=1e-6)
+        _, v = top_singular_pair(R, v0=d_old, tol=tol)
         p = R @ v
         s = majority_sign(p)
         return s * v, np.maximum(0.0, s * p)
@@ -184,8 +187,23 @@ def _new_atom(R, c_old, d_old, update):
     return atom, np.maximum(0.0, R @ atom)
 
 
-def _atom_step(D, W, E, Y, K, update, monotone):
-    """Update every atom in place (``D``, ``W``, residual ``E = X - W D``); returns #rejected."""
+def _atom_step(D, W, E, Y, K, update, monotone, compiled=True):
+    """Update every atom in place (``D``, ``W``, residual ``E = X - W D``); returns #rejected.
+
+    ``update="ksvd"`` on float64 arrays runs the compiled solver of :mod:`slics.core._ksvd`;
+    ``compiled=False`` runs the straightforward Python form (Golub-Kahan-Lanczos on a gathered
+    copy, to the same tolerance), kept as the reference of the tests.
+    """
+    if compiled and update == "ksvd" and E.dtype == np.float64 and E.flags.c_contiguous and W.flags.c_contiguous \
+            and D.flags.c_contiguous and W.dtype == D.dtype == np.float64:
+        Yb = np.asarray(Y, bool)
+        idx = np.flatnonzero(Yb.T.ravel()) % Yb.shape[0]         # rows of concept 0, then 1, ...
+        ptr = np.r_[0, np.cumsum(Yb.sum(axis=0))].astype(np.int64)
+        with single_thread_blas():
+            rejected, steps = ksvd_step(E, W, D, ptr, idx.astype(np.int64), int(K), bool(monotone), _KSVD_TOL,
+                                        np.array(_jitter(E.shape[1])))
+        _LAST_STEPS[0] = steps
+        return int(rejected)
     rejected = 0
     ger = scipy.linalg.blas.get_blas_funcs("ger", (E,))
     buf = np.empty(E.size)
@@ -206,7 +224,7 @@ def _atom_step(D, W, E, Y, K, update, monotone):
                 np.take(Ej, a, axis=0, out=R, mode="clip")      # (unbuffered: indices are valid)
                 old = float(np.dot(R.ravel(), R.ravel()))
                 ger(1.0, d_old, c_old, a=R.T, overwrite_a=True)      # R += c_old d_old^T, in place
-                cand = _new_atom(R, c_old, d_old, update)
+                cand = _new_atom(R, c_old, d_old, update, _KSVD_TOL)
                 if cand is None:
                     continue
                 atom, coef = cand

@@ -113,7 +113,7 @@ def _gap(q, w, b, idx, k, xx, lam, positive, qset, kq):
     return primal - dual, primal
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True)
 def _candidate(Gw, bw, w_new, S, s, k, xx, lam, positive):
     """q and primal objective of a candidate supported on ``S[:s]``."""
     q_new = bw.copy()
@@ -128,7 +128,7 @@ def _candidate(Gw, bw, w_new, S, s, k, xx, lam, positive):
     return q_new, p_new
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True)
 def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive):
     """Exact minimiser ``v`` on the current support with its signs fixed (one Cholesky solve).
 
@@ -193,7 +193,7 @@ def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive):
     return True
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True)
 def _cholesky_solve(M, v, s):
     """Solve ``M x = v`` in place (``v``) for SPD ``M``; False if ``M`` is (numerically) singular."""
     for j in range(s):

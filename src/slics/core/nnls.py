@@ -346,7 +346,7 @@ def _scipy_row(D: np.ndarray, x: np.ndarray, cols: np.ndarray, ridge: float) -> 
 
 
 def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float = 1e-10,
-               max_iter: int | None = None, method: str = "active_set", return_info: bool = False):
+               max_iter: int | None = None, method: str = "auto", return_info: bool = False):
     """Exact non-negative least squares of every row of ``X`` on the atoms (rows) of ``D``.
 
     Parameters
@@ -412,13 +412,17 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
         if init.shape != (n, n_atoms):
             raise ValueError(f"init must have shape {(n, n_atoms)}, got {init.shape}.")
 
-    if method not in ("active_set", "cd"):
-        raise ValueError(f"method must be 'active_set' or 'cd', got {method!r}.")
+    if method == "auto":
+        method = "lh"
+    if method not in ("active_set", "cd", "lh"):
+        raise ValueError(f"method must be 'auto', 'lh', 'active_set' or 'cd', got {method!r}.")
     G = D @ D.T
     if ridge:
         G[np.diag_indices_from(G)] += ridge
     if method == "cd":
         return _nnls_cd(D, X, G, support, init, tol, sweeps_cd, ridge, return_info)
+    if method == "lh":
+        return _nnls_lh(D, X, G, support, init, tol, max_iter, ridge, return_info)
     gid = _group_ids(support)
     n_groups = int(gid.max()) + 1
     groups = None
@@ -488,4 +492,26 @@ def _nnls_cd(D, X, G, support, init, tol, max_iter, ridge, return_info):
     np.maximum(W, 0.0, out=W)
     if return_info:
         return W, {"n_iter": int(sweeps.max(initial=0)), "n_fallback": int(failed.size)}
+    return W
+
+
+def _nnls_lh(D, X, G, support, init, tol, max_iter, ridge, return_info):
+    """``nnls_batch(method="lh")`` on checked inputs: compiled per-row Lawson-Hanson, chunked rows."""
+    from ._nnls_lh import nnls_lh_chunk
+    from .lasso import _CHUNK_ELEMENTS
+
+    n, n_atoms = support.shape
+    W = np.zeros((n, n_atoms)) if init is None else np.where(support, np.maximum(init, 0.0), 0.0)
+    status = np.empty(n, np.int64)
+    chunk = max(1, _CHUNK_ELEMENTS // max(n_atoms, 1))
+    with single_thread_blas():
+        for start in range(0, n, chunk):
+            sl = slice(start, min(n, start + chunk))
+            B = X[sl] @ D.T
+            nnls_lh_chunk(G, B, support[sl], W[sl], float(tol), int(max_iter), init is None, status[sl])
+    failed = np.flatnonzero(status < 0)
+    if failed.size:
+        W[failed] = nnls_batch(D, X[failed], support[failed], ridge=ridge, tol=tol, method="active_set")
+    if return_info:
+        return W, {"n_iter": int(status.max(initial=0)), "n_fallback": int(failed.size)}
     return W

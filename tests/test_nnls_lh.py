@@ -1,0 +1,75 @@
+"""Tests for nnls_batch(method="lh"), the compiled per-row Lawson-Hanson solver (the default)."""
+
+import numba
+import numpy as np
+import pytest
+
+from slics import nnls_batch
+from slics.core.planted import make_planted
+
+from test_nnls import assert_kkt, assert_matches_scipy
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_per_row_supports_match_scipy(seed):
+    rng = np.random.default_rng(seed)
+    D = rng.standard_normal((25, 30))
+    X = rng.standard_normal((200, 30))
+    support = rng.random((200, 25)) < 0.5
+    support[0] = False                                   # an empty support gives zeros
+    X[1] = 0.0                                           # a zero row gives zeros
+    W, info = nnls_batch(D, X, support, method="lh", return_info=True)
+    assert info["n_fallback"] == 0
+    assert np.all(W[0] == 0) and np.all(W[1] == 0)
+    assert_matches_scipy(D, X, W, support)
+    assert_kkt(D, X, W, support)
+
+
+def test_coherent_ssvd_dictionary_matches_scipy_and_active_set():
+    X, Y, _, _ = make_planted(400, 32, 6, 5, noise=0.1, random_state=0)
+    D = np.vstack([np.linalg.svd(X[Y[:, j]], full_matrices=False)[2][:5] for j in range(6)])
+    support = np.repeat(Y, 5, axis=1)
+    W = nnls_batch(D, X, support, method="lh")
+    assert_matches_scipy(D, X, W, support)
+    assert_kkt(D, X, W, support)
+    np.testing.assert_allclose(W, nnls_batch(D, X, support, method="active_set"), atol=1e-7)
+
+
+def test_duplicate_atoms_single_atom_and_warm_start():
+    rng = np.random.default_rng(3)
+    D = rng.standard_normal((8, 12))
+    D[5] = D[2]                                          # an exact duplicate
+    X = rng.standard_normal((60, 12))
+    W = nnls_batch(D, X, method="lh")
+    assert_matches_scipy(D, X, W)
+    warm = nnls_batch(D, X, method="lh", init=W + 0.5)   # any feasible warm start
+    assert_matches_scipy(D, X, warm)
+    one = nnls_batch(D[:1], X, method="lh")
+    np.testing.assert_allclose(one[:, 0], np.maximum(X @ D[0], 0) / (D[0] @ D[0]), rtol=1e-12, atol=1e-15)
+
+
+def test_ridge_float32_and_fallback():
+    rng = np.random.default_rng(4)
+    D = rng.standard_normal((15, 20))
+    X = rng.standard_normal((40, 20))
+    assert_matches_scipy(D, X, nnls_batch(D, X, ridge=0.3, method="lh"), ridge=0.3)
+    W32 = nnls_batch(D.astype(np.float32), X.astype(np.float32), method="lh")
+    assert_matches_scipy(D.astype(np.float32).astype(float), X.astype(np.float32).astype(float), W32, rel=1e-6)
+    W, info = nnls_batch(D, X, method="lh", max_iter=1, return_info=True)   # too few iterations
+    assert info["n_fallback"] > 0
+    assert_matches_scipy(D, X, W)
+
+
+def test_bitwise_identical_under_one_and_two_threads():
+    X, Y, _, _ = make_planted(300, 32, 6, 5, noise=0.1, random_state=2)
+    D = np.vstack([np.linalg.svd(X[Y[:, j]], full_matrices=False)[2][:5] for j in range(6)])
+    support = np.repeat(Y, 5, axis=1)
+    before = numba.get_num_threads()
+    try:
+        out = []
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            out.append(nnls_batch(D, X, support, method="lh"))
+    finally:
+        numba.set_num_threads(before)
+    assert out[0].tobytes() == out[1].tobytes()
