@@ -19,6 +19,11 @@ Conventions (shared by every function here):
   :func:`align_embeddings`, so the report's ``lr = 0.01`` is safe only on aligned concepts.
 - ``return_history=True`` makes a solver return ``(W, history)``; ``history[k]`` is the
   objective summed over all images after ``k`` iterations (``history[0]`` at ``W = 0``).
+- Memory: the solvers process the images in chunks of at most ``_CHUNK_ELEMENTS`` code
+  entries (``chunk_rows(n_concepts)`` rows), so their working arrays (five chunk-sized
+  arrays besides the output ``W``) stay bounded however many images there are. ISTA's rows
+  are independent, so chunking changes nothing but the memory; FISTA applies its stopping
+  rule to each chunk's images.
 """
 
 from __future__ import annotations
@@ -225,6 +230,36 @@ def lasso_objective(Z, A, W, lam) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- solvers
+_CHUNK_ELEMENTS = 1 << 24   # code entries per chunk of images (128 MiB per float64 working array)
+
+
+def chunk_rows(n_concepts: int) -> int:
+    """Images per chunk of the batched solvers for a dictionary of ``n_concepts`` columns."""
+    return max(1, _CHUNK_ELEMENTS // max(int(n_concepts), 1))
+
+
+def _chunked(solve, Z, m, return_history, dtype):
+    """Run ``solve(Z_chunk) -> (W, history)`` on row chunks; histories summed (the last value
+    of a shorter one repeated: that chunk had stopped)."""
+    n = Z.shape[0]
+    step = chunk_rows(m)
+    if n <= step:
+        W, history = solve(Z)
+        return (W, np.asarray(history)) if return_history else W
+    W = np.empty((n, m), dtype=dtype)
+    histories = []
+    for start in range(0, n, step):
+        W[start:start + step], h = solve(Z[start:start + step])
+        histories.append(np.asarray(h))
+    if not return_history:
+        return W
+    length = max(h.size for h in histories)
+    history = np.zeros(length)
+    for h in histories:
+        history += np.concatenate([h, np.full(length - h.size, h[-1])])
+    return W, history
+
+
 def ista(Z, A, lam, *, lr=0.01, n_iter=200, return_history=False, dtype=np.float64):
     """Batched ISTA for ``min_w ||z - A w||^2 + lam ||w||_1``, exactly as the report runs it.
 
@@ -270,7 +305,8 @@ def ista(Z, A, lam, *, lr=0.01, n_iter=200, return_history=False, dtype=np.float
         warnings.warn(f"lr={lr:g} exceeds the Lipschitz-safe step 1/L={safe:.4g} (L = 2 ||A||_2^2): "
                       f"ISTA loses its descent guarantee and diverges for lr >= 2/L={2 * safe:.4g}.",
                       RuntimeWarning, stacklevel=2)
-    return _ista(Z, A, lam, lr, n_iter, return_history, dtype)
+    return _chunked(lambda Zc: _ista(Zc, A, lam, lr, n_iter, True, dtype) if return_history
+                    else (_ista(Zc, A, lam, lr, n_iter, False, dtype), None), Z, A.shape[1], return_history, dtype)
 
 
 def _ista(Z, A, lam, lr, n_iter, return_history, dtype):
@@ -318,9 +354,9 @@ def fista(Z, A, lam, *, n_iter=5000, tol=1e-7, restart=True, return_history=Fals
     n_iter : int, default 5000
         Maximum number of iterations, a non-negative integer.
     tol : float, default 1e-7
-        Stop when, for every image, ``||w_k - w_{k-1}|| <= tol * max(||w_k||, 1e-12)``
-        (relative change of the code, not of the objective). ``tol=0`` runs exactly ``n_iter``
-        iterations.
+        Stop when, for every image (of the chunk, see the module notes on memory),
+        ``||w_k - w_{k-1}|| <= tol * max(||w_k||, 1e-12)`` (relative change of the code, not of
+        the objective). ``tol=0`` runs exactly ``n_iter`` iterations.
     restart : bool, default True
         Per-image gradient-based adaptive restart of the momentum (O'Donoghue & Candes, 2015),
         which removes FISTA's ripples and converges much faster on this problem; ``False``
@@ -335,13 +371,21 @@ def fista(Z, A, lam, *, n_iter=5000, tol=1e-7, restart=True, return_history=Fals
     -------
     W : ndarray of shape (n_images, n_concepts)
     history : ndarray of shape (iterations run + 1,), float64
-        Only with ``return_history=True``.
+        Only with ``return_history=True`` (with several chunks, a chunk that stopped earlier
+        contributes its last objective to the later entries).
     """
     Z, A, lam = _check_problem(Z, A, lam, dtype)
     tol = check_positive(tol, "tol", allow_zero=True)
     n_iter = check_int(n_iter, "n_iter", minimum=0)
     step = _safe_step(A)
-    gradient_product, ZA = _gram_product(A), Z @ A
+    gradient_product = _gram_product(A)
+    return _chunked(lambda Zc: _fista(Zc, A, lam, n_iter, tol, restart, return_history, dtype, step,
+                                      gradient_product), Z, A.shape[1], return_history, dtype)
+
+
+def _fista(Z, A, lam, n_iter, tol, restart, return_history, dtype, step, gradient_product):
+    """FISTA on one chunk of checked rows (see :func:`fista`); returns ``(W, history or None)``."""
+    ZA = Z @ A
     W, Y = np.zeros_like(ZA), np.zeros_like(ZA)
     V, buf = np.empty_like(ZA), np.empty_like(ZA)   # preallocated: no 80 MB temporaries per iteration
     t = np.ones((W.shape[0], 1))
@@ -368,7 +412,7 @@ def fista(Z, A, lam, *, n_iter=5000, tol=1e-7, restart=True, return_history=Fals
             size = np.sqrt(np.einsum("ij,ij->i", W, W))
             if np.all(change <= tol * np.maximum(size, 1e-12)):
                 break
-    return (W, np.asarray(history)) if return_history else W
+    return W, history
 
 
 # ----------------------------------------------------------------------------- uses of the codes
