@@ -215,3 +215,20 @@ def test_auto_method_switches_on_dense_codes(monkeypatch):
     _, sparse = lasso(X, D, 1.0, return_info=True)
     assert dense["method"] == "fista+cd" and sparse["method"] == "cd"
     assert dense["converged"].all()
+
+
+def test_signed_path_uses_warm_fista_where_codes_are_dense():
+    from sklearn.linear_model import Lasso
+
+    rng = np.random.default_rng(8)
+    D = rng.standard_normal((15, 20))
+    X = rng.standard_normal((300, 20))
+    lams = [0.01, 1.0, 60.0]
+    Ws, infos = lasso_path(X, D, lams, tol=1e-9, return_info=True)
+    assert infos[0]["method"] == "fista+cd" and infos[2]["method"] == "cd"
+    for lam, W, info in zip(lams, Ws, infos):
+        assert info["converged"].all()
+        ref = np.array([Lasso(alpha=lam / (2 * 20), fit_intercept=False, tol=1e-12, max_iter=100_000)
+                        .fit(D.T, x).coef_ for x in X[:40]])
+        f, f_ref = lasso_objective_rows(X[:40], D, W[:40], lam), lasso_objective_rows(X[:40], D, ref, lam)
+        assert np.all(f <= f_ref * (1 + 1e-7))

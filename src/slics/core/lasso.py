@@ -54,7 +54,7 @@ from numba import njit, prange
 from sklearn.exceptions import ConvergenceWarning
 
 from ..utils.validation import check_int, check_matrix, check_positive
-from .sparse_coding import fista
+from .sparse_coding import fista, fista_from
 
 __all__ = ["lasso", "lasso_path", "lasso_objective_rows", "duality_gap"]
 
@@ -394,11 +394,12 @@ def _check_inputs(X, D, dtype, init, positive):
     return X, D, W, dtype
 
 
-def _solve(X, D, G, W, lam, positive, tol, max_iter, fista_warm=False):
+def _solve(X, D, G, W, lam, positive, tol, max_iter, fista_warm=False, fista_init=False):
     """Solve in place into W, chunk by chunk; returns (relative gaps, sweeps) per row.
 
     With ``fista_warm`` each chunk first gets a loose batched FISTA solution (tolerance
-    ``_FISTA_TOL``) as its warm start; the coordinate-descent solver then certifies it.
+    ``_FISTA_TOL``) as its warm start, started from zero or (``fista_init``) from the current
+    ``W``; the coordinate-descent solver then certifies it.
     """
     n, m = W.shape
     gaps = np.empty(n)
@@ -407,7 +408,9 @@ def _solve(X, D, G, W, lam, positive, tol, max_iter, fista_warm=False):
     A = np.ascontiguousarray(D.T) if fista_warm else None
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
-        if fista_warm:
+        if fista_warm and fista_init:
+            W[sl] = fista_from(X[sl], A, lam, W[sl], tol=_FISTA_TOL, dtype=W.dtype)
+        elif fista_warm:
             W[sl] = fista(X[sl], A, lam, tol=_FISTA_TOL, dtype=W.dtype)
         B = X[sl] @ D.T
         xx = np.einsum("ij,ij->i", X[sl], X[sl], dtype=np.float64)
@@ -509,6 +512,13 @@ def lasso_path(X, D, lams, *, positive=False, tol=1e-6, max_iter=1000, dtype=Non
                return_info=False):
     """Exact lasso codes for several ``lam``, warm-started from the largest ``lam`` down.
 
+    Each ``lam`` starts from the codes of the previous (larger) one. As in ``lasso(method=
+    "auto")``, the first ``_PILOT`` rows are solved by coordinate descent first; where their
+    codes are dense (the small ``lam`` of the section-2 path, 260-370 non-zeros per row) the
+    other rows get a loose FISTA solution started from the previous codes before coordinate
+    descent certifies them: there the support solves, not the number of sweeps, dominate,
+    and warm starts alone barely shorten them (measured in ``benchmarks/bench_solvers.py``).
+
     Parameters
     ----------
     X, D, positive, tol, max_iter, dtype
@@ -530,10 +540,22 @@ def lasso_path(X, D, lams, *, positive=False, tol=1e-6, max_iter=1000, dtype=Non
     tol = check_positive(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     G = D @ D.T
+    n, d = X.shape
     out, infos = [None] * len(lams), [None] * len(lams)
     for i in np.argsort(lams)[::-1]:
-        gaps, sweeps = _solve(X, D, G, W, lams[i], positive, tol, max_iter)
-        res = _finish(W.copy(), gaps, sweeps, tol, lams[i], True)
+        used = "cd"
+        if positive or n <= 2 * _PILOT:
+            gaps, sweeps = _solve(X, D, G, W, lams[i], positive, tol, max_iter)
+        else:
+            # as lasso(method="auto"), from the previous lam's codes: a pilot of the first rows
+            # by coordinate descent; dense codes -> FISTA (warm-started) then coordinate descent
+            gp, sp = _solve(X[:_PILOT], D, G, W[:_PILOT], lams[i], positive, tol, max_iter)
+            dense = np.count_nonzero(W[:_PILOT]) / _PILOT > _DENSE * min(d, D.shape[0])
+            used = "fista+cd" if dense else "cd"
+            gr, sr = _solve(X[_PILOT:], D, G, W[_PILOT:], lams[i], positive, tol, max_iter,
+                            fista_warm=dense, fista_init=True)
+            gaps, sweeps = np.concatenate([gp, gr]), np.concatenate([sp, sr])
+        res = _finish(W.copy(), gaps, sweeps, tol, lams[i], True, used)
         out[i], infos[i] = res
     return (out, infos) if return_info else out
 

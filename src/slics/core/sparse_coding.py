@@ -383,10 +383,12 @@ def fista(Z, A, lam, *, n_iter=5000, tol=1e-7, restart=True, return_history=Fals
                                       gradient_product), Z, A.shape[1], return_history, dtype)
 
 
-def _fista(Z, A, lam, n_iter, tol, restart, return_history, dtype, step, gradient_product):
-    """FISTA on one chunk of checked rows (see :func:`fista`); returns ``(W, history or None)``."""
+def _fista(Z, A, lam, n_iter, tol, restart, return_history, dtype, step, gradient_product, W0=None):
+    """FISTA on one chunk of checked rows (see :func:`fista`), from ``W0`` (default zero);
+    returns ``(W, history or None)``."""
     ZA = Z @ A
-    W, Y = np.zeros_like(ZA), np.zeros_like(ZA)
+    W = np.zeros_like(ZA) if W0 is None else np.array(W0, dtype=ZA.dtype)
+    Y = W.copy()
     V, buf = np.empty_like(ZA), np.empty_like(ZA)   # preallocated: no 80 MB temporaries per iteration
     t = np.ones((W.shape[0], 1))
     two_step, thr = np.dtype(dtype).type(2 * step), step * lam
@@ -413,6 +415,22 @@ def _fista(Z, A, lam, n_iter, tol, restart, return_history, dtype, step, gradien
             if np.all(change <= tol * np.maximum(size, 1e-12)):
                 break
     return W, history
+
+
+def fista_from(Z, A, lam, W0, *, tol=1e-7, n_iter=5000, dtype=np.float64):
+    """:func:`fista` started from the codes ``W0`` instead of zero (a warm start, e.g. the
+    codes at a nearby ``lam``); same stopping rule, no history. Used by
+    :func:`slics.core.lasso.lasso_path`."""
+    Z, A, lam = _check_problem(Z, A, lam, dtype)
+    step = _safe_step(A)
+    gradient_product = _gram_product(A)
+    W0 = check_matrix(W0, "W0", n_cols=A.shape[1], dtype=dtype)
+    step_rows = chunk_rows(A.shape[1])
+    W = np.empty((Z.shape[0], A.shape[1]), dtype=dtype)
+    for start in range(0, Z.shape[0], step_rows):
+        sl = slice(start, start + step_rows)
+        W[sl] = _fista(Z[sl], A, lam, n_iter, tol, True, False, dtype, step, gradient_product, W0[sl])[0]
+    return W
 
 
 # ----------------------------------------------------------------------------- uses of the codes
