@@ -22,7 +22,9 @@ Training (alternating minimisation, as in the paper):
    active, the residual with the atom's own contribution added back, ``R``; its
    rank-1 truncated SVD ``sigma u v^T``; the sign ``s`` of :func:`majority_sign`;
    the atom becomes ``s u`` and its coefficients ``max(0, s sigma v)``. An atom that
-   no sample uses is kept unchanged. With ``monotone=True`` an update is kept only if
+   no sample uses is kept unchanged. (Compiled in :mod:`slics.core._ksvd`: Lanczos on the
+   gathered rows, tolerance ``_KSVD_TOL``, updated rows written straight back into the
+   residual.) With ``monotone=True`` an update is kept only if
    it lowers the residual energy, so (with ``ridge=0`` and full batches) the error
    history never increases. ``update="bcd"`` and ``update="power"`` are the
    alternatives of the paper's appendix A (see :class:`SLiCS`).
@@ -241,6 +243,13 @@ def _atom_step(D, W, E, Y, K, update, monotone, compiled=True):
     return rejected
 
 
+def _residual(X, W, D):
+    """``X - W D`` with one n x d array (in place on the product: peak memory)."""
+    E = W @ D
+    np.subtract(X, E, out=E)
+    return E
+
+
 class SLiCS(BaseEstimator):
     """Sparse Linear Concept Subspaces: a group-structured, non-negative dictionary.
 
@@ -411,7 +420,7 @@ class SLiCS(BaseEstimator):
         if total == 0:
             raise ValueError("X is all zeros: there is nothing to reconstruct (the relative error is undefined).")
         W = nnls_batch(D, X, S, ridge=self.ridge)
-        E = X - W @ D
+        E = _residual(X, W, D)
         history = [np.sqrt(np.einsum("ij,ij->", E, E) / total)]
         self.n_rejected_ = 0
         n = X.shape[0]
@@ -422,11 +431,11 @@ class SLiCS(BaseEstimator):
                 perm = rng.permutation(n)
                 for b in np.array_split(perm, int(np.ceil(n / self.batch_size))):
                     Wb = nnls_batch(D, X[b], S[b], ridge=self.ridge, init=W[b])
-                    Eb = X[b] - Wb @ D
+                    Eb = _residual(X[b], Wb, D)
                     self.n_rejected_ += _atom_step(D, Wb, Eb, Y[b], K, self.update, self.monotone)
                     W[b] = Wb
             W = nnls_batch(D, X, S, ridge=self.ridge, init=W)
-            E = X - W @ D
+            E = _residual(X, W, D)
             history.append(np.sqrt(np.einsum("ij,ij->", E, E) / total))
             if self.tol is not None and (history[-2] - history[-1]) < self.tol * history[-2]:
                 break

@@ -372,7 +372,12 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
     max_iter : int, optional
         Iteration cap of each phase (block pivoting, then Lawson-Hanson) before a row falls
         back to :func:`scipy.optimize.nnls`. Default ``3 * n_atoms + 50``.
-    method : {"active_set", "cd"}, default "active_set"
+    method : {"auto", "lh", "active_set", "cd"}, default "auto"
+        ``"lh"`` (what ``"auto"`` picks, the fastest measured, ``benchmarks/bench_slics.py``):
+        a compiled per-row Lawson-Hanson active-set solver with Cholesky up- and downdates,
+        run in parallel over rows (both cores, bitwise the same for any thread count; see
+        :mod:`slics.core._nnls_lh`); rows it cannot finish (a singular warm-start block, or
+        ``max_iter`` iterations) go to ``"active_set"``.
         ``"active_set"``: batched block principal pivoting, then Lawson-Hanson, then scipy
         (NumPy, described above). ``"cd"``: a compiled per-row solver run in parallel over
         rows (both cores): coordinate descent on the row's support block of ``D D^T`` with
@@ -384,7 +389,8 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
         Also return a dict with ``n_iter`` (iterations, both phases), ``n_groups`` (distinct
         supports, 0 when not grouped), ``n_zero_form`` (rows finished with the
         shared-factorisation form), ``n_lawson_hanson`` (rows handed to the active-set
-        phase) and ``n_fallback`` (rows solved by scipy).
+        phase) and ``n_fallback`` (rows solved by scipy); with ``"lh"`` and ``"cd"``,
+        ``n_iter`` (the most iterations of a row) and ``n_fallback`` (rows handed over).
 
     Returns
     -------
