@@ -24,8 +24,13 @@ the three atom updates (the paper's appendix A comparison).
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +51,13 @@ def row_objectives(D, X, W):
 
 
 def bench_nnls(D, X, support, n_scipy, rng) -> dict:
+    nnls_batch(D, X[:20], support[:20])                              # JIT compile / cache load
     t = time.perf_counter()
     W, info = nnls_batch(D, X, support, return_info=True)
     t_batch = time.perf_counter() - t
+    t = time.perf_counter()
+    W_as, info_as = nnls_batch(D, X, support, method="active_set", return_info=True)
+    t_as = time.perf_counter() - t
 
     rows = np.sort(rng.choice(X.shape[0], size=min(n_scipy, X.shape[0]), replace=False))
     W_ref = np.zeros((rows.size, D.shape[0]))
@@ -67,6 +76,12 @@ def bench_nnls(D, X, support, n_scipy, rng) -> dict:
         "scipy_loop_seconds_on_subset": t_subset,
         "scipy_subset_rows": int(rows.size),
         "speedup": t_scipy / t_batch,
+        "nnls_batch_method": "auto (compiled per-row Lawson-Hanson)",
+        "method_active_set_seconds": t_as,
+        "speedup_method_active_set": t_scipy / t_as,
+        "method_active_set_info": info_as,
+        "max_relative_objective_difference_to_active_set": float(np.max(
+            np.abs(row_objectives(D, X, W) - row_objectives(D, X, W_as)) / np.maximum(row_objectives(D, X, W_as), 1e-300))),
         "max_relative_objective_difference": float(np.max(np.abs(f - f_ref) / np.maximum(f_ref, 1e-300))),
         "nnls_batch_not_worse_on_every_row": bool(np.all(f <= f_ref * (1 + 1e-8) + 1e-14)),
         "nnls_batch_info": info,
@@ -85,6 +100,44 @@ def bench_fit(X, Y, K, n_iter, batch_size, nnls_seconds) -> dict:
         "ratio_to_one_nnls_batch_pass_ssvd_dictionary": seconds / nnls_seconds["ssvd_init"],
         "error_history": model.error_history_,
     }
+
+
+def _fit_child(setting, K, n_iter, queue):
+    X, Y, _, _ = make_planted(**setting)
+    SLiCS(K, n_iter=1).fit(X[:500], Y[:500])                        # JIT compile / cache load
+    data_bytes = X.nbytes
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tracemalloc.start()
+    t, c = time.perf_counter(), time.process_time()
+    model = SLiCS(K, n_iter=n_iter).fit(X, Y)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    queue.put({"n_rows": setting["n_samples"], "seconds": wall, "cpu_seconds": cpu, "cpu_over_wall": cpu / wall,
+               "data_mib": data_bytes / 2 ** 20, "peak_rss_increase_mib": max(peak - base, 0) / 2 ** 20,
+               "peak_rss_increase_over_data": max(peak - base, 0) / data_bytes,
+               "tracemalloc_peak_mib": traced / 2 ** 20, "tracemalloc_peak_over_data": traced / data_bytes,
+               "error_history": model.error_history_.tolist()})
+
+
+def fit_scaling(setting, K, n_iter, sizes) -> dict:
+    """Full-batch fits at several row counts, each in a fresh process: wall and CPU time and the
+    peak resident memory it added (over the data and the compiled code already loaded)."""
+    out = {}
+    ctx = mp.get_context("spawn")
+    for n in sizes:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_fit_child, args=({**setting, "n_samples": n}, K, n_iter, queue))
+        proc.start()
+        r = queue.get()
+        proc.join()
+        out[str(n)] = r
+        print(f"SLiCS.fit [{n} rows, {n_iter} iterations]: {r['seconds']:.1f} s (cpu {r['cpu_seconds']:.1f}), "
+              f"peak RSS +{r['peak_rss_increase_over_data']:.2f}x data, tracemalloc {r['tracemalloc_peak_over_data']:.2f}x", flush=True)
+    sec = [out[str(n)]["seconds"] / n for n in sizes]
+    out["seconds_per_row_relative_to_smallest"] = [v / sec[0] for v in sec]
+    return out
 
 
 def planted_recovery(quick: bool) -> dict:
@@ -117,6 +170,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "slics.json"))
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()
 
     if args.quick:
         n, d, C, K, n_scipy, n_iter, batch = 2000, 128, 6, 8, 200, 2, 500
@@ -140,6 +194,13 @@ def main(argv=None) -> dict:
             f"linearly to all {n} rows; both solve each row on its labelled concepts' atoms.",
             "Objectives are compared on that subset (relative difference of the squared residuals).",
             "The machine is shared: load_average_at_start gives the context of the timings.",
+            "fit_scaling_full_batch: each fit in a fresh process; peak_rss_increase is the growth of the "
+            "process's peak resident memory during fit (the data and compiled code were already loaded; it "
+            "misses what fits under the earlier peak, e.g. of JIT compilation); tracemalloc_peak is the peak "
+            "of the NumPy/Python allocations made during fit (not numba's internal buffers, at most one "
+            "concept's rows x d for the atom step), the data excluded.",
+            "previous_solver_full_batch_error_history: the history of the solver before the compiled atom "
+            "step and NNLS (Python Golub-Kahan-Lanczos to 1e-6, batched NumPy NNLS), same data.",
         ],
     }
     dictionaries = {"planted": D, "ssvd_init": SLiCS(K, n_iter=0).fit(X, Y).dictionary_}
@@ -149,6 +210,11 @@ def main(argv=None) -> dict:
               f"{r['scipy_loop_seconds_extrapolated']:.1f} s (x{r['speedup']:.1f}), "
               f"max rel. objective diff {r['max_relative_objective_difference']:.1e}")
     nnls_seconds = {k: v["nnls_batch_seconds"] for k, v in result["nnls"].items()}
+    previous = None
+    if Path(args.out).exists():
+        old = json.loads(Path(args.out).read_text())
+        previous = old.get("previous_solver_full_batch_error_history",
+                           old.get("fit", {}).get("full_batch", {}).get("error_history"))
     result["fit"] = {
         "full_batch": bench_fit(X, Y, K, n_iter, None, nnls_seconds),
         "mini_batch": bench_fit(X, Y, K, n_iter, batch, nnls_seconds),
@@ -156,12 +222,20 @@ def main(argv=None) -> dict:
     for name, r in result["fit"].items():
         print(f"SLiCS.fit [{name}, {n_iter} iterations]: {r['seconds']:.1f} s, final rel. error "
               f"{r['error_history'][-1]:.4f}")
+    if previous is not None and not args.quick:
+        new = np.asarray(result["fit"]["full_batch"]["error_history"])
+        result["previous_solver_full_batch_error_history"] = previous
+        result["max_relative_difference_to_previous_history"] = float(
+            np.max(np.abs(new - previous) / np.asarray(previous)))
+    sizes = (500, 2000) if args.quick else (5000, 20000, 50000)
+    result["fit_scaling_full_batch"] = fit_scaling(setting, K, n_iter, sizes)
     result["planted_recovery"] = planted_recovery(args.quick)
     pr = result["planted_recovery"]
     print(f"planted recovery: mean |cos| {pr['mean_abs_cos_learned']:.3f} (S-SVD init "
           f"{pr['mean_abs_cos_ssvd_init']:.3f}); rel. error {pr['relative_error_final']:.4f} vs floor "
           f"{pr['relative_error_noise_floor']:.4f}")
-    write_json(args.out, result, significant=4)
+    result["load_average_before_after"] = [list(load_before), list(os.getloadavg())]
+    write_json(args.out, result, significant=8)
     print(f"wrote {args.out}")
     return result
 

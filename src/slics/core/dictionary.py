@@ -243,9 +243,9 @@ def _atom_step(D, W, E, Y, K, update, monotone, compiled=True):
     return rejected
 
 
-def _residual(X, W, D):
-    """``X - W D`` with one n x d array (in place on the product: peak memory)."""
-    E = W @ D
+def _residual(X, W, D, out=None):
+    """``X - W D`` with one n x d array (in place on the product, or into ``out``: peak memory)."""
+    E = np.matmul(W, D, out=out)
     np.subtract(X, E, out=E)
     return E
 
@@ -435,7 +435,7 @@ class SLiCS(BaseEstimator):
                     self.n_rejected_ += _atom_step(D, Wb, Eb, Y[b], K, self.update, self.monotone)
                     W[b] = Wb
             W = nnls_batch(D, X, S, ridge=self.ridge, init=W)
-            E = _residual(X, W, D)
+            E = _residual(X, W, D, out=E)
             history.append(np.sqrt(np.einsum("ij,ij->", E, E) / total))
             if self.tol is not None and (history[-2] - history[-1]) < self.tol * history[-2]:
                 break

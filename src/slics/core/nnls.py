@@ -507,9 +507,13 @@ def _nnls_lh(D, X, G, support, init, tol, max_iter, ridge, return_info):
     from .lasso import _CHUNK_ELEMENTS
 
     n, n_atoms = support.shape
-    W = np.zeros((n, n_atoms)) if init is None else np.where(support, np.maximum(init, 0.0), 0.0)
+    if init is None:
+        W = np.zeros((n, n_atoms))
+    else:
+        W = np.maximum(init, 0.0, dtype=np.float64)
+        W[~support] = 0.0
     status = np.empty(n, np.int64)
-    chunk = max(1, _CHUNK_ELEMENTS // max(n_atoms, 1))
+    chunk = max(1, (_CHUNK_ELEMENTS // 8) // max(n_atoms, 1))     # B: 4 MiB per chunk
     with single_thread_blas():
         for start in range(0, n, chunk):
             sl = slice(start, min(n, start + chunk))
