@@ -52,7 +52,7 @@ from ..utils.validation import check_labels, check_matrix, check_positive
 
 UPDATES = ("ksvd", "bcd", "power")
 _LAST_STEPS = [0]   # Lanczos passes of the last compiled atom step (for profiling)
-_KSVD_TOL = 1e-11   # Ritz residual of the compiled K-SVD atom solver (relative to sigma^2)
+_KSVD_TOL = 1e-9    # Ritz residual of the compiled K-SVD atom solver (relative to sigma^2)
 
 
 def majority_sign(projections, axis=None):
