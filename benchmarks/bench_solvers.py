@@ -252,6 +252,28 @@ def nnls_and_fit(quick):
     return out
 
 
+def memory(quick):
+    """Peak NumPy memory (tracemalloc) of ista / fista on 50,000 rows (2 iterations: the peak
+    does not depend on the count), against the output ``n x m`` alone."""
+    import tracemalloc
+
+    n, d, m = (5_000 if quick else 50_000), 512, 1010
+    al = synthetic_problem(n, d, m)
+    out = {"n_rows": n, "n_atoms": m}
+    for dt in (np.float64, np.float32):
+        Z, A = al.Z.astype(dt), al.A.astype(dt)
+        for name, fn in (("ista", lambda: ista(Z, A, 0.05, lr=0.01, n_iter=2, dtype=dt)),
+                         ("fista", lambda: fista(Z, A, 0.05, n_iter=2, tol=0, dtype=dt))):
+            tracemalloc.start()
+            fn()
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            out[f"{name}_{np.dtype(dt).name}"] = {"peak_mib": peak / 2 ** 20,
+                                                  "peak_over_output": peak / (n * m * np.dtype(dt).itemsize)}
+    print(f"[memory] {out}", flush=True)
+    return out
+
+
 def markdown_table(res) -> str:
     """The README's table: seconds on all rows (extrapolated for per-row loops), gap, ratio to slics."""
     lines = ["| problem | solver | seconds | relative objective gap | time / slics.lasso |", "|---|---|---|---|---|"]
@@ -271,10 +293,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small problems, for a smoke test")
     ap.add_argument("--only", nargs="*", default=None,
-                    help="subset of: section2 dense path splice nnls (default all)")
+                    help="subset of: section2 dense path splice nnls memory (default all)")
     ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "solvers.json"))
     args = ap.parse_args(argv)
-    parts = set(args.only or ["section2", "dense", "path", "splice", "nnls"])
+    parts = set(args.only or ["section2", "dense", "path", "splice", "nnls", "memory"])
     load_before = os.getloadavg()
     previous = {}
     if args.only and Path(args.out).exists():       # refresh some parts, keep the others
@@ -302,6 +324,8 @@ def main(argv=None):
         res["nonneg_lasso_splice"] = splice(args.quick, 0.2)
     if "nnls" in parts:
         res.update(nnls_and_fit(args.quick))
+    if "memory" in parts:
+        res["batched_memory"] = memory(args.quick)
     if previous:
         res["refreshed_parts"] = sorted(parts)
     res["timing" if not previous else f"timing_refresh_{'_'.join(sorted(parts))}"] = {"loadavg_1_5_15_before": list(load_before), "loadavg_1_5_15_after": list(os.getloadavg()),
