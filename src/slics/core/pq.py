@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..utils.validation import check_matrix
 
-FLOAT_BYTES = 4          # the dense pool is stored as float32
+FLOAT_BYTES = 4          # storage is counted as float32 (the scores are computed in float64)
 
 
 def _check_tokens_shape(n_features: int, n_tokens: int) -> int:
@@ -49,13 +49,13 @@ def _check_tokens_shape(n_features: int, n_tokens: int) -> int:
 
 def split_tokens(X, n_tokens: int) -> np.ndarray:
     """View the rows of ``X`` (n, T * d) as tokens: an (n, T, d) array (token ``t`` = columns ``t*d..t*d+d-1``)."""
-    X = check_matrix(X, "X", dtype=np.float32)
+    X = check_matrix(X, "X")
     d = _check_tokens_shape(X.shape[1], n_tokens)
     return X.reshape(X.shape[0], int(n_tokens), d)
 
 
 def normalise_tokens(X, n_tokens: int) -> np.ndarray:
-    """Each token of each row of ``X`` scaled to unit L2 norm; returns an (n, T * d) float32 array.
+    """Each token of each row of ``X`` scaled to unit L2 norm; returns an (n, T * d) float64 array.
 
     A zero token has no direction and raises (TiTok's tokens are never zero).
     """
@@ -63,7 +63,7 @@ def normalise_tokens(X, n_tokens: int) -> np.ndarray:
     norms = np.linalg.norm(tokens, axis=2, keepdims=True)
     if np.any(norms == 0):
         raise ValueError(f"{int(np.sum(norms == 0))} token(s) are zero and cannot be normalised.")
-    return (tokens / norms).reshape(tokens.shape[0], -1).astype(np.float32)
+    return (tokens / norms).reshape(tokens.shape[0], -1)
 
 
 def nearest_codeword(tokens, codebook, *, block: int = 4096) -> np.ndarray:
@@ -82,8 +82,8 @@ def nearest_codeword(tokens, codebook, *, block: int = 4096) -> np.ndarray:
         ``argmin_k ||x - c_k||^2 = argmin_k (||c_k||^2 - 2 <x, c_k>)``, batched; for
         unit-norm codewords this is the largest inner product. Ties go to the lower index.
     """
-    T = check_matrix(tokens, "tokens", dtype=np.float32, allow_empty=True)
-    C = check_matrix(codebook, "codebook", n_cols=T.shape[1], dtype=np.float32)
+    T = check_matrix(tokens, "tokens", allow_empty=True)
+    C = check_matrix(codebook, "codebook", n_cols=T.shape[1])
     half_sq = 0.5 * np.einsum("kd,kd->k", C, C)
     out = np.empty(T.shape[0], dtype=np.int64)
     for start in range(0, T.shape[0], int(block)):
@@ -96,7 +96,7 @@ def encode(X, codebook, n_tokens: int) -> np.ndarray:
 
     The indices are stored in the smallest unsigned integer type that holds ``K - 1``.
     """
-    C = check_matrix(codebook, "codebook", dtype=np.float32)
+    C = check_matrix(codebook, "codebook")
     tokens = split_tokens(X, n_tokens)
     if tokens.shape[2] != C.shape[1]:
         raise ValueError(f"tokens have {tokens.shape[2]} dimensions but codewords {C.shape[1]}.")
@@ -106,7 +106,7 @@ def encode(X, codebook, n_tokens: int) -> np.ndarray:
 
 def decode(codes, codebook) -> np.ndarray:
     """The quantised vectors (n, T * d): each index replaced by its codeword, tokens concatenated."""
-    C = check_matrix(codebook, "codebook", dtype=np.float32)
+    C = check_matrix(codebook, "codebook")
     codes = _check_codes(codes, C.shape[0])
     return C[codes].reshape(codes.shape[0], -1)
 
@@ -134,7 +134,7 @@ def _token_tables(Z, codebook: np.ndarray, n_tokens: int) -> np.ndarray:
 
 def _gather_sum(per_token: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """``S[q, c] = sum_t per_token[t, q, idx[t, c]]`` (one contiguous gather and add per token)."""
-    S = np.zeros((per_token.shape[1], idx.shape[1]), dtype=np.float32)
+    S = np.zeros((per_token.shape[1], idx.shape[1]))
     for t in range(per_token.shape[0]):
         S += np.take(per_token[t], idx[t], axis=1)
     return S
@@ -142,16 +142,16 @@ def _gather_sum(per_token: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 def lookup_tables(Z, codebook, n_tokens: int) -> np.ndarray:
     """The look-up table of every query vector: ``L[q, t, k] = <z_{q,t}, c_k>``, shape (m, T, K)."""
-    C = check_matrix(codebook, "codebook", dtype=np.float32)
+    C = check_matrix(codebook, "codebook")
     return _token_tables(Z, C, n_tokens).transpose(1, 0, 2)
 
 
 def lut_scores(tables, codes) -> np.ndarray:
     """Inner products ``<z_q, x_hat_c> = sum_t L[q, t, i_{c,t}]`` of (m, T, K) tables and (n, T) codes: (m, n).
 
-    One gather and add per token (``T`` additions per query and candidate), accumulated in float32.
+    One gather and add per token (``T`` additions per query and candidate), accumulated in float64.
     """
-    L = np.asarray(tables, dtype=np.float32)
+    L = np.asarray(tables)
     if L.ndim != 3:
         raise ValueError(f"tables must have shape (queries, tokens, codewords), got {L.shape}.")
     codes = _check_codes(codes, L.shape[2], L.shape[1])
@@ -168,12 +168,12 @@ class QuantisedPool:
     """
 
     def __init__(self, codes, codebook):
-        self.codebook = check_matrix(codebook, "codebook", dtype=np.float32)
+        self.codebook = check_matrix(codebook, "codebook")
         self.codes = _check_codes(codes, self.codebook.shape[0])
         self.n_tokens = self.codes.shape[1]
         self._idx = np.ascontiguousarray(self.codes.T, dtype=np.intp)      # (T, n), for the gathers
         sq = np.einsum("kd,kd->k", self.codebook, self.codebook)
-        self.norms = np.sqrt(sq[self.codes].sum(axis=1)).astype(np.float32)  # sqrt(T) for unit codewords
+        self.norms = np.sqrt(sq[self.codes].sum(axis=1))  # sqrt(T) for unit codewords
 
     @classmethod
     def from_vectors(cls, X, codebook, n_tokens: int) -> "QuantisedPool":
@@ -193,9 +193,8 @@ class QuantisedPool:
         ``cosine=False``: the inner products ``<z, x_hat>`` (the paper's score); ``True``:
         divided by ``||z|| ||x_hat||`` (a zero query scores 0). ``block`` queries at a time.
         """
-        Z = check_matrix(Z, "Z", n_cols=self.n_tokens * self.codebook.shape[1], dtype=np.float32,
-                         allow_empty=True)
-        S = np.empty((Z.shape[0], len(self)), dtype=np.float32)
+        Z = check_matrix(Z, "Z", n_cols=self.n_tokens * self.codebook.shape[1], allow_empty=True)
+        S = np.empty((Z.shape[0], len(self)))
         for start in range(0, Z.shape[0], int(block)):
             tables = _token_tables(Z[start:start + block], self.codebook, self.n_tokens)
             S[start:start + block] = _gather_sum(tables, self._idx)
@@ -312,7 +311,7 @@ class TokenQuantiser(BaseEstimator):
         if isinstance(K, bool) or int(K) != K or K < 1:
             raise ValueError(f"codebook_size must be a positive integer, got {K!r}.")
         X = normalise_tokens(X, self.n_tokens)
-        tokens = X.reshape(-1, X.shape[1] // int(self.n_tokens)).astype(np.float64)
+        tokens = X.reshape(-1, X.shape[1] // int(self.n_tokens))
         rng = np.random.default_rng(self.random_state)
         if self.max_tokens is not None and tokens.shape[0] > int(self.max_tokens):
             tokens = tokens[np.sort(rng.choice(tokens.shape[0], int(self.max_tokens), replace=False))]
@@ -325,7 +324,7 @@ class TokenQuantiser(BaseEstimator):
         for k in np.flatnonzero(norms == 0):
             centres[k] = tokens[k % tokens.shape[0]]
             norms[k] = 1.0
-        self.codebook_ = (centres / norms[:, None]).astype(np.float32)
+        self.codebook_ = centres / norms[:, None]
         self.token_dim_ = int(tokens.shape[1])
         idx = nearest_codeword(tokens, self.codebook_)
         self.inertia_ = float(np.mean(np.sum((tokens - self.codebook_[idx]) ** 2, axis=1)))

@@ -53,7 +53,7 @@ def preprocess(X, which: str, n_tokens: int = 32) -> np.ndarray:
     if which == "titok":
         return normalise_tokens(X, n_tokens)
     if which == "dino":
-        return normalise_rows(np.asarray(X, dtype=np.float64)).astype(np.float32)
+        return normalise_rows(np.asarray(X, dtype=np.float64))
     raise ValueError(f"unknown backbone family {which!r}; expected one of {tuple(SECTIONS)}.")
 
 
@@ -139,21 +139,21 @@ def lut_agreement(rs, model, qpool: QuantisedPool, Xhat: np.ndarray, n_queries: 
     concept they carry: the top ``k`` by look-up-table score (:meth:`QuantisedPool.top_k`)
     against the top ``k`` by cosine on the dequantised vectors
     (:func:`slics.core.retrieval.top_k`). The two sum the same products in a different order
-    (float32), so candidates whose scores differ by rounding alone may swap places; a pair
+    (float64), so candidates whose scores differ by rounding alone may swap places; a pair
     *agrees* when the two lists have the same dense scores rank by rank within ``atol``.
     Also returns the largest difference between look-up-table and dense inner products.
     """
     rng = np.random.default_rng(seed)
     queries = rs.rows("query")
     sample = np.sort(rng.choice(queries, size=min(int(n_queries), queries.size), replace=False))
-    blocks = [rs.X[sample].astype(np.float32)]
+    blocks = [rs.X[sample]]
     for j in range(rs.data.general.shape[1]):
         rows = sample[rs.data.general[sample, j]]
         if rows.size:
-            Z = model.project(rs.X[rows], j).astype(np.float32)
+            Z = model.project(rs.X[rows], j)
             blocks.append(Z[np.linalg.norm(Z, axis=1) > 0])
     Z = np.concatenate(blocks)
-    dense = Z.astype(np.float64) @ Xhat.astype(np.float64).T
+    dense = Z @ Xhat.T
     lut = qpool.scores(Z)
     a, b = qpool.top_k(Z, k), top_k(Z, Xhat, k)
     gap = np.abs(np.take_along_axis(dense, a, 1) - np.take_along_axis(dense, b, 1)).max(axis=1)

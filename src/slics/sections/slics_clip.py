@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ..core.dictionary import SLiCS
 from ..core.nnls import nnls_batch
@@ -78,8 +79,8 @@ def image_mean(X_unit: np.ndarray, split: np.ndarray, profile: str, backbone: st
 
 
 def preprocess(X, mean) -> np.ndarray:
-    """Normalise, subtract ``mean``, renormalise (float32 rows)."""
-    return normalise_rows(normalise_rows(np.asarray(X, dtype=np.float64)) - mean).astype(np.float32)
+    """Normalise, subtract ``mean``, renormalise (float64 rows)."""
+    return normalise_rows(normalise_rows(np.asarray(X, dtype=np.float64)) - mean)
 
 
 def load_set(dataset: str, params: dict) -> RetrievalSet:
@@ -140,18 +141,19 @@ def evaluate(rs: RetrievalSet, queries: np.ndarray, pool: np.ndarray, *, model: 
         sp, codes, filtered = splice
         P = sp.reconstruct(codes[pool])
         if filtered:
-            return filtered_retrieval(codes[queries], P, Yq, Yp,
+            return filtered_retrieval(codes[queries].toarray(), P, Yq, Yp,
                                       transform_query=lambda W, j: sp.reconstruct(W, j), **common)
         return filtered_retrieval(sp.reconstruct(codes[queries]), P, Yq, Yp, **common)
     return filtered_retrieval(rs.X[queries], rs.X[pool], Yq, Yp, **common)
 
 
-def splice_codes(rs: RetrievalSet, rows: np.ndarray, lam: float) -> tuple[SpLiCE, np.ndarray]:
-    """Fit SpLiCE on the vocabulary (grouped by concept) and decompose ``rows`` (float32 codes,
-    a full (n, V) array with zeros elsewhere)."""
+def splice_codes(rs: RetrievalSet, rows: np.ndarray, lam: float) -> tuple[SpLiCE, sparse.csr_matrix]:
+    """Fit SpLiCE on the vocabulary (grouped by concept) and decompose ``rows``: the codes as a
+    sparse (n, V) matrix over every row of ``rs.X``, empty outside ``rows``."""
     sp = SpLiCE(lam=lam).fit(rs.vocab, rs.general_text)
-    codes = np.zeros((rs.X.shape[0], sp.vocab_.shape[0]), dtype=np.float32)
-    codes[rows] = sp.transform(rs.X[rows])
+    W = sp.transform(rs.X[rows])
+    r, c = np.nonzero(W)
+    codes = sparse.csr_matrix((W[r, c], (np.asarray(rows)[r], c)), shape=(rs.X.shape[0], W.shape[1]))
     return sp, codes
 
 
@@ -247,7 +249,7 @@ def differences(table: pd.DataFrame, reference: dict) -> pd.DataFrame:
 def full_disentanglement(model: SLiCS, rs: RetrievalSet, queries: np.ndarray):
     """Query representation and transform for full disentanglement (Fig. 7): the concept-``j``
     component of the NNLS fit on *all* the query's labelled concepts (``SLiCS.components``)."""
-    comps = model.components(rs.X[queries], rs.data.general[queries]).astype(np.float32)
+    comps = model.components(rs.X[queries], rs.data.general[queries])
     index = np.arange(queries.size, dtype=np.float64)[:, None]
     return index, (lambda idx, j: comps[idx[:, 0].astype(np.int64), j])
 
@@ -304,7 +306,7 @@ def run_dataset(dataset: str, params: dict) -> dict:
                    summarise(evaluate(rs, sq, spool, model=s, k=k), dataset, backbone, "S-SLiCS"),
                    summarise(evaluate(rs, sq, spool, splice=(sp, codes, True), k=k), dataset, backbone, "F-SpLiCE"),
                    summarise(evaluate(rs, sq, spool, splice=(sp, codes, False), k=k), dataset, backbone, "SpLiCE")]
-    nnz = np.count_nonzero(codes[np.concatenate([sq, spool])], axis=1)
+    nnz = codes[np.concatenate([sq, spool])].getnnz(axis=1)
     return {"set": rs, "K": K, "grid": grid, "runs": pd.DataFrame(runs), "ablation": pd.DataFrame(ablation),
             "splice": pd.DataFrame(splice_rows), "splice_mean_nonzeros": float(nnz.mean()), "models": models,
             "pseudo_labels": pseudo, "grid_models": grid_models}
@@ -498,20 +500,34 @@ def figure_two_atoms(model: SLiCS, rs: RetrievalSet, concept: int):
     return fig
 
 
+def tsne_2d(X, perplexity: float, seed: int) -> np.ndarray:
+    """2-D t-SNE (scikit-learn, PCA start, 500 iterations) on one OpenMP thread.
+
+    Its Barnes-Hut gradient sums in an order set by the thread count, and t-SNE amplifies
+    any rounding difference into a different layout; one thread keeps the figure the same
+    on every machine.
+    """
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity,
+                    max_iter=500).fit_transform(X)
+
+
 def figure_tsne(model: SLiCS, rs: RetrievalSet, n_images: int, seed: int):
     """Fig. 2b: t-SNE of training embeddings, their components and the atoms, by concept."""
     import matplotlib.pyplot as plt
-    from sklearn.manifold import TSNE
 
     rng = np.random.default_rng(seed)
     train = rs.rows("train")
     rows = np.sort(rng.choice(train, size=min(n_images, train.size), replace=False))
-    X, Y = rs.X[rows].astype(np.float64), rs.data.general[rows]
+    X, Y = rs.X[rows], rs.data.general[rows]
     comps = model.components(X, Y)
     ci, cj = np.nonzero(Y)
     C = normalise_rows(comps[ci, cj])
     pts = np.vstack([X, C, model.dictionary_])
-    emb = TSNE(n_components=2, init="pca", random_state=seed, perplexity=30, max_iter=500).fit_transform(pts)
+    emb = tsne_2d(pts, perplexity=30, seed=seed)
     n, m = X.shape[0], C.shape[0]
     fig, ax = plt.subplots(figsize=(7, 5.4))
     ax.scatter(emb[:n, 0], emb[:n, 1], s=5, c="0.75", label="embeddings")
@@ -532,7 +548,6 @@ def figure_tsne_k(models: dict, rs: RetrievalSet, concept: int, n_images: int, s
     """Fig. 4: t-SNE of one concept's components of validation images for several ``K``,
     coloured by sub-label (images with exactly one sub-label of the concept)."""
     import matplotlib.pyplot as plt
-    from sklearn.manifold import TSNE
 
     rng = np.random.default_rng(seed)
     val = rs.rows("val")
@@ -544,8 +559,7 @@ def figure_tsne_k(models: dict, rs: RetrievalSet, concept: int, n_images: int, s
     fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.6), squeeze=False)
     for ax, (K, model) in zip(axes[0], sorted(models.items())):
         comps = model.components(rs.X[keep], rs.data.general[keep])[:, concept]
-        emb = TSNE(n_components=2, init="pca", random_state=seed, perplexity=20, max_iter=500).fit_transform(
-            normalise_rows(comps))
+        emb = tsne_2d(normalise_rows(comps), perplexity=20, seed=seed)
         for s, col in enumerate(subs):
             ax.scatter(emb[label == s, 0], emb[label == s, 1], s=6, label=rs.data.sub_names[col])
         ax.set(title=f"K = {K}", xticks=[], yticks=[])
