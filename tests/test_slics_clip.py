@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from slics.embedding.retrieval_set import RetrievalSet, preprocess
+from slics.sections import retrieval_figures as figs
 from slics.sections import slics_clip as sec
 
 
@@ -13,7 +15,7 @@ def test_preprocess_normalises_centres_renormalises():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((6, 4)) * 3
     mean = rng.standard_normal(4) * 0.1
-    got = sec.preprocess(X, mean)
+    got = preprocess(X, mean)
     ref = X / np.linalg.norm(X, axis=1, keepdims=True) - mean
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)
     np.testing.assert_allclose(got, ref, rtol=1e-6)
@@ -55,7 +57,7 @@ def _tiny_set(n=30, d=6, seed=0):
                          sub, ("a1",), np.array([0]))
     X = rng.standard_normal((n, d)).astype(np.float32)
     split = np.array(["train"] * 12 + ["val"] * 4 + ["query"] * 4 + ["pool"] * (n - 20), dtype=object)
-    return sec.RetrievalSet("toy", "demo", X, X, split, data, rng.standard_normal((2, d)),
+    return RetrievalSet("toy", "demo", X, X, split, data, rng.standard_normal((2, d)),
                             rng.standard_normal((20, d)), np.zeros(d))
 
 
@@ -66,7 +68,7 @@ def test_qualitative_image_grid_rows_and_label_lists():
     from PIL import Image
 
     images = [Image.new("RGB", (8, 8), (i, 0, 0)) for i in range(len(rs.data))]
-    fig = sec.figure_qualitative_images(rs, model, images, q, k=3)
+    fig = figs.figure_qualitative_images(rs, model, images, q, k=3)
     n_rows = sum(1 + int(rs.data.general[i].sum()) for i in q)
     assert len(fig.axes) == n_rows * 4
     table = sec.qualitative(rs, model, n_queries=1, seed=0, k=3)
