@@ -55,10 +55,10 @@ def _tiny_set(n=30, d=6, seed=0):
     sub = general[:, :1] & (rng.random((n, 1)) < 0.5)
     data = MultiLabelSet(tuple(f"im{i}.jpg" for i in range(n)), general.copy(), ("a", "b"), general, ("a", "b"),
                          sub, ("a1",), np.array([0]))
-    X = rng.standard_normal((n, d)).astype(np.float32)
+    X = rng.standard_normal((n, d))
     split = np.array(["train"] * 12 + ["val"] * 4 + ["query"] * 4 + ["pool"] * (n - 20), dtype=object)
     return RetrievalSet("toy", "demo", X, X, split, data, rng.standard_normal((2, d)),
-                            rng.standard_normal((20, d)), np.zeros(d))
+                        rng.standard_normal((20, d)), np.zeros(d))
 
 
 def test_qualitative_image_grid_rows_and_label_lists():
@@ -73,3 +73,17 @@ def test_qualitative_image_grid_rows_and_label_lists():
     assert len(fig.axes) == n_rows * 4
     table = sec.qualitative(rs, model, n_queries=1, seed=0, k=3)
     assert set(table["filter"]) >= {"UF (no filter)"} and len(table) >= 2
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 100])
+def test_splice_codes_in_chunks_equal_one_dense_decomposition(chunk):
+    from slics.core.splice import SpLiCE
+
+    rs = _tiny_set()
+    rows = np.array([3, 17, 5, 22, 9, 0, 28])                # unsorted, as a caller may pass them
+    sp, codes = sec.splice_codes(rs, rows, lam=0.05, chunk=chunk, progress=False)
+    dense = SpLiCE(lam=0.05).fit(rs.vocab, rs.general_text).transform(rs.X[rows])
+    assert codes.shape == (len(rs.X), rs.vocab.shape[0]) and dense.any()
+    np.testing.assert_allclose(codes[rows].toarray(), dense, atol=1e-6)   # the same optimum (solver tolerance)
+    others = np.setdiff1d(np.arange(len(rs.X)), rows)
+    assert codes[others].nnz == 0

@@ -82,13 +82,23 @@ def evaluate(rs: RetrievalSet, queries: np.ndarray, pool: np.ndarray, *, model: 
     return filtered_retrieval(rs.X[queries], rs.X[pool], Yq, Yp, **common)
 
 
-def splice_codes(rs: RetrievalSet, rows: np.ndarray, lam: float) -> tuple[SpLiCE, sparse.csr_matrix]:
+def splice_codes(rs: RetrievalSet, rows: np.ndarray, lam: float, *, chunk: int = 2000,
+                 progress: bool = True) -> tuple[SpLiCE, sparse.csr_matrix]:
     """Fit SpLiCE on the vocabulary (grouped by concept) and decompose ``rows``: the codes as a
-    sparse (n, V) matrix over every row of ``rs.X``, empty outside ``rows``."""
+    sparse (n, V) matrix over every row of ``rs.X``, empty outside ``rows``.
+
+    Rows are decomposed ``chunk`` at a time, so that only one dense (chunk, V) block exists.
+    """
+    from tqdm.auto import tqdm
+
     sp = SpLiCE(lam=lam).fit(rs.vocab, rs.general_text)
-    W = sp.transform(rs.X[rows])
-    r, c = np.nonzero(W)
-    codes = sparse.csr_matrix((W[r, c], (np.asarray(rows)[r], c)), shape=(rs.X.shape[0], W.shape[1]))
+    rows = np.asarray(rows)
+    blocks = []
+    for start in tqdm(range(0, rows.size, chunk), desc=f"SpLiCE {rs.dataset}", unit="chunk", disable=not progress):
+        block = sparse.csr_matrix(sp.transform(rs.X[rows[start:start + chunk]]))
+        blocks.append(block)
+    W = sparse.vstack(blocks, format="coo") if blocks else sparse.coo_matrix((0, sp.vocab_.shape[0]))
+    codes = sparse.csr_matrix((W.data, (rows[W.row], W.col)), shape=(rs.X.shape[0], sp.vocab_.shape[0]))
     return sp, codes
 
 
