@@ -82,6 +82,13 @@ def evaluate(rs: RetrievalSet, queries: np.ndarray, pool: np.ndarray, *, model: 
     return filtered_retrieval(rs.X[queries], rs.X[pool], Yq, Yp, **common)
 
 
+def seeded_subset(rows: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
+    """``size`` of ``rows`` drawn without replacement (sorted), or all of them when ``size`` is null or larger."""
+    if size is None or int(size) >= rows.size:
+        return np.sort(rows)
+    return np.sort(rng.choice(rows, size=int(size), replace=False))
+
+
 def splice_codes(rs: RetrievalSet, rows: np.ndarray, lam: float, *, chunk: int = 2000,
                  progress: bool = True) -> tuple[SpLiCE, sparse.csr_matrix]:
     """Fit SpLiCE on the vocabulary (grouped by concept) and decompose ``rows``: the codes as a
@@ -241,11 +248,10 @@ def run_dataset(dataset: str, params: dict) -> dict:
         ablation.append({"dataset": dataset, "backbone": backbone, "variant": name,
                          "map_general": summary["map_general"], "map_sub": summary["map_sub"]})
 
-    # SpLiCE and F-SpLiCE on a seeded sub-protocol (query and pool subsamples), with UF beside them
+    # SpLiCE and F-SpLiCE (on seeded subsamples when n_queries / n_pool say so), with UF and S-SLiCS beside them
     sp_cfg = cfg["splice"]
     rng = np.random.default_rng(int(params["seed"]))
-    sq = np.sort(rng.choice(queries, size=min(int(sp_cfg["n_queries"]), queries.size), replace=False))
-    spool = np.sort(rng.choice(pool, size=min(int(sp_cfg["n_pool"]), pool.size), replace=False))
+    sq, spool = seeded_subset(queries, sp_cfg["n_queries"], rng), seeded_subset(pool, sp_cfg["n_pool"], rng)
     sp, codes = splice_codes(rs, np.concatenate([sq, spool]), float(sp_cfg["lam"]))
     splice_rows = [summarise(evaluate(rs, sq, spool, k=k), dataset, backbone, "UF"),
                    summarise(evaluate(rs, sq, spool, model=s, k=k), dataset, backbone, "S-SLiCS"),
