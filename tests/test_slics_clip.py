@@ -87,3 +87,16 @@ def test_splice_codes_in_chunks_equal_one_dense_decomposition(chunk):
     np.testing.assert_allclose(codes[rows].toarray(), dense, atol=1e-6)   # the same optimum (solver tolerance)
     others = np.setdiff1d(np.arange(len(rs.X)), rows)
     assert codes[others].nnz == 0
+
+
+def test_tsne_layout_ignores_float_noise_below_its_input_precision():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 16))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    X = np.round(X, 4) + 2e-5                   # away from the rounding boundaries, as almost every value is
+    noisy = X * (1 + 1e-11 * rng.standard_normal(X.shape))
+    a = figs.tsne_2d(X, perplexity=10, seed=0)
+    assert a.tobytes() == figs.tsne_2d(noisy, perplexity=10, seed=0).tobytes()
+    moved = X.copy()
+    moved[0, 0] += 1e-4                         # one coordinate, one rounding step: t-SNE amplifies it
+    assert a.tobytes() != figs.tsne_2d(moved, perplexity=10, seed=0).tobytes()

@@ -107,16 +107,23 @@ def figure_two_atoms(model: SLiCS, rs: RetrievalSet, concept: int):
     return fig
 
 
-def tsne_2d(X, perplexity: float, seed: int) -> np.ndarray:
-    """2-D t-SNE (scikit-learn, PCA start, 500 iterations) on one OpenMP thread.
+TSNE_INPUT_DECIMALS = 4
 
-    Its Barnes-Hut gradient sums in an order set by the thread count, and t-SNE amplifies
-    any rounding difference into a different layout; one thread keeps the figure the same
-    on every machine.
+
+def tsne_2d(X, perplexity: float, seed: int) -> np.ndarray:
+    """2-D t-SNE (scikit-learn, PCA start, 500 iterations) of ``X`` rounded to 4 decimals, on one OpenMP thread.
+
+    t-SNE is chaotic: changing one input coordinate by 1e-11 gives another layout (measured,
+    scikit-learn and openTSNE alike), and the concept components differ between CPUs by up to
+    5e-12 (NNLS on nearly dependent atoms). Rounded to 4 decimals (the rows are unit vectors
+    with coordinates of about 0.05) such noise reaches a rounding boundary with probability
+    about 1e-8 per coordinate, so every machine feeds t-SNE the same numbers. Its Barnes-Hut
+    gradient sums in an order set by the thread count, hence one thread.
     """
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
 
+    X = np.round(np.asarray(X, dtype=np.float64), TSNE_INPUT_DECIMALS)
     with threadpool_limits(limits=1, user_api="openmp"):
         return TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity,
                     max_iter=500).fit_transform(X)
