@@ -84,7 +84,7 @@ def titok_weights() -> str:
     """The TiTok-L-32 checkpoint: the Hugging Face cache, else the registered resource (``titok_l32``).
 
     Offline with neither, raises :class:`BackboneUnavailableError` at once; online, the resource
-    is fetched (mirror first, then its URL; its sha256 is printed, not yet pinned).
+    is fetched (mirror first, then its URL; its sha256, not registered yet, is pinned on first use).
     """
     found = _hub_file(TITOK_HUB_REPO, TITOK_WEIGHTS)
     if found:
