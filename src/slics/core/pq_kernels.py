@@ -1,19 +1,25 @@
 """Compiled look-up-table scoring for :mod:`slics.core.pq` (numba, no fastmath).
 
-``S[q, c] = sum_t L[t, q, codes[c, t]]`` for tables ``L`` of shape (T, m, K) and codes of
-shape (n, T). Every score is summed by one thread, starting from ``0.0`` and adding the
-tokens in the fixed order ``t = 0, ..., T - 1``, exactly as the pure-numpy reference
-(``S = 0; S += L[t][:, codes[:, t]]`` for each ``t``): the scores are bitwise equal to it,
-whatever the number of threads, and IEEE-reproducible on any CPU (numba emits no fused
-multiply-adds without fastmath, and there are only additions here).
+``S[q, c] = sum_t L[t, q, codes[c, t]]`` with ``L[t, q, k] = <z_{q,t}, c_k>``, for queries
+``Z`` (m, T * d), a codebook (K, d) and codes (n, T). Every table entry is summed over the
+``d`` dimensions in order and every score over the tokens in the order ``t = 0, ..., T - 1``
+(starting from ``0.0``), each by one thread, exactly as the pure-numpy reference
+(:func:`slics.core.pq._token_tables`, then ``S = 0; S += L[t][:, codes[:, t]]`` for each
+``t``): the scores are bitwise equal to it whatever the number of threads, and the same bits
+on any CPU (numba emits no fused multiply-adds without fastmath; no BLAS is involved).
 
-Layout (measured on a 2-core AMD EPYC with 1 MiB of L2 per core, ``benchmarks/bench_pq.py``):
-the tables of ``QB = 8`` queries are interleaved as (T, K, QB), so that one code selects one
-64-byte line holding the 8 queries' entries and one SIMD addition updates 8 scores; a
-candidate's 32 look-ups are independent loads (the 8 accumulators stay in registers), its
-codes one contiguous row. Scalar gathers one query at a time (the numpy way, or a compiled
-loop over ``t``) were 3 times slower: one 8-byte entry per cache line and a dependent chain of
-32 additions per score.
+Layout: the tables of ``QB = 8`` queries are interleaved as (T, K, QB), so that one code
+selects one 64-byte line holding the 8 queries' entries and one SIMD addition updates 8
+scores; a candidate's 32 look-ups are independent loads (the 8 accumulators stay in
+registers), its codes one contiguous row. Measured on a busy 2-core AMD EPYC (1 MiB of L2 per
+core, so the 8 MiB interleaved table lives in L3): 11 to 14 ns per (query, candidate) and
+thread when the L3 is not contended, against 31 to 36 ns for scalar gathers one query at a
+time (a compiled loop over ``t``, one 8-byte entry per cache line and a dependent chain of 32
+additions per score) and about 110 ns for the numpy gathers; 30 to 60 ns when other processes
+thrash the L3. Keeping the tables of more queries at once (one parallel region instead of two
+per 8 queries) was slower: the tables no longer fit in L3. numba's OpenMP threads spin between
+parallel regions unless ``OMP_WAIT_POLICY=passive``; on an oversubscribed machine the spinning
+made 2 threads 3.6 times slower than 1 (``benchmarks/bench_pq.py`` sets it).
 """
 
 from __future__ import annotations
@@ -67,7 +73,10 @@ def _score_block(tab, codes, S, q0, qn, c0, c1):
 
 @njit(cache=True)
 def _fill_table(Z, C, q0, qn, t, tab):
-    """``tab[t, k, j] = <z_{q0+j, t}, c_k>`` for ``j < qn`` (0 for the padding ``j``), summed over ``i = 0..d-1`` in order."""
+    """``tab[t, k, j] = <z_{q0+j, t}, c_k>`` for ``j < qn`` (0 for the padding ``j``).
+
+    Summed over ``i = 0..d-1`` in order, each product and sum rounded.
+    """
     K, d = C.shape
     z = np.zeros((d, QB))
     for j in range(qn):
@@ -86,10 +95,10 @@ def _fill_table(Z, C, q0, qn, t, tab):
 
 @njit(parallel=True, cache=True)
 def lut_scores_kernel(Z, C, codes, S, tab):
-    """Look-up-table scores in place: ``S[q, c] = sum_{t=0..T-1} L[t, q, codes[c, t]]``, ``L[t, q, k] = <z_{q,t}, c_k>``.
+    """Look-up-table scores in place: ``S[q, c] = sum_{t=0..T-1} L[t, q, codes[c, t]]``.
 
-    ``Z`` (m, T * d) and ``C`` (K, d) float64, ``codes`` (n, T) unsigned integers, all
-    C-contiguous; ``S`` float64 (m, n); ``tab`` a (T, K, QB) float64 scratch array, reused.
+    The tables ``L[t, q, k] = <z_{q,t}, c_k>`` of ``Z`` (m, T * d) and ``C`` (K, d), float64, with ``codes`` (n, T) unsigned
+    integers, all C-contiguous; ``S`` float64 (m, n); ``tab`` a (T, K, QB) float64 scratch array, reused.
     Each table entry is summed over the ``d`` dimensions in order, each score over the tokens
     in order, by one thread: no BLAS, so the scores do not depend on the threads, the blocking
     or the BLAS build. For each block of ``QB`` queries in turn: its tables (parallel over
