@@ -97,8 +97,9 @@ def _fill_table(Z, C, q0, qn, t, tab):
 def lut_scores_kernel(Z, C, codes, S, tab):
     """Look-up-table scores in place: ``S[q, c] = sum_{t=0..T-1} L[t, q, codes[c, t]]``.
 
-    The tables ``L[t, q, k] = <z_{q,t}, c_k>`` of ``Z`` (m, T * d) and ``C`` (K, d), float64, with ``codes`` (n, T) unsigned
-    integers, all C-contiguous; ``S`` float64 (m, n); ``tab`` a (T, K, QB) float64 scratch array, reused.
+    The tables ``L[t, q, k] = <z_{q,t}, c_k>`` of ``Z`` (m, T * d) and ``C`` (K, d), float64,
+    with ``codes`` (n, T) unsigned integers, all C-contiguous; ``S`` float64 (m, n); ``tab``
+    a (T, K, QB) float64 scratch array, reused.
     Each table entry is summed over the ``d`` dimensions in order, each score over the tokens
     in order, by one thread: no BLAS, so the scores do not depend on the threads, the blocking
     or the BLAS build. For each block of ``QB`` queries in turn: its tables (parallel over
