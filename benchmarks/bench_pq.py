@@ -13,7 +13,9 @@ components) are scored against the whole pool, in float64 as the pipeline does:
   product is timed too, for reference (the pipeline does not use it);
 * LUT: :meth:`slics.core.pq.QuantisedPool.scores`, the compiled kernel of
   :mod:`slics.core.pq_kernels` (numba on all its threads): the (T, K) look-up table of each
-  query (``K * D`` multiply-adds) and ``T`` look-ups and additions per (query, candidate).
+  query (``K * D`` multiply-adds) and ``T`` look-ups and additions per (query, candidate);
+  the pure-numpy reference of the tests (the same tables, one ``np.take`` gather and add per
+  token, the implementation before the kernel) is timed too, and must give the same bits.
 
 Each is timed as the best of ``--repeats`` rounds, the methods interleaved within a round so
 that a load change on a shared machine hits them alike, with all threads and again with one
@@ -43,7 +45,7 @@ import numpy as np
 
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from slics.core.pq import QuantisedPool, normalise_tokens, operation_counts  # noqa: E402
+from slics.core.pq import QuantisedPool, _token_tables, normalise_tokens, operation_counts  # noqa: E402
 from slics.utils.io import write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +64,21 @@ def best_of_interleaved(fns: dict, repeats: int) -> tuple[dict, dict]:
     return best, out
 
 
+def numpy_lut_scores(Z, codebook, codes, block: int = 32) -> np.ndarray:
+    """The pure-numpy reference (as in the tests, and the look-up path before the compiled kernel):
+    the same fixed-order tables, then one ``np.take`` gather and add per token."""
+    T = codes.shape[1]
+    idx = np.ascontiguousarray(codes.T, dtype=np.intp)
+    S = np.empty((Z.shape[0], codes.shape[0]))
+    for start in range(0, Z.shape[0], block):
+        L = _token_tables(Z[start:start + block], codebook, T)
+        acc = np.zeros((L.shape[1], idx.shape[1]))
+        for t in range(T):
+            acc += np.take(L[t], idx[t], axis=1)
+        S[start:start + block] = acc
+    return S
+
+
 def run(n: int, m: int, T: int, d: int, K: int, repeats: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     codebook = rng.standard_normal((K, d))
@@ -75,7 +92,8 @@ def run(n: int, m: int, T: int, d: int, K: int, repeats: int, seed: int = 0) -> 
     Xhat = pool.vectors()                          # dense float64 copy of the quantised pool
     Z32, Xhat32 = Z.astype(np.float32), Xhat.astype(np.float32)
     fns = {"dense_float64": lambda: Z @ Xhat.T, "lut_float64": lambda: pool.scores(Z),
-           "dense_float32": lambda: Z32 @ Xhat32.T}
+           "dense_float32": lambda: Z32 @ Xhat32.T,
+           "lut_numpy_reference": lambda: numpy_lut_scores(Z, codebook, pool.codes)}
     seconds, out, one_thread = {}, {}, {}
     for threads in (None, 1):                     # all threads (the best setting of each), then one
         with threadpool_limits(threads):
@@ -96,6 +114,7 @@ def run(n: int, m: int, T: int, d: int, K: int, repeats: int, seed: int = 0) -> 
         "lut_over_dense_time": seconds["lut_float64"] / seconds["dense_float64"],
         "lut_over_dense_time_one_thread": one_thread["lut_float64"] / one_thread["dense_float64"],
         "lut_over_dense_float32_time": seconds["lut_float64"] / seconds["dense_float32"],
+        "numpy_reference_over_lut_time_one_thread": one_thread["lut_numpy_reference"] / one_thread["lut_float64"],
         "best_lut_over_best_dense_time": (min(seconds["lut_float64"], one_thread["lut_float64"])
                                           / min(seconds["dense_float64"], one_thread["dense_float64"])),
         "encode_tokens_per_second": n * T / t_encode,
@@ -104,6 +123,7 @@ def run(n: int, m: int, T: int, d: int, K: int, repeats: int, seed: int = 0) -> 
         "storage_ratio_dense_over_indices_uint16": st["dense_bytes"] / st["index_bytes"],
         "storage_ratio_dense_over_indices_packed": st["dense_bytes"] / st["packed_index_bytes"],
         "operations": operation_counts(n, T, d, K, n_queries=m),
+        "lut_equals_numpy_reference_bitwise": bool(np.array_equal(out["lut_float64"], out["lut_numpy_reference"])),
         "max_abs_score_difference_lut_vs_dense_float64":
             float(np.max(np.abs(out["dense_float64"] - out["lut_float64"]))),
     }
