@@ -37,7 +37,7 @@ def main(argv=None) -> int:
 
     from bench_slics import machine_info
     from slics.core.splice import SpLiCE, lasso_objective, nonneg_lasso
-    from slics.sections.slics_clip import load_set
+    from slics.embedding.retrieval_set import load_set
     from slics.utils.config import load_params
     from slics.utils.io import write_json
 

@@ -195,16 +195,16 @@ def test_demo_embed_end_to_end_small(isolated):
     classes = load_embeddings("demo", "cifar10_classes.npy")
     concept_emb = load_embeddings("demo", "concepts")
     vocab_emb = load_embeddings("demo", "laion10k_vocab")
-    assert images.shape == (50, 384) and images.dtype == np.float32
+    assert images.shape == (50, 384) and images.dtype == np.float64
     assert labels.dtype == np.int64 and np.array_equal(np.bincount(labels), [5] * 10)
     assert classes.shape == (10, 384) and concept_emb.shape == (8, 384) and vocab_emb.shape == (len(vocab), 384)
     for A in (images, classes, concept_emb, vocab_emb):
-        assert A.dtype == np.float32
+        assert A.dtype == np.float64
         np.testing.assert_allclose(np.linalg.norm(A, axis=1), 1.0, atol=1e-5)
 
     written = json.loads((isolated / "data" / "embeddings" / "demo" / "cifar10" / "manifest.json").read_text())
     assert written["backbone"] == "demo" and written["profile"] == "demo" and written["seed"] == params["seed"]
-    assert written["files"]["cifar10_images.npy"] == {"shape": [50, 384], "dtype": "float32"}
+    assert written["files"]["cifar10_images.npy"] == {"shape": [50, 384], "dtype": "float64"}
     assert written["demo_world"]["n_per_class"] == 5 and "timings" not in written
     assert 0 <= written["checks"]["zero_shot_accuracy"] <= 1 and manifest["timings"]["total_s"] > 0
 

@@ -49,7 +49,7 @@ def test_demo_stage_tiny(tmp_path):
     X = np.load(out / "images.npy")
     split = pd.read_csv(out / "split.csv")
     kept = data.drop_unlabelled()
-    assert X.shape == (len(kept), 384) and X.dtype == np.float32
+    assert X.shape == (len(kept), 384) and X.dtype == np.float64
     np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1, atol=1e-5)
     assert tuple(split["image"]) == kept.image_ids
     assert split["split"].value_counts().to_dict() == {"pool": len(kept) - 20, "train": 10, "val": 5, "query": 5}

@@ -1,13 +1,23 @@
 """Product quantisation of tokens: nearest codewords, look-up-table scores, storage and operation counts."""
 
+import numba
 import numpy as np
 import pytest
 
 from slics.core.pq import (QuantisedPool, TokenQuantiser, decode, encode, index_bits, lookup_tables,
                            lut_scores, nearest_codeword, normalise_tokens, operation_counts, split_tokens,
                            storage)
+from slics.core.pq import _gather_sum
 
 T, d, K = 8, 6, 50
+
+
+def numpy_gather_sum(tables, codes):
+    """Pure-numpy reference: ``S = 0``, then ``S += tables[t][:, codes[:, t]]`` for ``t = 0..T-1``."""
+    S = np.zeros((tables.shape[1], codes.shape[0]))
+    for t in range(tables.shape[0]):
+        S += np.take(tables[t], codes[:, t].astype(np.intp), axis=1)
+    return S
 
 
 def unit_rows(rng, n, dim):
@@ -156,3 +166,69 @@ def test_lut_top_k_matches_dense_ranking_of_the_quantised_pool(world):
     # ties go to the lower index: a pool of identical candidates ranks 0, 1, 2, ...
     same = QuantisedPool(np.zeros((6, T), dtype=int), codebook)
     np.testing.assert_array_equal(same.top_k(queries[:2], 4), [[0, 1, 2, 3]] * 2)
+
+
+@pytest.mark.parametrize("m, n, K", [(1, 1, 5), (7, 40, 50), (19, 2100, 300), (8, 1030, 70000)])
+def test_compiled_lut_kernel_is_bitwise_the_numpy_order_whatever_the_threads(m, n, K):
+    # query counts around the 8-query interleave, candidates around the 1,024-candidate task, uint8/16/32 codes
+    rng = np.random.default_rng(m + n)
+    Tn = 5
+    tables = rng.standard_normal((Tn, m, K)) * 10.0 ** rng.integers(-8, 8, (Tn, 1, 1))   # cancellation: order matters
+    codes = rng.integers(0, K, (n, Tn)).astype(np.min_scalar_type(K - 1))
+    ref = numpy_gather_sum(tables, codes)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = _gather_sum(tables, codes)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = _gather_sum(tables, codes)
+    finally:
+        numba.set_num_threads(threads)
+    assert one.tobytes() == ref.tobytes()
+    assert two.tobytes() == ref.tobytes()
+    # and the sum is the fixed-order one: a different order gives different bits here
+    assert not np.array_equal(ref, numpy_gather_sum(tables[::-1], codes[:, ::-1])) or n * m < 10
+
+
+def test_lut_scores_equal_dense_scores_of_the_dequantised_vectors():
+    rng = np.random.default_rng(11)
+    Tn, dn, Kn = 32, 12, 600
+    codebook = unit_rows(rng, Kn, dn)
+    codes = rng.integers(0, Kn, (1500, Tn))
+    qp = QuantisedPool(codes, codebook)
+    assert qp.codes.dtype == np.uint16 and qp.codes.flags.c_contiguous
+    Z = rng.standard_normal((21, Tn * dn))
+    dense = Z @ decode(codes, codebook).T                   # brute force on the quantised vectors
+    np.testing.assert_allclose(qp.scores(Z, block=5), dense, rtol=0, atol=1e-12)
+    # the blocking of the queries changes nothing; the compiled scores (tables included) are
+    # bitwise the numpy fixed-order tables and sums, whatever the threads
+    L = lookup_tables(Z, codebook, Tn)
+    ref = numpy_gather_sum(L.transpose(1, 0, 2), codes)
+    np.testing.assert_array_equal(lut_scores(L, codes), ref)
+    threads = numba.get_num_threads()
+    try:
+        for n_threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(n_threads)
+            assert qp.scores(Z).tobytes() == ref.tobytes()
+            assert qp.scores(Z, block=5).tobytes() == ref.tobytes()
+    finally:
+        numba.set_num_threads(threads)
+    # the tables are summed over the dimensions in order: z_0 c_0 + z_1 c_1 + ...
+    z, c = Z[3, 7 * dn:8 * dn], codebook[42]
+    acc = z[0] * c[0]
+    for i in range(1, dn):
+        acc = acc + z[i] * c[i]
+    assert L[3, 7, 42] == acc
+
+
+def test_nearest_codeword_ties_go_to_the_lower_index_and_threads_do_not_matter():
+    rng = np.random.default_rng(4)
+    C = unit_rows(rng, 40, d)
+    C = np.concatenate([C, C[::-1]])                        # every codeword twice: exact ties
+    X = np.concatenate([C[:10], unit_rows(rng, 500, d)])    # tokens on codewords, and random ones
+    brute = np.array([min(range(len(C)), key=lambda k: (0.5 * C[k] @ C[k] - x @ C[k], k)) for x in X])
+    assert np.all(brute < 40)
+    got = nearest_codeword(X, C, block=7, n_jobs=1)
+    np.testing.assert_array_equal(got, brute)
+    np.testing.assert_array_equal(nearest_codeword(X, C, block=7, n_jobs=3), got)
+    np.testing.assert_array_equal(got[:10], np.arange(10))

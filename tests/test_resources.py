@@ -92,14 +92,26 @@ def test_fetch_without_names_skips_full_profile_archives(monkeypatch):
     assert fetched == ["coco_instances_2017"]
 
 
-def test_unpinned_file_is_accepted_and_its_digest_printed(tmp_path, monkeypatch, capsys):
+def test_unregistered_hash_is_pinned_on_first_use_then_enforced(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SLICS_DATA_DIR", str(tmp_path / "data"))
     (tmp_path / "mirror" / "x").mkdir(parents=True)
     (tmp_path / "mirror" / "x" / "a.bin").write_bytes(b"abc")
     monkeypatch.setenv(resources.MIRROR_ENV, str(tmp_path / "mirror"))
     item = resources.ResourceFile("x", "x/a.bin", "https://example.invalid/a.bin", None, profile="full")
+    digest = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"   # sha256(b"abc")
     assert resources.fetch_file(item).read_bytes() == b"abc"
-    assert "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" in capsys.readouterr().err
+    assert digest in capsys.readouterr().err
+    assert resources.expected_sha256(item) == digest
+    # a later corruption is caught against the recorded hash and repaired from the mirror
+    item.dest.write_bytes(b"abX")
+    assert resources.fetch_file(item).read_bytes() == b"abc"
+    assert "corrupt" in capsys.readouterr().err
+    # a different upstream file no longer passes silently
+    item.dest.unlink()
+    (tmp_path / "mirror" / "x" / "a.bin").write_bytes(b"abd")
+    with pytest.raises(resources.ResourceError, match="recorded at first use"):
+        resources.fetch_file(item)
+    assert not item.dest.exists()
 
 
 def test_real_registry_against_shared_mirror(monkeypatch, tmp_path):

@@ -34,7 +34,7 @@ def test_top_k_matches_full_sort_with_index_ties():
     S = (Q / np.linalg.norm(Q, axis=1, keepdims=True)) @ (P / np.linalg.norm(P, axis=1, keepdims=True)).T
     for i in range(Q.shape[0]):
         order = sorted(range(P.shape[0]), key=lambda c: (-S[i, c], c))[:20]
-        assert got[i].tolist() == order                    # no near-ties at float32 precision here
+        assert got[i].tolist() == order                    # no near-ties at float64 precision here
     # exact ties (scores exactly representable): broken by the lower candidate index
     P = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 2.0], [3.0, 0.0], [1.0, 0.0], [-1.0, 0.0]])
     assert top_k(np.array([[2.0, 0.0], [0.0, 1.0]]), P, 3).tolist() == [[1, 3, 4], [0, 2, 1]]

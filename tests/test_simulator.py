@@ -56,7 +56,7 @@ def test_shapes_dtype_unit_norm_and_determinism(toy, world):
     X1 = simulate_images(Y, **toy, params=world, random_state=7)
     X2 = simulate_images(Y, **toy, params=world, random_state=7)
     X3 = simulate_images(Y, **toy, params=world, random_state=8)
-    assert X1.shape == (200, 32) and X1.dtype == np.float32
+    assert X1.shape == (200, 32) and X1.dtype == np.float64
     np.testing.assert_allclose(np.linalg.norm(X1, axis=1), 1.0, atol=1e-6)
     assert X1.tobytes() == X2.tobytes()
     assert not np.allclose(X1, X3)

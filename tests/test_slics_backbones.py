@@ -11,7 +11,8 @@ from slics.core.pq import QuantisedPool, TokenQuantiser, storage
 from slics.core.retrieval import filtered_retrieval, mean_average_precision
 from slics.data.multilabel import MultiLabelSet
 from slics.sections import slics_backbones as sec
-from slics.sections.slics_clip import RetrievalSet, evaluate
+from slics.embedding.retrieval_set import RetrievalSet
+from slics.sections.slics_clip import evaluate
 
 
 def test_preprocess_titok_tokens_and_dino_rows():

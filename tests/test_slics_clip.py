@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from slics.embedding.retrieval_set import RetrievalSet, preprocess
+from slics.sections import retrieval_figures as figs
 from slics.sections import slics_clip as sec
 
 
@@ -13,7 +15,7 @@ def test_preprocess_normalises_centres_renormalises():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((6, 4)) * 3
     mean = rng.standard_normal(4) * 0.1
-    got = sec.preprocess(X, mean)
+    got = preprocess(X, mean)
     ref = X / np.linalg.norm(X, axis=1, keepdims=True) - mean
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)
     np.testing.assert_allclose(got, ref, rtol=1e-6)
@@ -53,10 +55,10 @@ def _tiny_set(n=30, d=6, seed=0):
     sub = general[:, :1] & (rng.random((n, 1)) < 0.5)
     data = MultiLabelSet(tuple(f"im{i}.jpg" for i in range(n)), general.copy(), ("a", "b"), general, ("a", "b"),
                          sub, ("a1",), np.array([0]))
-    X = rng.standard_normal((n, d)).astype(np.float32)
+    X = rng.standard_normal((n, d))
     split = np.array(["train"] * 12 + ["val"] * 4 + ["query"] * 4 + ["pool"] * (n - 20), dtype=object)
-    return sec.RetrievalSet("toy", "demo", X, X, split, data, rng.standard_normal((2, d)),
-                            rng.standard_normal((20, d)), np.zeros(d))
+    return RetrievalSet("toy", "demo", X, X, split, data, rng.standard_normal((2, d)),
+                        rng.standard_normal((20, d)), np.zeros(d))
 
 
 def test_qualitative_image_grid_rows_and_label_lists():
@@ -66,8 +68,35 @@ def test_qualitative_image_grid_rows_and_label_lists():
     from PIL import Image
 
     images = [Image.new("RGB", (8, 8), (i, 0, 0)) for i in range(len(rs.data))]
-    fig = sec.figure_qualitative_images(rs, model, images, q, k=3)
+    fig = figs.figure_qualitative_images(rs, model, images, q, k=3)
     n_rows = sum(1 + int(rs.data.general[i].sum()) for i in q)
     assert len(fig.axes) == n_rows * 4
     table = sec.qualitative(rs, model, n_queries=1, seed=0, k=3)
     assert set(table["filter"]) >= {"UF (no filter)"} and len(table) >= 2
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 100])
+def test_splice_codes_in_chunks_equal_one_dense_decomposition(chunk):
+    from slics.core.splice import SpLiCE
+
+    rs = _tiny_set()
+    rows = np.array([3, 17, 5, 22, 9, 0, 28])                # unsorted, as a caller may pass them
+    sp, codes = sec.splice_codes(rs, rows, lam=0.05, chunk=chunk, progress=False)
+    dense = SpLiCE(lam=0.05).fit(rs.vocab, rs.general_text).transform(rs.X[rows])
+    assert codes.shape == (len(rs.X), rs.vocab.shape[0]) and dense.any()
+    np.testing.assert_allclose(codes[rows].toarray(), dense, atol=1e-6)   # the same optimum (solver tolerance)
+    others = np.setdiff1d(np.arange(len(rs.X)), rows)
+    assert codes[others].nnz == 0
+
+
+def test_tsne_layout_ignores_float_noise_below_its_input_precision():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 16))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    X = np.round(X, 4) + 2e-5                   # away from the rounding boundaries, as almost every value is
+    noisy = X * (1 + 1e-11 * rng.standard_normal(X.shape))
+    a = figs.tsne_2d(X, perplexity=10, seed=0)
+    assert a.tobytes() == figs.tsne_2d(noisy, perplexity=10, seed=0).tobytes()
+    moved = X.copy()
+    moved[0, 0] += 1e-4                         # one coordinate, one rounding step: t-SNE amplifies it
+    assert a.tobytes() != figs.tsne_2d(moved, perplexity=10, seed=0).tobytes()

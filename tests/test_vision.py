@@ -47,7 +47,7 @@ def test_dino_random_weights_gives_unit_768d_cls(images):
     model = DinoV2Backbone(pretrained=False, device="cpu")
     assert model.model.patch_embed.img_size == (224, 224)        # not timm's 518 default
     X = model.encode_images(images, batch_size=2, progress=False)
-    assert X.shape == (3, 768) and X.dtype == np.float32
+    assert X.shape == (3, 768) and X.dtype == np.float64
     np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-5)
     # the CLS token of the model's own forward_features, normalised
     import torch

@@ -44,8 +44,8 @@ def top_k(queries, candidates, k: int, *, block: int = 512) -> np.ndarray:
 
     Ties are broken by the lower candidate index. ``block`` queries are scored at a time.
     """
-    Q = _unit(check_matrix(queries, "queries", dtype=np.float32, allow_empty=True))
-    P = _unit(check_matrix(candidates, "candidates", n_cols=Q.shape[1], dtype=np.float32))
+    Q = _unit(check_matrix(queries, "queries", allow_empty=True))
+    P = _unit(check_matrix(candidates, "candidates", n_cols=Q.shape[1]))
     n = P.shape[0]
     if not 1 <= int(k) <= n:
         raise ValueError(f"k must be between 1 and the number of candidates ({n}), got {k}.")
@@ -111,9 +111,9 @@ def filtered_retrieval(query_emb, pool_emb, query_general, pool_general, *, quer
         One row per pair: ``query`` (row of ``query_emb``), ``concept``, ``ap_general`` and
         ``ap_sub`` (NaN where sub-label retrieval does not apply).
     """
-    Xq = check_matrix(query_emb, "query_emb", dtype=np.float32)
+    Xq = check_matrix(query_emb, "query_emb")
     same = transform_query is None and transform_pool is None      # else the transforms set the space
-    Xp = check_matrix(pool_emb, "pool_emb", n_cols=Xq.shape[1] if same else None, dtype=np.float32)
+    Xp = check_matrix(pool_emb, "pool_emb", n_cols=Xq.shape[1] if same else None)
     Yq = check_labels(query_general, Xq.shape[0], "query_general")
     Yp = check_labels(pool_general, Xp.shape[0], "pool_general")
     if Yq.shape[1] != Yp.shape[1]:

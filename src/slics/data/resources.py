@@ -57,7 +57,7 @@ class ResourceFile:
     resource: str
     mirror: str
     url: str
-    sha256: str | None          # None: not pinned yet (full-profile archives); printed when fetched
+    sha256: str | None          # None: not pinned yet (full-profile files): pinned on first use, see expected_sha256
     package: str | None = None  # NLTK package that ships this file (nltk.download name)
     profile: str | None = None  # "full": skipped by `fetch` without names
 
@@ -108,16 +108,45 @@ def _mirror_dir() -> Path | None:
     return folder.resolve()
 
 
+def _flat_name(dest: Path) -> str:
+    return dest.relative_to(external_dir()).as_posix().replace("/", "__")
+
+
 def _lock(dest: Path) -> FileLock:
     locks = external_dir() / ".locks"
     locks.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(locks / (dest.relative_to(external_dir()).as_posix().replace("/", "__") + ".lock")))
+    return FileLock(str(locks / (_flat_name(dest) + ".lock")))
+
+
+def _pin_file(dest: Path) -> Path:
+    return external_dir() / ".pins" / (_flat_name(dest) + ".sha256")
+
+
+def expected_sha256(item: ResourceFile) -> str | None:
+    """The registered sha256, or for an unregistered one (full-profile files whose hash could not be
+    read offline) the sha256 recorded when this data folder first received the file: trust on first
+    use, so that a later corruption or a changed upstream file is still caught."""
+    if item.sha256 is not None:
+        return item.sha256
+    pin = _pin_file(item.dest)
+    return pin.read_text().strip() if pin.is_file() else None
+
+
+def _record_pin(item: ResourceFile) -> None:
+    pin = _pin_file(item.dest)
+    if item.sha256 is None and not pin.is_file():
+        pin.parent.mkdir(parents=True, exist_ok=True)
+        digest = sha256_of(item.dest)
+        pin.write_text(digest + "\n")
+        print(f"warning: resource '{item.resource}': {item.mirror} has no registered sha256; recorded "
+              f"{digest} in {pin} and verified against it from now on (register it in resources.yaml).",
+              file=sys.stderr)
 
 
 def _verified(dest: Path, sha256: str | None) -> bool:
     """True when ``dest`` holds the right bytes; a wrong file is named and removed.
 
-    An unpinned file (``sha256`` None) counts as verified once present."""
+    With no known sha256 (an unregistered file seen for the first time) a present file counts as verified."""
     if not dest.is_file():
         return False
     if sha256 is None:
@@ -160,17 +189,15 @@ def _source(item: ResourceFile):
 
 
 def _retrieve(item: ResourceFile, downloader, origin: str) -> None:
-    dest = item.dest
+    dest, expected = item.dest, expected_sha256(item)
     try:
-        _pooch().retrieve(item.url, known_hash=None if item.sha256 is None else f"sha256:{item.sha256}",
-                       fname=dest.name, path=dest.parent, downloader=downloader, progressbar=False)
-        if item.sha256 is None:
-            print(f"warning: resource '{item.resource}': {item.mirror} has no pinned sha256; it is "
-                  f"{sha256_of(dest)} (record it in resources.yaml).", file=sys.stderr)
+        _pooch().retrieve(item.url, known_hash=None if expected is None else f"sha256:{expected}",
+                          fname=dest.name, path=dest.parent, downloader=downloader, progressbar=False)
     except ValueError as err:  # pooch: hash mismatch (the temporary file is already removed)
+        which = "registered" if item.sha256 else f"recorded at first use in {_pin_file(dest)}"
         raise ResourceError(
-            f"Resource '{item.resource}': checksum mismatch for {item.mirror} from {origin}: expected "
-            f"sha256 {item.sha256} ({err}). The copy is corrupted or a different version; replace it "
+            f"Resource '{item.resource}': checksum mismatch for {item.mirror} from {origin}: expected the "
+            f"{which} sha256 {expected} ({err}). The copy is corrupted or a different version; replace it "
             f"with the file from {item.url}. Nothing was written."
         ) from err
     except Exception as err:  # requests' connection and HTTP errors are OSErrors too
@@ -191,10 +218,11 @@ def fetch_file(item: ResourceFile) -> Path:
     dest = item.dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with _lock(dest):
-        if not _verified(dest, item.sha256):
+        if not _verified(dest, expected_sha256(item)):
             downloader, origin = _source(item)
             _retrieve(item, downloader, origin)
             print(f"{item.mirror}: verified copy of {origin}", file=sys.stderr)
+        _record_pin(item)
     return dest
 
 

@@ -6,7 +6,7 @@ stages ``embed_mirflickr25k`` / ``embed_coco``) are embedded by
 
 Command line: ``python -m slics.embedding.embed cifar10`` (DVC stage ``embed_cifar10``) reads
 ``params.yaml`` (``profile``, ``seed``, ``embed``, ``demo_world``) and writes into
-``data/embeddings/<backbone>/cifar10/``, all float32 with unit rows unless said:
+``data/embeddings/<backbone>/cifar10/``, all float64 with unit rows unless said:
 
 * ``cifar10_images.npy``   (10000, d): CIFAR-10 test images (simulated for ``demo``)
 * ``cifar10_labels.npy``   (10000,) int64 class ids

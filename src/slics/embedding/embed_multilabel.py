@@ -4,7 +4,7 @@
 (``profile``, ``seed``, ``embed``, ``demo_world``, ``datasets``) and writes into
 ``data/embeddings/<backbone>/<dataset>/``:
 
-* ``images.npy``        (n, d) float32 unit rows: every image with a general label, in the
+* ``images.npy``        (n, d) float64 unit rows: every image with a general label, in the
   order of ``split.csv`` (simulated in the demo profile, real CLIP image embeddings in full)
 * ``split.csv``         image name and split (``train``/``val``/``query``/``pool``), seeded by
   ``seed`` and sized by ``datasets.<dataset>.splits.<profile>`` (:mod:`slics.data.splits`)
@@ -36,7 +36,7 @@ import numpy as np
 from ..data.multilabel import MultiLabelSet, prompt_name
 from ..data.splits import make_split, split_table
 from ..utils.config import load_params
-from ..utils.io import save_npy, write_json, write_text
+from ..utils.io import atomic_dir, save_npy, write_json, write_text
 
 DATASETS = ("mirflickr25k", "coco")
 
@@ -73,7 +73,7 @@ def template_text_embeddings(backbone, names, templates, batch_size: int = 256) 
     words = [prompt_name(n) for n in names]
     emb = np.stack([backbone.encode_text(make_prompts(t, words), batch_size=batch_size) for t in templates])
     mean = emb.astype(np.float64).mean(axis=0)
-    return (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)
+    return mean / np.linalg.norm(mean, axis=1, keepdims=True)
 
 
 def embed_multilabel(dataset: str, params: dict | None = None, out_dir: str | Path | None = None,
@@ -137,21 +137,23 @@ def embed_multilabel(dataset: str, params: dict | None = None, out_dir: str | Pa
         source = f"real images encoded by {name}"
 
     out = Path(out_dir) if out_dir is not None else embeddings_dir(name, dataset)
-    arrays = {"images": X, "general_text": general_text}
-    for key, array in arrays.items():
-        save_npy(out / f"{key}.npy", np.ascontiguousarray(array, dtype=np.float32))
-    write_text(out / "split.csv", split_table(data.image_ids, split).to_csv(index=False, lineterminator="\n"))
+    arrays = {"images": np.ascontiguousarray(X, dtype=np.float64),
+              "general_text": np.ascontiguousarray(general_text, dtype=np.float64)}
     manifest = {
         "dataset": dataset, "backbone": name, "profile": profile, "seed": seed, "dim": int(X.shape[1]),
         "n_images": len(data), "images": source, "prompt_template": template,
         "zero_shot_templates": list(params["datasets"]["zero_shot_templates"]),
         "general_concepts": list(data.general_names), "label_columns": list(data.label_names),
         "splits": {s: int(np.sum(split == s)) for s in ("train", "val", "query", "pool")},
-        "files": {f"{k}.npy": {"shape": list(v.shape), "dtype": "float32"} for k, v in arrays.items()},
+        "files": {f"{k}.npy": {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in arrays.items()},
         "mean_labels_per_image": float(data.general.sum(axis=1).mean()),
     }
     if profile == "demo":
         manifest["demo_world"] = sim.to_dict()
-    write_json(out / "manifest.json", manifest, decimals=4)
+    with atomic_dir(out) as staging:  # all files or none: a failure keeps the previous embeddings
+        for key, array in arrays.items():
+            save_npy(staging / f"{key}.npy", array)
+        write_text(staging / "split.csv", split_table(data.image_ids, split).to_csv(index=False, lineterminator="\n"))
+        write_json(staging / "manifest.json", manifest, decimals=4)
     manifest["total_s"] = round(time.perf_counter() - t0, 1)       # returned, not written
     return manifest

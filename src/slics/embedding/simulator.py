@@ -185,7 +185,7 @@ def modality_gap(vocab_emb: np.ndarray, norm: float, text_offset: float,
 
 def simulate_images(labels, label_emb, vocab_emb, clutter_emb, params, random_state,
                     return_details: bool = False):
-    """Simulated image embeddings: float32 (n, d) with unit rows.
+    """Simulated image embeddings: float64 (n, d) with unit rows.
 
     Parameters
     ----------
@@ -254,7 +254,7 @@ def simulate_images(labels, label_emb, vocab_emb, clutter_emb, params, random_st
         clutter_w = np.zeros((n, 0))
     noise = rng.standard_normal((n, d)) * (p.noise_std / np.sqrt(d))
     X += gap + noise
-    X = normalise_rows(X).astype(np.float32)
+    X = normalise_rows(X)
     if not return_details:
         return X
     details = dict(items=items, labels=labs, label_weights=weights, neighbour_spread=spread,
@@ -264,7 +264,7 @@ def simulate_images(labels, label_emb, vocab_emb, clutter_emb, params, random_st
 
 
 def simulate_cifar10(label_emb, vocab_emb, clutter_emb, params, random_state):
-    """The CIFAR-10 stand-in: ``(images (10 * n_per_class, d) float32, labels int64)``."""
+    """The CIFAR-10 stand-in: ``(images (10 * n_per_class, d) float64, labels int64)``."""
     p = _params(params)
     labels = cifar10_demo_labels(p.n_per_class)
     X = simulate_images(one_hot(labels, CIFAR10_N_CLASSES), label_emb, vocab_emb, clutter_emb, p, random_state)

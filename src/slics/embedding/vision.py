@@ -1,6 +1,6 @@
 """Image-only backbones of the SLiCS paper's section 4.4: DINOv2 ViT-B/14 and the TiTok-L-32 tokenizer.
 
-Both return float32 arrays, one row per image, with the paper's normalisation and no mean
+Both return float64 arrays, one row per image, with the paper's normalisation and no mean
 removal (section 4.1):
 
 * ``dinov2-vitb14``: timm ``vit_base_patch14_dinov2.lvd142m`` (the official DINOv2 ViT-B/14
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .encoders import (HF_HOST, BackboneUnavailableError, _default_device, _unit_float32, can_reach,
+from .encoders import (HF_HOST, BackboneUnavailableError, _default_device, unit_rows, can_reach,
                        encode_image_batches, offline_mode)
 
 DINO_TIMM_NAME = "vit_base_patch14_dinov2.lvd142m"
@@ -84,7 +84,7 @@ def titok_weights() -> str:
     """The TiTok-L-32 checkpoint: the Hugging Face cache, else the registered resource (``titok_l32``).
 
     Offline with neither, raises :class:`BackboneUnavailableError` at once; online, the resource
-    is fetched (mirror first, then its URL; its sha256 is printed, not yet pinned).
+    is fetched (mirror first, then its URL; its sha256, not registered yet, is pinned on first use).
     """
     found = _hub_file(TITOK_HUB_REPO, TITOK_WEIGHTS)
     if found:
@@ -136,7 +136,7 @@ class DinoV2Backbone:
     def encode_images(self, images, batch_size: int = 64, progress: bool = True) -> np.ndarray:
         """Unit CLS embeddings (n, 768) of PIL images."""
         X = encode_image_batches(lambda x: self.model(x.to(self.device)), self.transform, images, batch_size, progress, self.name)
-        return _unit_float32(X)
+        return unit_rows(X)
 
 
 # ---------------------------------------------------------------------------------------------- TiTok
@@ -286,12 +286,12 @@ class TiTokBackbone:
         tokens = X.reshape(X.shape[0], self.config.n_tokens, self.config.token_size)
         if not np.all(np.isfinite(tokens)) or np.any(np.linalg.norm(tokens, axis=2) == 0):
             raise FloatingPointError("TiTok returned a zero or non-finite token")
-        return np.ascontiguousarray(X, dtype=np.float32)
+        return np.ascontiguousarray(X, dtype=np.float64)
 
     def codebook(self) -> np.ndarray:
         """The quantiser's codewords (codebook_size, token_size), L2-normalised as the tokenizer uses them."""
         W = self.model.quantize.embedding.weight.detach().float().cpu().numpy()
-        return _unit_float32(W)
+        return unit_rows(W)
 
 
 IMAGE_BACKBONES = {"dinov2-vitb14": DinoV2Backbone, "titok-l32": TiTokBackbone}

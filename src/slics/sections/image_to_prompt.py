@@ -349,9 +349,10 @@ def generate(params: dict, device=None) -> Path:
     require_diffusers()
     X, Y = full_embeddings(params, device=device)                # fails fast without images or weights
     pipe = load_unclip_pipeline(gen["model"], device=device)     # fails fast without the weights
+    from ..embedding.retrieval_set import load_set
     from . import slics_clip
 
-    rs = slics_clip.load_set("coco", params)
+    rs = load_set("coco", params)
     K = int(params["slics_clip"]["k_grid"][0])
     model = slics_clip.fit_dictionary(rs, K, int(params["slics_clip"]["n_iter"]),
                                       params["slics_clip"]["batch_size"]["coco"], int(params["seed"]))

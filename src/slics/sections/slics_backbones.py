@@ -35,6 +35,7 @@ import pandas as pd
 from ..core.pq import QuantisedPool, TokenQuantiser, normalise_tokens, operation_counts, storage
 from ..core.retrieval import top_k
 from ..core.zero_shot import normalise_rows
+from ..embedding.retrieval_set import RetrievalSet, load_set
 from . import slics_clip
 
 SECTIONS = {"titok": "slics_titok", "dino": "slics_dino"}
@@ -53,26 +54,26 @@ def preprocess(X, which: str, n_tokens: int = 32) -> np.ndarray:
     if which == "titok":
         return normalise_tokens(X, n_tokens)
     if which == "dino":
-        return normalise_rows(np.asarray(X, dtype=np.float64)).astype(np.float32)
+        return normalise_rows(np.asarray(X, dtype=np.float64))
     raise ValueError(f"unknown backbone family {which!r}; expected one of {tuple(SECTIONS)}.")
 
 
-def load_backbone_set(dataset: str, params: dict, which: str) -> slics_clip.RetrievalSet:
+def load_backbone_set(dataset: str, params: dict, which: str) -> RetrievalSet:
     """The retrieval set of ``dataset`` with this backbone's embeddings and preprocessing.
 
-    Demo: :func:`slics.sections.slics_clip.load_set` (the demo world's vectors, labels and
+    Demo: :func:`slics.embedding.retrieval_set.load_set` (the demo world's vectors, labels and
     split) with the embeddings re-preprocessed (no mean removed). Full: the cached
     embeddings of ``titok-l32`` or ``dinov2-vitb14`` (see :func:`full_embeddings`).
     """
     n_tokens = int(params[SECTIONS[which]].get("n_tokens", 32))
     if params["profile"] == "demo":
-        rs = slics_clip.load_set(dataset, params)
+        rs = load_set(dataset, params)
         X = preprocess(rs.X_raw, which, n_tokens)
         return dataclasses.replace(rs, X=X, backbone=f"demo ({which} protocol)",
                                    mean=np.zeros(X.shape[1]))
     X_raw, split, data = full_embeddings(dataset, params, which)
     X = preprocess(X_raw, which, n_tokens)
-    return slics_clip.RetrievalSet(dataset, FULL_BACKBONE[which], X, X_raw, split, data, None, None,
+    return RetrievalSet(dataset, FULL_BACKBONE[which], X, X_raw, split, data, None, None,
                                    np.zeros(X.shape[1]))
 
 
@@ -104,7 +105,7 @@ def full_embeddings(dataset: str, params: dict, which: str, device=None):
     return load_npy(path), split, data
 
 
-def codebook(rs: slics_clip.RetrievalSet, params: dict, which: str = "titok") -> tuple[np.ndarray, dict]:
+def codebook(rs: RetrievalSet, params: dict, which: str = "titok") -> tuple[np.ndarray, dict]:
     """The unit codebook of the quantised pool and a description of it.
 
     Demo: seeded k-means on the training tokens (``codebook_size`` codewords); full: the
@@ -124,7 +125,7 @@ def codebook(rs: slics_clip.RetrievalSet, params: dict, which: str = "titok") ->
                          "codebook_size": int(q.codebook_.shape[0]), "inertia": q.inertia_}
 
 
-def with_pool(rs: slics_clip.RetrievalSet, pool_rows: np.ndarray, Xhat: np.ndarray) -> slics_clip.RetrievalSet:
+def with_pool(rs: RetrievalSet, pool_rows: np.ndarray, Xhat: np.ndarray) -> RetrievalSet:
     """A copy of ``rs`` whose pool rows are the quantised vectors ``Xhat`` (queries unchanged)."""
     X = rs.X.copy()
     X[pool_rows] = Xhat
@@ -139,21 +140,21 @@ def lut_agreement(rs, model, qpool: QuantisedPool, Xhat: np.ndarray, n_queries: 
     concept they carry: the top ``k`` by look-up-table score (:meth:`QuantisedPool.top_k`)
     against the top ``k`` by cosine on the dequantised vectors
     (:func:`slics.core.retrieval.top_k`). The two sum the same products in a different order
-    (float32), so candidates whose scores differ by rounding alone may swap places; a pair
+    (float64), so candidates whose scores differ by rounding alone may swap places; a pair
     *agrees* when the two lists have the same dense scores rank by rank within ``atol``.
     Also returns the largest difference between look-up-table and dense inner products.
     """
     rng = np.random.default_rng(seed)
     queries = rs.rows("query")
     sample = np.sort(rng.choice(queries, size=min(int(n_queries), queries.size), replace=False))
-    blocks = [rs.X[sample].astype(np.float32)]
+    blocks = [rs.X[sample]]
     for j in range(rs.data.general.shape[1]):
         rows = sample[rs.data.general[sample, j]]
         if rows.size:
-            Z = model.project(rs.X[rows], j).astype(np.float32)
+            Z = model.project(rs.X[rows], j)
             blocks.append(Z[np.linalg.norm(Z, axis=1) > 0])
     Z = np.concatenate(blocks)
-    dense = Z.astype(np.float64) @ Xhat.astype(np.float64).T
+    dense = Z @ Xhat.T
     lut = qpool.scores(Z)
     a, b = qpool.top_k(Z, k), top_k(Z, Xhat, k)
     gap = np.abs(np.take_along_axis(dense, a, 1) - np.take_along_axis(dense, b, 1)).max(axis=1)

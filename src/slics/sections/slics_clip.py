@@ -1,11 +1,11 @@
 """Sections 3-4 of the SLiCS paper: concept subspaces of CLIP embeddings and filtered retrieval.
 
-The notebooks ``03_slics_supervised`` and ``04_slics_unsupervised`` call these functions:
-load a retrieval set (:func:`load_set`: embeddings of ``embed_<dataset>``, labels, split),
-preprocess as the paper (normalise, subtract the image mean, renormalise), fit the
+The notebook ``03_slics_clip`` calls these functions: load a retrieval set
+(:func:`slics.embedding.retrieval_set.load_set`: embeddings of ``embed_<dataset>``, labels,
+split, preprocessed as the paper), fit the
 dictionaries (S-SVD, S-SLiCS, U-SLiCS with zero-shot pseudo-labels), score the methods
 of Table 2 with :mod:`slics.core.retrieval`, choose ``K`` on the validation queries, and
-caption the subspaces with words.
+caption the subspaces with words. Its figures are in :mod:`slics.sections.retrieval_figures`.
 
 Methods (the columns of the paper's Table 2), each giving the query vector of concept
 ``j`` and the candidate vectors:
@@ -26,86 +26,22 @@ disentanglement"); the ablation ``project_pool`` also projects the candidate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ..core.dictionary import SLiCS
 from ..core.nnls import nnls_batch
 from ..core.retrieval import filtered_retrieval, mean_average_precision
 from ..core.splice import SpLiCE
 from ..core.zero_shot import normalise_rows, zero_shot_pseudo_labels
-from ..data.multilabel import MultiLabelSet
+from ..embedding.retrieval_set import RetrievalSet, load_set
 
 METHODS = ("S-SVD", "S-SLiCS", "U-SLiCS", "UF", "F-SpLiCE", "SpLiCE")
 DATASET_LABEL = {"mirflickr25k": "MIR", "coco": "COCO"}
 DECIMALS = {"map_general": 4, "map_sub": 4, "map_general_std": 4, "map_sub_std": 4, "paper": 3, "run": 4,
             "mean_labels_per_image": 3, "residual": 4, "cosine": 3, "co_occurrence": 3,
             "relative_error": 4, "*": 4}
-
-
-@dataclass
-class RetrievalSet:
-    """One dataset under one backbone, preprocessed, with its split and labels (rows aligned)."""
-
-    dataset: str
-    backbone: str
-    X: np.ndarray             # (n, d) preprocessed: normalised, image mean removed, renormalised
-    X_raw: np.ndarray         # (n, d) the original unit embeddings (zero-shot pseudo-labels)
-    split: np.ndarray         # (n,) train / val / query / pool
-    data: MultiLabelSet
-    general_text: np.ndarray  # (C, d) template-averaged concept-name embeddings
-    vocab: np.ndarray         # (10000, d) LAION-10k word embeddings
-    mean: np.ndarray          # (d,) the image mean that was removed
-
-    def rows(self, name: str) -> np.ndarray:
-        return np.flatnonzero(self.split == name)
-
-
-def image_mean(X_unit: np.ndarray, split: np.ndarray, profile: str, backbone: str) -> np.ndarray:
-    """The image mean removed before decomposing: SpLiCE's precomputed CLIP mean (full) or
-    the mean of the normalised training embeddings (demo: the simulator has no such file)."""
-    if profile == "demo":
-        return X_unit[split == "train"].astype(np.float64).mean(axis=0)
-    import torch
-
-    from ..data.resources import resource_path
-
-    model = {"clip-vit-b32": "ViT-B-32", "clip-rn50": "RN50"}[backbone]
-    path = resource_path("splice_means", f"splice/means/clip_{model}_image.pt")
-    return torch.load(path, map_location="cpu", weights_only=True).double().numpy().reshape(-1)
-
-
-def preprocess(X, mean) -> np.ndarray:
-    """Normalise, subtract ``mean``, renormalise (float32 rows)."""
-    return normalise_rows(normalise_rows(np.asarray(X, dtype=np.float64)) - mean).astype(np.float32)
-
-
-def load_set(dataset: str, params: dict) -> RetrievalSet:
-    """Read ``data/embeddings/<backbone>/<dataset>/`` and the labels, aligned by ``split.csv``."""
-    from ..embedding.embed import embeddings_dir, load_embeddings
-    from ..embedding.embed_multilabel import load_labels
-
-    backbone, profile = params["embed"]["backbone"], params["profile"]
-    table = pd.read_csv(embeddings_dir(backbone, dataset) / "split.csv", keep_default_na=False)
-    data = load_labels(dataset, profile)
-    if tuple(table["image"]) != data.image_ids:
-        raise ValueError(f"split.csv of {dataset} does not match its labels; rerun `dvc repro embed_{dataset}`.")
-    X_raw = load_embeddings(backbone, "images", dataset)
-    split = table["split"].to_numpy(dtype=object)
-    mean = image_mean(X_raw, split, profile, backbone)
-    return RetrievalSet(dataset, backbone, preprocess(X_raw, mean), X_raw, split, data,
-                        load_embeddings(backbone, "general_text", dataset),
-                        load_embeddings(backbone, "laion10k_vocab", "cifar10"), mean)
-
-
-def capped_pool(rs: RetrievalSet, max_pool: int | None, seed: int) -> np.ndarray:
-    """The candidate rows: the whole pool, or a seeded subsample of ``max_pool`` (sorted)."""
-    pool = rs.rows("pool")
-    if max_pool is None or max_pool >= pool.size:
-        return pool
-    return np.sort(np.random.default_rng(seed).choice(pool, size=int(max_pool), replace=False))
 
 
 def pseudo_labels(rs: RetrievalSet, rows: np.ndarray, k: int) -> np.ndarray:
@@ -140,18 +76,36 @@ def evaluate(rs: RetrievalSet, queries: np.ndarray, pool: np.ndarray, *, model: 
         sp, codes, filtered = splice
         P = sp.reconstruct(codes[pool])
         if filtered:
-            return filtered_retrieval(codes[queries], P, Yq, Yp,
+            return filtered_retrieval(codes[queries].toarray(), P, Yq, Yp,
                                       transform_query=lambda W, j: sp.reconstruct(W, j), **common)
         return filtered_retrieval(sp.reconstruct(codes[queries]), P, Yq, Yp, **common)
     return filtered_retrieval(rs.X[queries], rs.X[pool], Yq, Yp, **common)
 
 
-def splice_codes(rs: RetrievalSet, rows: np.ndarray, lam: float) -> tuple[SpLiCE, np.ndarray]:
-    """Fit SpLiCE on the vocabulary (grouped by concept) and decompose ``rows`` (float32 codes,
-    a full (n, V) array with zeros elsewhere)."""
+def seeded_subset(rows: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
+    """``size`` of ``rows`` drawn without replacement (sorted), or all of them when ``size`` is null or larger."""
+    if size is None or int(size) >= rows.size:
+        return np.sort(rows)
+    return np.sort(rng.choice(rows, size=int(size), replace=False))
+
+
+def splice_codes(rs: RetrievalSet, rows: np.ndarray, lam: float, *, chunk: int = 2000,
+                 progress: bool = True) -> tuple[SpLiCE, sparse.csr_matrix]:
+    """Fit SpLiCE on the vocabulary (grouped by concept) and decompose ``rows``: the codes as a
+    sparse (n, V) matrix over every row of ``rs.X``, empty outside ``rows``.
+
+    Rows are decomposed ``chunk`` at a time, so that only one dense (chunk, V) block exists.
+    """
+    from tqdm.auto import tqdm
+
     sp = SpLiCE(lam=lam).fit(rs.vocab, rs.general_text)
-    codes = np.zeros((rs.X.shape[0], sp.vocab_.shape[0]), dtype=np.float32)
-    codes[rows] = sp.transform(rs.X[rows])
+    rows = np.asarray(rows)
+    blocks = []
+    for start in tqdm(range(0, rows.size, chunk), desc=f"SpLiCE {rs.dataset}", unit="chunk", disable=not progress):
+        block = sparse.csr_matrix(sp.transform(rs.X[rows[start:start + chunk]]))
+        blocks.append(block)
+    W = sparse.vstack(blocks, format="coo") if blocks else sparse.coo_matrix((0, sp.vocab_.shape[0]))
+    codes = sparse.csr_matrix((W.data, (rows[W.row], W.col)), shape=(rs.X.shape[0], sp.vocab_.shape[0]))
     return sp, codes
 
 
@@ -247,7 +201,7 @@ def differences(table: pd.DataFrame, reference: dict) -> pd.DataFrame:
 def full_disentanglement(model: SLiCS, rs: RetrievalSet, queries: np.ndarray):
     """Query representation and transform for full disentanglement (Fig. 7): the concept-``j``
     component of the NNLS fit on *all* the query's labelled concepts (``SLiCS.components``)."""
-    comps = model.components(rs.X[queries], rs.data.general[queries]).astype(np.float32)
+    comps = model.components(rs.X[queries], rs.data.general[queries])
     index = np.arange(queries.size, dtype=np.float64)[:, None]
     return index, (lambda idx, j: comps[idx[:, 0].astype(np.int64), j])
 
@@ -294,23 +248,36 @@ def run_dataset(dataset: str, params: dict) -> dict:
         ablation.append({"dataset": dataset, "backbone": backbone, "variant": name,
                          "map_general": summary["map_general"], "map_sub": summary["map_sub"]})
 
-    # SpLiCE and F-SpLiCE on a seeded sub-protocol (query and pool subsamples), with UF beside them
+    # SpLiCE and F-SpLiCE (on seeded subsamples when n_queries / n_pool say so), with UF and S-SLiCS beside them
     sp_cfg = cfg["splice"]
     rng = np.random.default_rng(int(params["seed"]))
-    sq = np.sort(rng.choice(queries, size=min(int(sp_cfg["n_queries"]), queries.size), replace=False))
-    spool = np.sort(rng.choice(pool, size=min(int(sp_cfg["n_pool"]), pool.size), replace=False))
+    sq, spool = seeded_subset(queries, sp_cfg["n_queries"], rng), seeded_subset(pool, sp_cfg["n_pool"], rng)
     sp, codes = splice_codes(rs, np.concatenate([sq, spool]), float(sp_cfg["lam"]))
     splice_rows = [summarise(evaluate(rs, sq, spool, k=k), dataset, backbone, "UF"),
                    summarise(evaluate(rs, sq, spool, model=s, k=k), dataset, backbone, "S-SLiCS"),
                    summarise(evaluate(rs, sq, spool, splice=(sp, codes, True), k=k), dataset, backbone, "F-SpLiCE"),
                    summarise(evaluate(rs, sq, spool, splice=(sp, codes, False), k=k), dataset, backbone, "SpLiCE")]
-    nnz = np.count_nonzero(codes[np.concatenate([sq, spool])], axis=1)
+    if sq.size == queries.size and spool.size == pool.size:    # Table 2's own protocol: SpLiCE joins it
+        runs.extend(splice_rows[2:])
+    nnz = codes[np.concatenate([sq, spool])].getnnz(axis=1)
     return {"set": rs, "K": K, "grid": grid, "runs": pd.DataFrame(runs), "ablation": pd.DataFrame(ablation),
-            "splice": pd.DataFrame(splice_rows), "splice_mean_nonzeros": float(nnz.mean()), "models": models,
+            "splice": pd.DataFrame(splice_rows), "splice_mean_nonzeros": float(nnz.mean()),
+            "splice_sizes": {"queries": (sq.size, queries.size), "pool": (spool.size, pool.size)}, "models": models,
             "pseudo_labels": pseudo, "grid_models": grid_models}
 
 
 # --- tables, metrics and figures for the notebook ----------------------------------------
+
+def splice_protocol(results: dict) -> str:
+    """Markdown: how many queries and candidates SpLiCE decomposed on each dataset."""
+    lines = []
+    for dataset, r in results.items():
+        (nq, all_q), (npool, all_pool) = r["splice_sizes"]["queries"], r["splice_sizes"]["pool"]
+        whole = nq == all_q and npool == all_pool
+        lines.append(f"- {dataset}: {nq:,} of {all_q:,} queries against {npool:,} of {all_pool:,} candidates"
+                     + (" (the whole protocol)." if whole else " (seeded subsamples: compare within this table)."))
+    return "\n".join(lines)
+
 
 def captions_table(results: dict, n_words: int) -> pd.DataFrame:
     """Table 1 for every dataset: supervised and unsupervised word captions side by side."""
@@ -345,68 +312,6 @@ def metrics(table: pd.DataFrame, splice: pd.DataFrame, chosen_k: dict) -> dict:
             if case.startswith(dataset + "/"):
                 out[case]["K"] = int(K)
     return out
-
-
-def figure_k_grid(grid: pd.DataFrame):
-    """Fig. 6: validation mAP@20 (general, sub-label) versus atoms per concept."""
-    import matplotlib.pyplot as plt
-
-    datasets = list(dict.fromkeys(grid["dataset"]))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.4), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
-        t = grid[grid["dataset"] == dataset]
-        ax.plot(t["K"], t["map_general"], marker="o", label="general")
-        ax.plot(t["K"], t["map_sub"], marker="s", label="sub-label")
-        K = best_k(t)
-        ax.axvline(K, color="0.5", ls=":", label=f"chosen K = {K}")
-        ax.set(xscale="log", xticks=list(t["K"]), xticklabels=[str(v) for v in t["K"]], xlabel="K (atoms per concept)",
-               ylabel="validation mAP@20", title=dataset)
-        ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-def figure_ablation(ablation: pd.DataFrame):
-    """Fig. 7: partial versus full disentanglement (and projecting the candidates too)."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-    for ax, kind in zip(axes, ("general", "sub")):
-        piv = ablation.pivot(index="dataset", columns="variant", values=f"map_{kind}")
-        piv.plot.bar(ax=ax, rot=0)
-        ax.set(ylabel=f"mAP@20 ({kind})", ylim=(0, 1), title=f"{kind} retrieval", xlabel="")
-        ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    return fig
-
-
-def figure_atoms(model: SLiCS, rs: RetrievalSet, n_nonzero: int):
-    """Fig. 5: atom co-occurrence of non-negative OMP codes of the validation set, and the
-    cosine similarity between atoms (both ordered by concept)."""
-    import matplotlib.pyplot as plt
-
-    from ..core.omp import nn_omp
-
-    W = nn_omp(model.dictionary_, rs.X[rs.rows("val")], n_nonzero)
-    A = (W > 0).astype(float)
-    co = A.T @ A
-    co = co / np.maximum(np.diag(co)[:, None], 1)        # P(atom b active | atom a active)
-    cos = model.dictionary_ @ model.dictionary_.T
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
-    for ax, M, title, cmap in ((axes[0], co, "co-occurrence (nn-OMP, validation)", "viridis"),
-                               (axes[1], cos, "cosine similarity of atoms", "coolwarm")):
-        im = ax.imshow(M, cmap=cmap, vmin=0 if cmap == "viridis" else -1, vmax=1)
-        ax.grid(False)
-        K = model.n_atoms
-        ticks = np.arange(model.n_concepts_) * K + (K - 1) / 2
-        ax.set(xticks=ticks, yticks=ticks, title=title)
-        ax.set_xticklabels(rs.data.general_names, rotation=90, fontsize=7)
-        ax.set_yticklabels(rs.data.general_names, fontsize=7)
-        fig.colorbar(im, ax=ax, shrink=0.8)
-    fig.tight_layout()
-    within = np.array([[abs(cos[a, b]) for b in range(cos.shape[0]) if b != a
-                        and model.atom_concept_[b] == model.atom_concept_[a]] for a in range(cos.shape[0])])
-    return fig, float(np.mean(within)) if within.size else float("nan")
 
 
 def example_queries(rs: RetrievalSet, n_queries: int, seed: int) -> np.ndarray:
@@ -469,116 +374,3 @@ def pseudo_label_quality(rs: RetrievalSet, pseudo: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def concept_with_most_subs(rs: RetrievalSet) -> int:
-    """The general concept with the most sub-labels (ties: the first), e.g. MIR ``people``."""
-    return int(np.argmax(np.bincount(rs.data.sub_parent, minlength=len(rs.data.general_names))))
-
-
-def figure_two_atoms(model: SLiCS, rs: RetrievalSet, concept: int):
-    """Fig. 3: coefficients of a concept's two most used atoms on its training images,
-    coloured by sub-label (images with exactly one sub-label of the concept)."""
-    import matplotlib.pyplot as plt
-
-    train = rs.rows("train")
-    rows = train[rs.data.general[train, concept]]
-    W = model.transform(rs.X[rows], rs.data.general[rows])[:, model.atom_concept_ == concept]
-    a, b = np.argsort(-np.count_nonzero(W, axis=0), kind="stable")[:2]
-    subs = rs.data.sub_labels_of(concept)
-    S = rs.data.sub[rows][:, subs]
-    fig, ax = plt.subplots(figsize=(5.6, 4.2))
-    one = S.sum(axis=1) == 1
-    ax.scatter(W[~one, a], W[~one, b], s=6, c="0.8", label="none or several")
-    for s, col in enumerate(subs):
-        keep = one & S[:, s]
-        ax.scatter(W[keep, a], W[keep, b], s=8, label=rs.data.sub_names[col])
-    ax.set(xlabel=f"coefficient of atom {a}", ylabel=f"coefficient of atom {b}",
-           title=f"{rs.dataset}: two atoms of '{rs.data.general_names[concept]}' by sub-label")
-    ax.legend(fontsize=8, markerscale=2)
-    fig.tight_layout()
-    return fig
-
-
-def figure_tsne(model: SLiCS, rs: RetrievalSet, n_images: int, seed: int):
-    """Fig. 2b: t-SNE of training embeddings, their components and the atoms, by concept."""
-    import matplotlib.pyplot as plt
-    from sklearn.manifold import TSNE
-
-    rng = np.random.default_rng(seed)
-    train = rs.rows("train")
-    rows = np.sort(rng.choice(train, size=min(n_images, train.size), replace=False))
-    X, Y = rs.X[rows].astype(np.float64), rs.data.general[rows]
-    comps = model.components(X, Y)
-    ci, cj = np.nonzero(Y)
-    C = normalise_rows(comps[ci, cj])
-    pts = np.vstack([X, C, model.dictionary_])
-    emb = TSNE(n_components=2, init="pca", random_state=seed, perplexity=30, max_iter=500).fit_transform(pts)
-    n, m = X.shape[0], C.shape[0]
-    fig, ax = plt.subplots(figsize=(7, 5.4))
-    ax.scatter(emb[:n, 0], emb[:n, 1], s=5, c="0.75", label="embeddings")
-    palette = plt.get_cmap("tab20")
-    for j, name in enumerate(rs.data.general_names):
-        keep = cj == j
-        ax.scatter(emb[n:n + m][keep, 0], emb[n:n + m][keep, 1], s=5, color=palette(j % 20), label=name)
-        atoms = emb[n + m:][model.atom_concept_ == j]
-        ax.scatter(atoms[:, 0], atoms[:, 1], s=60, marker="*", color=palette(j % 20), edgecolor="k", linewidth=0.5)
-    ax.set(title=f"{rs.dataset}: t-SNE of embeddings (grey), components (colour) and atoms (stars)",
-           xticks=[], yticks=[])
-    ax.legend(fontsize=7, markerscale=2, ncol=2, loc="best")
-    fig.tight_layout()
-    return fig
-
-
-def figure_tsne_k(models: dict, rs: RetrievalSet, concept: int, n_images: int, seed: int):
-    """Fig. 4: t-SNE of one concept's components of validation images for several ``K``,
-    coloured by sub-label (images with exactly one sub-label of the concept)."""
-    import matplotlib.pyplot as plt
-    from sklearn.manifold import TSNE
-
-    rng = np.random.default_rng(seed)
-    val = rs.rows("val")
-    subs = rs.data.sub_labels_of(concept)
-    S = rs.data.sub[val][:, subs]
-    keep = val[rs.data.general[val, concept] & (S.sum(axis=1) == 1)]
-    keep = np.sort(rng.choice(keep, size=min(n_images, keep.size), replace=False))
-    label = np.argmax(rs.data.sub[keep][:, subs], axis=1)
-    fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.6), squeeze=False)
-    for ax, (K, model) in zip(axes[0], sorted(models.items())):
-        comps = model.components(rs.X[keep], rs.data.general[keep])[:, concept]
-        emb = TSNE(n_components=2, init="pca", random_state=seed, perplexity=20, max_iter=500).fit_transform(
-            normalise_rows(comps))
-        for s, col in enumerate(subs):
-            ax.scatter(emb[label == s, 0], emb[label == s, 1], s=6, label=rs.data.sub_names[col])
-        ax.set(title=f"K = {K}", xticks=[], yticks=[])
-    axes[0][0].legend(fontsize=7, markerscale=2)
-    fig.suptitle(f"{rs.dataset}: components of '{rs.data.general_names[concept]}' by sub-label")
-    fig.tight_layout()
-    return fig
-
-
-def figure_qualitative_images(rs: RetrievalSet, model: SLiCS, images, queries, k: int = 5):
-    """Fig. 8 (full profile): each query image, then its top ``k`` results unfiltered (UF) and
-    filtered by each of its concepts (S-SLiCS). ``images`` maps an image row of ``rs`` to a PIL
-    image (e.g. :class:`slics.data.images.ZipImages` over ``rs.data.image_ids``)."""
-    import matplotlib.pyplot as plt
-
-    from ..core.retrieval import top_k
-
-    pool = rs.rows("pool")
-    rows = []
-    for q in queries:
-        rows.append((q, "UF", pool[top_k(rs.X[q:q + 1], rs.X[pool], k)[0]]))
-        for j in np.flatnonzero(rs.data.general[q]):
-            rows.append((q, rs.data.general_names[j],
-                         pool[top_k(model.project(rs.X[q:q + 1], int(j)), rs.X[pool], k)[0]]))
-    fig, axes = plt.subplots(len(rows), k + 1, figsize=(1.8 * (k + 1), 1.9 * len(rows)), squeeze=False)
-    for r, (q, name, top) in enumerate(rows):
-        for c, index in enumerate([q, *top]):
-            ax = axes[r][c]
-            ax.imshow(images[int(index)])
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.grid(False)
-        axes[r][0].set_title("query", fontsize=8)
-        axes[r][1].set_title(f"filter: {name}", fontsize=8, loc="left")
-    fig.tight_layout()
-    return fig

@@ -178,7 +178,7 @@ SCHEMA = {
     "slics_clip": {
         **SLICS_FIT,
         "n_pseudo_labels": COUNT,
-        "splice": {"lam": POSITIVE, "n_queries": COUNT, "n_pool": COUNT},
+        "splice": {"lam": POSITIVE, "n_queries": Maybe(COUNT), "n_pool": Maybe(COUNT)},
         "n_caption_words": COUNT,
         "tsne_images": COUNT,
     },

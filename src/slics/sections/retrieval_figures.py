@@ -1,0 +1,212 @@
+"""Figures of the retrieval sections (SLiCS paper Figs. 2b-8), shared by the CLIP, TiTok and DINOv2 notebooks.
+
+Each function takes a fitted :class:`~slics.core.dictionary.SLiCS` and a
+:class:`~slics.embedding.retrieval_set.RetrievalSet` (or a result table) and returns a
+matplotlib figure; the notebooks save them with :func:`slics.utils.plotting.save_figure`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..core.dictionary import SLiCS
+from ..core.zero_shot import normalise_rows
+from ..embedding.retrieval_set import RetrievalSet
+from .slics_clip import best_k
+
+
+def figure_k_grid(grid: pd.DataFrame):
+    """Fig. 6: validation mAP@20 (general, sub-label) versus atoms per concept."""
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(grid["dataset"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        t = grid[grid["dataset"] == dataset]
+        ax.plot(t["K"], t["map_general"], marker="o", label="general")
+        ax.plot(t["K"], t["map_sub"], marker="s", label="sub-label")
+        K = best_k(t)
+        ax.axvline(K, color="0.5", ls=":", label=f"chosen K = {K}")
+        ax.set(xscale="log", xticks=list(t["K"]), xticklabels=[str(v) for v in t["K"]], xlabel="K (atoms per concept)",
+               ylabel="validation mAP@20", title=dataset)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def figure_ablation(ablation: pd.DataFrame):
+    """Fig. 7: partial versus full disentanglement (and projecting the candidates too)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, kind in zip(axes, ("general", "sub")):
+        piv = ablation.pivot(index="dataset", columns="variant", values=f"map_{kind}")
+        piv.plot.bar(ax=ax, rot=0)
+        ax.set(ylabel=f"mAP@20 ({kind})", ylim=(0, 1), title=f"{kind} retrieval", xlabel="")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def figure_atoms(model: SLiCS, rs: RetrievalSet, n_nonzero: int):
+    """Fig. 5: atom co-occurrence of non-negative OMP codes of the validation set, and the
+    cosine similarity between atoms (both ordered by concept)."""
+    import matplotlib.pyplot as plt
+
+    from ..core.omp import nn_omp
+
+    W = nn_omp(model.dictionary_, rs.X[rs.rows("val")], n_nonzero)
+    A = (W > 0).astype(float)
+    co = A.T @ A
+    co = co / np.maximum(np.diag(co)[:, None], 1)        # P(atom b active | atom a active)
+    cos = model.dictionary_ @ model.dictionary_.T
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+    for ax, M, title, cmap in ((axes[0], co, "co-occurrence (nn-OMP, validation)", "viridis"),
+                               (axes[1], cos, "cosine similarity of atoms", "coolwarm")):
+        im = ax.imshow(M, cmap=cmap, vmin=0 if cmap == "viridis" else -1, vmax=1)
+        ax.grid(False)
+        K = model.n_atoms
+        ticks = np.arange(model.n_concepts_) * K + (K - 1) / 2
+        ax.set(xticks=ticks, yticks=ticks, title=title)
+        ax.set_xticklabels(rs.data.general_names, rotation=90, fontsize=7)
+        ax.set_yticklabels(rs.data.general_names, fontsize=7)
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    within = np.array([[abs(cos[a, b]) for b in range(cos.shape[0]) if b != a
+                        and model.atom_concept_[b] == model.atom_concept_[a]] for a in range(cos.shape[0])])
+    return fig, float(np.mean(within)) if within.size else float("nan")
+
+
+def concept_with_most_subs(rs: RetrievalSet) -> int:
+    """The general concept with the most sub-labels (ties: the first), e.g. MIR ``people``."""
+    return int(np.argmax(np.bincount(rs.data.sub_parent, minlength=len(rs.data.general_names))))
+
+
+def figure_two_atoms(model: SLiCS, rs: RetrievalSet, concept: int):
+    """Fig. 3: coefficients of a concept's two most used atoms on its training images,
+    coloured by sub-label (images with exactly one sub-label of the concept)."""
+    import matplotlib.pyplot as plt
+
+    train = rs.rows("train")
+    rows = train[rs.data.general[train, concept]]
+    W = model.transform(rs.X[rows], rs.data.general[rows])[:, model.atom_concept_ == concept]
+    a, b = np.argsort(-np.count_nonzero(W, axis=0), kind="stable")[:2]
+    subs = rs.data.sub_labels_of(concept)
+    S = rs.data.sub[rows][:, subs]
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    one = S.sum(axis=1) == 1
+    ax.scatter(W[~one, a], W[~one, b], s=6, c="0.8", label="none or several")
+    for s, col in enumerate(subs):
+        keep = one & S[:, s]
+        ax.scatter(W[keep, a], W[keep, b], s=8, label=rs.data.sub_names[col])
+    ax.set(xlabel=f"coefficient of atom {a}", ylabel=f"coefficient of atom {b}",
+           title=f"{rs.dataset}: two atoms of '{rs.data.general_names[concept]}' by sub-label")
+    ax.legend(fontsize=8, markerscale=2)
+    fig.tight_layout()
+    return fig
+
+
+TSNE_INPUT_DECIMALS = 4
+
+
+def tsne_2d(X, perplexity: float, seed: int) -> np.ndarray:
+    """2-D t-SNE (scikit-learn, PCA start, 500 iterations) of ``X`` rounded to 4 decimals, on one OpenMP thread.
+
+    t-SNE is chaotic: changing one input coordinate by 1e-11 gives another layout (measured,
+    scikit-learn and openTSNE alike), and the concept components differ between CPUs by up to
+    5e-12 (NNLS on nearly dependent atoms). Rounded to 4 decimals (the rows are unit vectors
+    with coordinates of about 0.05) such noise reaches a rounding boundary with probability
+    about 1e-8 per coordinate, so every machine feeds t-SNE the same numbers. Its Barnes-Hut
+    gradient sums in an order set by the thread count, hence one thread.
+    """
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    X = np.round(np.asarray(X, dtype=np.float64), TSNE_INPUT_DECIMALS)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity,
+                    max_iter=500).fit_transform(X)
+
+
+def figure_tsne(model: SLiCS, rs: RetrievalSet, n_images: int, seed: int):
+    """Fig. 2b: t-SNE of training embeddings, their components and the atoms, by concept."""
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(seed)
+    train = rs.rows("train")
+    rows = np.sort(rng.choice(train, size=min(n_images, train.size), replace=False))
+    X, Y = rs.X[rows], rs.data.general[rows]
+    comps = model.components(X, Y)
+    ci, cj = np.nonzero(Y)
+    C = normalise_rows(comps[ci, cj])
+    pts = np.vstack([X, C, model.dictionary_])
+    emb = tsne_2d(pts, perplexity=30, seed=seed)
+    n, m = X.shape[0], C.shape[0]
+    fig, ax = plt.subplots(figsize=(7, 5.4))
+    ax.scatter(emb[:n, 0], emb[:n, 1], s=5, c="0.75", label="embeddings")
+    palette = plt.get_cmap("tab20")
+    for j, name in enumerate(rs.data.general_names):
+        keep = cj == j
+        ax.scatter(emb[n:n + m][keep, 0], emb[n:n + m][keep, 1], s=5, color=palette(j % 20), label=name)
+        atoms = emb[n + m:][model.atom_concept_ == j]
+        ax.scatter(atoms[:, 0], atoms[:, 1], s=60, marker="*", color=palette(j % 20), edgecolor="k", linewidth=0.5)
+    ax.set(title=f"{rs.dataset}: t-SNE of embeddings (grey), components (colour) and atoms (stars)",
+           xticks=[], yticks=[])
+    ax.legend(fontsize=7, markerscale=2, ncol=2, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def figure_tsne_k(models: dict, rs: RetrievalSet, concept: int, n_images: int, seed: int):
+    """Fig. 4: t-SNE of one concept's components of validation images for several ``K``,
+    coloured by sub-label (images with exactly one sub-label of the concept)."""
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(seed)
+    val = rs.rows("val")
+    subs = rs.data.sub_labels_of(concept)
+    S = rs.data.sub[val][:, subs]
+    keep = val[rs.data.general[val, concept] & (S.sum(axis=1) == 1)]
+    keep = np.sort(rng.choice(keep, size=min(n_images, keep.size), replace=False))
+    label = np.argmax(rs.data.sub[keep][:, subs], axis=1)
+    fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.6), squeeze=False)
+    for ax, (K, model) in zip(axes[0], sorted(models.items())):
+        comps = model.components(rs.X[keep], rs.data.general[keep])[:, concept]
+        emb = tsne_2d(normalise_rows(comps), perplexity=20, seed=seed)
+        for s, col in enumerate(subs):
+            ax.scatter(emb[label == s, 0], emb[label == s, 1], s=6, label=rs.data.sub_names[col])
+        ax.set(title=f"K = {K}", xticks=[], yticks=[])
+    axes[0][0].legend(fontsize=7, markerscale=2)
+    fig.suptitle(f"{rs.dataset}: components of '{rs.data.general_names[concept]}' by sub-label")
+    fig.tight_layout()
+    return fig
+
+
+def figure_qualitative_images(rs: RetrievalSet, model: SLiCS, images, queries, k: int = 5):
+    """Fig. 8 (full profile): each query image, then its top ``k`` results unfiltered (UF) and
+    filtered by each of its concepts (S-SLiCS). ``images`` maps an image row of ``rs`` to a PIL
+    image (e.g. :class:`slics.data.images.ZipImages` over ``rs.data.image_ids``)."""
+    import matplotlib.pyplot as plt
+
+    from ..core.retrieval import top_k
+
+    pool = rs.rows("pool")
+    rows = []
+    for q in queries:
+        rows.append((q, "UF", pool[top_k(rs.X[q:q + 1], rs.X[pool], k)[0]]))
+        for j in np.flatnonzero(rs.data.general[q]):
+            rows.append((q, rs.data.general_names[j],
+                         pool[top_k(model.project(rs.X[q:q + 1], int(j)), rs.X[pool], k)[0]]))
+    fig, axes = plt.subplots(len(rows), k + 1, figsize=(1.8 * (k + 1), 1.9 * len(rows)), squeeze=False)
+    for r, (q, name, top) in enumerate(rows):
+        for c, index in enumerate([q, *top]):
+            ax = axes[r][c]
+            ax.imshow(images[int(index)])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+        axes[r][0].set_title("query", fontsize=8)
+        axes[r][1].set_title(f"filter: {name}", fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig
