@@ -1,4 +1,5 @@
-"""Tests for nnls_batch(method="lh"), the compiled per-row Lawson-Hanson solver (the default)."""
+"""Tests for nnls_batch(method="lh"), the compiled per-row Lawson-Hanson solver (the default),
+and what it shares with method="cd" (compiled per-row coordinate descent)."""
 
 import numba
 import numpy as np
@@ -7,22 +8,24 @@ import pytest
 from slics import nnls_batch
 from slics.core.planted import make_planted
 
-from test_nnls import assert_kkt, assert_matches_scipy
+from test_nnls import assert_kkt, assert_matches_scipy, scipy_reference
 
 
+@pytest.mark.parametrize("method", ["lh", "cd"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_per_row_supports_match_scipy(seed):
+def test_per_row_supports_match_scipy(seed, method):
     rng = np.random.default_rng(seed)
     D = rng.standard_normal((25, 30))
     X = rng.standard_normal((200, 30))
     support = rng.random((200, 25)) < 0.5
     support[0] = False                                   # an empty support gives zeros
     X[1] = 0.0                                           # a zero row gives zeros
-    W, info = nnls_batch(D, X, support, method="lh", return_info=True)
+    W, info = nnls_batch(D, X, support, method=method, return_info=True)
     assert info["n_fallback"] == 0
     assert np.all(W[0] == 0) and np.all(W[1] == 0)
     assert_matches_scipy(D, X, W, support)
     assert_kkt(D, X, W, support)
+    np.testing.assert_allclose(W, scipy_reference(D, X, support), atol=1e-7)   # unique: independent atoms
 
 
 def test_coherent_ssvd_dictionary_matches_scipy_and_active_set():
