@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -92,3 +95,13 @@ def test_dead_kernel_is_a_stage_failure_that_publishes_nothing(tmp_path, monkeyp
     assert "Nothing under" in str(err.value)
     assert committed.read_text() == "old\n"
     assert not list((tmp_path / "results").glob(".staging-*"))
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "results" / "notebooks").glob("*.ipynb")),
+                         ids=lambda p: p.stem)
+def test_executed_notebooks_carry_no_stderr(path):
+    """Warnings and progress bars hold paths and timings that differ on every run and machine."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    streams = [(i, o.get("text", "")) for i, c in enumerate(nb["cells"]) for o in c.get("outputs", [])
+               if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+    assert not streams, f"cell {streams[0][0]} writes to stderr: {''.join(streams[0][1])[:200]!r}"

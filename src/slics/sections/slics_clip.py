@@ -96,12 +96,13 @@ def splice_codes(rs: RetrievalSet, rows: np.ndarray, lam: float, *, chunk: int =
 
     Rows are decomposed ``chunk`` at a time, so that only one dense (chunk, V) block exists.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     sp = SpLiCE(lam=lam).fit(rs.vocab, rs.general_text)
     rows = np.asarray(rows)
     blocks = []
-    for start in tqdm(range(0, rows.size, chunk), desc=f"SpLiCE {rs.dataset}", unit="chunk", disable=not progress):
+    for start in tqdm(range(0, rows.size, chunk), desc=f"SpLiCE {rs.dataset}", unit="chunk",
+                      disable=None if progress else True):   # None: off without a terminal (notebooks)
         block = sparse.csr_matrix(sp.transform(rs.X[rows[start:start + chunk]]))
         blocks.append(block)
     W = sparse.vstack(blocks, format="coo") if blocks else sparse.coo_matrix((0, sp.vocab_.shape[0]))
