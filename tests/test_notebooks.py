@@ -56,11 +56,16 @@ write_table(pd.DataFrame({"x": [params["seed"]]}), results_dir() / "tables" / "t
 """
 
 
-@pytest.mark.slow
-def test_failed_stage_leaves_committed_results_and_keeps_partial_notebook(tmp_path, monkeypatch):
-    committed = _toy_project(tmp_path, WRITE_THEN.replace("{tail}", "raise RuntimeError('late failure')"))
+def _toy_stage(tmp_path, monkeypatch, tail: str):
+    """A toy project whose notebook writes a table, then runs ``tail``; returns the committed table."""
+    committed = _toy_project(tmp_path, WRITE_THEN.replace("{tail}", tail))
     monkeypatch.setenv("SLICS_ROOT", str(tmp_path))
     monkeypatch.delenv("SLICS_RESULTS_DIR", raising=False)
+    return committed
+
+@pytest.mark.slow
+def test_failed_stage_leaves_committed_results_and_keeps_partial_notebook(tmp_path, monkeypatch):
+    committed = _toy_stage(tmp_path, monkeypatch, "raise RuntimeError('late failure')")
     with pytest.raises(StageFailed, match="late failure") as err:
         run_notebook("toy", ["seed"])
     failed = tmp_path / "results" / "failed" / "toy.ipynb"
@@ -73,9 +78,7 @@ def test_failed_stage_leaves_committed_results_and_keeps_partial_notebook(tmp_pa
 
 @pytest.mark.slow
 def test_successful_stage_publishes_everything(tmp_path, monkeypatch):
-    committed = _toy_project(tmp_path, WRITE_THEN.replace("{tail}", ""))
-    monkeypatch.setenv("SLICS_ROOT", str(tmp_path))
-    monkeypatch.delenv("SLICS_RESULTS_DIR", raising=False)
+    committed = _toy_stage(tmp_path, monkeypatch, "")
     (tmp_path / "results" / "failed").mkdir()
     (tmp_path / "results" / "failed" / "toy.ipynb").write_text("{}")  # from an earlier failure
     dest = run_notebook("toy", ["seed"])
@@ -87,9 +90,7 @@ def test_successful_stage_publishes_everything(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_dead_kernel_is_a_stage_failure_that_publishes_nothing(tmp_path, monkeypatch):
-    committed = _toy_project(tmp_path, WRITE_THEN.replace("{tail}", "import os\nos._exit(1)"))
-    monkeypatch.setenv("SLICS_ROOT", str(tmp_path))
-    monkeypatch.delenv("SLICS_RESULTS_DIR", raising=False)
+    committed = _toy_stage(tmp_path, monkeypatch, "import os\nos._exit(1)")
     with pytest.raises(StageFailed, match="DeadKernelError") as err:
         run_notebook("toy", ["seed"])
     assert "Nothing under" in str(err.value)
