@@ -353,3 +353,35 @@ def test_fit_is_bitwise_identical_under_one_and_two_threads(history_case):
         numba.set_num_threads(before)
     assert fits[0].dictionary_.tobytes() == fits[1].dictionary_.tobytes()
     assert fits[0].error_history_.tobytes() == fits[1].error_history_.tobytes()
+
+
+def test_parallel_atom_passes_are_bitwise_identical_under_one_and_two_threads():
+    """Atoms active on more than ``_PARALLEL_ROWS`` rows take the parallel gather, ``R^T R q`` and
+    write-back: their blocks are added in the one-thread order, so the bytes match."""
+    import numba
+
+    from slics.core import _ksvd
+
+    X, Y, _, _ = make_planted(3000, 32, 2, 2, concepts_per_sample=(1, 2), noise=0.05, atom_coherence=0.3,
+                              atom_density=0.6, random_state=5)
+    model = SLiCS(2, n_iter=0).fit(X, Y)
+    D0 = model.init_dictionary_
+    W0 = nnls_batch(D0, X, np.repeat(Y, 2, axis=1))
+    assert (W0 > 0).sum(axis=0).min() > 2 * _ksvd._PARALLEL_ROWS          # the parallel path runs
+    before = numba.get_num_threads()
+    out = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            D, W = D0.copy(), W0.copy()
+            E = X - W @ D
+            _atom_step(D, W, E, Y, 2, "ksvd", False)
+            out.append((D, W, E))
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(*out):
+        assert a.tobytes() == b.tobytes()
+    ref = [D0.copy(), W0.copy(), X - W0 @ D0]                          # and the Python reference
+    _atom_step(*ref, Y, 2, "ksvd", False, compiled=False)
+    for a, b in zip(out[0], ref):
+        np.testing.assert_allclose(a, b, atol=1e-9)

@@ -14,23 +14,35 @@ block of ``_ROWS`` rows, the second reading the block from cache), and the updat
 go back into the concept buffer, then into ``E`` once per concept; there is no Python
 overhead per step.
 
-Determinism: the step is sequential (each atom sees the residual left by the previous ones)
-and runs on one thread; it gives the same bytes whatever numba's thread count.
+Parallelism and determinism: atoms are updated one after another (each sees the residual
+left by the previous ones), but inside one atom the passes over its rows run on every core
+(numba ``prange`` over fixed blocks of ``_ROWS`` rows, BLAS on one thread): the gather, each
+``R^T R q`` and the write-back. Every block writes its own slot and the slots are then added
+in block order, which is exactly the order of the one-thread loop, so the bytes do not depend
+on numba's thread count (tested).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 _LANCZOS = 24      # Lanczos steps between restarts
 _ROWS = 32         # rows per block of R^T R q (32 x 512 float64 = 128 KiB: stays in L2)
 _MAX_STEPS = 400   # total Lanczos steps per atom
+_PARALLEL_ROWS = 256   # below this many rows a pass stays on one thread (the sums are the same)
 
 
 @njit(cache=True)
 def _vdot(x, y):
     return np.dot(x, y)
+
+
+@njit(cache=True)
+def _dot(a, b):
+    """BLAS ``np.dot``, compiled apart: inside a ``parallel=True`` function numba would turn
+    ``np.dot`` into its own loop, with another summation order."""
+    return np.dot(a, b)
 
 
 @njit(cache=True)
@@ -62,19 +74,63 @@ def _gather_row(e, ci, dv, r):
     return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 
 
+@njit(parallel=True, cache=True)
+def _cov_blocks(R, q, t, P):
+    """``t = R q`` and ``P[b] = R_b^T (R_b q)`` for every block ``b`` of ``_ROWS`` rows, in parallel."""
+    m = R.shape[0]
+    for b in prange((m + _ROWS - 1) // _ROWS):
+        b0 = b * _ROWS
+        b1 = min(m, b0 + _ROWS)
+        Rb = R[b0:b1]
+        tb = _dot(Rb, q)
+        t[b0:b1] = tb
+        P[b] = _dot(tb, Rb)
+
+
+@njit(parallel=True, cache=True)
+def _gather_rows(Ej, loc, c, dv, R, norms):
+    """``R[i] = Ej[loc[i]] + c[i] dv`` with ``norms[i] = (||Ej[loc[i]]||^2, ||R[i]||^2)``, in parallel."""
+    for i in prange(R.shape[0]):
+        norms[i, 0], norms[i, 1] = _gather_row(Ej[loc[i]], c[i], dv, R[i])
+
+
+@njit(parallel=True, cache=True)
+def _write_back(Ej, loc, R, coef, atom):
+    """``Ej[loc[i]] = R[i] - coef[i] atom``, in parallel."""
+    d = R.shape[1]
+    for i in prange(R.shape[0]):
+        r = loc[i]
+        ki = coef[i]
+        for l in range(d):
+            Ej[r, l] = R[i, l] - ki * atom[l]
+
+
+@njit(parallel=True, cache=True)
+def _copy_rows(dst, dst_rows, src, src_rows):
+    """``dst[dst_rows[t]] = src[src_rows[t]]`` for every ``t``, in parallel."""
+    for t in prange(dst_rows.shape[0]):
+        dst[dst_rows[t]] = src[src_rows[t]]
+
+
 @njit(cache=True)
-def _cov_apply(R, q, y, t):
+def _cov_apply(R, q, y, t, P):
     """``y = R^T (R q)`` and ``t = R q``, in blocks of ``_ROWS`` rows, each read from memory
-    once and reused from cache (half the traffic of two full products); blocks added in order."""
+    once and reused from cache (half the traffic of two full products); blocks added in order.
+    ``P`` (at least ``ceil(m / _ROWS)`` x d) holds the blocks' products on the parallel path."""
     m, d = R.shape
     for l in range(d):
         y[l] = 0.0
-    for b0 in range(0, m, _ROWS):
-        b1 = min(m, b0 + _ROWS)
-        Rb = R[b0:b1]
-        tb = np.dot(Rb, q)
-        t[b0:b1] = tb
-        y += np.dot(tb, Rb)
+    if m < _PARALLEL_ROWS:
+        for b0 in range(0, m, _ROWS):
+            b1 = min(m, b0 + _ROWS)
+            Rb = R[b0:b1]
+            tb = np.dot(Rb, q)
+            t[b0:b1] = tb
+            y += np.dot(tb, Rb)
+        return
+    _cov_blocks(R, q, t, P)
+    for b in range((m + _ROWS - 1) // _ROWS):
+        y += P[b]
 
 
 @njit(cache=True)
@@ -84,6 +140,7 @@ def _top_eigvec(R, v0, tol, p):
     m, d = R.shape
     L = min(_LANCZOS, d)
     Q = np.empty((L + 1, d))
+    P = np.empty(((m + _ROWS - 1) // _ROWS, d))
     Rq = np.empty((L, m))       # R q_j of the current cycle
     y = np.empty(d)
     v = v0.copy()
@@ -98,7 +155,7 @@ def _top_eigvec(R, v0, tol, p):
         done = False
         theta = 0.0
         while k < L:
-            _cov_apply(R, Q[k], y, Rq[k])
+            _cov_apply(R, Q[k], y, Rq[k], P)
             steps += 1
             alpha[k] = _vdot(Q[k], y)
             # full re-orthogonalisation, twice (classical Gram-Schmidt)
@@ -164,12 +221,14 @@ def ksvd_step(E, W, D, ptr, idx, K, monotone, tol, jitter):
     loc = np.empty(size, np.int64)
     c = np.empty(size)
     p_buf = np.empty(size)
+    norm_buf = np.empty((size, 2))
+    here = np.arange(size)
     rejected = 0
     total_steps = 0
     for j in range(C):
         nj = ptr[j + 1] - ptr[j]
-        for t in range(nj):
-            Ej[t] = E[idx[ptr[j] + t]]
+        rows = idx[ptr[j]:ptr[j + 1]]
+        _copy_rows(Ej, here[:nj], E, rows)
         for k in range(K):
             col = j * K + k
             m = 0
@@ -183,12 +242,13 @@ def ksvd_step(E, W, D, ptr, idx, K, monotone, tol, jitter):
                 continue
             dv = D[col].copy()
             R = buf[:m * d].reshape((m, d))
+            norms = norm_buf[:m]
+            _gather_rows(Ej, loc[:m], c[:m], dv, R, norms)   # R = E_a + c d^T, ||E_a||^2, ||R||^2
             old = 0.0
             total = 0.0
-            for i in range(m):         # one pass: R = E_a + c d^T, ||E_a||^2 and ||R||^2
-                old_i, total_i = _gather_row(Ej[loc[i]], c[i], dv, R[i])
-                old += old_i
-                total += total_i
+            for i in range(m):
+                old += norms[i, 0]
+                total += norms[i, 1]
             v0 = np.empty(d)
             nd = np.sqrt(np.dot(dv, dv))
             for l in range(d):
@@ -210,13 +270,9 @@ def ksvd_step(E, W, D, ptr, idx, K, monotone, tol, jitter):
                 rejected += 1
                 continue
             atom = s * v
+            _write_back(Ej, loc[:m], R, coef, atom)
             for i in range(m):
-                r = loc[i]
-                ki = coef[i]
-                for l in range(d):
-                    Ej[r, l] = R[i, l] - ki * atom[l]
-                W[idx[ptr[j] + r], col] = ki
+                W[idx[ptr[j] + loc[i]], col] = coef[i]
             D[col] = atom
-        for t in range(nj):
-            E[idx[ptr[j] + t]] = Ej[t]
+        _copy_rows(E, rows, Ej, here[:nj])
     return rejected, total_steps
