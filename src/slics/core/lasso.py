@@ -54,6 +54,7 @@ from numba import njit, prange
 from sklearn.exceptions import ConvergenceWarning
 
 from ..utils.validation import check_int, check_matrix, check_positive
+from .nnls import single_thread_blas
 from .sparse_coding import fista, fista_from
 
 __all__ = ["lasso", "lasso_path", "lasso_objective_rows", "duality_gap"]
@@ -412,7 +413,8 @@ def _solve(X, D, G, W, lam, positive, tol, max_iter, fista_warm=False, fista_ini
             W[sl] = fista_from(X[sl], A, lam, W[sl], tol=_FISTA_TOL, dtype=W.dtype)
         elif fista_warm:
             W[sl] = fista(X[sl], A, lam, tol=_FISTA_TOL, dtype=W.dtype)
-        B = X[sl] @ D.T
+        with single_thread_blas():      # OpenBLAS threads spin after a product: a core for the kernel
+            B = X[sl] @ D.T
         xx = np.einsum("ij,ij->i", X[sl], X[sl], dtype=np.float64)
         _solve_chunk(G, B, W[sl], xx, float(lam), bool(positive), float(tol), int(max_iter),
                      gaps[sl], sweeps[sl])

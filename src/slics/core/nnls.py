@@ -514,10 +514,13 @@ def _nnls_lh(D, X, G, support, init, tol, max_iter, ridge, return_info):
         W[~support] = 0.0
     status = np.empty(n, np.int64)
     chunk = max(1, (_CHUNK_ELEMENTS // 8) // max(n_atoms, 1))     # B: 4 MiB per chunk
-    for start in range(0, n, chunk):               # (the kernel calls no BLAS: the product may use all threads)
-        sl = slice(start, min(n, start + chunk))
-        B = X[sl] @ D.T
-        nnls_lh_chunk(G, B, support[sl], W[sl], float(tol), int(max_iter), init is None, status[sl])
+    # One BLAS thread for the products: OpenBLAS's threads keep spinning after a product and
+    # would take a core from the kernel's threads (measured: 0.32 s against 0.50 s on 20k rows).
+    with single_thread_blas():
+        for start in range(0, n, chunk):
+            sl = slice(start, min(n, start + chunk))
+            B = X[sl] @ D.T
+            nnls_lh_chunk(G, B, support[sl], W[sl], float(tol), int(max_iter), init is None, status[sl])
     failed = np.flatnonzero(status < 0)
     if failed.size:
         W[failed] = nnls_batch(D, X[failed], support[failed], ridge=ridge, tol=tol, method="active_set")
