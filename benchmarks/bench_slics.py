@@ -107,13 +107,14 @@ def _fit_child(setting, K, n_iter, queue):
     SLiCS(K, n_iter=1).fit(X[:500], Y[:500])                        # JIT compile / cache load
     data_bytes = X.nbytes
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    tracemalloc.start()
     t, c = time.perf_counter(), time.process_time()
     model = SLiCS(K, n_iter=n_iter).fit(X, Y)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tracemalloc.start()                      # a second fit for the memory: tracing slows allocations
+    SLiCS(K, n_iter=n_iter).fit(X, Y)
     traced = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     queue.put({"n_rows": setting["n_samples"], "seconds": wall, "cpu_seconds": cpu, "cpu_over_wall": cpu / wall,
                "data_mib": data_bytes / 2 ** 20, "peak_rss_increase_mib": max(peak - base, 0) / 2 ** 20,
                "peak_rss_increase_over_data": max(peak - base, 0) / data_bytes,
@@ -142,7 +143,8 @@ def previous_solver_fit(X, Y, K, n_iter) -> dict:
 
 def fit_scaling(setting, K, n_iter, sizes) -> dict:
     """Full-batch fits at several row counts, each in a fresh process: wall and CPU time and the
-    peak resident memory it added (over the data and the compiled code already loaded)."""
+    peak resident memory it added (over the data and the compiled code already loaded), then
+    a second, untimed fit for the peak of the traced allocations."""
     out = {}
     ctx = mp.get_context("spawn")
     for n in sizes:

@@ -154,3 +154,20 @@ def test_invalid_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         nnls_batch(**args)
+
+
+@pytest.mark.parametrize("method", ["lh", "cd"])
+def test_overwrite_init_writes_the_same_solution_into_init(method):
+    rng = np.random.default_rng(4)
+    D, X = rng.normal(size=(6, 10)), rng.normal(size=(30, 10))
+    support = rng.random((30, 6)) < 0.7
+    init = np.abs(rng.normal(size=(30, 6)))
+    ref = nnls_batch(D, X, support, init=init.copy(), method=method)
+    mine = init.copy()
+    out = nnls_batch(D, X, support, init=mine, method=method, overwrite_init=True)
+    assert out is mine
+    assert out.tobytes() == ref.tobytes()
+    frozen = init.astype(np.float32)                       # not float64: copied, left as it was
+    before = frozen.copy()
+    out32 = nnls_batch(D, X, support, init=frozen, method=method, overwrite_init=True)
+    assert out32 is not frozen and np.array_equal(frozen, before)

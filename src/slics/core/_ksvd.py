@@ -30,7 +30,7 @@ from numba import njit, prange
 _LANCZOS = 24      # Lanczos steps between restarts
 _ROWS = 32         # rows per block of R^T R q (32 x 512 float64 = 128 KiB: stays in L2)
 _MAX_STEPS = 400   # total Lanczos steps per atom
-_PARALLEL_ROWS = 256   # below this many rows a pass stays on one thread (the sums are the same)
+_PARALLEL_ROWS = 1024  # below this many rows a pass stays on one thread (measured: starting the threads costs more)
 
 
 @njit(cache=True)
@@ -94,15 +94,18 @@ def _gather_rows(Ej, loc, c, dv, R, norms):
         norms[i, 0], norms[i, 1] = _gather_row(Ej[loc[i]], c[i], dv, R[i])
 
 
+@njit(cache=True)
+def _write_row(Ej, r, Ri, ki, atom):
+    """``Ej[r] = Ri - ki atom``."""
+    for l in range(Ri.shape[0]):
+        Ej[r, l] = Ri[l] - ki * atom[l]
+
+
 @njit(parallel=True, cache=True)
 def _write_back(Ej, loc, R, coef, atom):
     """``Ej[loc[i]] = R[i] - coef[i] atom``, in parallel."""
-    d = R.shape[1]
     for i in prange(R.shape[0]):
-        r = loc[i]
-        ki = coef[i]
-        for l in range(d):
-            Ej[r, l] = R[i, l] - ki * atom[l]
+        _write_row(Ej, loc[i], R[i], coef[i], atom)
 
 
 @njit(parallel=True, cache=True)
@@ -228,7 +231,11 @@ def ksvd_step(E, W, D, ptr, idx, K, monotone, tol, jitter):
     for j in range(C):
         nj = ptr[j + 1] - ptr[j]
         rows = idx[ptr[j]:ptr[j + 1]]
-        _copy_rows(Ej, here[:nj], E, rows)
+        if nj >= _PARALLEL_ROWS:       # (small passes stay on this thread: a parallel start costs more)
+            _copy_rows(Ej, here[:nj], E, rows)
+        else:
+            for t in range(nj):
+                Ej[t] = E[rows[t]]
         for k in range(K):
             col = j * K + k
             m = 0
@@ -243,7 +250,11 @@ def ksvd_step(E, W, D, ptr, idx, K, monotone, tol, jitter):
             dv = D[col].copy()
             R = buf[:m * d].reshape((m, d))
             norms = norm_buf[:m]
-            _gather_rows(Ej, loc[:m], c[:m], dv, R, norms)   # R = E_a + c d^T, ||E_a||^2, ||R||^2
+            if m >= _PARALLEL_ROWS:             # R = E_a + c d^T, ||E_a||^2, ||R||^2
+                _gather_rows(Ej, loc[:m], c[:m], dv, R, norms)
+            else:
+                for i in range(m):
+                    norms[i, 0], norms[i, 1] = _gather_row(Ej[loc[i]], c[i], dv, R[i])
             old = 0.0
             total = 0.0
             for i in range(m):
@@ -270,9 +281,17 @@ def ksvd_step(E, W, D, ptr, idx, K, monotone, tol, jitter):
                 rejected += 1
                 continue
             atom = s * v
-            _write_back(Ej, loc[:m], R, coef, atom)
+            if m >= _PARALLEL_ROWS:
+                _write_back(Ej, loc[:m], R, coef, atom)
+            else:
+                for i in range(m):
+                    _write_row(Ej, loc[i], R[i], coef[i], atom)
             for i in range(m):
                 W[idx[ptr[j] + loc[i]], col] = coef[i]
             D[col] = atom
-        _copy_rows(E, rows, Ej, here[:nj])
+        if nj >= _PARALLEL_ROWS:
+            _copy_rows(E, rows, Ej, here[:nj])
+        else:
+            for t in range(nj):
+                E[rows[t]] = Ej[t]
     return rejected, total_steps

@@ -430,11 +430,11 @@ class SLiCS(BaseEstimator):
             else:
                 perm = rng.permutation(n)
                 for b in np.array_split(perm, int(np.ceil(n / self.batch_size))):
-                    Wb = nnls_batch(D, X[b], S[b], ridge=self.ridge, init=W[b])
+                    Wb = nnls_batch(D, X[b], S[b], ridge=self.ridge, init=W[b], overwrite_init=True)
                     Eb = _residual(X[b], Wb, D)
                     self.n_rejected_ += _atom_step(D, Wb, Eb, Y[b], K, self.update, self.monotone)
                     W[b] = Wb
-            W = nnls_batch(D, X, S, ridge=self.ridge, init=W)
+            W = nnls_batch(D, X, S, ridge=self.ridge, init=W, overwrite_init=True)
             E = _residual(X, W, D, out=E)
             history.append(np.sqrt(np.einsum("ij,ij->", E, E) / total))
             if self.tol is not None and (history[-2] - history[-1]) < self.tol * history[-2]:

@@ -346,7 +346,8 @@ def _scipy_row(D: np.ndarray, x: np.ndarray, cols: np.ndarray, ridge: float) -> 
 
 
 def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float = 1e-10,
-               max_iter: int | None = None, method: str = "auto", return_info: bool = False):
+               max_iter: int | None = None, method: str = "auto", return_info: bool = False,
+               overwrite_init: bool = False):
     """Exact non-negative least squares of every row of ``X`` on the atoms (rows) of ``D``.
 
     Parameters
@@ -392,6 +393,11 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
         phase) and ``n_fallback`` (rows solved by scipy); with ``"lh"`` and ``"cd"``,
         ``n_iter`` (the most iterations of a row) and ``n_fallback`` (rows handed over).
 
+    overwrite_init : bool, default False
+        Allow the solver to write the solution into ``init`` (a C-contiguous float64 array)
+        and return it, instead of a new ``(n, n_atoms)`` array: one array less at the peak of
+        an alternating scheme that replaces ``init`` by the result (``SLiCS.fit``). The
+        default solver (``"lh"``) and ``"cd"`` do so.
     Returns
     -------
     W : ndarray of shape (n, n_atoms)
@@ -426,9 +432,10 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
     if ridge:
         G[np.diag_indices_from(G)] += ridge
     if method == "cd":
-        return _nnls_cd(D, X, G, support, init, tol, sweeps_cd, ridge, return_info)
+        return _nnls_cd(D, X, G, support, _start(init, support, overwrite_init), tol, sweeps_cd, ridge, return_info)
     if method == "lh":
-        return _nnls_lh(D, X, G, support, init, tol, max_iter, ridge, return_info)
+        return _nnls_lh(D, X, G, support, _start(init, support, overwrite_init), tol, max_iter, ridge,
+                        return_info, cold=init is None)
     gid = _group_ids(support)
     n_groups = int(gid.max()) + 1
     groups = None
@@ -483,7 +490,7 @@ def _nnls_cd(D, X, G, support, init, tol, max_iter, ridge, return_info):
     from .lasso import _CHUNK_ELEMENTS, _nnls_chunk
 
     n, n_atoms = support.shape
-    W = np.zeros((n, n_atoms)) if init is None else np.where(support, np.maximum(init, 0.0), 0.0)
+    W = init
     sweeps = np.empty(n, np.int64)
     chunk = max(1, _CHUNK_ELEMENTS // max(n_atoms, 1))
     with single_thread_blas():
@@ -501,17 +508,26 @@ def _nnls_cd(D, X, G, support, init, tol, max_iter, ridge, return_info):
     return W
 
 
-def _nnls_lh(D, X, G, support, init, tol, max_iter, ridge, return_info):
+def _start(init, support, overwrite):
+    """The feasible warm start ``max(init, 0)`` off the support set to 0 (zeros without ``init``),
+    in ``init`` itself when allowed and possible."""
+    if init is None:
+        return np.zeros(support.shape)
+    if overwrite and init.dtype == np.float64 and init.flags.c_contiguous and init.flags.writeable:
+        W = init
+        np.maximum(W, 0.0, out=W)
+    else:
+        W = np.maximum(init, 0.0, dtype=np.float64)
+    W[~support] = 0.0
+    return W
+
+
+def _nnls_lh(D, X, G, support, W, tol, max_iter, ridge, return_info, cold):
     """``nnls_batch(method="lh")`` on checked inputs: compiled per-row Lawson-Hanson, chunked rows."""
     from ._nnls_lh import nnls_lh_chunk
     from .lasso import _CHUNK_ELEMENTS
 
     n, n_atoms = support.shape
-    if init is None:
-        W = np.zeros((n, n_atoms))
-    else:
-        W = np.maximum(init, 0.0, dtype=np.float64)
-        W[~support] = 0.0
     status = np.empty(n, np.int64)
     chunk = max(1, (_CHUNK_ELEMENTS // 8) // max(n_atoms, 1))     # B: 4 MiB per chunk
     # One BLAS thread for the products: OpenBLAS's threads keep spinning after a product and
@@ -520,7 +536,7 @@ def _nnls_lh(D, X, G, support, init, tol, max_iter, ridge, return_info):
         for start in range(0, n, chunk):
             sl = slice(start, min(n, start + chunk))
             B = X[sl] @ D.T
-            nnls_lh_chunk(G, B, support[sl], W[sl], float(tol), int(max_iter), init is None, status[sl])
+            nnls_lh_chunk(G, B, support[sl], W[sl], float(tol), int(max_iter), cold, status[sl])
     failed = np.flatnonzero(status < 0)
     if failed.size:
         W[failed] = nnls_batch(D, X[failed], support[failed], ridge=ridge, tol=tol, method="active_set")
