@@ -232,3 +232,21 @@ def test_signed_path_uses_warm_fista_where_codes_are_dense():
                         .fit(D.T, x).coef_ for x in X[:40]])
         f, f_ref = lasso_objective_rows(X[:40], D, W[:40], lam), lasso_objective_rows(X[:40], D, ref, lam)
         assert np.all(f <= f_ref * (1 + 1e-7))
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_bitwise_identical_under_one_and_two_threads(positive):
+    """Rows are independent (each its own Cholesky factors, LAPACK on one thread): the thread
+    count cannot change a byte."""
+    import numba
+
+    X, D = problem(n=64, d=40, m=60, coherent=True)
+    before = numba.get_num_threads()
+    out = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            out.append(lasso(X, D, 0.02, positive=positive, tol=1e-10))
+    finally:
+        numba.set_num_threads(before)
+    assert out[0].tobytes() == out[1].tobytes()
