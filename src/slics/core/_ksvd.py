@@ -16,10 +16,10 @@ overhead per step.
 
 Parallelism and determinism: atoms are updated one after another (each sees the residual
 left by the previous ones), but inside one atom the passes over its rows run on every core
-(numba ``prange`` over fixed blocks of ``_ROWS`` rows, BLAS on one thread): the gather, each
-``R^T R q`` and the write-back. Every block writes its own slot and the slots are then added
-in block order, which is exactly the order of the one-thread loop, so the bytes do not depend
-on numba's thread count (tested).
+once there are ``_PARALLEL_ROWS`` of them (numba ``prange``, BLAS on one thread): the gather
+and the write-back row by row, each ``R^T R q`` over fixed blocks of ``_ROWS`` rows. Every row
+or block writes its own slot and the slots are then added in order, which is exactly the order
+of the one-thread loop, so the bytes do not depend on numba's thread count (tested).
 """
 
 from __future__ import annotations
