@@ -46,9 +46,10 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
-from ._ksvd import ksvd_step
-from .nnls import nnls_batch, single_thread_blas
+from ..utils.threads import single_thread_blas
 from ..utils.validation import check_labels, check_matrix, check_positive
+from ._ksvd import ksvd_step
+from .nnls import nnls_batch
 
 UPDATES = ("ksvd", "bcd", "power")
 _LAST_STEPS = [0]   # Lanczos passes of the last compiled atom step (for profiling)

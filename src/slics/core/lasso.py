@@ -53,8 +53,8 @@ import numpy as np
 from numba import njit, prange
 from sklearn.exceptions import ConvergenceWarning
 
+from ..utils.threads import single_thread_blas
 from ..utils.validation import check_int, check_matrix, check_positive
-from .nnls import single_thread_blas
 from .sparse_coding import fista, fista_from
 
 __all__ = ["lasso", "lasso_path", "lasso_objective_rows", "duality_gap"]

@@ -56,33 +56,16 @@ degenerate data) are solved one by one with :func:`scipy.optimize.nnls`;
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import scipy.linalg
 import scipy.optimize
-from threadpoolctl import ThreadpoolController
 
+from ..utils.threads import single_thread_blas
 from ..utils.validation import check_int, check_matrix, check_positive
 
 _SOLVE_CHUNK = 4_000_000  # max elements of one stacked (rows, k, k) system
 _MIN_GROUP = 8            # group by support when groups average at least this many rows
-_CONTROLLER = None
 _PATIENCE = 3             # full exchanges without progress before a row moves to Lawson-Hanson
-
-
-@contextmanager
-def single_thread_blas():
-    """Limit BLAS to one thread while many small factorisations run.
-
-    Multi-threaded BLAS on tiny matrices mostly waits for its threads (badly so on a busy
-    machine); one thread is several times faster there.
-    """
-    global _CONTROLLER
-    if _CONTROLLER is None:  # scanning the loaded libraries is slow: do it once
-        _CONTROLLER = ThreadpoolController()
-    with _CONTROLLER.limit(limits=1, user_api="blas"):
-        yield
 
 
 def _check_support(support, n: int, n_atoms: int) -> np.ndarray:
