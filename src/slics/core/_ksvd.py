@@ -34,11 +34,6 @@ _PARALLEL_ROWS = 1024  # below this many rows a pass stays on one thread (measur
 
 
 @njit(cache=True)
-def _vdot(x, y):
-    return np.dot(x, y)
-
-
-@njit(cache=True)
 def _dot(a, b):
     """BLAS ``np.dot``, compiled apart: inside a ``parallel=True`` function numba would turn
     ``np.dot`` into its own loop, with another summation order."""
@@ -74,17 +69,22 @@ def _gather_row(e, ci, dv, r):
     return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 
 
+@njit(cache=True)
+def _cov_block(R, q, t, P, b):
+    """``t = R q`` and ``P[b] = R_b^T (R_b q)`` on block ``b`` (``_ROWS`` rows, read once)."""
+    b0 = b * _ROWS
+    b1 = min(R.shape[0], b0 + _ROWS)
+    Rb = R[b0:b1]
+    tb = _dot(Rb, q)
+    t[b0:b1] = tb
+    P[b] = _dot(tb, Rb)
+
+
 @njit(parallel=True, cache=True)
 def _cov_blocks(R, q, t, P):
-    """``t = R q`` and ``P[b] = R_b^T (R_b q)`` for every block ``b`` of ``_ROWS`` rows, in parallel."""
-    m = R.shape[0]
-    for b in prange((m + _ROWS - 1) // _ROWS):
-        b0 = b * _ROWS
-        b1 = min(m, b0 + _ROWS)
-        Rb = R[b0:b1]
-        tb = _dot(Rb, q)
-        t[b0:b1] = tb
-        P[b] = _dot(tb, Rb)
+    """:func:`_cov_block` on every block, in parallel."""
+    for b in prange((R.shape[0] + _ROWS - 1) // _ROWS):
+        _cov_block(R, q, t, P, b)
 
 
 @njit(parallel=True, cache=True)
@@ -118,21 +118,18 @@ def _copy_rows(dst, dst_rows, src, src_rows):
 @njit(cache=True)
 def _cov_apply(R, q, y, t, P):
     """``y = R^T (R q)`` and ``t = R q``, in blocks of ``_ROWS`` rows, each read from memory
-    once and reused from cache (half the traffic of two full products); blocks added in order.
-    ``P`` (at least ``ceil(m / _ROWS)`` x d) holds the blocks' products on the parallel path."""
+    once and reused from cache (half the traffic of two full products); the blocks' products
+    (in ``P``, at least ``ceil(m / _ROWS)`` x d) are added in block order."""
     m, d = R.shape
+    nb = (m + _ROWS - 1) // _ROWS
+    if m < _PARALLEL_ROWS:
+        for b in range(nb):
+            _cov_block(R, q, t, P, b)
+    else:
+        _cov_blocks(R, q, t, P)
     for l in range(d):
         y[l] = 0.0
-    if m < _PARALLEL_ROWS:
-        for b0 in range(0, m, _ROWS):
-            b1 = min(m, b0 + _ROWS)
-            Rb = R[b0:b1]
-            tb = np.dot(Rb, q)
-            t[b0:b1] = tb
-            y += np.dot(tb, Rb)
-        return
-    _cov_blocks(R, q, t, P)
-    for b in range((m + _ROWS - 1) // _ROWS):
+    for b in range(nb):
         y += P[b]
 
 
@@ -149,7 +146,7 @@ def _top_eigvec(R, v0, tol, p):
     v = v0.copy()
     steps = 0
     while True:
-        nv = np.sqrt(_vdot(v, v))
+        nv = np.sqrt(_dot(v, v))
         for l in range(d):
             Q[0, l] = v[l] / nv
         alpha = np.zeros(L)
@@ -160,14 +157,14 @@ def _top_eigvec(R, v0, tol, p):
         while k < L:
             _cov_apply(R, Q[k], y, Rq[k], P)
             steps += 1
-            alpha[k] = _vdot(Q[k], y)
+            alpha[k] = _dot(Q[k], y)
             # full re-orthogonalisation, twice (classical Gram-Schmidt)
             for _ in range(2):
                 for j in range(k + 1):
-                    h = _vdot(Q[j], y)
+                    h = _dot(Q[j], y)
                     for l in range(d):
                         y[l] -= h * Q[j, l]
-            bk = np.sqrt(_vdot(y, y))
+            bk = np.sqrt(_dot(y, y))
             beta[k] = bk
             k += 1
             T = np.zeros((k, k))
@@ -198,7 +195,7 @@ def _top_eigvec(R, v0, tol, p):
             for l in range(d):
                 Q[k, l] = y[l] / bk
         if done:
-            nv = np.sqrt(_vdot(v, v))
+            nv = np.sqrt(_dot(v, v))
             for l in range(d):
                 v[l] /= nv
             for i in range(m):

@@ -381,6 +381,7 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
         and return it, instead of a new ``(n, n_atoms)`` array: one array less at the peak of
         an alternating scheme that replaces ``init`` by the result (``SLiCS.fit``). The
         default solver (``"lh"``) and ``"cd"`` do so.
+
     Returns
     -------
     W : ndarray of shape (n, n_atoms)
@@ -468,12 +469,11 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
     return W
 
 
-def _nnls_cd(D, X, G, support, init, tol, max_iter, ridge, return_info):
+def _nnls_cd(D, X, G, support, W, tol, max_iter, ridge, return_info):
     """``nnls_batch(method="cd")`` on checked inputs: compiled per-row solver, chunked rows."""
     from .lasso import _CHUNK_ELEMENTS, _nnls_chunk
 
     n, n_atoms = support.shape
-    W = init
     sweeps = np.empty(n, np.int64)
     chunk = max(1, _CHUNK_ELEMENTS // max(n_atoms, 1))
     with single_thread_blas():
