@@ -204,21 +204,17 @@ def read_sub_labels(path: str, n_rows: int, concepts: list[str]):
 def preprocess_fit(X: np.ndarray, kind: str, n_tokens: int | None):
     """Embeddings prepared for fitting, and the image mean removed (``"centre"``) or None."""
     from .core.zero_shot import normalise_rows
-    from .embedding.retrieval_set import preprocess
 
-    if kind == "centre":
-        mean = normalise_rows(X).mean(axis=0)
-        return preprocess(X, mean), mean
-    return _prepare(X, kind, None, n_tokens), None
+    mean = normalise_rows(X).mean(axis=0) if kind == "centre" else None
+    return _prepare(X, kind, mean, n_tokens), mean
 
 
 def _prepare(X: np.ndarray, kind: str, mean, n_tokens: int | None) -> np.ndarray:
     from .core.pq import normalise_tokens
     from .core.zero_shot import normalise_rows
-    from .embedding.retrieval_set import preprocess
 
-    if kind == "centre":
-        return preprocess(X, mean)
+    if kind == "centre":       # the paper's (section 4.1): unit rows, minus the training mean, unit rows
+        return normalise_rows(normalise_rows(X) - mean)
     if kind == "unit":
         return normalise_rows(X)
     if kind == "tokens":

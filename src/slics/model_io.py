@@ -133,7 +133,13 @@ def _read(path: Path) -> tuple[dict, dict]:
     if not path.is_file():
         raise FileNotFoundError(f"model file {str(path)!r} does not exist; create one with `slics fit`.")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ValueError(f"{str(path)!r} is not a slics model file (a .npz archive without pickles): {exc}") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ValueError(f"{str(path)!r} is a single array (.npy), not a slics model file (a .npz archive).")
+    try:
+        with z:
             arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise ValueError(f"{str(path)!r} is not a slics model file (a .npz archive without pickles): {exc}") from None
