@@ -400,6 +400,10 @@ def cmd_retrieve(args) -> int:
     frames = []
     for name, j in zip(args.concept, concepts):
         F = normalise_rows(model.project(Q, j))
+        zero = int(np.sum(~F.any(axis=1)))
+        if zero:
+            warnings.warn(f"{zero} of {len(F)} queries have no component in concept {name!r} (their projection "
+                          f"is zero): they score 0 against every candidate, ranked in pool order.")
         top = top_k(F, P, args.k)
         score = np.einsum("qd,qkd->qk", F, P[top])
         m = Q.shape[0]
