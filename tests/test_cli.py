@@ -318,3 +318,36 @@ def test_process_exit_status_and_no_traceback(files, tmp_path):
     r = subprocess.run([sys.executable, "-m", "slics.cli", "fit", "--embeddings", "x.npy"], capture_output=True,
                        text=True, env=env)
     assert r.returncode == 2 and "slics fit: error: the following arguments are required: --out" in r.stderr
+
+
+# --------------------------------------------------------------------------- other input kinds
+def test_parquet_embeddings(files, tmp_path, capsys):
+    d, X, _ = files
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        (tmp_path / "e.parquet").write_bytes(b"PAR1")
+        fails(capsys, tmp_path / "out", "fit", "--embeddings", tmp_path / "e.parquet", "--labels", d / "labels.csv",
+              "--out", tmp_path / "out" / "m.npz", match="pip install pyarrow")
+        return
+    pd.DataFrame(X, columns=[f"d{i}" for i in range(X.shape[1])]).to_parquet(tmp_path / "wide.parquet")
+    pd.DataFrame({"embedding": list(X)}).to_parquet(tmp_path / "vectors.parquet")
+    for name in ("wide.parquet", "vectors.parquet"):
+        assert run(capsys, "fit", "--embeddings", tmp_path / name, "--labels", d / "labels.csv", "--n-atoms", 2,
+                   "--n-iter", 3, "--out", tmp_path / f"{name}.npz")[0] == 0
+        model = load_model(tmp_path / f"{name}.npz")
+        assert model.dictionary_.tobytes() == load_model(d / "model.npz").dictionary_.tobytes()
+
+
+@pytest.mark.slow
+def test_unsupervised_with_the_demo_text_tower(files, tmp_path, capsys):
+    """``--backbone demo`` embeds the concept names with MiniLM (384-d): it fits 384-d embeddings only."""
+    d, _, Y = files
+    rng = np.random.default_rng(2)
+    np.save(tmp_path / "e384.npy", rng.standard_normal((400, 384)))
+    assert run(capsys, "fit", "--embeddings", tmp_path / "e384.npy", "--unsupervised", "--concepts",
+               d / "concepts.txt", "--backbone", "demo", "--n-atoms", 2, "--out", tmp_path / "m.npz")[0] == 0
+    assert load_model(tmp_path / "m.npz").concept_names_ == tuple(NAMES)
+    fails(capsys, tmp_path / "out", "fit", "--embeddings", d / "emb.npy", "--unsupervised", "--concepts",
+          d / "concepts.txt", "--backbone", "demo", "--out", tmp_path / "out" / "m.npz",
+          match="gives 384-d embeddings but the image embeddings are 24-d")
