@@ -337,8 +337,8 @@ def cmd_fit(args) -> int:
                              f"got {args.n_pseudo_labels}.")
         T = _concept_text(args, names, d)
         Y = zero_shot_pseudo_labels(X, T, k=args.n_pseudo_labels)
-        supervision = {"zero_shot": args.concept_embeddings and Path(args.concept_embeddings).name or args.backbone,
-                       "n_pseudo_labels": args.n_pseudo_labels}
+        source = Path(args.concept_embeddings).name if args.concept_embeddings else f"backbone {args.backbone}"
+        supervision = {"zero_shot": source, "n_pseudo_labels": args.n_pseudo_labels}
     Z, mean = preprocess_fit(X, args.preprocess, args.n_tokens)
     model = SLiCS(n_atoms=args.n_atoms, n_iter=args.n_iter, batch_size=args.batch_size, random_state=args.seed)
     model.fit(Z, Y)
