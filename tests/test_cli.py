@@ -351,3 +351,20 @@ def test_unsupervised_with_the_demo_text_tower(files, tmp_path, capsys):
     fails(capsys, tmp_path / "out", "fit", "--embeddings", d / "emb.npy", "--unsupervised", "--concepts",
           d / "concepts.txt", "--backbone", "demo", "--out", tmp_path / "out" / "m.npz",
           match="gives 384-d embeddings but the image embeddings are 24-d")
+
+
+def test_tokens_preprocessing_is_stored_and_reapplied(files, tmp_path, capsys):
+    from slics.core.pq import normalise_tokens
+
+    d, X, Y = files
+    assert run(capsys, "fit", "--embeddings", d / "emb.npy", "--labels", d / "labels.csv", "--n-atoms", 2,
+               "--preprocess", "tokens", "--n-tokens", 4, "--out", tmp_path / "t.npz")[0] == 0
+    model = load_model(tmp_path / "t.npz")
+    assert (model.preprocessing_, model.n_tokens_) == ("tokens", 4)
+    assert run(capsys, "components", "--model", tmp_path / "t.npz", "--embeddings", d / "emb.npy", "--labels",
+               d / "labels.csv", "--out", tmp_path / "c.npy")[0] == 0
+    expected = model.components(normalise_tokens(X, 4), Y)
+    assert np.load(tmp_path / "c.npy", allow_pickle=False).tobytes() == expected.tobytes()
+    fails(capsys, tmp_path / "out", "fit", "--embeddings", d / "emb.npy", "--labels", d / "labels.csv",
+          "--preprocess", "tokens", "--n-tokens", 5, "--out", tmp_path / "out" / "m.npz",
+          match="--n-tokens 5 must divide the embedding dimension 24")
