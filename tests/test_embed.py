@@ -115,7 +115,8 @@ def test_cifar_offline_fails_fast_with_instructions(tmp_path, monkeypatch):
 @pytest.mark.parametrize("profile, backbone, match", [
     ("demo", "clip-vit-b32", "Profile 'demo' needs embed.backbone: demo"),
     ("full", "demo", "Profile 'full' needs embed.backbone: clip-vit-b32 or clip-rn50"),
-    ("full", "clip-vit-l14", "not a known backbone"),
+    ("full", "clip-vit-h14", "'clip-vit-h14' is not a registered backbone"),
+    ("full", "dinov2-vitb14", "'dinov2-vitb14' has no text tower"),
     ("fast", "demo", "Unknown profile"),
 ])
 def test_profile_backbone_mismatch(profile, backbone, match):

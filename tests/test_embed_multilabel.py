@@ -11,7 +11,7 @@ import pytest
 
 from slics.data import mirflickr
 from slics.data.images import ZipImages
-from slics.embedding import encoders
+from slics.embedding import encoders, registry
 from slics.embedding.embed_multilabel import embed_multilabel
 from slics.utils.config import load_params
 
@@ -92,7 +92,7 @@ def test_full_profile_path_with_random_weights(tmp_path, monkeypatch):
     kept = data.drop_unlabelled()
     _fixture_zip(tmp_path / "mirflickr25k.zip", kept.image_ids)
     model = encoders.OpenClipBackbone("RN50", pretrained=None, device="cpu", name="clip-rn50")
-    monkeypatch.setattr(encoders, "get_backbone", lambda name, device=None: model)
+    monkeypatch.setattr(registry, "load_backbone", lambda name, device=None: model)
     images = ZipImages(tmp_path / "mirflickr25k.zip", kept.image_ids)
     manifest = embed_multilabel("mirflickr25k", _params("full", "clip-rn50", (2, 1, 1)), out_dir=tmp_path / "out",
                                 data=data,

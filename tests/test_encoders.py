@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from slics.embedding import encoders
-from slics.embedding.encoders import (BackboneUnavailableError, ModelIntegrityError, OpenClipBackbone, cached_weights,
-                            get_backbone)
+from slics.embedding.encoders import BackboneUnavailableError, ModelIntegrityError, OpenClipBackbone, cached_weights
+from slics.embedding.registry import get_spec, load_backbone as get_backbone
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def demo():
 def test_demo_text_encoder_unit_float64_deterministic(demo):
     prompts = ["a photo of a cat", "a photo of a kitten", "a photo of a truck"]
     E = demo.encode_text(prompts)
-    assert demo.name == "demo" and demo.dim == 384
+    assert demo.name == "demo" and demo.dim == 384          # the registry names it
     assert E.shape == (3, 384) and E.dtype == np.float64
     np.testing.assert_allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-12)
     # the model itself runs in float64 (the precision contract of slics.embedding.encoders):
@@ -49,8 +49,8 @@ def test_prompt_and_backbone_errors(demo):
         demo.encode_text(["x"], batch_size=0)
     with pytest.raises(NotImplementedError, match="simulator"):
         demo.encode_images([Image.new("RGB", (32, 32))])
-    with pytest.raises(ValueError, match="Valid backbones: demo, clip-vit-b32, clip-rn50"):
-        get_backbone("clip-vit-l14")
+    with pytest.raises(ValueError, match="unknown backbone 'clip-vit-h14'; registered backbones: demo, clip-vit-b32"):
+        get_backbone("clip-vit-h14")
 
 
 def _synthetic_images():
@@ -142,7 +142,7 @@ def test_openai_tag_is_built_with_its_quickgelu_and_preprocessing(tmp_path, monk
     weights = tmp_path / "open_clip_model.safetensors"
     monkeypatch.setattr(encoders, "cached_weights", lambda *a, **k: weights)
     monkeypatch.setattr(open_clip, "create_model_and_transforms", fake_create)
-    backbone = get_backbone("clip-rn50", device="cpu")
+    backbone = encoders.load_open_clip(get_spec("clip-rn50"), device="cpu")   # the registry's loader (the fake has dim 7)
     assert calls["model_name"] == "RN50" and calls["pretrained"] == str(weights)
     assert calls["force_quick_gelu"] is True
     assert calls["image_interpolation"] == "bicubic" and calls["image_resize_mode"] == "shortest"

@@ -118,9 +118,9 @@ def minilm_world():
     """Real MiniLM embeddings at a reduced scale: 10 class prompts, the 1,000 most frequent
     LAION words, and the least frequent 300 of those as clutter nouns."""
     from slics.embedding.embed import laion10k_words, make_prompts
-    from slics.embedding.encoders import get_backbone
+    from slics.embedding.registry import load_backbone
 
-    backbone = get_backbone("demo")
+    backbone = load_backbone("demo")
     template = load_params()["embed"]["prompt_template"]
     words = laion10k_words()[-1000:]
     vocab_emb = backbone.encode_text(make_prompts(template, words))

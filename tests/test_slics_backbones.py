@@ -12,19 +12,20 @@ from slics.core.retrieval import filtered_retrieval, mean_average_precision
 from slics.data.multilabel import MultiLabelSet
 from slics.sections import slics_backbones as sec
 from slics.embedding.retrieval_set import RetrievalSet
-from slics.sections.slics_clip import evaluate
+from slics.evaluation import Quantised, QuantisedCandidates, SLiCSMethod, retrieval_pairs
+from slics.preprocess import preprocess
 
 
 def test_preprocess_titok_tokens_and_dino_rows():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((5, 24)) * 4
-    t = sec.preprocess(X, "titok", n_tokens=4)
+    t = preprocess(X, "tokens", n_tokens=4)
     np.testing.assert_allclose(np.linalg.norm(t.reshape(5, 4, 6), axis=2), 1.0, rtol=1e-6)
     np.testing.assert_allclose(t[1, 6:12], X[1, 6:12] / np.linalg.norm(X[1, 6:12]), rtol=1e-5)
-    d = sec.preprocess(X, "dino")
+    d = preprocess(X, "unit")
     np.testing.assert_allclose(d, X / np.linalg.norm(X, axis=1, keepdims=True), rtol=1e-6)   # no mean removed
-    with pytest.raises(ValueError, match="unknown backbone"):
-        sec.preprocess(X, "clip")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        preprocess(X, "clip")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def planted():
     data = MultiLabelSet(tuple(f"im{i}" for i in range(n)), general.copy(), ("a", "b", "c"), general,
                          ("a", "b", "c"), sub, ("a1", "a2"), np.array([0, 0]))
     split = np.array(["train"] * 200 + ["val"] * 50 + ["query"] * 50 + ["pool"] * 100, dtype=object)
-    Xt = sec.preprocess(X, "titok", n_tokens=T)
+    Xt = preprocess(X, "tokens", n_tokens=T)
     return RetrievalSet("mirflickr25k", "planted", Xt, X, split, data, None, None, np.zeros(T * d)), T
 
 
@@ -52,14 +53,16 @@ def test_quantised_pool_retrieval_equals_lut_ranking(planted):
     q = TokenQuantiser(n_tokens=T, codebook_size=12, random_state=0).fit(rs.X[rs.rows("train")])
     qpool = QuantisedPool.from_vectors(rs.X[pool], q.codebook_, T)
     Xhat = qpool.vectors()
-    rq = sec.with_pool(rs, pool, Xhat)
-    np.testing.assert_array_equal(rq.X[queries], rs.X[queries])        # queries are never quantised
-    np.testing.assert_array_equal(rq.X[pool], Xhat)
+    candidates = QuantisedCandidates(q.codebook_, T)
+    np.testing.assert_array_equal(candidates.vectors(rs, pool), Xhat)
     model = SLiCS(n_atoms=2, n_iter=2).fit(rs.X[rs.rows("train")], rs.data.general[rs.rows("train")])
     check = sec.lut_agreement(rs, model, qpool, Xhat, n_queries=50, seed=0, k=10)
     assert check["agreement"] == 1.0 and check["max_score_difference"] < 1e-4
     # the protocol on the quantised pool: the same as scoring the dequantised pool directly
-    pairs = evaluate(rq, queries, pool, model=model, k=10)
+    fitted = Quantised(SLiCSMethod(2, model=model), candidates).fit(rs)
+    inputs = fitted.inputs(queries, pool)
+    np.testing.assert_array_equal(inputs.query_emb, rs.X[queries])      # queries are never quantised
+    pairs = retrieval_pairs(rs, fitted, queries, pool, k=10)
     d = rs.data
     ref = filtered_retrieval(rs.X[queries], Xhat, d.general[queries], d.general[pool], query_sub=d.sub[queries],
                              pool_sub=d.sub[pool], sub_parent=d.sub_parent, k=10,
@@ -76,14 +79,14 @@ def test_results_table_layout_and_s_svd_wins():
                          "map_sub": s, "pool": pool, "seed": 0, "n_pairs": 10, "n_sub_pairs": 5})
     table = sec.results_table(pd.DataFrame(rows))
     assert list(table["pool"]) == ["dense"] * 3 + ["quantised"] * 3
-    layout = sec.paper_layout(table, "titok").set_index("retrieval")
+    layout = sec.paper_layout(table).set_index("retrieval")
     assert layout.loc["general", "S-SLiCS (quantised)"] == pytest.approx(0.7)
     assert layout.loc["sub", "UF (dense)"] == pytest.approx(0.5)
     assert sec.s_svd_wins(table) == (1, 2)          # general yes (0.9 > 0.8), sub no (0.7 < 0.75)
     paper = {"s_slics_general": {"coco": 0.795}, "s_slics_sentence": "x", "uf_general": {"coco": 0.564},
              "uf_sentence": "y", "s_slics_minus_uf": {"general": {"coco": 0.23}, "sub": {"coco": 0.04}},
              "s_slics_minus_uf_sentence": "z"}
-    comp = sec.paper_comparison(table, paper, "titok").set_index(["statement", "retrieval"])
+    comp = sec.paper_comparison(table, paper).set_index(["statement", "retrieval"])
     assert comp.loc[("S-SLiCS - UF", "general"), "run"] == pytest.approx(0.2)
     assert comp.loc[("S-SLiCS - UF", "sub"), "paper"] == pytest.approx(0.04)
 

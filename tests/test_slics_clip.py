@@ -1,4 +1,5 @@
-"""Section 3-4 driver: preprocessing, K choice, Table 2 aggregation and the paper differences."""
+"""Section 3-4 driver and the shared retrieval protocol: preprocessing, K choice, Table 2
+aggregation and the paper differences."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from slics.embedding.retrieval_set import RetrievalSet, preprocess
+from slics.embedding.retrieval_set import RetrievalSet
+from slics.evaluation import SLiCSMethod, SpLiCEMethod, table2
+from slics.preprocess import centre
 from slics.sections import retrieval_figures as figs
+from slics.sections import retrieval_protocol as proto
 from slics.sections import slics_clip as sec
 
 
@@ -15,7 +19,7 @@ def test_preprocess_normalises_centres_renormalises():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((6, 4)) * 3
     mean = rng.standard_normal(4) * 0.1
-    got = preprocess(X, mean)
+    got = centre(X, mean)
     ref = X / np.linalg.norm(X, axis=1, keepdims=True) - mean
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)
     np.testing.assert_allclose(got, ref, rtol=1e-6)
@@ -23,7 +27,7 @@ def test_preprocess_normalises_centres_renormalises():
 
 def test_best_k_prefers_sub_label_map_then_smaller_k():
     grid = pd.DataFrame({"K": [2, 4, 8], "map_general": [0.9, 0.8, 0.7], "map_sub": [0.5, 0.6, 0.6]})
-    assert sec.best_k(grid) == 4
+    assert proto.best_k(grid) == 4
 
 
 def test_table2_means_stds_and_differences():
@@ -33,7 +37,7 @@ def test_table2_means_stds_and_differences():
         {"dataset": "coco", "backbone": "demo", "method": "UF", "map_general": 0.6, "map_sub": 0.55},
         {"dataset": "coco", "backbone": "demo", "method": "S-SVD", "map_general": 0.84, "map_sub": 0.5},
     ])
-    table = sec.table2(runs).set_index("method")
+    table = table2(runs).set_index("method")
     assert table.loc["S-SLiCS", "map_general"] == pytest.approx(0.85)
     assert table.loc["S-SLiCS", "map_general_std"] == pytest.approx(0.05)        # population std over seeds
     assert np.isnan(table.loc["UF", "map_general_std"]) and table.loc["UF", "n_runs"] == 1
@@ -63,7 +67,7 @@ def _tiny_set(n=30, d=6, seed=0):
 
 def test_qualitative_image_grid_rows_and_label_lists():
     rs = _tiny_set()
-    model = sec.fit_dictionary(rs, K=2, n_iter=1)
+    model = SLiCSMethod(2, n_iter=1).fit(rs).model
     q = rs.rows("query")[:2]
     from PIL import Image
 
@@ -71,7 +75,7 @@ def test_qualitative_image_grid_rows_and_label_lists():
     fig = figs.figure_qualitative_images(rs, model, images, q, k=3)
     n_rows = sum(1 + int(rs.data.general[i].sum()) for i in q)
     assert len(fig.axes) == n_rows * 4
-    table = sec.qualitative(rs, model, n_queries=1, seed=0, k=3)
+    table = proto.qualitative(rs, model, n_queries=1, seed=0, k=3)
     assert set(table["filter"]) >= {"UF (no filter)"} and len(table) >= 2
 
 
@@ -81,12 +85,10 @@ def test_splice_codes_in_chunks_equal_one_dense_decomposition(chunk):
 
     rs = _tiny_set()
     rows = np.array([3, 17, 5, 22, 9, 0, 28])                # unsorted, as a caller may pass them
-    sp, codes = sec.splice_codes(rs, rows, lam=0.05, chunk=chunk, progress=False)
+    codes = SpLiCEMethod(lam=0.05, chunk=chunk).fit(rs).encode(rows)
     dense = SpLiCE(lam=0.05).fit(rs.vocab, rs.general_text).transform(rs.X[rows])
-    assert codes.shape == (len(rs.X), rs.vocab.shape[0]) and dense.any()
-    np.testing.assert_allclose(codes[rows].toarray(), dense, atol=1e-6)   # the same optimum (solver tolerance)
-    others = np.setdiff1d(np.arange(len(rs.X)), rows)
-    assert codes[others].nnz == 0
+    assert codes.shape == (rows.size, rs.vocab.shape[0]) and dense.any()
+    np.testing.assert_allclose(codes.toarray(), dense, atol=1e-6)   # the same optimum (solver tolerance)
 
 
 def test_tsne_layout_ignores_float_noise_below_its_input_precision():

@@ -6,8 +6,9 @@ from PIL import Image
 
 from slics.embedding.encoders import BackboneUnavailableError
 from slics.embedding import vision
+from slics.embedding.registry import load_backbone
 from slics.embedding.vision import (DINO_TRANSFORM, DinoV2Backbone, TiTokBackbone, TiTokConfig, dino_transform,
-                                    get_image_backbone, load_titok_state, titok_transform)
+                                    load_titok_state, titok_transform)
 
 TINY = TiTokConfig(image_size=32, patch_size=8, width=32, layers=2, heads=4, n_tokens=4, token_size=3,
                    codebook_size=16)
@@ -127,4 +128,4 @@ def test_titok_state_loading_round_trip_and_errors(tmp_path):
 @pytest.mark.parametrize("name", ["dinov2-vitb14", "titok-l32"])
 def test_pretrained_backbones_fail_fast_offline(name, offline):
     with pytest.raises(BackboneUnavailableError, match="huggingface-cli download"):
-        get_image_backbone(name)
+        load_backbone(name)

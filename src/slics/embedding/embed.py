@@ -45,7 +45,6 @@ from ..utils.config import data_dir, load_params
 from ..utils.io import atomic_dir, load_npy, save_npy, write_json
 
 DATASETS = ("cifar10", "mirflickr25k", "coco")   # the last two: slics.embedding.embed_multilabel
-PROFILES = {"demo": ("demo",), "full": ("clip-vit-b32", "clip-rn50")}
 VOCAB_RESOURCE, VOCAB_FILE, VOCAB_SIZE = "splice_vocab", "splice/vocab/laion.txt", 10_000
 
 
@@ -66,16 +65,22 @@ def load_embeddings(backbone: str, name: str, dataset: str = "cifar10") -> np.nd
 
 
 def check_profile(profile: str, backbone: str) -> None:
-    """Raise a ValueError unless ``backbone`` belongs to ``profile``."""
-    if profile not in PROFILES:
-        raise ValueError(f"Unknown profile '{profile}' in params.yaml; valid profiles: {', '.join(PROFILES)}.")
-    if backbone not in PROFILES[profile]:
-        owner = next((p for p, names in PROFILES.items() if backbone in names), None)
-        hint = (f"'{backbone}' belongs to profile '{owner}'" if owner else
-                f"'{backbone}' is not a known backbone")
+    """Raise a ValueError unless ``backbone`` is an embed-stage backbone of ``profile`` (the registry says)."""
+    from .registry import backbone_names, embed_backbones, get_spec
+
+    if profile not in ("demo", "full"):
+        raise ValueError(f"Unknown profile '{profile}' in params.yaml; valid profiles: demo, full.")
+    allowed = embed_backbones(profile)
+    if backbone not in allowed:
+        if backbone not in backbone_names():
+            hint = f"'{backbone}' is not a registered backbone"
+        else:
+            spec = get_spec(backbone)
+            hint = (f"'{backbone}' has no text tower" if not spec.text_tower
+                    else f"'{backbone}' belongs to profile '{spec.profile}'")
         raise ValueError(
             f"params.yaml sets profile '{profile}' with embed.backbone '{backbone}', but {hint}. "
-            f"Profile '{profile}' needs embed.backbone: {' or '.join(PROFILES[profile])}."
+            f"Profile '{profile}' needs embed.backbone: {' or '.join(allowed)}."
         )
 
 
@@ -123,7 +128,7 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
     (tests pass smaller lists).
     """
     from ..data.cifar import CIFAR10_CLASSES
-    from .encoders import get_backbone
+    from .registry import load_backbone
 
     params = load_params() if params is None else params
     profile, seed = params["profile"], params["seed"]
@@ -152,7 +157,7 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
         raise ValueError("The concept list is empty; rebuild it with `dvc repro concepts`.")
     words = laion10k_words() if vocab_words is None else list(vocab_words)
 
-    backbone = get_backbone(name, device=device)
+    backbone = load_backbone(name, device=device)
     timings["load_backbone_s"] = time.perf_counter() - t0
 
     def encode(label, texts):

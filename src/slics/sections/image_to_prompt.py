@@ -34,8 +34,6 @@ METHODS = ("identity", "least squares", "Procrustes")
 # Printed precision (README, "Reproduction contract").
 DECIMALS = {"noise": 2, "mse": 4, "relative_error": 4, "mean_cosine": 4, "top1_match": 4,
             "rotation_error": 4, "train_mse": 4, "*": 4}
-TARGET_MODEL = ("ViT-L-14", "openai")     # Stable Diffusion's conditioning space (open_clip name, tag)
-SOURCE_BACKBONE = "clip-vit-b32"
 
 
 def _unit(X: np.ndarray) -> np.ndarray:
@@ -219,8 +217,11 @@ def describe(params: dict) -> str:
                 f"{', '.join(f'{v:g}' for v in cfg['noise_levels'])}, renormalised. Maps are fitted on "
                 f"{cfg['n_train']} rows and measured on {cfg['n_test']} disjoint held-out rows. This tests "
                 "the alignment step only; it says nothing about how well real CLIP spaces align.")
-    return (f"**Full profile.** CLIP ViT-B/32 (512-d) and ViT-L/14 (768-d) image embeddings (open_clip, OpenAI "
-            f"weights) of the Flickr30k images in `{cfg['full']['images_dir']}`; maps fitted on {cfg['n_train']} "
+    from ..embedding.registry import get_spec
+
+    src, tgt = (get_spec(cfg["full"][key]) for key in ("source_backbone", "target_backbone"))
+    return (f"**Full profile.** Image embeddings of the Flickr30k images in `{cfg['full']['images_dir']}` by "
+            f"{src.title} ({src.dim}-d, the source) and {tgt.title} ({tgt.dim}-d, the target); maps fitted on {cfg['n_train']} "
             f"images and measured on {cfg['n_test']} held-out images. The dimensions differ, so there is no "
             "identity baseline (n/a) and the Procrustes map has orthonormal rows.")
 
@@ -238,9 +239,9 @@ def flickr30k_image_names() -> list[str]:
     return names
 
 
-def check_full_inputs(images_dir: str | Path) -> Path:
+def check_full_inputs(images_dir: str | Path, backbones=()) -> Path:
     """Fail fast (before any model is built) when the full profile cannot run: images or weights missing."""
-    from ..embedding.encoders import _raise_if_offline, cached_weights, check_clip_available
+    from ..embedding.encoders import check_clip_available
 
     from ..utils.config import project_root
 
@@ -252,9 +253,8 @@ def check_full_inputs(images_dir: str | Path) -> Path:
             f"image_to_prompt.full.images_dir = {str(images_dir)!r} is not a folder. The full profile needs "
             "the Flickr30k JPEGs (flickr30k-images/, e.g. from the official request form at "
             "https://shannon.cs.illinois.edu/DenotationGraph/); set the key to that folder.")
-    check_clip_available(SOURCE_BACKBONE)
-    if cached_weights(*TARGET_MODEL) is None:
-        _raise_if_offline(*TARGET_MODEL)
+    for name in backbones:
+        check_clip_available(name)
     return folder
 
 
@@ -277,24 +277,22 @@ class _FolderImages:
 
 
 def full_embeddings(params: dict, device=None) -> tuple[np.ndarray, np.ndarray]:
-    """ViT-B/32 and ViT-L/14 image embeddings of the Flickr30k images, cached under ``data/embeddings``."""
+    """Source and target image embeddings of the Flickr30k images (``image_to_prompt.full``'s
+    ``source_backbone`` and ``target_backbone``, registry names), cached under ``data/embeddings``."""
     from ..embedding.embed import embeddings_dir
-    from ..embedding.encoders import OpenClipBackbone, get_backbone
+    from ..embedding.registry import load_backbone
     from ..utils.io import load_npy, save_npy
 
     cfg = params["image_to_prompt"]["full"]
-    out = {SOURCE_BACKBONE: embeddings_dir(SOURCE_BACKBONE, "flickr30k") / "images.npy",
-           "clip-vit-l14": embeddings_dir("clip-vit-l14", "flickr30k") / "images.npy"}
+    names = (cfg["source_backbone"], cfg["target_backbone"])
+    out = {name: embeddings_dir(name, "flickr30k") / "images.npy" for name in names}
     if not all(p.is_file() for p in out.values()):
-        folder = check_full_inputs(cfg["images_dir"])
-        names = flickr30k_image_names()
-        images = _FolderImages(folder, names)
+        folder = check_full_inputs(cfg["images_dir"], names)
+        images = _FolderImages(folder, flickr30k_image_names())
         for name, path in out.items():
-            if path.is_file():
-                continue
-            model = get_backbone(name, device) if name == SOURCE_BACKBONE else \
-                OpenClipBackbone(*TARGET_MODEL, device=device, name=name)
-            save_npy(path, model.encode_images(images, batch_size=int(params["embed"]["batch_size"])))
+            if not path.is_file():
+                model = load_backbone(name, device=device)
+                save_npy(path, model.encode_images(images, batch_size=int(params["embed"]["batch_size"])))
     return tuple(load_npy(p) for p in out.values())
 
 
@@ -342,23 +340,26 @@ def generate(params: dict, device=None) -> Path:
     if params["profile"] != "full" or not gen["enabled"]:
         raise RuntimeError("image-to-prompt generation runs only with profile: full and "
                            "image_to_prompt.generation.enabled: true (it needs Stable unCLIP's weights).")
-    if params["embed"]["backbone"] != SOURCE_BACKBONE:
-        raise ValueError(f"generation aligns {SOURCE_BACKBONE} components: set embed.backbone: {SOURCE_BACKBONE}.")
+    source = cfg["full"]["source_backbone"]
+    if params["embed"]["backbone"] != source:
+        raise ValueError(f"generation aligns {source} components (image_to_prompt.full.source_backbone): "
+                         f"set embed.backbone: {source}.")
     from ..embedding.diffusion import generate_from_embeddings, load_unclip_pipeline, require_diffusers
 
     require_diffusers()
     X, Y = full_embeddings(params, device=device)                # fails fast without images or weights
     pipe = load_unclip_pipeline(gen["model"], device=device)     # fails fast without the weights
     from ..embedding.retrieval_set import load_set
-    from . import slics_clip
+    from ..evaluation import SLiCSMethod
+    from .retrieval_protocol import example_queries
 
     rs = load_set("coco", params)
     K = int(params["slics_clip"]["k_grid"][0])
-    model = slics_clip.fit_dictionary(rs, K, int(params["slics_clip"]["n_iter"]),
-                                      params["slics_clip"]["batch_size"]["coco"], int(params["seed"]))
+    model = SLiCSMethod(K, int(params["slics_clip"]["n_iter"]), params["slics_clip"]["batch_size"]["coco"],
+                        int(params["seed"])).fit(rs).model
     train, _ = split_rows(len(X), int(cfg["n_train"]), int(cfg["n_test"]), int(params["seed"]))
     alignment = centred_alignment(X, Y, train)
-    chosen = slics_clip.example_queries(rs, 2, int(params["seed"]))
+    chosen = example_queries(rs, 2, int(params["seed"]))
     import torch
 
     from ..data.images import ZipImages, ensure_archive

@@ -1,10 +1,12 @@
 """Sections 4.4-4.5 of the SLiCS paper: SLiCS beyond CLIP, on TiTok-L-32 tokens and DINOv2 embeddings.
 
 The notebooks ``05_slics_titok`` (Table 3) and ``06_slics_dino`` (Table 4) call these
-functions. The protocol is the one of the CLIP sections, reused from
-:mod:`slics.sections.slics_clip` (splits, the choice of ``K`` on the validation queries,
-S-SVD and S-SLiCS dictionaries, concept-filtered retrieval, mAP@20, label lists); only the
-embeddings and their preprocessing differ, as the paper's section 4.1 says:
+functions with their section of ``params.yaml``, whose ``backbone`` names a registry entry
+per profile (:mod:`slics.embedding.registry`). The protocol is the one of the CLIP sections
+(:mod:`slics.sections.retrieval_protocol`: splits, the choice of ``K`` on the validation
+queries, label lists; :mod:`slics.evaluation`: S-SVD and S-SLiCS dictionaries,
+concept-filtered retrieval, mAP@20); only the embeddings and their preprocessing differ, as
+the paper's section 4.1 says:
 
 * **TiTok**: 32 tokens of 12 numbers, each token L2-normalised, concatenated (384
   numbers); no mean is removed (there is no text tower). Table 3 also scores the
@@ -21,115 +23,57 @@ Demo profile: the demo world's simulated image vectors of each dataset (384-d, s
 ``embed_<dataset>``) stand in for both backbones, read as 32 tokens x 12 numbers for
 TiTok (a codebook learned by seeded k-means on the training tokens) and used whole for
 DINO. This exercises the protocol and the quantised pool; it is neither TiTok nor DINO.
-Full profile: the image embeddings of :mod:`slics.embedding.vision` (``titok-l32``,
-``dinov2-vitb14``) cached under ``data/embeddings/<backbone>/<dataset>/``.
+Full profile: the image embeddings of the registry's encoders (``titok-l32``,
+``dinov2-vitb14``) cached under ``data/embeddings/<backbone>/<dataset>/``
+(:func:`slics.embedding.retrieval_set.encoded_images`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 
-from ..core.pq import QuantisedPool, TokenQuantiser, normalise_tokens, operation_counts, storage
+from ..core.pq import QuantisedPool, TokenQuantiser, operation_counts, storage
 from ..core.retrieval import top_k
-from ..core.zero_shot import normalise_rows
+from ..embedding.registry import embeddings_source, get_spec
 from ..embedding.retrieval_set import RetrievalSet, load_set
-from . import slics_clip
+from ..evaluation import Quantised, QuantisedCandidates, SLiCSMethod, Unfiltered, retrieval_pairs, summarise, table2
+from .retrieval_protocol import DATASET_LABEL, DECIMALS as RETRIEVAL_DECIMALS, best_k, choose_k
 
-SECTIONS = {"titok": "slics_titok", "dino": "slics_dino"}
-FULL_BACKBONE = {"titok": "titok-l32", "dino": "dinov2-vitb14"}
 POOLS = ("dense", "quantised")
 # Candidate pools of the paper's splits, derived here (not stated in the paper): images with a general
 # label minus train, validation and queries. MIRFlickr25K: 24,581 - 3,500; COCO train2017: the
 # 117,266 images with an annotation - 21,500.
 PAPER_POOLS = {"mirflickr25k": 21_081, "coco": 95_766}
-DECIMALS = {**slics_clip.DECIMALS, "paper": 3, "run": 4, "agreement": 4, "MiB": 2, "ratio": 1,
-            "inertia": 4, "map_general": 4, "map_sub": 4, "*": 4}
+DECIMALS = {**RETRIEVAL_DECIMALS, "agreement": 4, "MiB": 2, "ratio": 1, "inertia": 4}
 
 
-def preprocess(X, which: str, n_tokens: int = 32) -> np.ndarray:
-    """The paper's preprocessing: TiTok, each token normalised; DINO, the row normalised. No mean removed."""
-    if which == "titok":
-        return normalise_tokens(X, n_tokens)
-    if which == "dino":
-        return normalise_rows(np.asarray(X, dtype=np.float64))
-    raise ValueError(f"unknown backbone family {which!r}; expected one of {tuple(SECTIONS)}.")
+def section_backbone(params: dict, section: str) -> str:
+    """The registry backbone of ``section`` (``slics_titok`` or ``slics_dino``) in this profile."""
+    return params[section]["backbone"][params["profile"]]
 
 
-def load_backbone_set(dataset: str, params: dict, which: str) -> RetrievalSet:
-    """The retrieval set of ``dataset`` with this backbone's embeddings and preprocessing.
-
-    Demo: :func:`slics.embedding.retrieval_set.load_set` (the demo world's vectors, labels and
-    split) with the embeddings re-preprocessed (no mean removed). Full: the cached
-    embeddings of ``titok-l32`` or ``dinov2-vitb14`` (see :func:`full_embeddings`).
-    """
-    n_tokens = int(params[SECTIONS[which]].get("n_tokens", 32))
-    if params["profile"] == "demo":
-        rs = load_set(dataset, params)
-        X = preprocess(rs.X_raw, which, n_tokens)
-        return dataclasses.replace(rs, X=X, backbone=f"demo ({which} protocol)",
-                                   mean=np.zeros(X.shape[1]))
-    X_raw, split, data = full_embeddings(dataset, params, which)
-    X = preprocess(X_raw, which, n_tokens)
-    return RetrievalSet(dataset, FULL_BACKBONE[which], X, X_raw, split, data, None, None,
-                                   np.zeros(X.shape[1]))
-
-
-def full_embeddings(dataset: str, params: dict, which: str, device=None):
-    """(embeddings, split, labels) of the real images under ``titok-l32`` / ``dinov2-vitb14``, cached.
-
-    The split is the one of :func:`slics.embedding.embed_multilabel.dataset_split` (seeded, the
-    same for every backbone); the embeddings are computed once and saved under
-    ``data/embeddings/<backbone>/<dataset>/images.npy``. Offline without weights or image
-    archive this fails before any model is built.
-    """
-    from ..data.images import ZipImages, ensure_archive
-    from ..embedding.embed import embeddings_dir
-    from ..embedding.embed_multilabel import dataset_split, load_labels
-    from ..embedding.vision import get_image_backbone
-    from ..utils.io import load_npy, save_npy
-
-    name = FULL_BACKBONE[which]
-    data = load_labels(dataset, "full")
-    split = dataset_split(data, params, dataset)
-    path = embeddings_dir(name, dataset) / "images.npy"
-    if not path.is_file():
-        archive = ensure_archive(dataset)
-        model = get_image_backbone(name, pretrained=True, device=device)
-        X = model.encode_images(ZipImages(archive, data.image_ids), batch_size=int(params["embed"]["batch_size"]))
-        save_npy(path, X)
-        if which == "titok":
-            save_npy(path.with_name("codebook.npy"), model.codebook())
-    return load_npy(path), split, data
-
-
-def codebook(rs: RetrievalSet, params: dict, which: str = "titok") -> tuple[np.ndarray, dict]:
+def codebook(rs: RetrievalSet, params: dict, section: str) -> tuple[np.ndarray, dict]:
     """The unit codebook of the quantised pool and a description of it.
 
-    Demo: seeded k-means on the training tokens (``codebook_size`` codewords); full: the
-    tokenizer's own codebook (4,096 codewords), saved beside the embeddings.
+    A backbone whose encoder has its own quantiser (TiTok-L-32: 4,096 codewords) saved it
+    beside its embeddings; otherwise (the demo) seeded k-means on the training tokens learns
+    ``codebook_size`` codewords.
     """
-    cfg = params[SECTIONS[which]]
-    if params["profile"] == "full":
+    cfg = params[section]
+    backbone = section_backbone(params, section)
+    spec = get_spec(backbone)
+    if spec.images == "encoder":
         from ..embedding.embed import embeddings_dir
         from ..utils.io import load_npy
 
-        C = load_npy(embeddings_dir(FULL_BACKBONE[which], rs.dataset) / "codebook.npy")
-        return C, {"source": "TiTok-L-32 quantiser codebook", "codebook_size": int(C.shape[0])}
-    q = TokenQuantiser(n_tokens=int(cfg["n_tokens"]), codebook_size=int(cfg["codebook_size"]),
+        C = load_npy(embeddings_dir(embeddings_source(backbone), rs.dataset) / "codebook.npy")
+        return C, {"source": f"{spec.title}: the tokenizer's own codebook", "codebook_size": int(C.shape[0])}
+    q = TokenQuantiser(n_tokens=spec.n_tokens, codebook_size=int(cfg["codebook_size"]),
                        max_iter=int(cfg["kmeans_max_iter"]), random_state=int(params["seed"]))
     q.fit(rs.X[rs.rows("train")])
     return q.codebook_, {"source": "seeded k-means on the training tokens, centres normalised",
                          "codebook_size": int(q.codebook_.shape[0]), "inertia": q.inertia_}
-
-
-def with_pool(rs: RetrievalSet, pool_rows: np.ndarray, Xhat: np.ndarray) -> RetrievalSet:
-    """A copy of ``rs`` whose pool rows are the quantised vectors ``Xhat`` (queries unchanged)."""
-    X = rs.X.copy()
-    X[pool_rows] = Xhat
-    return dataclasses.replace(rs, X=X)
 
 
 def lut_agreement(rs, model, qpool: QuantisedPool, Xhat: np.ndarray, n_queries: int, seed: int, k: int = 20,
@@ -162,91 +106,98 @@ def lut_agreement(rs, model, qpool: QuantisedPool, Xhat: np.ndarray, n_queries: 
             "max_score_difference": float(np.abs(lut - dense).max())}
 
 
-def run_dataset(dataset: str, params: dict, which: str) -> dict:
-    """Table 3 (TiTok) or Table 4 (DINO) for one dataset: K on validation, S-SVD, S-SLiCS, UF.
+def run_dataset(dataset: str, params: dict, section: str) -> dict:
+    """Table 3 (``slics_titok``) or Table 4 (``slics_dino``) for one dataset: K on validation,
+    S-SVD, S-SLiCS, UF.
 
-    TiTok adds every method on the quantised pool, the look-up-table check and the codebook.
+    A backbone of tokens (the registry's ``quantisable``) adds every method on the quantised
+    pool, the look-up-table check and the codebook.
     """
     from tqdm import tqdm
 
-    cfg = params[SECTIONS[which]]
+    cfg = params[section]
     k, n_iter = int(cfg["k"]), int(cfg["n_iter"])
     batch = cfg["batch_size"][dataset]
     seeds = [int(s) for s in cfg["seeds"][dataset]]
-    rs = load_backbone_set(dataset, params, which)
+    backbone = section_backbone(params, section)
+    spec = get_spec(backbone)
+    rs = load_set(dataset, params, backbone)
     pool, queries = rs.rows("pool"), rs.rows("query")
-    grid, grid_models = slics_clip.choose_k(rs, cfg["k_grid"], n_iter, batch, pool, k=k, seed=seeds[0])
-    K = slics_clip.best_k(grid)
+    grid, grid_fitted = choose_k(rs, cfg["k_grid"], n_iter, batch, pool, k=k, seed=seeds[0])
+    K = best_k(grid)
 
-    sets = {"dense": rs}
     out = {"set": rs, "K": K, "grid": grid}
-    if which == "titok":
-        C, info = codebook(rs, params, which)
-        qpool = QuantisedPool.from_vectors(rs.X[pool], C, int(cfg["n_tokens"]))
-        Xhat = qpool.vectors()
-        sets["quantised"] = with_pool(rs, pool, Xhat)
-        out.update(codebook=info, qpool=qpool, Xhat=Xhat)
+    candidates = None
+    if spec.quantisable:
+        C, info = codebook(rs, params, section)
+        candidates = QuantisedCandidates(C, spec.n_tokens)
+        out.update(codebook=info, qpool=candidates.pool(rs, pool), Xhat=candidates.vectors(rs, pool))
 
     # S-SLiCS per seed, fitted once and scored on every pool; the grid's model at K is the first
     # seed's (the same call), reused
-    by_seed = {seeds[0]: grid_models[K]}
+    by_seed = {seeds[0]: grid_fitted[K]}
     for seed in tqdm(seeds[1:], desc=f"S-SLiCS seeds ({dataset})", disable=None):
-        by_seed[seed] = slics_clip.fit_dictionary(rs, K, n_iter, batch, seed)
-    models = {"S-SVD": slics_clip.fit_dictionary(rs, K, 0), "S-SLiCS": by_seed[seeds[0]]}
+        by_seed[seed] = SLiCSMethod(K, n_iter, batch, seed).fit(rs)
+    ssvd, uf = SLiCSMethod(K, 0).fit(rs), Unfiltered().fit(rs)
     runs = []
-    for pool_kind, s in sets.items():
-        tag = dict(pool=pool_kind)
-        runs.append({**slics_clip.summarise(slics_clip.evaluate(s, queries, pool, model=models["S-SVD"], k=k),
-                                            dataset, rs.backbone, "S-SVD"), **tag})
-        for seed, model in by_seed.items():
-            runs.append({**slics_clip.summarise(slics_clip.evaluate(s, queries, pool, model=model, k=k),
-                                                dataset, rs.backbone, "S-SLiCS", seed), **tag})
-        runs.append({**slics_clip.summarise(slics_clip.evaluate(s, queries, pool, k=k), dataset, rs.backbone, "UF"),
-                     **tag})
-    out.update(models=models, runs=pd.DataFrame(runs))
-    if which == "titok":
-        out["lut"] = lut_agreement(rs, models["S-SLiCS"], out["qpool"], out["Xhat"], int(cfg["lut_check_queries"]),
-                                   int(params["seed"]), k)
+    for pool_kind in POOLS if candidates is not None else POOLS[:1]:
+        def scored(fitted):
+            return fitted if pool_kind == "dense" else Quantised(fitted, candidates).fit(rs)
+
+        def run(fitted, name, seed=None):
+            pairs = retrieval_pairs(rs, scored(fitted), queries, pool, k)
+            return {**summarise(pairs, dataset, rs.backbone, name, seed), "pool": pool_kind}
+
+        runs.append(run(ssvd, "S-SVD"))
+        runs.extend(run(fitted, "S-SLiCS", seed) for seed, fitted in by_seed.items())
+        runs.append(run(uf, "UF"))
+    out.update(models={"S-SVD": ssvd.model, "S-SLiCS": by_seed[seeds[0]].model}, runs=pd.DataFrame(runs))
+    if candidates is not None:
+        out["lut"] = lut_agreement(rs, out["models"]["S-SLiCS"], out["qpool"], out["Xhat"],
+                                   int(cfg["lut_check_queries"]), int(params["seed"]), k)
     return out
 
 
 def results_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean (and std over seeds) mAP@20 per dataset, pool and method, as :func:`slics_clip.table2`."""
+    """Mean (and std over seeds) mAP@20 per dataset, pool and method, as :func:`slics.evaluation.table2`."""
     frames = []
     for pool_kind, part in runs.groupby("pool", sort=False):
-        frames.append(slics_clip.table2(part).assign(pool=pool_kind))
+        frames.append(table2(part).assign(pool=pool_kind))
     t = pd.concat(frames, ignore_index=True)
     return t[["dataset", "backbone", "pool", "method", "map_general", "map_sub", "map_general_std", "map_sub_std",
               "n_runs"]]
 
 
-def paper_layout(table: pd.DataFrame, which: str) -> pd.DataFrame:
-    """The paper's layout: one row per (dataset, retrieval), one column per method (and pool)."""
+def paper_layout(table: pd.DataFrame) -> pd.DataFrame:
+    """The paper's layout: one row per (dataset, retrieval), one column per method (and pool, where
+    there are several)."""
     rows = []
+    several = table["pool"].nunique() > 1
     for dataset in dict.fromkeys(table["dataset"]):
         for retrieval in ("general", "sub"):
-            row = {"dataset": slics_clip.DATASET_LABEL[dataset], "retrieval": retrieval}
+            row = {"dataset": DATASET_LABEL[dataset], "retrieval": retrieval}
             for _, r in table[table["dataset"] == dataset].iterrows():
-                col = r["method"] if which == "dino" else f"{r['method']} ({r['pool']})"
+                col = f"{r['method']} ({r['pool']})" if several else r["method"]
                 row[col] = r[f"map_{retrieval}"]
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def paper_comparison(table: pd.DataFrame, paper: dict, which: str) -> pd.DataFrame:
-    """The values the paper's prose states beside this run's (dense pool), one row per statement."""
+def paper_comparison(table: pd.DataFrame, paper: dict) -> pd.DataFrame:
+    """The values the paper's prose states beside this run's (dense pool), one row per statement
+    (``paper`` is the section's entry of ``reference/report_values.yaml``)."""
     t = table[table["pool"] == "dense"].set_index(["dataset", "method"])
     rows = []
 
     def add(what, dataset, retrieval, value, run, sentence):
-        rows.append({"statement": what, "dataset": slics_clip.DATASET_LABEL[dataset], "retrieval": retrieval,
+        rows.append({"statement": what, "dataset": DATASET_LABEL[dataset], "retrieval": retrieval,
                      "paper": np.nan if value is None else float(value), "run": float(run), "source": sentence})
 
     for dataset in dict.fromkeys(table["dataset"]):
         s, u, v = (t.loc[(dataset, m)] for m in ("S-SLiCS", "UF", "S-SVD"))
         add("S-SLiCS", dataset, "general", paper["s_slics_general"].get(dataset), s["map_general"],
             paper["s_slics_sentence"])
-        if which == "titok":
+        if "s_slics_minus_uf" in paper:
             add("UF", dataset, "general", paper["uf_general"].get(dataset), u["map_general"], paper["uf_sentence"])
             for retrieval in ("general", "sub"):
                 add("S-SLiCS - UF", dataset, retrieval, paper["s_slics_minus_uf"][retrieval].get(dataset),
@@ -294,7 +245,7 @@ def cost_table(results: dict, paper_sizes: dict, paper_pools: dict = PAPER_POOLS
     return pd.DataFrame(rows)
 
 
-def metrics(table: pd.DataFrame, results: dict, which: str) -> dict:
+def metrics(table: pd.DataFrame, results: dict) -> dict:
     """The metrics file: every table number by dataset, pool and method, the chosen K, TiTok's extras."""
     out = {}
     for _, r in table.iterrows():
@@ -304,22 +255,26 @@ def metrics(table: pd.DataFrame, results: dict, which: str) -> dict:
         out.setdefault(r["dataset"], {}).setdefault(r["pool"], {})[r["method"]] = entry
     for dataset, res in results.items():
         out[dataset]["K"] = int(res["K"])
-        if which == "titok":
+        if "lut" in res:
             out[dataset]["lut_agreement"] = res["lut"]["agreement"]
             out[dataset]["codebook_size"] = res["codebook"]["codebook_size"]
     return out
 
 
-def describe(params: dict, which: str) -> str:
+SECTION_MODEL = {"slics_titok": "TiTok", "slics_dino": "DINOv2"}   # the paper's section names
+
+
+def describe(params: dict, section: str) -> str:
     """Markdown: where this run's embeddings come from."""
+    spec = get_spec(section_backbone(params, section))
     if params["profile"] == "demo":
-        what = ("read as 32 tokens of 12 numbers, each token normalised, with a codebook of "
-                f"{params[SECTIONS[which]]['codebook_size']} unit codewords learned by seeded k-means on the "
-                "training tokens" if which == "titok" else "normalised")
-        return (f"**Demo profile: this is not {'TiTok' if which == 'titok' else 'DINOv2'}.** The images are "
+        what = (f"read as {spec.n_tokens} tokens of {spec.dim // spec.n_tokens} numbers, each token normalised, "
+                f"with a codebook of {params[section]['codebook_size']} unit codewords learned by seeded k-means "
+                "on the training tokens" if spec.quantisable else "normalised")
+        return (f"**Demo profile: this is not {SECTION_MODEL[section]}.** The images are "
                 "the demo world's simulated MIRFlickr25K / COCO vectors (384-d, simulated from each image's "
                 f"real labels by stage `embed_<dataset>`), {what}, with no mean removed. It exercises the "
-                "protocol" + (" and the quantised pool" if which == "titok" else "") + "; the numbers say "
+                "protocol" + (" and the quantised pool" if spec.quantisable else "") + "; the numbers say "
                 "nothing about the real backbone.")
-    return (f"**Full profile**: the real images embedded by `{FULL_BACKBONE[which]}` "
-            "(`slics.embedding.vision`), normalised as the paper, no mean removed.")
+    return (f"**Full profile**: the real images embedded by `{spec.name}` ({spec.title}), "
+            "normalised as the paper, no mean removed.")

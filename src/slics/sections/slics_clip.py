@@ -2,133 +2,24 @@
 
 The notebook ``03_slics_clip`` calls these functions: load a retrieval set
 (:func:`slics.embedding.retrieval_set.load_set`: embeddings of ``embed_<dataset>``, labels,
-split, preprocessed as the paper), fit the
-dictionaries (S-SVD, S-SLiCS, U-SLiCS with zero-shot pseudo-labels), score the methods
-of Table 2 with :mod:`slics.core.retrieval`, choose ``K`` on the validation queries, and
-caption the subspaces with words. Its figures are in :mod:`slics.sections.retrieval_figures`.
-
-Methods (the columns of the paper's Table 2), each giving the query vector of concept
-``j`` and the candidate vectors:
-
-* ``S-SVD``: the S-SLiCS initialisation alone (``n_iter=0``); ``SLiCS.project(q, j)`` vs ``c``.
-* ``S-SLiCS``: supervised SLiCS, ``n_iter`` iterations (mini-batches on COCO, several seeds).
-* ``U-SLiCS``: SLiCS on zero-shot pseudo-labels (top ``n_pseudo_labels`` concepts of each
-  training image by cosine between its *original* embedding and the template-averaged
-  concept-name embeddings).
-* ``UF``: unfiltered, ``q`` vs ``c`` (the same ranking for every concept).
-* ``SpLiCE``: ``w(q) V`` vs ``w(c) V`` (reconstructions over the centred LAION-10k words).
-* ``F-SpLiCE``: ``w(q)_{G_j} V_{G_j}`` (the words grouped to concept ``j``) vs ``w(c) V``.
-
-How the lost symbols were read: the filtered score is ``cos(D_j^T w_j(q), c)`` with
-``w_j(q)`` the NNLS coefficients of ``q`` on concept ``j``'s atoms alone (eq. 3, "partial
-disentanglement"); the ablation ``project_pool`` also projects the candidate.
+split, preprocessed as the paper), choose ``K`` on the validation queries
+(:mod:`slics.sections.retrieval_protocol`), run the methods of Table 2 through
+:mod:`slics.evaluation` (S-SVD, S-SLiCS, U-SLiCS with zero-shot pseudo-labels, UF, SpLiCE,
+F-SpLiCE; the methods are described in :mod:`slics.evaluation.methods`), and caption the
+subspaces with words. Its figures are in :mod:`slics.sections.retrieval_figures`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from .. import captions
 from ..core.dictionary import SLiCS
-from ..core.retrieval import filtered_retrieval, mean_average_precision
-from ..core.splice import SpLiCE
-from ..core.zero_shot import zero_shot_pseudo_labels
 from ..embedding.retrieval_set import RetrievalSet, load_set
+from ..evaluation import SLiCSMethod, SpLiCEMethod, Unfiltered, fit_method, retrieval_pairs, summarise
+from .retrieval_protocol import DATASET_LABEL, DECIMALS, best_k, choose_k, seeded_subset
 
-METHODS = ("S-SVD", "S-SLiCS", "U-SLiCS", "UF", "F-SpLiCE", "SpLiCE")
-DATASET_LABEL = {"mirflickr25k": "MIR", "coco": "COCO"}
-DECIMALS = {"map_general": 4, "map_sub": 4, "map_general_std": 4, "map_sub_std": 4, "paper": 3, "run": 4,
-            "mean_labels_per_image": 3, "residual": 4, "cosine": 3, "co_occurrence": 3,
-            "relative_error": 4, "*": 4}
-
-
-def pseudo_labels(rs: RetrievalSet, rows: np.ndarray, k: int) -> np.ndarray:
-    """Zero-shot pseudo-labels of ``rows``: their top-``k`` concepts (original embeddings)."""
-    return zero_shot_pseudo_labels(rs.X_raw[rows], rs.general_text, k=k)
-
-
-def fit_dictionary(rs: RetrievalSet, K: int, n_iter: int, batch_size=None, seed: int = 0,
-                   labels: np.ndarray | None = None) -> SLiCS:
-    """SLiCS on the training split (``n_iter=0``: S-SVD); ``labels`` default the true ones."""
-    train = rs.rows("train")
-    Y = rs.data.general[train] if labels is None else labels
-    return SLiCS(n_atoms=int(K), n_iter=int(n_iter), batch_size=batch_size, random_state=seed).fit(rs.X[train], Y)
-
-
-def _projector(model: SLiCS):
-    return lambda X, j: model.project(X, j)
-
-
-def evaluate(rs: RetrievalSet, queries: np.ndarray, pool: np.ndarray, *, model: SLiCS | None = None,
-             splice: tuple | None = None, project_pool: bool = False, k: int = 20) -> pd.DataFrame:
-    """AP@k pairs of one method: SLiCS ``model`` (filtered), ``splice=(SpLiCE, codes, filtered)``
-    or neither (UF). ``codes`` holds the SpLiCE codes of every row of ``rs.X`` used."""
-    d = rs.data
-    common = dict(query_sub=d.sub[queries], pool_sub=d.sub[pool], sub_parent=d.sub_parent, k=k)
-    Yq, Yp = d.general[queries], d.general[pool]
-    if model is not None:
-        proj = _projector(model)
-        return filtered_retrieval(rs.X[queries], rs.X[pool], Yq, Yp, transform_query=proj,
-                                  transform_pool=proj if project_pool else None, **common)
-    if splice is not None:
-        sp, codes, filtered = splice
-        P = sp.reconstruct(codes[pool])
-        if filtered:
-            return filtered_retrieval(codes[queries].toarray(), P, Yq, Yp,
-                                      transform_query=lambda W, j: sp.reconstruct(W, j), **common)
-        return filtered_retrieval(sp.reconstruct(codes[queries]), P, Yq, Yp, **common)
-    return filtered_retrieval(rs.X[queries], rs.X[pool], Yq, Yp, **common)
-
-
-def seeded_subset(rows: np.ndarray, size: int | None, rng: np.random.Generator) -> np.ndarray:
-    """``size`` of ``rows`` drawn without replacement (sorted), or all of them when ``size`` is null or larger."""
-    if size is None or int(size) >= rows.size:
-        return np.sort(rows)
-    return np.sort(rng.choice(rows, size=int(size), replace=False))
-
-
-def splice_codes(rs: RetrievalSet, rows: np.ndarray, lam: float, *, chunk: int = 2000,
-                 progress: bool = True) -> tuple[SpLiCE, sparse.csr_matrix]:
-    """Fit SpLiCE on the vocabulary (grouped by concept) and decompose ``rows``: the codes as a
-    sparse (n, V) matrix over every row of ``rs.X``, empty outside ``rows``.
-
-    Rows are decomposed ``chunk`` at a time, so that only one dense (chunk, V) block exists.
-    """
-    from tqdm import tqdm
-
-    sp = SpLiCE(lam=lam).fit(rs.vocab, rs.general_text)
-    rows = np.asarray(rows)
-    blocks = []
-    for start in tqdm(range(0, rows.size, chunk), desc=f"SpLiCE {rs.dataset}", unit="chunk",
-                      disable=None if progress else True):   # None: off without a terminal (notebooks)
-        block = sparse.csr_matrix(sp.transform(rs.X[rows[start:start + chunk]]))
-        blocks.append(block)
-    W = sparse.vstack(blocks, format="coo") if blocks else sparse.coo_matrix((0, sp.vocab_.shape[0]))
-    codes = sparse.csr_matrix((W.data, (rows[W.row], W.col)), shape=(rs.X.shape[0], sp.vocab_.shape[0]))
-    return sp, codes
-
-
-def choose_k(rs: RetrievalSet, grid, n_iter: int, batch_size, pool: np.ndarray, k: int = 20,
-             seed: int = 0) -> tuple[pd.DataFrame, dict]:
-    """Validation mAP@k (general and sub-label) of S-SLiCS for every ``K`` of ``grid`` (Fig. 6),
-    and the fitted models by ``K``."""
-    from tqdm import tqdm
-
-    rows, models = [], {}
-    for K in tqdm(list(grid), desc=f"K grid ({rs.dataset})", disable=None):
-        model = models[int(K)] = fit_dictionary(rs, K, n_iter, batch_size, seed)
-        summary = mean_average_precision(evaluate(rs, rs.rows("val"), pool, model=model, k=k))
-        rows.append({"dataset": rs.dataset, "K": int(K), "map_general": summary["map_general"],
-                     "map_sub": summary["map_sub"]})
-    return pd.DataFrame(rows), models
-
-
-def best_k(grid_table: pd.DataFrame) -> int:
-    """The ``K`` with the best validation sub-label mAP (ties: the smaller ``K``)."""
-    t = grid_table.sort_values(["map_sub", "K"], ascending=[False, True], kind="stable")
-    return int(t["K"].iloc[0])
 
 
 def word_captions(model: SLiCS, rs: RetrievalSet, words, n_words: int = 5) -> dict[str, list[str]]:
@@ -143,20 +34,6 @@ def caption_words(dictionary, atom_concept, V, words, concept_names, n_words: in
     """The ``n_words`` rows of ``V`` (already centred) best reconstructed (NNLS) by each concept's atoms."""
     return captions.word_captions(dictionary, V, words, n_words=n_words, concept_names=concept_names,
                                   atom_concept=atom_concept, centre=False)
-
-
-def summarise(pairs: pd.DataFrame, dataset: str, backbone: str, method: str, seed: int | None = None) -> dict:
-    summary = mean_average_precision(pairs)
-    return {"dataset": dataset, "backbone": backbone, "method": method, "seed": seed, **summary}
-
-
-def table2(runs: pd.DataFrame) -> pd.DataFrame:
-    """Table 2: mean (and std over seeds) mAP@20 per dataset, backbone and method."""
-    g = runs.groupby(["dataset", "backbone", "method"], sort=False)
-    out = g[["map_general", "map_sub"]].mean()
-    std = g[["map_general", "map_sub"]].std(ddof=0).add_suffix("_std").where(g.size() > 1)   # NaN: one run
-    out = out.join(std).join(g.size().rename("n_runs")).reset_index()
-    return out
 
 
 def differences(table: pd.DataFrame, reference: dict) -> pd.DataFrame:
@@ -191,14 +68,6 @@ def differences(table: pd.DataFrame, reference: dict) -> pd.DataFrame:
 
 # --- one dataset, end to end -------------------------------------------------------------
 
-def full_disentanglement(model: SLiCS, rs: RetrievalSet, queries: np.ndarray):
-    """Query representation and transform for full disentanglement (Fig. 7): the concept-``j``
-    component of the NNLS fit on *all* the query's labelled concepts (``SLiCS.components``)."""
-    comps = model.components(rs.X[queries], rs.data.general[queries])
-    index = np.arange(queries.size, dtype=np.float64)[:, None]
-    return index, (lambda idx, j: comps[idx[:, 0].astype(np.int64), j])
-
-
 def run_dataset(dataset: str, params: dict) -> dict:
     """Everything of Table 2, Fig. 6 and Table 1 for one dataset; returns tables and models."""
     from tqdm import tqdm
@@ -211,31 +80,32 @@ def run_dataset(dataset: str, params: dict) -> dict:
     backbone = rs.backbone
     pool, queries = rs.rows("pool"), rs.rows("query")
 
+    def run(fitted, q=queries, p=pool, seed=None, name=None):
+        return summarise(retrieval_pairs(rs, fitted, q, p, k), dataset, backbone, name or fitted.name, seed)
+
     grid, grid_models = choose_k(rs, cfg["k_grid"], n_iter, batch, pool, k=k, seed=seeds[0])
     K = best_k(grid)
     runs, ablation = [], []
-    models = {"S-SVD": fit_dictionary(rs, K, 0)}
-    runs.append(summarise(evaluate(rs, queries, pool, model=models["S-SVD"], k=k), dataset, backbone, "S-SVD"))
-    pseudo = pseudo_labels(rs, rs.rows("train"), int(cfg["n_pseudo_labels"]))
+    fitted = {"S-SVD": SLiCSMethod(K, 0).fit(rs)}
+    runs.append(run(fitted["S-SVD"]))
+    n_pseudo = int(cfg["n_pseudo_labels"])
+    pseudo = SLiCSMethod(K, labels="pseudo", n_pseudo_labels=n_pseudo).training_labels(rs)
     for seed in tqdm(seeds, desc=f"S-SLiCS / U-SLiCS seeds ({dataset})", disable=None):
-        for method, labels in (("S-SLiCS", None), ("U-SLiCS", pseudo)):
-            model = fit_dictionary(rs, K, n_iter, batch, seed, labels=labels)
-            models.setdefault(method, model)
-            runs.append(summarise(evaluate(rs, queries, pool, model=model, k=k), dataset, backbone, method, seed))
-    runs.append(summarise(evaluate(rs, queries, pool, k=k), dataset, backbone, "UF"))
+        for method in (SLiCSMethod(K, n_iter, batch, seed),
+                       SLiCSMethod(K, n_iter, batch, seed, labels="pseudo", n_pseudo_labels=n_pseudo)):
+            f = method.fit(rs)
+            fitted.setdefault(f.name, f)
+            runs.append(run(f, seed=seed))
+    uf = Unfiltered().fit(rs)
+    runs.append(run(uf))
 
     # Fig. 7 and the candidate-projection ablation (S-SLiCS, first seed)
-    s = models["S-SLiCS"]
-    index, full = full_disentanglement(s, rs, queries)
-    d = rs.data
-    common = dict(query_sub=d.sub[queries], pool_sub=d.sub[pool], sub_parent=d.sub_parent, k=k)
+    s = fitted["S-SLiCS"].model
     variants = {
         "partial (query projected)": runs[1],
-        "full disentanglement": summarise(filtered_retrieval(index, rs.X[pool], d.general[queries], d.general[pool],
-                                                             transform_query=full, **common),
-                                          dataset, backbone, "S-SLiCS full"),
-        "query and candidates projected": summarise(evaluate(rs, queries, pool, model=s, project_pool=True, k=k),
-                                                    dataset, backbone, "S-SLiCS both projected"),
+        "full disentanglement": run(SLiCSMethod(K, model=s, query="full").fit(rs), name="S-SLiCS full"),
+        "query and candidates projected": run(SLiCSMethod(K, model=s, project_pool=True).fit(rs),
+                                              name="S-SLiCS both projected"),
     }
     for name, summary in variants.items():
         ablation.append({"dataset": dataset, "backbone": backbone, "variant": name,
@@ -245,18 +115,18 @@ def run_dataset(dataset: str, params: dict) -> dict:
     sp_cfg = cfg["splice"]
     rng = np.random.default_rng(int(params["seed"]))
     sq, spool = seeded_subset(queries, sp_cfg["n_queries"], rng), seeded_subset(pool, sp_cfg["n_pool"], rng)
-    sp, codes = splice_codes(rs, np.concatenate([sq, spool]), float(sp_cfg["lam"]))
-    splice_rows = [summarise(evaluate(rs, sq, spool, k=k), dataset, backbone, "UF"),
-                   summarise(evaluate(rs, sq, spool, model=s, k=k), dataset, backbone, "S-SLiCS"),
-                   summarise(evaluate(rs, sq, spool, splice=(sp, codes, True), k=k), dataset, backbone, "F-SpLiCE"),
-                   summarise(evaluate(rs, sq, spool, splice=(sp, codes, False), k=k), dataset, backbone, "SpLiCE")]
+    cache: dict = {}
+    lam = float(sp_cfg["lam"])
+    f_splice, splice = (fit_method(rs, SpLiCEMethod(lam, filtered), cache=cache) for filtered in (True, False))
+    splice_rows = [run(f, sq, spool) for f in (uf, fitted["S-SLiCS"], f_splice, splice)]
     if sq.size == queries.size and spool.size == pool.size:    # Table 2's own protocol: SpLiCE joins it
         runs.extend(splice_rows[2:])
-    nnz = codes[np.concatenate([sq, spool])].getnnz(axis=1)
+    nnz = splice.encode(np.concatenate([sq, spool])).getnnz(axis=1)
+    models = {name: f.model for name, f in fitted.items()}
     return {"set": rs, "K": K, "grid": grid, "runs": pd.DataFrame(runs), "ablation": pd.DataFrame(ablation),
             "splice": pd.DataFrame(splice_rows), "splice_mean_nonzeros": float(nnz.mean()),
             "splice_sizes": {"queries": (sq.size, queries.size), "pool": (spool.size, pool.size)}, "models": models,
-            "pseudo_labels": pseudo, "grid_models": grid_models}
+            "pseudo_labels": pseudo, "grid_models": {K_: f.model for K_, f in grid_models.items()}}
 
 
 # --- tables, metrics and figures for the notebook ----------------------------------------
@@ -305,41 +175,6 @@ def metrics(table: pd.DataFrame, splice: pd.DataFrame, chosen_k: dict) -> dict:
             if case.startswith(dataset + "/"):
                 out[case]["K"] = int(K)
     return out
-
-
-def example_queries(rs: RetrievalSet, n_queries: int, seed: int) -> np.ndarray:
-    """A seeded choice of queries with at least two general concepts (sorted rows)."""
-    rng = np.random.default_rng(seed)
-    queries = rs.rows("query")
-    multi = queries[rs.data.general[queries].sum(axis=1) >= 2]
-    return np.sort(rng.choice(multi, size=min(n_queries, multi.size), replace=False))
-
-
-def qualitative(rs: RetrievalSet, model: SLiCS, n_queries: int, seed: int, k: int = 5) -> pd.DataFrame:
-    """Fig. 8 in the demo: the labels of the top results, filtered (S-SLiCS) and unfiltered (UF)."""
-    from ..core.retrieval import top_k
-
-    chosen = example_queries(rs, n_queries, seed)
-    pool = rs.rows("pool")
-    d = rs.data
-
-    def labels(i):
-        parts = []
-        for j in np.flatnonzero(d.general[i]):
-            subs = [d.sub_names[s] for s in d.sub_labels_of(int(j)) if d.sub[i, s]]
-            parts.append(f"{d.general_names[j]} ({'+'.join(subs)})" if subs else d.general_names[j])
-        return ", ".join(parts)
-
-    rows = []
-    for q in chosen:
-        uf = pool[top_k(rs.X[q:q + 1], rs.X[pool], k)[0]]
-        rows.append({"query": d.image_ids[q], "query labels": labels(q), "filter": "UF (no filter)",
-                     "top results (labels)": " | ".join(labels(i) for i in uf)})
-        for j in np.flatnonzero(d.general[q]):
-            top = pool[top_k(model.project(rs.X[q:q + 1], int(j)), rs.X[pool], k)[0]]
-            rows.append({"query": d.image_ids[q], "query labels": labels(q), "filter": d.general_names[j],
-                         "top results (labels)": " | ".join(labels(i) for i in top)})
-    return pd.DataFrame(rows)
 
 
 def describe(params: dict) -> str:

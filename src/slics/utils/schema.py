@@ -112,6 +112,29 @@ class Maybe:
         return f"{message} (or null)" if message else None
 
 
+def _text_backbones(profile: str) -> tuple[str, ...]:
+    from ..embedding.registry import embed_backbones
+
+    return embed_backbones(profile)
+
+
+def _spec(name: str):
+    from ..embedding.registry import get_spec
+
+    return get_spec(name)
+
+
+def _backbones(profile: str, **kwargs) -> tuple[str, ...]:
+    from ..embedding.registry import backbone_names
+
+    return backbone_names(profile=profile, **kwargs)
+
+
+def _embed_backbones() -> tuple[str, ...]:
+    """Backbones that can run the embed stages, from the registry (a text tower and an image source)."""
+    return _text_backbones("demo") + _text_backbones("full")
+
+
 POSITIVE = Num(0, lo_open=True)
 NONNEG = Num(0)
 COUNT = Num(1, integer=True)
@@ -145,7 +168,7 @@ SCHEMA = {
         },
     },
     "embed": {
-        "backbone": Str(("demo", "clip-vit-b32", "clip-rn50")),
+        "backbone": Str(_embed_backbones()),
         "batch_size": COUNT,
         "prompt_template": Str(contains="{}"),
     },
@@ -198,7 +221,8 @@ SCHEMA = {
         **SLICS_FIT,
         "n_qualitative": COUNT,
         **extra,
-    } for key, extra in (("slics_titok", {"n_tokens": COUNT, "codebook_size": COUNT, "kmeans_max_iter": COUNT,
+        "backbone": {"demo": Str(_backbones("demo")), "full": Str(_backbones("full"))},
+    } for key, extra in (("slics_titok", {"codebook_size": COUNT, "kmeans_max_iter": COUNT,
                                           "lut_check_queries": COUNT}),
                          ("slics_dino", {}))},
     "image_to_prompt": {
@@ -207,7 +231,8 @@ SCHEMA = {
         "noise_levels": List(NONNEG),
         "noise": NONNEG,
         "train_sizes": List(COUNT),
-        "full": {"images_dir": Str()},
+        "full": {"images_dir": Str(), "source_backbone": Str(_backbones("full", text_tower=True)),
+                 "target_backbone": Str(_backbones("full", text_tower=True))},
         "generation": {
             "enabled": Bool(),
             "model": Str(),
@@ -224,10 +249,14 @@ CROSS_CHECKS = [
      "must be one of ista_clip.lambdas"),
     (lambda p: p["ista_clip"]["n_iter"] <= p["ista_clip"]["convergence_n_iter"], "ista_clip.n_iter",
      "must be <= ista_clip.convergence_n_iter (the convergence figure reads ISTA's objective at n_iter)"),
+    (lambda p: _spec(p["slics_titok"]["backbone"][p["profile"]]).quantisable, "slics_titok.backbone",
+     "must name a backbone of tokens (preprocessing 'tokens' in slics.embedding.registry): the section "
+     "quantises its candidate pool"),
     (lambda p: p["robustness"]["grid"]["start"] < p["robustness"]["grid"]["stop"], "robustness.grid.start",
      "must be < robustness.grid.stop"),
-    (lambda p: (p["profile"] == "demo") == (p["embed"]["backbone"] == "demo"), "embed.backbone",
-     "must be 'demo' in the demo profile and a CLIP model in the full profile"),
+    (lambda p: p["embed"]["backbone"] in _text_backbones(p["profile"]), "embed.backbone",
+     "must be a backbone of the profile it runs in (slics.embedding.registry): " + "; ".join(
+         f"the {profile} profile takes {', '.join(_text_backbones(profile))}" for profile in ("demo", "full"))),
 ]
 
 
