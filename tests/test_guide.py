@@ -19,13 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "own-embeddings.md"
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```\s*$", re.S | re.M)
 
-try:
-    import slics.evaluation  # noqa: F401
-    HAS_EVALUATION = True
-except ImportError:  # the lead's evaluation module is not merged into this branch yet
-    HAS_EVALUATION = False
-
-
 def blocks(text: str) -> list[tuple[str, str]]:
     """(language, code) of every block that runs, in order."""
     return [(info.strip(), code) for info, code in FENCE.findall(text) if info.strip() in ("bash", "python")]
@@ -58,16 +51,13 @@ def test_guide_runs(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
                PATH=os.pathsep.join([str(_slics_bin(tmp_path / "bin")), os.environ["PATH"]]),
                MPLBACKEND="Agg", TQDM_DISABLE="1", HF_HUB_OFFLINE="1")
-    ran, skipped = 0, 0
+    ran = 0
     for i, (lang, code) in enumerate(blocks(GUIDE.read_text(encoding="utf-8"))):
-        if not HAS_EVALUATION and ("slics.evaluation" in code or "slics evaluate" in code):
-            skipped += 1
-            continue  # needs the lead's slics.evaluation (see the skip reason of test_cli.test_evaluate_table)
         cmd = ["bash", "-euo", "pipefail", "-c", code] if lang == "bash" else [sys.executable, "-c", code]
         r = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, f"block {i} ({lang}) failed:\n{code}\n--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}"
         ran += 1
-    assert ran >= 7 and skipped == (0 if HAS_EVALUATION else 2)
+    assert ran == 9
     assert (work / "model.npz").is_file() and (work / "hits.csv").is_file()
-    if HAS_EVALUATION:
-        assert "S-SLiCS" in (work / "table2.md").read_text()
+    table = (work / "table2.md").read_text()
+    assert all(m in table for m in ("UF", "S-SVD", "S-SLiCS", "U-SLiCS", "SpLiCE", "F-SpLiCE"))

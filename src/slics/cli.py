@@ -119,6 +119,16 @@ def read_embeddings(spec: str, what: str = "embeddings", n_cols: int | None = No
         raise InputError(f"{what} ({spec}): {exc}") from None
 
 
+def read_embeddings_array(X, what: str, n_cols: int | None = None) -> np.ndarray:
+    """``X`` checked as :func:`read_embeddings` checks a file's array."""
+    from .utils.validation import check_matrix
+
+    try:
+        return check_matrix(X, what, n_cols=n_cols)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
 def read_lines(path: str, what: str) -> list[str]:
     """Non-empty, stripped lines of a UTF-8 text file (unique)."""
     p = Path(path)
@@ -202,24 +212,18 @@ def read_sub_labels(path: str, n_rows: int, concepts: list[str]):
 
 # --------------------------------------------------------------------------- preprocessing
 def preprocess_fit(X: np.ndarray, kind: str, n_tokens: int | None):
-    """Embeddings prepared for fitting, and the image mean removed (``"centre"``) or None."""
-    from .core.zero_shot import normalise_rows
+    """Embeddings prepared for fitting (:mod:`slics.preprocess`), and the image mean removed
+    (``"centre"``: the mean of the unit rows) or None."""
+    from .preprocess import image_mean
 
-    mean = normalise_rows(X).mean(axis=0) if kind == "centre" else None
+    mean = image_mean(X) if kind == "centre" else None
     return _prepare(X, kind, mean, n_tokens), mean
 
 
 def _prepare(X: np.ndarray, kind: str, mean, n_tokens: int | None) -> np.ndarray:
-    from .core.pq import normalise_tokens
-    from .core.zero_shot import normalise_rows
+    from .preprocess import preprocess
 
-    if kind == "centre":       # the paper's (section 4.1): unit rows, minus the training mean, unit rows
-        return normalise_rows(normalise_rows(X) - mean)
-    if kind == "unit":
-        return normalise_rows(X)
-    if kind == "tokens":
-        return normalise_tokens(X, n_tokens)
-    return X
+    return X if kind == "none" else preprocess(X, kind, mean=mean, n_tokens=n_tokens)
 
 
 def prepare_for(model, X: np.ndarray) -> np.ndarray:
@@ -294,6 +298,22 @@ def _labels_for(model, path: str, n_rows: int) -> np.ndarray:
     return out
 
 
+def _text_tower(name: str, d: int):
+    """The registry entry of backbone ``name``, checked (text tower, dimension ``d``) before it is loaded."""
+    from .embedding.registry import backbone_names, get_spec
+
+    spec = get_spec(name)
+    towers = ", ".join(backbone_names(text_tower=True))
+    if not spec.text_tower:
+        raise InputError(f"backbone {name!r} has no text tower to embed concept names; pass --concept-embeddings "
+                         f"or choose one of: {towers}.")
+    if spec.dim is not None and spec.dim != d:
+        raise InputError(f"the {name!r} text tower gives {spec.dim}-d embeddings but the image embeddings are "
+                         f"{d}-d; embed the concept names with the backbone that made the images and pass them "
+                         f"with --concept-embeddings.")
+    return spec
+
+
 def _concept_text(args, names: list[str], d: int) -> np.ndarray:
     """Concept-name embeddings: a file, or the backbone's text tower."""
     if args.concept_embeddings:
@@ -302,14 +322,8 @@ def _concept_text(args, names: list[str], d: int) -> np.ndarray:
             raise InputError(f"concept embeddings ({args.concept_embeddings}) have {T.shape[0]} rows for "
                              f"{len(names)} concept names; row j must embed concept j.")
         return T
-    from .embedding.encoders import get_backbone
-
-    T = get_backbone(args.backbone).encode_text(list(names))
-    if T.shape[1] != d:
-        raise InputError(f"the {args.backbone!r} text tower gives {T.shape[1]}-d embeddings but the image "
-                         f"embeddings are {d}-d; embed the concept names with the backbone that made the images "
-                         f"and pass them with --concept-embeddings.")
-    return T
+    T = _text_tower(args.backbone, d).load().encode_text(list(names))
+    return read_embeddings_array(T, f"the {args.backbone!r} text tower's embeddings", d)
 
 
 # --------------------------------------------------------------------------- verbs
@@ -433,11 +447,13 @@ def cmd_evaluate(args) -> int:
     need_vocab = sorted(NEEDS_VOCAB & set(methods))
     if need_vocab and not args.vocab_embeddings:
         raise InputError(f"{', '.join(need_vocab)} need a word vocabulary: pass --vocab-embeddings FILE.")
-    vocab = read_embeddings(args.vocab_embeddings, "vocabulary embeddings", n_cols=d) if need_vocab else None
-    text = _concept_text(args, names, d) if need_text else None
+    if not (np.isfinite(args.lam) and args.lam > 0):
+        raise InputError(f"--lam must be a positive number, got {args.lam}.")
     if args.k < 1 or args.k > int(np.sum(split == "pool")):
         raise InputError(f"-k must be between 1 and the number of pool rows ({int(np.sum(split == 'pool'))}), "
                          f"got {args.k}.")
+    vocab = read_embeddings(args.vocab_embeddings, "vocabulary embeddings", n_cols=d) if need_vocab else None
+    text = _concept_text(args, names, d) if need_text else None
 
     from .embedding.retrieval_set import RetrievalSet
     from .evaluation import evaluate
@@ -446,7 +462,7 @@ def cmd_evaluate(args) -> int:
     rs = RetrievalSet.from_arrays(X, Y, split, general_names=names, general_text=text, vocab=vocab,
                                   preprocessing=args.preprocess, n_tokens=args.n_tokens, **kw)
     options = {"n_atoms": args.n_atoms, "n_iter": args.n_iter, "batch_size": args.batch_size, "seed": args.seed,
-               "n_pseudo_labels": args.n_pseudo_labels, "progress": sys.stderr.isatty()}
+               "n_pseudo_labels": args.n_pseudo_labels, "lam": args.lam, "progress": sys.stderr.isatty()}
     table = evaluate(rs, methods, k=args.k, options=options)
     cols = ["method", "map_general", "map_sub", "n_pairs", "n_sub_pairs"]
     table = table[cols].rename(columns={"map_general": f"map@{args.k}_general", "map_sub": f"map@{args.k}_sub"})
@@ -548,6 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concept-embeddings", help="label-name embeddings (U-SLiCS, SpLiCE, F-SpLiCE)")
     p.add_argument("--backbone", default=None, help="text tower that embeds the label names instead (e.g. demo)")
     p.add_argument("--vocab-embeddings", help="word embeddings (SpLiCE, F-SpLiCE)")
+    p.add_argument("--lam", type=float, default=0.25, help="SpLiCE's l1 weight (default 0.25)")
     p.add_argument("-k", type=int, default=20, help="mAP@k (default 20)")
     _training_options(p, kinds=("centre", "unit", "tokens"))
     p.add_argument("--out", help="table to write (.csv or .md; default Markdown on stdout)")
