@@ -49,6 +49,8 @@ def files(tmp_path_factory):
     np.save(d / "nan.npy", bad)
     np.save(d / "narrow.npy", X[:, :20])
     pd.DataFrame(Y[:-1].astype(int), columns=NAMES).to_csv(d / "short_labels.csv", index=False)
+    pd.DataFrame(np.c_[Y.astype(int), np.zeros(len(Y), dtype=int)], columns=NAMES + ["bird"]).to_csv(
+        d / "unused_concept.csv", index=False)
     two = Y.astype(int)
     two[5, 2] = 2
     pd.DataFrame(two, columns=NAMES).to_csv(d / "two_labels.csv", index=False)
@@ -108,6 +110,7 @@ def test_fit_unsupervised_with_concept_embeddings(files, tmp_path, capsys):
     (["--embeddings", "{d}/objects.npy", "--labels", "{d}/labels.csv"], "pickle"),
     (["--embeddings", "{d}/emb.npz", "--labels", "{d}/labels.csv"], "holds the arrays"),
     (["--embeddings", "{d}/missing.npy", "--labels", "{d}/labels.csv"], "does not exist"),
+    (["--embeddings", "{d}/emb.npy", "--labels", "{d}/unused_concept.csv"], "no embedding has the concept(s) ['bird']"),
     (["--embeddings", "{d}/emb.npy", "--unsupervised"], "--unsupervised needs --concepts"),
     (["--embeddings", "{d}/narrow.npy", "--unsupervised", "--concepts", "{d}/concepts.txt",
       "--concept-embeddings", "{d}/concept_emb.npy"], "has 24 columns but 20 are expected"),

@@ -353,6 +353,10 @@ def cmd_fit(args) -> int:
         Y = zero_shot_pseudo_labels(X, T, k=args.n_pseudo_labels)
         source = Path(args.concept_embeddings).name if args.concept_embeddings else f"backbone {args.backbone}"
         supervision = {"zero_shot": source, "n_pseudo_labels": args.n_pseudo_labels}
+    empty = [name for name, col in zip(names, Y.T) if not col.any()]
+    if empty:
+        raise InputError(f"no embedding has the concept(s) {empty}; drop them from the "
+                         f"{'labels' if args.labels else 'concepts'} file or add labelled embeddings.")
     Z, mean = preprocess_fit(X, args.preprocess, args.n_tokens)
     model = SLiCS(n_atoms=args.n_atoms, n_iter=args.n_iter, batch_size=args.batch_size, random_state=args.seed)
     model.fit(Z, Y)
