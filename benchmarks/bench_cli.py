@@ -95,7 +95,7 @@ def main(argv=None) -> int:
                           "split": parts, "methods": "UF,S-SVD,S-SLiCS", "k": 20,
                           "timing": "each verb as a subprocess: start, imports, files included"},
               "seconds": seconds, "total_s": total, "goal_s": GOAL_S, "goal_met": bool(total < GOAL_S),
-              "cpu_count": os.cpu_count(), "machine": machine_info()}
+              "cpu_count": os.cpu_count(), "load_average_1min_after": os.getloadavg()[0], "machine": machine_info()}
     write_json(args.out, record, significant=4)
     print({k: v for k, v in record.items() if k != "machine"})
     return 0
