@@ -271,6 +271,29 @@ def test_evaluate_table(files, tmp_path, capsys):
     assert t.set_index("method").loc["S-SLiCS", "map@20_general"] > t.set_index("method").loc["UF", "map@20_general"]
 
 
+def test_evaluate_reuses_a_model_fitted_on_the_train_rows(files, tmp_path, capsys):
+    d = files[0]
+    split = pd.read_csv(d / "split.csv")["split"].to_numpy()
+    X, labels = np.load(d / "emb.npy"), pd.read_csv(d / "labels.csv")
+    np.save(tmp_path / "train.npy", X[split == "train"])
+    labels[split == "train"].to_csv(tmp_path / "train_labels.csv", index=False)
+    code, _, err = run(capsys, "fit", "--embeddings", tmp_path / "train.npy", "--labels", tmp_path / "train_labels.csv",
+                       "--n-atoms", 2, "--n-iter", 2, "--out", tmp_path / "m.npz")
+    assert code == 0, err
+    common = ["--embeddings", d / "emb.npy", "--labels", d / "labels.csv", "--split", d / "split.csv",
+              "--methods", "UF,S-SLiCS", "--n-atoms", 2, "--n-iter", 2]
+    assert run(capsys, "evaluate", *common, "--out", tmp_path / "refit.csv")[0] == 0
+    assert run(capsys, "evaluate", *common, "--model", tmp_path / "m.npz", "--out", tmp_path / "reused.csv")[0] == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "refit.csv"), pd.read_csv(tmp_path / "reused.csv"))
+    out = tmp_path / "out"
+    fails(capsys, out, "evaluate", *common, "--model", d / "model.npz", "--out", out / "t.csv",
+          match="not fitted on this split's train rows")          # fitted on every row
+    fails(capsys, out, "evaluate", *common[:6], "--methods", "UF", "--model", tmp_path / "m.npz",
+          "--out", out / "t.csv", match="--model stands for S-SLiCS")
+    fails(capsys, out, "evaluate", *common, "--preprocess", "unit", "--model", tmp_path / "m.npz",
+          "--out", out / "t.csv", match="fitted with --preprocess centre")
+
+
 def test_evaluate_bad_input(files, tmp_path, capsys):
     d = files[0]
     out = tmp_path / "out"

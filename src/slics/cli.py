@@ -459,19 +459,47 @@ def cmd_evaluate(args) -> int:
     vocab = read_embeddings(args.vocab_embeddings, "vocabulary embeddings", n_cols=d) if need_vocab else None
     text = _concept_text(args, names, d) if need_text else None
 
+    model = _evaluation_model(args, X, names, split, methods) if args.model else None
+
     from .embedding.retrieval_set import RetrievalSet
-    from .evaluation import evaluate
+    from .evaluation import SLiCSMethod, evaluate
 
     kw = {} if sub is None else {"sub": sub[1], "sub_parent": sub[2], "sub_names": sub[0]}
     rs = RetrievalSet.from_arrays(X, Y, split, general_names=names, general_text=text, vocab=vocab,
                                   preprocessing=args.preprocess, n_tokens=args.n_tokens, **kw)
     options = {"n_atoms": args.n_atoms, "n_iter": args.n_iter, "batch_size": args.batch_size, "seed": args.seed,
                "n_pseudo_labels": args.n_pseudo_labels, "lam": args.lam, "progress": sys.stderr.isatty()}
+    if model is not None:               # S-SLiCS is the fitted model, not a new fit
+        methods = [SLiCSMethod(model.n_atoms, model=model) if m == "S-SLiCS" else m for m in methods]
     table = evaluate(rs, methods, k=args.k, options=options)
     cols = ["method", "map_general", "map_sub", "n_pairs", "n_sub_pairs"]
     table = table[cols].rename(columns={"map_general": f"map@{args.k}_general", "map_sub": f"map@{args.k}_sub"})
     _write_table(table, out)
     return 0
+
+
+def _evaluation_model(args, X: np.ndarray, names, split: np.ndarray, methods):
+    """The model of ``evaluate --model``, checked to belong to this split: same features, concepts,
+    preprocessing, and (``centre``) the image mean of this split's train rows."""
+    from .preprocess import image_mean
+
+    if "S-SLiCS" not in methods:
+        raise InputError("--model stands for S-SLiCS: add S-SLiCS to --methods or leave out --model.")
+    model = _load(args.model)
+    if model.n_features_in_ != X.shape[1]:
+        raise InputError(f"the model was fitted on {model.n_features_in_}-d embeddings, these are {X.shape[1]}-d.")
+    if tuple(model.concept_names_) != tuple(names):
+        raise InputError(f"the model's concepts {list(model.concept_names_)} are not the labels file's {list(names)} "
+                         "(same names in the same order).")
+    if model.preprocessing_ != args.preprocess or (args.preprocess == "tokens" and model.n_tokens_ != args.n_tokens):
+        raise InputError(f"the model was fitted with --preprocess {model.preprocessing_}"
+                         f"{f' --n-tokens {model.n_tokens_}' if model.n_tokens_ else ''}; pass the same here.")
+    if args.preprocess == "centre":
+        mean = image_mean(X[split == "train"])
+        if not np.allclose(model.image_mean_, mean, rtol=1e-9, atol=1e-12):
+            raise InputError("the model was not fitted on this split's train rows (its image mean differs): "
+                             "fit it on exactly the rows marked 'train', or leave out --model.")
+    return model
 
 
 # --------------------------------------------------------------------------- parser
@@ -565,6 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train/val/query/pool per row: .npy of strings, CSV with a 'split' column, or text lines")
     p.add_argument("--sub-labels", help="CSV of 0/1 sub-labels, columns named '<concept>/<sub-label>'")
     p.add_argument("--methods", default="UF,S-SVD,S-SLiCS", help=f"comma-separated subset of {','.join(METHODS)}")
+    p.add_argument("--model", help="a model of `slics fit` on this split's train rows: S-SLiCS uses it (no refit)")
     p.add_argument("--concept-embeddings", help="label-name embeddings (U-SLiCS, SpLiCE, F-SpLiCE)")
     p.add_argument("--backbone", default=None, help="text tower that embeds the label names instead (e.g. demo)")
     p.add_argument("--vocab-embeddings", help="word embeddings (SpLiCE, F-SpLiCE)")
