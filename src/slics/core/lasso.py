@@ -5,7 +5,8 @@ Problem, for every row ``x`` of ``X`` (``n, d``) over a dictionary ``D`` with at
 
     min_w  ||x - w D||^2 + lam ||w||_1        (w >= 0 with positive=True)
 
-on the report's scale (no 1/2, no 1/d). scikit-learn's ``Lasso(alpha, fit_intercept=False)``
+on the report's scale (no 1/2, no 1/d; :func:`slics.core.objectives.lasso_objective`
+evaluates it). scikit-learn's ``Lasso(alpha, fit_intercept=False)``
 fitted on ``(D.T, x)`` minimises the same problem when ``alpha = lam / (2 d)``, and
 ``sklearn.decomposition.sparse_encode(..., algorithm="lasso_cd", alpha=a)`` when ``a = lam / 2``.
 
@@ -57,11 +58,11 @@ from ..utils.threads import single_thread_blas
 from ..utils.validation import check_int, check_matrix, check_positive
 from .sparse_coding import fista, fista_from
 
-__all__ = ["lasso", "lasso_path", "lasso_objective_rows", "duality_gap"]
+__all__ = ["lasso", "lasso_path", "duality_gap"]
 
 _GROW = 16          # atoms added to a working set at least, per outer iteration
-_MAX_OUTER = 100
-_TRY_EVERY = 10     # sweeps between exact solves on the support when it keeps changing    # working-set rounds per row (each adds >= 1 violator, so rarely reached)
+_MAX_OUTER = 100    # working-set rounds per row (each adds >= 1 violator, so rarely reached)
+_TRY_EVERY = 10     # sweeps between exact solves on the support when it keeps changing
 _CHUNK_ELEMENTS = 1 << 22   # rows per chunk = this / m (32 MiB of float64 per chunk array)
 _PILOT = 64         # rows solved first by method="auto" to measure the density of the codes
 _DENSE = 0.4        # mean non-zeros / min(d, m) above which FISTA warm starts pay (measured)
@@ -402,13 +403,12 @@ def _solve(X, D, G, W, lam, positive, tol, max_iter, fista_warm=False, fista_ini
     gaps = np.empty(n)
     sweeps = np.empty(n, np.int64)
     chunk = max(1, _CHUNK_ELEMENTS // m)
-    A = np.ascontiguousarray(D.T) if fista_warm else None
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
         if fista_warm and fista_init:
-            W[sl] = fista_from(X[sl], A, lam, W[sl], tol=_FISTA_TOL, dtype=W.dtype)
+            W[sl] = fista_from(X[sl], D, lam, W[sl], tol=_FISTA_TOL, dtype=W.dtype)
         elif fista_warm:
-            W[sl] = fista(X[sl], A, lam, tol=_FISTA_TOL, dtype=W.dtype)
+            W[sl] = fista(X[sl], D, lam, tol=_FISTA_TOL, dtype=W.dtype)
         # One BLAS thread: OpenBLAS threads spin after a product (a core lost to the kernel), and
         # the kernel's rows call LAPACK from every core at once.
         with single_thread_blas():
@@ -558,15 +558,6 @@ def lasso_path(X, D, lams, *, positive=False, tol=1e-6, max_iter=1000, dtype=Non
         res = _finish(W.copy(), gaps, sweeps, tol, lams[i], True, used)
         out[i], infos[i] = res
     return (out, infos) if return_info else out
-
-
-def lasso_objective_rows(X, D, W, lam) -> np.ndarray:
-    """Per-row objective ``||x - w D||^2 + lam ||w||_1`` in float64 (atoms as rows)."""
-    D = check_matrix(D, "D")
-    X = check_matrix(X, "X", n_cols=D.shape[1])
-    W = check_matrix(W, "W", n_cols=D.shape[0])
-    R = X - W @ D
-    return np.einsum("ij,ij->i", R, R) + lam * np.abs(W).sum(axis=1)
 
 
 def duality_gap(X, D, W, lam, *, positive=False) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..utils.validation import check_int, check_matrix, check_positive
-from .zero_shot import normalise_rows
+from .normalise import normalise_rows
 
 
 def relative_error(X, W, D) -> float:

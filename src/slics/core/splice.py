@@ -22,14 +22,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from .sparse_coding import center_and_normalise
-from .zero_shot import normalise_rows
+from .normalise import normalise_rows
 from ..utils.validation import check_matrix, check_positive
-
-
-def lasso_objective(X, D, W, lam) -> np.ndarray:
-    """Per-row objective ``||x - w D||^2 + lam ||w||_1``."""
-    R = np.asarray(X, dtype=np.float64) - np.asarray(W, dtype=np.float64) @ np.asarray(D, dtype=np.float64)
-    return np.einsum("ij,ij->i", R, R) + lam * np.abs(W).sum(axis=1)
 
 
 def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000) -> np.ndarray:

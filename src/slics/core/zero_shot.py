@@ -5,12 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils.validation import check_int, check_matrix
-
-
-def normalise_rows(X: np.ndarray) -> np.ndarray:
-    """Scale every row (the last axis; a 1-D array is one row) to unit L2 norm (zero rows stay zero)."""
-    norms = np.linalg.norm(X, axis=-1, keepdims=True)
-    return X / np.where(norms == 0, 1, norms)
+from .normalise import normalise_rows
 
 
 def cosine_similarity(A: np.ndarray, B: np.ndarray) -> np.ndarray:
