@@ -18,6 +18,22 @@ until they are used):
 - ``objectives``: ``lasso_objective``, the one objective of every lasso-type solver.
 - ``normalise``: ``normalise_rows``, the one row normaliser.
 - ``planted``: synthetic problems with a planted dictionary; ``storage``: sparse-storage bytes.
+
+Parameter names keep one meaning across the modules:
+
+- ``n_atoms``: atoms *per concept* (``SLiCS``, ``make_planted``); a whole dictionary has
+  ``m`` atoms (``m = n_concepts * n_atoms`` for SLiCS), written ``(m, d)`` in the shapes.
+- ``lam``: the L1 weight of ``||x - w D||^2 + lam ||w||_1`` (``objectives.lasso_objective``),
+  the same scale in ``ista``, ``fista``, ``lasso``, ``lasso_path`` and ``SpLiCE``; ``ridge`` is
+  the L2 weight of ``nnls_batch`` and ``SLiCS``.
+- ``k``: how many best items are kept (candidates in ``top_k``, concepts per image in
+  ``zero_shot_pseudo_labels``).
+- ``tol`` is always a *relative* stopping tolerance, but of the quantity each solver can
+  certify: the duality gap (``lasso``, ``SpLiCE``), the change of the codes (``fista``), the
+  KKT conditions (``nnls_batch``), the decrease of the reconstruction error (``SLiCS``);
+  each docstring says which.
+- ``n_iter`` counts iterations of the whole problem (fixed in ``ista``, a cap in ``fista``,
+  alternating iterations in ``SLiCS``); ``max_iter`` caps a per-row inner solver (``lasso``, ``nnls_batch``).
 """
 
 __all__ = ["alignment", "dictionary", "lasso", "nnls", "normalise", "objectives", "omp", "planted", "pq",

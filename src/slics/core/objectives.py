@@ -21,9 +21,9 @@ def lasso_objective(X, D, W, lam) -> np.ndarray:
     ----------
     X : array of shape (n, d)
         Signals, one per row.
-    D : array of shape (n_atoms, d)
-        Dictionary, atoms as rows.
-    W : array of shape (n, n_atoms)
+    D : array of shape (m, d)
+        Dictionary, its ``m`` atoms as rows.
+    W : array of shape (n, m)
         Codes, one row per signal.
     lam : float
         Non-negative L1 weight.
