@@ -19,6 +19,9 @@ until they are used):
 - ``normalise``: ``normalise_rows``, the one row normaliser.
 - ``planted``: synthetic problems with a planted dictionary; ``storage``: sparse-storage bytes.
 
+Solvers kept only as references for the tests and benchmarks live in :mod:`slics.core.reference`
+(not in ``__all__``; the pipeline never imports them).
+
 Parameter names keep one meaning across the modules:
 
 - ``n_atoms``: atoms *per concept* (``SLiCS``, ``make_planted``); a whole dictionary has

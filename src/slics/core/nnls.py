@@ -357,31 +357,28 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
     max_iter : int, optional
         Iteration cap of each phase (block pivoting, then Lawson-Hanson) before a row falls
         back to :func:`scipy.optimize.nnls`. Default ``3 * m + 50``.
-    method : {"auto", "lh", "active_set", "cd"}, default "auto"
+    method : {"auto", "lh", "active_set"}, default "auto"
         ``"lh"`` (what ``"auto"`` picks, the fastest measured, ``benchmarks/bench_slics.py``):
         a compiled per-row Lawson-Hanson active-set solver with Cholesky up- and downdates,
         run in parallel over rows (both cores, bitwise the same for any thread count; see
         :mod:`slics.core._nnls_lh`); rows it cannot finish (a singular warm-start block, or
         ``max_iter`` iterations) go to ``"active_set"``.
         ``"active_set"``: batched block principal pivoting, then Lawson-Hanson, then scipy
-        (NumPy, described above). ``"cd"``: a compiled per-row solver run in parallel over
-        rows (both cores): coordinate descent on the row's support block of ``D D^T`` with
-        exact solves on the positive set (see :mod:`slics.core.lasso`), stopping on the same
-        KKT test; rows it does not finish in ``max_iter`` sweeps (default 5,000) go to
-        ``"active_set"``. Both
-        are exact: the results agree wherever the solution is unique.
+        (NumPy, described above). Both are exact: the results agree wherever the solution is
+        unique. (A third exact solver, coordinate descent, is kept as a reference for the tests
+        and benchmarks: :func:`slics.core.reference.nnls_cd.nnls_cd`.)
     return_info : bool, default False
         Also return a dict with ``n_iter`` (iterations, both phases), ``n_groups`` (distinct
         supports, 0 when not grouped), ``n_zero_form`` (rows finished with the
         shared-factorisation form), ``n_lawson_hanson`` (rows handed to the active-set
-        phase) and ``n_fallback`` (rows solved by scipy); with ``"lh"`` and ``"cd"``,
-        ``n_iter`` (the most iterations of a row) and ``n_fallback`` (rows handed over).
+        phase) and ``n_fallback`` (rows solved by scipy); with ``"lh"``, ``n_iter`` (the most
+        iterations of a row) and ``n_fallback`` (rows handed over).
 
     overwrite_init : bool, default False
         Allow the solver to write the solution into ``init`` (a C-contiguous float64 array)
         and return it, instead of a new ``(n, m)`` array: one array less at the peak of
         an alternating scheme that replaces ``init`` by the result (``SLiCS.fit``). The
-        default solver (``"lh"``) and ``"cd"`` do so.
+        default solver (``"lh"``) does so.
 
     Returns
     -------
@@ -402,7 +399,6 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
     check_positive(tol, "tol")
     n, m = X.shape[0], D.shape[0]
     support = np.ones((n, m), bool) if support is None else _check_support(support, n, m)
-    sweeps_cd = 5000 if max_iter is None else check_int(max_iter, "max_iter", minimum=0)
     max_iter = 3 * m + 50 if max_iter is None else check_int(max_iter, "max_iter", minimum=0)
     if init is not None:
         init = np.asarray(init)
@@ -411,13 +407,11 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
 
     if method == "auto":
         method = "lh"
-    if method not in ("active_set", "cd", "lh"):
-        raise ValueError(f"method must be 'auto', 'lh', 'active_set' or 'cd', got {method!r}.")
+    if method not in ("active_set", "lh"):
+        raise ValueError(f"method must be 'auto', 'lh' or 'active_set', got {method!r}.")
     G = D @ D.T
     if ridge:
         G[np.diag_indices_from(G)] += ridge
-    if method == "cd":
-        return _nnls_cd(D, X, G, support, _start(init, support, overwrite_init), tol, sweeps_cd, ridge, return_info)
     if method == "lh":
         return _nnls_lh(D, X, G, support, _start(init, support, overwrite_init), tol, max_iter, ridge,
                         return_info, cold=init is None)
@@ -467,28 +461,6 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
         return W, {"n_iter": n_iter, "n_groups": n_groups if groups is not None else 0,
                    "n_zero_form": int(via_zero.sum()), "n_lawson_hanson": int(stalled.size),
                    "n_fallback": int(bad.size)}
-    return W
-
-
-def _nnls_cd(D, X, G, support, W, tol, max_iter, ridge, return_info):
-    """``nnls_batch(method="cd")`` on checked inputs: compiled per-row solver, chunked rows."""
-    from .lasso import _CHUNK_ELEMENTS, _nnls_chunk
-
-    n, m = support.shape
-    sweeps = np.empty(n, np.int64)
-    chunk = max(1, _CHUNK_ELEMENTS // max(m, 1))
-    with single_thread_blas():
-        for start in range(0, n, chunk):
-            sl = slice(start, min(n, start + chunk))
-            B = X[sl] @ D.T
-            xx = np.einsum("ij,ij->i", X[sl], X[sl])
-            _nnls_chunk(G, B, support[sl], W[sl], xx, float(tol), int(max_iter), sweeps[sl])
-    failed = np.flatnonzero(sweeps < 0)
-    if failed.size:
-        W[failed] = nnls_batch(D, X[failed], support[failed], ridge=ridge, init=W[failed], tol=tol)
-    np.maximum(W, 0.0, out=W)
-    if return_info:
-        return W, {"n_iter": int(sweeps.max(initial=0)), "n_fallback": int(failed.size)}
     return W
 
 
