@@ -11,7 +11,7 @@ import slics.retrieval
 from slics.captions import centre_vocabulary, word_captions
 from slics.core.dictionary import SLiCS
 from slics.core.sparse_coding import center_and_normalise
-from slics.core.zero_shot import normalise_rows
+from slics.core.normalise import normalise_rows
 
 
 def test_retrieval_reexports_the_core_functions():

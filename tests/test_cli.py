@@ -16,7 +16,7 @@ import pytest
 from slics.captions import word_captions
 from slics.cli import main
 from slics.core.planted import make_planted
-from slics.core.zero_shot import normalise_rows
+from slics.core.normalise import normalise_rows
 from slics.model_io import load_model
 
 NAMES = ["cat", "dog", "car", "tree"]

@@ -28,7 +28,7 @@ import numpy as np
 
 from .core.nnls import nnls_batch
 from .core.sparse_coding import center_and_normalise
-from .core.zero_shot import normalise_rows
+from .core.normalise import normalise_rows
 from .utils.validation import check_int, check_matrix
 
 __all__ = ["word_captions", "centre_vocabulary"]

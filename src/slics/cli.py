@@ -404,7 +404,7 @@ def cmd_components(args) -> int:
 
 
 def cmd_retrieve(args) -> int:
-    from .core.zero_shot import normalise_rows
+    from .core.normalise import normalise_rows
     from .retrieval import top_k
 
     out = _check_out(args.out, (".csv", ".md"))
