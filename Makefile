@@ -10,6 +10,11 @@ export SLICS_DATA_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/
 
 .PHONY: venv reproduce test inputs lab benchmarks clean-venv
 
+# Hand runs in `make lab` write here (git-ignored), never into the committed results/.
+SCRATCH_RESULTS ?= $(CURDIR)/results-scratch
+# Jupyter refuses to start as root without --allow-root (containers and many cloud machines run as root).
+JUPYTER_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -25,15 +30,23 @@ reproduce: venv
 
 # The inputs the notebooks read (data/, git-ignored), built by the stages' own commands without DVC,
 # so that the tests never rewrite dvc.lock.
-inputs: venv
+# Rebuilt only when a file the input stages read is newer than the stamp (the list comes from
+# dvc.yaml, expanded only when make needs this target).
+INPUTS_STAMP := data/.inputs-built
+inputs: $(INPUTS_STAMP)
+
+.SECONDEXPANSION:
+$(INPUTS_STAMP): $$(shell test -x $(BIN)/python && $(BIN)/python -m slics.utils.pipeline inputs --list-deps) | venv
 	python -m slics.utils.pipeline inputs
+	touch $@
 
 test: inputs
 	HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider
 
-# Read and rerun the notebooks by hand, with the project's environment.
+# Read and rerun the notebooks by hand, with the project's environment. Results of hand runs go
+# to $(SCRATCH_RESULTS); `make reproduce` is the one way to publish into results/.
 lab: inputs
-	jupyter lab notebooks/
+	SLICS_RESULTS_DIR=$(SCRATCH_RESULTS) jupyter lab $(JUPYTER_ROOT_FLAG) notebooks/
 
 benchmarks: venv
 	python benchmarks/bench_ista.py

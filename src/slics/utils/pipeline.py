@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -168,15 +169,55 @@ def run_inputs() -> None:
         subprocess.run(shlex.split(cmd), cwd=root, check=True)
 
 
+def input_deps() -> list[str]:
+    """Files the input stages read, other than each other's outputs, relative to the root.
+
+    ``make inputs`` rebuilds ``data/`` only when one of these is newer than its stamp:
+    ``params.yaml`` and ``dvc.yaml`` (the stages' parameters and commands), their code, and
+    committed files such as ``results/tables/concepts.csv``. Folders are left out (a folder's
+    time does not change when a file inside it does); those the input stages read are their
+    own outputs under ``data/``.
+    """
+    from .config import load_params
+
+    params = load_params()
+    names = input_stages()
+    outs = [str(next(iter(o)) if isinstance(o, dict) else o) for n in names for o in stages()[n]["outs"]]
+    root = project_root()
+    found = {"params.yaml", "dvc.yaml"}
+    for name in names:
+        for dep in stages()[name].get("deps", []):
+            dep = _interpolate(str(dep), params)
+            if not any(dep == o or dep.startswith(o.rstrip("/") + "/") for o in outs) and (root / dep).is_file():
+                found.add(dep)
+    return sorted(found)
+
+
+def _interpolate(text: str, params: dict) -> str:
+    """Replace DVC's ``${a.b}`` references in ``text`` with values from ``params``."""
+    def value(match: re.Match[str]) -> str:
+        node = params
+        for key in match.group(1).split("."):
+            node = node[key]
+        return str(node)
+
+    return re.sub(r"\$\{([^}]+)\}", value, text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     deps = sub.add_parser("deps", help="check or rewrite the src/ deps of every stage")
     deps.add_argument("--write", action="store_true")
-    sub.add_parser("inputs", help="build data/ inputs without DVC")
+    inputs = sub.add_parser("inputs", help="build data/ inputs without DVC")
+    inputs.add_argument("--list-deps", action="store_true",
+                        help="print the files the input stages read (for make) instead of building")
     args = parser.parse_args(argv)
     if args.command == "inputs":
-        run_inputs()
+        if args.list_deps:
+            print(" ".join(input_deps()))
+        else:
+            run_inputs()
         return 0
     if args.write:
         write_deps()
