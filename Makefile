@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 # Offline copies of the small external inputs (see data/README.md); a sibling ../shared/data is used when present.
 export SLICS_DATA_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data))
 
-.PHONY: venv reproduce test inputs lab benchmarks clean-venv
+.PHONY: venv reproduce test inputs lab benchmarks clean-venv site browser
 
 # Hand runs in `make lab` write here (git-ignored), never into the committed results/.
 SCRATCH_RESULTS ?= $(CURDIR)/results-scratch
@@ -36,17 +36,29 @@ INPUTS_STAMP := data/.inputs-built
 inputs: $(INPUTS_STAMP)
 
 .SECONDEXPANSION:
-$(INPUTS_STAMP): $$(shell test -x $(BIN)/python && $(BIN)/python -m slics.utils.pipeline inputs --list-deps) | venv
+$(INPUTS_STAMP): $$(shell test -x $(BIN)/python && $(BIN)/python -m slics.utils.pipeline inputs --list-deps 2>/dev/null) | venv
 	python -m slics.utils.pipeline inputs
 	touch $@
 
-test: inputs
+test: inputs browser
 	HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider
 
 # Read and rerun the notebooks by hand, with the project's environment. Results of hand runs go
 # to $(SCRATCH_RESULTS); `make reproduce` is the one way to publish into results/.
 lab: inputs
 	SLICS_RESULTS_DIR=$(SCRATCH_RESULTS) jupyter lab $(JUPYTER_ROOT_FLAG) notebooks/
+
+# The offline HTML site of the committed results (git-ignored site/; open site/index.html).
+site: venv
+	python -m slics.site --out site
+
+# Headless Chromium for tests/test_site.py, from Debian's package (installed when missing, as root
+# or through password-less sudo; otherwise that test is skipped and says why).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null \
+	  || echo "warning: could not install chromium (apt-get install -y chromium needs root); tests/test_site.py will be skipped" >&2; }
 
 benchmarks: venv
 	python benchmarks/bench_ista.py
