@@ -89,7 +89,7 @@ def ista_clip(root: Path) -> Headline:
     out.add("dense accuracy", _fmt(dense_paper), _fmt(metrics["dense_accuracy"]))
     for lam, row in table.iterrows():
         out.add(f"accuracy, lambda = {lam:g}", _fmt(row.report_accuracy), _fmt(row.accuracy))
-        out.add(f"mean non-zeros, lambda = {lam:g}", _fmt(row.report_mean_nonzeros, 1), _fmt(row.mean_nonzeros, 1))
+        out.add(f"mean non-zeros, lambda = {lam:g}", _fmt(row.report_mean_nonzeros, 2), _fmt(row.mean_nonzeros, 1))
     lam = ref["sparse_accuracy_percent"]["lambda"]
     paper_loss = dense_paper - ref["sparse_accuracy_percent"]["value"] / 100
     run_loss = metrics["dense_accuracy"] - table.loc[lam, "accuracy"]
