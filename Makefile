@@ -17,9 +17,15 @@ JUPYTER_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 venv: $(VENV)/.installed
 
+# The interpreter is checked before .venv is created; a failed install removes .venv, so that no
+# later run reuses a half-installed environment.
 $(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
+	  echo "error: this project needs Python 3.11; '$(PYTHON)' is $$($(PYTHON) --version 2>/dev/null || echo 'not found')." >&2; \
+	  echo "       Choose the interpreter with PYTHON=python3.11 make $(MAKECMDGOALS)" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' || { \
+	  rm -rf $(VENV); echo "error: the installation failed (see above); .venv was removed, so the next run starts clean." >&2; exit 1; }
 	touch $@
 
 # Check params.yaml in a second, run the pipeline, then say whether the rerun reproduced the committed results.

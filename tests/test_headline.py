@@ -57,3 +57,13 @@ def test_links_to_files_outside_the_site_become_text():
     with pytest.raises(ValueError, match="no '## Nope' section"):
         readme_section("# t\n## A\ntext\n", "## Nope")
     assert readme_section("# t\n## A\ntext\n## B\nmore\n", "## A") == "text"
+
+
+def test_readme_headline_table_is_the_generated_one(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text((project_root() / "README.md").read_text())
+    assert not headline.update_readme(readme, headline.headlines()), (
+        "README's headline table is stale: run `python -m slics.site.headline --readme`")
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="headline:start"):
+        headline.update_readme(readme, headline.headlines())

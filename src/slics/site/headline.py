@@ -37,10 +37,17 @@ class Headline:
     title: str
     sources: list[str]
     note: str = ""
+    key: str = ""  # the ``what`` of the row the README's summary shows
     rows: list[dict] = field(default_factory=list)
 
     def add(self, what: str, paper, run, verdict: str = "") -> None:
         self.rows.append({"what": what, "paper": paper, "run": run, "verdict": verdict})
+
+    def key_row(self) -> dict:
+        for row in self.rows:
+            if row["what"] == self.key:
+                return row
+        raise KeyError(f"{self.title}: no row {self.key!r}; set Headline.key to one of its rows.")
 
     def counts(self) -> dict[str, int]:
         verdicts = [r["verdict"] for r in self.rows]
@@ -70,7 +77,7 @@ def _table(name: str, root: Path) -> pd.DataFrame:
 def robustness(root: Path) -> Headline:
     table = _table("robustness", root)
     out = Headline("Report 1, section 1: estimators of [1, 1, 1, 6, 1, 1]", ["robustness.csv"],
-                   "The report's closed forms against this run's numerical minimisers of each loss.")
+                   "The report's closed forms against this run's numerical minimisers of each loss.", key="mean (l2 loss)")
     for row in table.itertuples():
         equal = abs(row.closed_form - row.numerical) <= EQUAL_TOLERANCE
         out.add(f"{row.estimator} ({row.loss} loss)", _fmt(row.closed_form), _fmt(row.numerical),
@@ -84,7 +91,8 @@ def ista_clip(root: Path) -> Headline:
     ref = report_values("ista_clip")
     out = Headline("Report 1, section 2, Table 1: zero-shot CIFAR-10 accuracy of sparse codes",
                    ["ista_sparsity_accuracy.csv", "ista_clip.json"],
-                   "Accuracy of the report's reconstruction and mean non-zeros per image, per lambda.")
+                   "Accuracy of the report's reconstruction and mean non-zeros per image, per lambda.",
+                   key="accuracy, lambda = 0.05")
     dense_paper = ref["dense_accuracy_percent"]["value"] / 100
     out.add("dense accuracy", _fmt(dense_paper), _fmt(metrics["dense_accuracy"]))
     for lam, row in table.iterrows():
@@ -105,7 +113,8 @@ def slics_clip(root: Path) -> Headline:
     out = Headline("SLiCS paper, section 4, Table 2: concept-filtered retrieval with CLIP (mAP@20)",
                    ["slics_clip_differences.csv", "slics_clip_table2.csv"],
                    "The paper's differences are given for four cases (RN50 and ViT-B/32 on each dataset); "
-                   "a claim holds when this run's difference has the sign of the paper's mean for that dataset.")
+                   "a claim holds when this run's difference has the sign of the paper's mean for that dataset.",
+                   key="S-SLiCS (best), MIR, general")
     for short, dataset in DATASETS.items():
         run = table2[table2.dataset == dataset].set_index("method")
         out.add(f"UF, {short}, general", _fmt(ref["uf_clip_general"][dataset]), _fmt(run.loc["UF", "map_general"]))
@@ -132,7 +141,8 @@ def backbone(section: str, table_name: str, title: str) -> "callable":
     def build(root: Path) -> Headline:
         table = _table(table_name, root)
         out = Headline(title, [f"{table_name}.csv"],
-                       "Rows where the paper states a number; differences are judged by their sign.")
+                       "Rows where the paper states a number; differences are judged by their sign.",
+                       key="S-SLiCS, MIR, general")
         for row in table.itertuples():
             if pd.isna(row.paper) or pd.isna(row.run):
                 continue
@@ -159,12 +169,51 @@ def headlines(root: Path | None = None) -> list[Headline]:
     return [build(root) for build in BUILDERS]
 
 
+README_START, README_END = "<!-- headline:start -->", "<!-- headline:end -->"
+
+
 def markdown(items: list[Headline]) -> str:
-    """A compact Markdown summary: per table, its claims that hold and those that do not."""
-    lines = ["| report table | claims that hold | claims that do not | read from |", "|---|---|---|---|"]
+    """The README's headline table: per report table, one value beside the paper's, and the claims."""
+    lines = ["| report table | value | paper | this run | claims that hold | claims that do not |",
+             "|---|---|---|---|---|---|"]
     for item in items:
-        counts = item.counts()
-        lines.append(f"| {item.title} | {counts[HOLDS]} | {counts[FAILS]} | "
-                     + ", ".join(f"`results/{'metrics' if s.endswith('.json') else 'tables'}/{s}`" for s in item.sources)
-                     + " |")
+        counts, row = item.counts(), item.key_row()
+        lines.append(f"| {item.title} | {row['what']} | {row['paper']} | {row['run']} | "
+                     f"{counts[HOLDS]} | {counts[FAILS]} |")
     return "\n".join(lines)
+
+
+def update_readme(readme: Path, items: list[Headline]) -> bool:
+    """Rewrite the block between the headline markers of ``readme``; True when it changed."""
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme} has no {README_START} ... {README_END} block; add the two markers "
+                         "where the headline table goes.")
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    new = f"{head}{README_START}\n{markdown(items)}\n{README_END}{tail}"
+    if new != text:
+        readme.write_text(new, encoding="utf-8")
+    return new != text
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    from ..utils.config import project_root
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--readme", action="store_true", help="rewrite the headline table in README.md")
+    args = parser.parse_args(argv)
+    items = headlines()
+    if args.readme:
+        changed = update_readme(project_root() / "README.md", items)
+        print("README.md headline table " + ("updated" if changed else "already up to date"))
+    else:
+        sys.stdout.write(markdown(items) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
