@@ -25,6 +25,7 @@ from traitlets.config import Config
 
 from .config import load_params, load_yaml, project_root, results_dir
 from .io import write_text
+from .progress import ENGINE, CellClock
 from .schema import ParamsError
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def select_params(keys: list[str], params: dict | None = None) -> dict:
 
 
 # tqdm options for papermill's bar: one line on stderr, refreshed at most every 2 s.
-PROGRESS_BAR = {"file": sys.stderr, "mininterval": 2.0, "dynamic_ncols": True}
+PROGRESS_BAR = {"mininterval": 2.0, "dynamic_ncols": True}
 # The kernel's transport: IPC sockets (files in Jupyter's runtime folder) instead of TCP.
 KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})
 
@@ -97,8 +98,9 @@ def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Pa
     the executed notebook. A failed run publishes nothing: the committed results stay as they
     were, and the partly executed notebook is kept at ``results/failed/<name>.ipynb``.
 
-    Progress goes to stderr, outside the notebook: a bar with the cell being run, the time
-    spent and an estimate of the time left. The kernel talks to papermill over local IPC
+    Progress goes to stderr, outside the notebook: a bar with the cells done, the time spent
+    and an estimate of the time left, and a line every half minute while one cell runs long
+    (:mod:`slics.utils.progress`). The kernel talks to papermill over local IPC
     sockets rather than TCP, which keeps traffic on this machine and silences ipykernel's
     warning about unencrypted TCP.
     """
@@ -119,11 +121,13 @@ def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Pa
         started = time.monotonic()
         log.info("%s: running %s", name, source.relative_to(project_root()))
         try:
-            papermill.execute_notebook(
-                str(source), str(executed), parameters={"params": params},
-                cwd=str(source.parent), kernel_name=kernel_name, progress_bar=PROGRESS_BAR | {"desc": name},
-                report_mode=False, request_save_on_cell_execute=False, config=KERNEL_CONFIG,
-            )
+            with CellClock(name) as clock:
+                papermill.execute_notebook(
+                    str(source), str(executed), parameters={"params": params},
+                    cwd=str(source.parent), kernel_name=kernel_name, progress_bar=PROGRESS_BAR | {"desc": name, "file": sys.stderr},
+                    report_mode=False, request_save_on_cell_execute=False, config=KERNEL_CONFIG,
+                    engine_name=ENGINE, cell_clock=clock,
+                )
         except Exception as err:  # a cell raised (PapermillExecutionError), or the kernel died
             failed = out_root / "failed" / f"{name}.ipynb"
             if executed.is_file():
