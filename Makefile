@@ -37,7 +37,7 @@ reproduce: venv
 # The inputs the notebooks read (data/, git-ignored), built by the stages' own commands without DVC,
 # so that the tests never rewrite dvc.lock.
 # Rebuilt only when a file the input stages read is newer than the stamp (the list comes from
-# dvc.yaml, expanded only when make needs this target).
+# dvc.yaml: half a second of Python each time make starts).
 INPUTS_STAMP := data/.inputs-built
 inputs: $(INPUTS_STAMP)
 
