@@ -98,8 +98,8 @@ def figure_atoms(model: SLiCS, rs: RetrievalSet, n_nonzero: int):
     co = co / np.maximum(np.diag(co)[:, None], 1)        # P(atom b active | atom a active)
     cos = model.dictionary_ @ model.dictionary_.T
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
-    for ax, M, title, cmap in ((axes[0], co, "co-occurrence (nn-OMP, validation)", "viridis"),
-                               (axes[1], cos, "cosine similarity of atoms", "coolwarm")):
+    for ax, M, title, cmap in ((axes[0], co, "P(column atom active | row atom active),\nnon-negative OMP codes of the validation set", "viridis"),
+                               (axes[1], cos, "Cosine similarity between atoms", "coolwarm")):
         im = ax.imshow(M, cmap=cmap, vmin=0 if cmap == "viridis" else -1, vmax=1)
         ax.grid(False)
         K = model.n_atoms
@@ -108,6 +108,7 @@ def figure_atoms(model: SLiCS, rs: RetrievalSet, n_nonzero: int):
         ax.set_xticklabels(rs.data.general_names, rotation=90, fontsize=7)
         ax.set_yticklabels(rs.data.general_names, fontsize=7)
         fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.suptitle(f"{dataset_name(rs.dataset)}: the {model.n_atoms} atoms of each concept, grouped by concept")
     fig.tight_layout()
     within = np.array([[abs(cos[a, b]) for b in range(cos.shape[0]) if b != a
                         and model.atom_concept_[b] == model.atom_concept_[a]] for a in range(cos.shape[0])])
