@@ -29,7 +29,7 @@ def figure_k_grid(grid: pd.DataFrame):
     import matplotlib.pyplot as plt
 
     datasets = list(dict.fromkeys(grid["dataset"]))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.4), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         t = grid[grid["dataset"] == dataset]
         ax.plot(t["K"], t["map_general"], marker=MARKERS[0], color=PALETTE[0], label="general labels")
@@ -61,7 +61,7 @@ def figure_ablation(ablation: pd.DataFrame, baseline: pd.DataFrame | None = None
         baseline = pd.read_csv(table2) if table2.is_file() else None
     datasets = list(dict.fromkeys(ablation["dataset"]))
     variants = list(dict.fromkeys(ablation["variant"]))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     offsets = (np.arange(len(variants)) - (len(variants) - 1) / 2) * 0.18
     for ax, kind in zip(axes, ("general", "sub")):
         shown = list(ablation[f"map_{kind}"])
