@@ -49,10 +49,17 @@ $(INPUTS_STAMP): $$(shell test -x $(BIN)/python && $(BIN)/python -m slics.utils.
 test: inputs browser
 	HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider
 
-# Read and rerun the notebooks by hand, with the project's environment. Results of hand runs go
-# to $(SCRATCH_RESULTS); `make reproduce` is the one way to publish into results/.
-lab: inputs
-	SLICS_RESULTS_DIR=$(SCRATCH_RESULTS) jupyter lab $(JUPYTER_ROOT_FLAG) notebooks/
+# Read and rerun the notebooks by hand, with the project's environment. JupyterLab opens copies of
+# notebooks/ in $(SCRATCH_RESULTS)/lab (refreshed when a source notebook is newer), since saving a
+# run notebook writes its outputs into the file; tables, figures and metrics of hand runs go to
+# $(SCRATCH_RESULTS). `make reproduce` is the one way to publish into results/.
+LAB_DIR := $(SCRATCH_RESULTS)/lab
+lab: inputs $(patsubst notebooks/%,$(LAB_DIR)/%,$(wildcard notebooks/*.ipynb))
+	SLICS_ROOT=$(CURDIR) SLICS_RESULTS_DIR=$(SCRATCH_RESULTS) jupyter lab $(JUPYTER_ROOT_FLAG) --notebook-dir=$(LAB_DIR)
+
+$(LAB_DIR)/%.ipynb: notebooks/%.ipynb
+	@mkdir -p $(@D)
+	cp $< $@
 
 # The offline HTML site of the committed results (git-ignored site/; open site/index.html).
 site: venv
