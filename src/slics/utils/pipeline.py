@@ -20,15 +20,18 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import logging
 import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from .config import load_yaml, project_root
 
 PACKAGE = "slics"
+log = logging.getLogger(__name__)
 
 
 def _src() -> Path:
@@ -163,10 +166,13 @@ def input_stages() -> list[str]:
 def run_inputs() -> None:
     """Run the input stages by their commands (no DVC, so ``dvc.lock`` is not touched)."""
     root = project_root()
-    for name in input_stages():
+    names = input_stages()
+    for i, name in enumerate(names, 1):
         cmd = stages()[name]["cmd"]
-        print(f"[inputs] {name}: {cmd}", flush=True)
+        log.info("inputs %d/%d: %s (%s)", i, len(names), name, cmd)
+        started = time.monotonic()
         subprocess.run(shlex.split(cmd), cwd=root, check=True)
+        log.info("inputs %d/%d: %s done in %.0f s", i, len(names), name, time.monotonic() - started)
 
 
 def input_deps() -> list[str]:
@@ -214,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="print the files the input stages read (for make) instead of building")
     args = parser.parse_args(argv)
     if args.command == "inputs":
+        logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
         if args.list_deps:
             print(" ".join(input_deps()))
         else:
