@@ -12,8 +12,8 @@
 Tool: nbconvert's ``basic`` template (the notebook body only: no require.js, no CDN MathJax)
 inside a small Jinja page template, because nbconvert and Jinja are already installed (the
 notebooks are executed by papermill, which needs them), the pages are the notebooks exactly as
-committed (no re-execution, unlike Jupyter Book or myst-nb's defaults) and the whole build takes
-seconds. Every script, style and font is local: the site's CSS (system fonts), Pygments' CSS,
+committed, and the whole build takes seconds; Jupyter Book or Sphinx with myst-nb would add a
+Sphinx build and a theme's assets for the same pages. Every script, style and font is local: the site's CSS (system fonts), Pygments' CSS,
 and MathJax 3 (``docs/vendor/mathjax``, Apache-2.0) for the notebooks' formulas.
 """
 
