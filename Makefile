@@ -41,6 +41,7 @@ benchmarks: venv
 	python benchmarks/bench_solvers.py
 	python benchmarks/bench_splice.py
 	python benchmarks/bench_pq.py
+	python benchmarks/bench_cli.py
 	python benchmarks/summary.py
 
 clean-venv:

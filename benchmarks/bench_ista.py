@@ -38,7 +38,8 @@ from sklearn.linear_model import Lasso
 from threadpoolctl import threadpool_limits
 
 from slics.utils.io import write_json
-from slics.core.sparse_coding import align_embeddings, fista, ista, lasso_objective, lipschitz_step, sparse_memory_bytes
+from slics.core.objectives import lasso_objective
+from slics.core.sparse_coding import align_embeddings, fista, ista, lipschitz_step, sparse_memory_bytes
 
 
 def synthetic_problem(n, d, m, seed=0):
@@ -100,21 +101,21 @@ def main(argv=None):
     out = Path(args.out) if args.out else _default_out()
 
     al = synthetic_problem(n, d, m)
-    Z, A = al.Z, al.A
+    Z, D = al.Z, al.D
     sub = Z[:n_sub]
     res = {"quick": args.quick, "machine": machine_info(),
            "problem": {"n_images": n, "d": d, "n_concepts": m, "lam": lam, "sklearn_alpha": lam / (2 * d),
                        "data": "synthetic CLIP-like embeddings (slics bench generator, seed 0), aligned",
-                       "lipschitz_step_1_over_L": lipschitz_step(A),
-                       "report_lr_0.01_above_1_over_L": bool(0.01 > lipschitz_step(A))}}
+                       "lipschitz_step_1_over_L": lipschitz_step(D),
+                       "report_lr_0.01_above_1_over_L": bool(0.01 > lipschitz_step(D))}}
 
     # --- per-image sklearn Lasso loop on a subset, extrapolated
     def sk_loop():
         with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return np.array([Lasso(alpha=lam / (2 * d), fit_intercept=False).fit(A, z).coef_ for z in sub])
+            return np.array([Lasso(alpha=lam / (2 * d), fit_intercept=False).fit(D.T, z).coef_ for z in sub])
     t_sk, W_sk = best_time(sk_loop, repeat)
-    obj_sk = lasso_objective(sub, A, W_sk, lam)
+    obj_sk = lasso_objective(sub, D, W_sk, lam)
     res["sklearn_loop"] = {
         "settings": ("Lasso(alpha=lam/(2d), fit_intercept=False), defaults tol=1e-4, max_iter=1000; one fit per "
                      "image, one BLAS thread (threadpoolctl)"),
@@ -126,15 +127,15 @@ def main(argv=None):
     # --- scikit-learn's batched coder on all images, both cores
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        t_se, W_se = best_time(lambda: sparse_encode(Z, A.T, algorithm="lasso_cd", alpha=lam / 2, n_jobs=2), 1)
+        t_se, W_se = best_time(lambda: sparse_encode(Z, D, algorithm="lasso_cd", alpha=lam / 2, n_jobs=2), 1)
     res["sklearn_sparse_encode"] = {
-        "settings": "sparse_encode(Z, A.T, algorithm='lasso_cd', alpha=lam/2, n_jobs=2) (Gram precomputed)",
+        "settings": "sparse_encode(Z, D, algorithm='lasso_cd', alpha=lam/2, n_jobs=2) (Gram precomputed)",
         "seconds_all_images": t_se,
-        "subset_objective_sum": float(lasso_objective(sub, A, W_se[:n_sub], lam).sum())}
+        "subset_objective_sum": float(lasso_objective(sub, D, W_se[:n_sub], lam).sum())}
 
     # --- reference optimum on the subset, and the matched FISTA iteration count
-    W_opt, hist = fista(sub, A, lam, tol=1e-10, n_iter=20_000, return_history=True)
-    obj_opt = lasso_objective(sub, A, W_opt, lam)
+    W_opt, hist = fista(sub, D, lam, tol=1e-10, n_iter=20_000, return_history=True)
+    obj_opt = lasso_objective(sub, D, W_opt, lam)
     below = np.nonzero(hist <= obj_sk.sum())[0]
     k = int(below[0]) if below.size else len(hist) - 1
     res["reference_optimum"] = {"subset_objective_sum": float(obj_opt.sum()),
@@ -147,14 +148,14 @@ def main(argv=None):
         setup_flops = 2.0 * n * d * m + 2.0 * d * m * m
         iter_flops = 2.0 * n * m * m
 
-        t_f, W_f = best_time(lambda: fista(Z, A, lam, n_iter=k, tol=0, dtype=dtype), repeat)
-        obj_f = lasso_objective(sub, A, W_f[:n_sub], lam)
+        t_f, W_f = best_time(lambda: fista(Z, D, lam, n_iter=k, tol=0, dtype=dtype), repeat)
+        obj_f = lasso_objective(sub, D, W_f[:n_sub], lam)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            t_i, W_i = best_time(lambda: ista(Z, A, lam, lr=0.01, n_iter=200, dtype=dtype), repeat)
+            t_i, W_i = best_time(lambda: ista(Z, D, lam, lr=0.01, n_iter=200, dtype=dtype), repeat)
         if not np.all(np.isfinite(W_i)):        # lr = 0.01 above 2/L: ISTA diverged
-            raise SystemExit(f"ISTA with lr=0.01 diverged (1/L = {lipschitz_step(A):.4g}); check the dictionary.")
-        obj_i = lasso_objective(sub, A, W_i[:n_sub], lam)
+            raise SystemExit(f"ISTA with lr=0.01 diverged (1/L = {lipschitz_step(D):.4g}); check the dictionary.")
+        obj_i = lasso_objective(sub, D, W_i[:n_sub], lam)
         res[name] = {
             "matmul_gflops_same_shape": mm,
             "fista_matched": {

@@ -46,7 +46,8 @@ from bench_ista import machine_info, matmul_gflops, synthetic_problem  # noqa: E
 from bench_slics import bench_nnls  # noqa: E402
 
 from slics import SLiCS  # noqa: E402
-from slics.core.lasso import lasso, lasso_objective_rows, lasso_path  # noqa: E402
+from slics.core.lasso import lasso, lasso_path  # noqa: E402
+from slics.core.objectives import lasso_objective  # noqa: E402
 from slics.core.planted import make_planted  # noqa: E402
 from slics.core.sparse_coding import fista, ista  # noqa: E402
 from slics.utils.io import write_json  # noqa: E402
@@ -62,7 +63,7 @@ def timed(fn):
 
 
 def objective(X, D, W, lam):
-    return float(lasso_objective_rows(X, D, np.asarray(W, dtype=np.float64), lam).sum())
+    return float(lasso_objective(X, D, np.asarray(W, dtype=np.float64), lam).sum())
 
 
 def gap(X, D, W, lam, ref):
@@ -148,15 +149,15 @@ def section2(quick):
     n, n_sub = (1000, 100) if quick else (10_000, 1000)
     d, m, lam = 512, 1010, 0.05
     al = synthetic_problem(n, d, m)
-    X, D = al.Z, np.ascontiguousarray(al.A.T)
+    X, D = al.Z, np.ascontiguousarray(al.D)
     print(f"[lasso, section-2 shape] {n} x {d}, {m} atoms, lam {lam}", flush=True)
     res = compare(X, D, lam, False, n_sub)
     ref_all = objective(X, D, lasso(X, D, lam, tol=1e-12), lam)
-    A32, X32 = al.A.astype(np.float32), X.astype(np.float32)
-    wall, _, W = timed(lambda: fista(X32, A32, lam, tol=1e-3, dtype=np.float32))
+    D32, X32 = al.D.astype(np.float32), X.astype(np.float32)
+    wall, _, W = timed(lambda: fista(X32, D32, lam, tol=1e-3, dtype=np.float32))
     res["solvers"]["slics_fista_float32_tol1e-3"] = {"rows_timed": n, "seconds": wall,
                                                      "relative_objective_gap": gap(X, D, W, lam, ref_all)}
-    wall, _, W = timed(lambda: ista(X32, A32, lam, lr=0.01, n_iter=200, dtype=np.float32))
+    wall, _, W = timed(lambda: ista(X32, D32, lam, lr=0.01, n_iter=200, dtype=np.float32))
     res["solvers"]["slics_ista_float32_report_200_iterations"] = {
         "rows_timed": n, "seconds": wall, "relative_objective_gap": gap(X, D, W, lam, ref_all)}
     print(f"  fista/ista done", flush=True)
@@ -166,9 +167,9 @@ def section2(quick):
 def dense_lambda(al, quick):
     """lam = 0.01 (dense codes): slics.lasso against FISTA, both float32, on 1,000 rows."""
     n = 200 if quick else 1000
-    X, D, lam = al.Z[:n], np.ascontiguousarray(al.A.T), 0.01
+    X, D, lam = al.Z[:n], np.ascontiguousarray(al.D), 0.01
     ref = objective(X, D, lasso(X, D, lam, tol=1e-12), lam)
-    X32, D32, A32 = X.astype(np.float32), D.astype(np.float32), al.A.astype(np.float32)
+    X32, D32 = X.astype(np.float32), D.astype(np.float32)
     out = {"n_rows": n, "lam": lam}
     for method in ("cd", "auto"):
         wall, cpu, (W, info) = timed(lambda: lasso(X32, D32, lam, tol=1e-6, method=method, return_info=True))
@@ -176,7 +177,7 @@ def dense_lambda(al, quick):
             "seconds": wall, "relative_objective_gap": gap(X, D, W, lam, ref), "method_used": info["method"],
             "mean_nnz_per_row": float(np.count_nonzero(W, axis=1).mean())}
     for tol in (1e-3, 1e-5):
-        wall, cpu, W = timed(lambda: fista(X32, A32, lam, tol=tol, n_iter=20_000, dtype=np.float32))
+        wall, cpu, W = timed(lambda: fista(X32, D32, lam, tol=tol, n_iter=20_000, dtype=np.float32))
         out[f"slics_fista_float32_tol{tol:g}"] = {"seconds": wall, "relative_objective_gap": gap(X, D, W, lam, ref)}
     print(f"[dense lam 0.01] {out}", flush=True)
     return out
@@ -184,10 +185,10 @@ def dense_lambda(al, quick):
 
 def path(al, quick, lams):
     n = 500 if quick else 2_000         # 10,000 before: about 14 minutes on the shared machine
-    X, D = al.Z[:n], np.ascontiguousarray(al.A.T)
-    X32, D32, A32 = X.astype(np.float32), D.astype(np.float32), al.A.astype(np.float32)
+    X, D = al.Z[:n], np.ascontiguousarray(al.D)
+    X32, D32 = X.astype(np.float32), D.astype(np.float32)
     wall_p, _, (Ws, infos) = timed(lambda: lasso_path(X32, D32, lams, tol=1e-6, return_info=True))
-    wall_i, _, _ = timed(lambda: [ista(X32, A32, lam, lr=0.01, n_iter=200, dtype=np.float32) for lam in lams])
+    wall_i, _, _ = timed(lambda: [ista(X32, D32, lam, lr=0.01, n_iter=200, dtype=np.float32) for lam in lams])
     out = {"n_rows": n, "lams": list(lams), "slics_lasso_path_float32_seconds": wall_p,
            "ista_cold_sweep_float32_200_iterations_seconds": wall_i, "ratio_path_to_ista_sweep": wall_p / wall_i,
            "mean_nnz_per_row": [float(np.count_nonzero(W, axis=1).mean()) for W in Ws],
@@ -207,7 +208,7 @@ def splice_problem(n, d, m, seed=1):
     images = mix @ words + 0.3 * rng.normal(size=(n, d)) / np.sqrt(d) + rng.normal(size=d) / np.sqrt(d)
     from slics.core.sparse_coding import align_embeddings
     al = align_embeddings(images, words)
-    return al.Z, np.ascontiguousarray(al.A.T)
+    return al.Z, np.ascontiguousarray(al.D)
 
 
 def splice(quick, lam):
@@ -230,9 +231,10 @@ def nnls_and_fit(quick):
     dictionaries = {"planted": D, "ssvd_init": SLiCS(K, n_iter=0).fit(X, Y).dictionary_}
     out["nnls"] = {name: bench_nnls(Dx, X, support, 200 if quick else 2000, rng) for name, Dx in dictionaries.items()}
     from slics import nnls_batch
-    nnls_batch(D, X[:10], support[:10], method="cd")                  # JIT compile / cache load
+    from slics.core.reference.nnls_cd import nnls_cd
+    nnls_cd(D, X[:10], support[:10])                                  # JIT compile / cache load
     for name, Dx in dictionaries.items():
-        wall, cpu, W = timed(lambda: nnls_batch(Dx, X, support, method="cd"))
+        wall, cpu, W = timed(lambda: nnls_cd(Dx, X, support))
         r = out["nnls"][name]
         r["nnls_batch_method_cd_seconds"] = wall
         r["speedup_method_cd"] = r["scipy_loop_seconds_extrapolated"] / wall
@@ -261,9 +263,9 @@ def memory(quick):
     al = synthetic_problem(n, d, m)
     out = {"n_rows": n, "n_atoms": m}
     for dt in (np.float64, np.float32):
-        Z, A = al.Z.astype(dt), al.A.astype(dt)
-        for name, fn in (("ista", lambda: ista(Z, A, 0.05, lr=0.01, n_iter=2, dtype=dt)),
-                         ("fista", lambda: fista(Z, A, 0.05, n_iter=2, tol=0, dtype=dt))):
+        Z, D = al.Z.astype(dt), al.D.astype(dt)
+        for name, fn in (("ista", lambda: ista(Z, D, 0.05, lr=0.01, n_iter=2, dtype=dt)),
+                         ("fista", lambda: fista(Z, D, 0.05, n_iter=2, tol=0, dtype=dt))):
             tracemalloc.start()
             fn()
             peak = tracemalloc.get_traced_memory()[1]

@@ -36,7 +36,8 @@ def main(argv=None) -> int:
     from sklearn.linear_model import Lasso
 
     from bench_slics import machine_info
-    from slics.core.splice import SpLiCE, lasso_objective, nonneg_lasso
+    from slics.core.objectives import lasso_objective
+    from slics.core.splice import SpLiCE, nonneg_lasso
     from slics.embedding.retrieval_set import load_set
     from slics.utils.config import load_params
     from slics.utils.io import write_json

@@ -161,7 +161,7 @@ def _full_params(tmp_path, backbone="clip-vit-b32"):
 
 def test_full_profile_offline_fails_fast(isolated, capsys):
     start = time.perf_counter()
-    assert main(["cifar10", "--params", str(_full_params(isolated))]) == 1
+    assert main(["cifar10", "--params", str(_full_params(isolated))]) == 2          # the CLI error status
     err = capsys.readouterr().err
     assert time.perf_counter() - start < 10
     assert "create_model_and_transforms('ViT-B-32', pretrained='openai')" in err
@@ -172,7 +172,7 @@ def test_full_profile_offline_fails_fast(isolated, capsys):
 def test_full_profile_with_weights_but_no_cifar_fails_fast(isolated, monkeypatch, capsys):
     monkeypatch.setattr(encoders, "cached_weights", lambda *a, **k: isolated / "weights.bin")
     start = time.perf_counter()
-    assert main(["cifar10", "--params", str(_full_params(isolated, "clip-rn50"))]) == 1
+    assert main(["cifar10", "--params", str(_full_params(isolated, "clip-rn50"))]) == 2
     err = capsys.readouterr().err
     assert time.perf_counter() - start < 10
     assert "CIFAR-10 test set is not in" in err and "download=True" in err

@@ -4,7 +4,8 @@ import pytest
 import scipy.sparse as sp
 
 from slics.core import storage
-from slics.core.sparse_coding import align_embeddings, ista, lasso_objective
+from slics.core.objectives import lasso_objective
+from slics.core.sparse_coding import align_embeddings, ista
 from slics.core.zero_shot import zero_shot_accuracy
 from slics.data.cifar import CIFAR10_CLASSES
 from slics.sections import ista_clip as sec
@@ -75,9 +76,9 @@ def test_each_reconstruction_against_its_formula():
     A_raw = inputs.concept_emb.T
     expected = {
         "A_w_plus_mu_c": (W @ A_raw.T + aligned.concept_mean, inputs.class_emb),
-        "Ac_w_plus_mu_c": (W @ aligned.A.T + aligned.concept_mean, inputs.class_emb),
-        "Ac_w_vs_centred_classes": (W @ aligned.A.T, inputs.class_emb - aligned.concept_mean),
-        "Ac_w_plus_mu_img": (W @ aligned.A.T + aligned.image_mean, inputs.class_emb),
+        "Ac_w_plus_mu_c": (W @ aligned.D + aligned.concept_mean, inputs.class_emb),
+        "Ac_w_vs_centred_classes": (W @ aligned.D, inputs.class_emb - aligned.concept_mean),
+        "Ac_w_plus_mu_img": (W @ aligned.D + aligned.image_mean, inputs.class_emb),
     }
     assert set(expected) == set(sec.RECONSTRUCTIONS)
     summary = sec.code_summary(W, 0.1, aligned, inputs)
@@ -99,14 +100,14 @@ def test_literal_reconstruction_identity():
     W = _codes(seed=3, n=len(inputs.images), m=len(inputs.concepts), density=0.5).astype(np.float64)
     norms = np.linalg.norm(inputs.concept_emb - aligned.concept_mean, axis=1)
     literal, _ = sec.reconstruct_as("A_w_plus_mu_c", W, aligned, inputs.concept_emb, inputs.class_emb)
-    identity = (W * norms) @ aligned.A.T + (W.sum(axis=1, keepdims=True) + 1) * aligned.concept_mean
+    identity = (W * norms) @ aligned.D + (W.sum(axis=1, keepdims=True) + 1) * aligned.concept_mean
     np.testing.assert_allclose(literal, identity, atol=1e-12)
 
 
 def test_perfect_codes_classify_like_the_centred_images():
     inputs, aligned = _world(d=8, n_extra=9)
-    W = np.linalg.lstsq(aligned.A, aligned.Z.T, rcond=None)[0].T   # A_c w = z_c exactly (A_c is 8 x 12)
-    np.testing.assert_allclose(W @ aligned.A.T, aligned.Z, atol=1e-10)
+    W = np.linalg.lstsq(aligned.D.T, aligned.Z.T, rcond=None)[0].T   # A_c w = z_c exactly (A_c = D^T is 8 x 12)
+    np.testing.assert_allclose(W @ aligned.D, aligned.Z, atol=1e-10)
     assert sec.classify_codes(W, aligned, inputs, "Ac_w_plus_mu_img") == \
         zero_shot_accuracy(aligned.Z + aligned.image_mean, inputs.class_emb, inputs.labels)
 
@@ -118,18 +119,18 @@ def test_exact_codes_match_sklearn_lasso_and_kkt():
 
     inputs, aligned = _world(n_extra=20)
     lam = 0.05
-    W = sec.exact_codes(aligned.Z, aligned.A, lam, tol=1e-10)
-    d = aligned.A.shape[0]
+    W = sec.exact_codes(aligned.Z, aligned.D, lam, tol=1e-10)
+    d = aligned.D.shape[1]
     for i in range(3):    # the report's objective is 2d times Lasso's at alpha = lam / (2 d)
-        ref = Lasso(alpha=lam / (2 * d), fit_intercept=False, tol=1e-12, max_iter=100_000).fit(aligned.A, aligned.Z[i])
+        ref = Lasso(alpha=lam / (2 * d), fit_intercept=False, tol=1e-12, max_iter=100_000).fit(aligned.D.T, aligned.Z[i])
         np.testing.assert_allclose(W[i], ref.coef_, atol=1e-5)
-    G = 2 * (aligned.Z - W @ aligned.A.T) @ aligned.A          # -gradient of the smooth part
+    G = 2 * (aligned.Z - W @ aligned.D) @ aligned.D.T          # -gradient of the smooth part
     assert np.all(np.abs(G) <= lam + 1e-6)
     on = W != 0
     np.testing.assert_allclose(G[on], lam * np.sign(W[on]), atol=1e-6)
-    W_ista = ista(aligned.Z, aligned.A, lam, lr=0.01, n_iter=20)
-    assert np.all(lasso_objective(aligned.Z, aligned.A, W, lam) <= lasso_objective(aligned.Z, aligned.A, W_ista, lam) + 1e-12)
-    np.testing.assert_allclose(sec.exact_codes(aligned.Z, aligned.A, lam, init=W_ista, tol=1e-10), W, atol=1e-5)
+    W_ista = ista(aligned.Z, aligned.D, lam, lr=0.01, n_iter=20)
+    assert np.all(lasso_objective(aligned.Z, aligned.D, W, lam) <= lasso_objective(aligned.Z, aligned.D, W_ista, lam) + 1e-12)
+    np.testing.assert_allclose(sec.exact_codes(aligned.Z, aligned.D, lam, init=W_ista, tol=1e-10), W, atol=1e-5)
 
 
 def test_lambda_sweep_table1_and_ablation():
@@ -180,20 +181,20 @@ def test_modality_gap_against_direct_cosines():
     X = inputs.images[rows]
     assert gap.loc["image-image", "raw"] == round((X @ X.T).mean(), 4)          # rounded to its printed precision
     assert gap.loc["image-concept", "raw"] == round((X @ inputs.concept_emb.T).mean(), 4)
-    assert gap.loc["image-concept", "centred"] == round((aligned.Z[rows] @ aligned.A).mean(), 4) + 0.0
+    assert gap.loc["image-concept", "centred"] == round((aligned.Z[rows] @ aligned.D.T).mean(), 4) + 0.0
     assert len(sec.modality_gap(inputs, aligned, n_images=10_000, seed=0)) == 2   # capped at the images there are
 
 
 def test_convergence_experiment():
     inputs, aligned = _world(n_extra=20)
     rows = np.arange(10)
-    W_exact = sec.exact_codes(aligned.Z[rows], aligned.A, 0.05)
+    W_exact = sec.exact_codes(aligned.Z[rows], aligned.D, 0.05)
     histories, summary = sec.convergence_experiment(aligned, rows, 0.05, 0.01, n_iter=20, horizon=60, tol=0.0)
     ista_history, fista_history = histories.values()
     assert len(ista_history) == 61 and summary["ista_objective_at_n_iter"] == ista_history[20]
     assert summary["ista_objective_at_horizon"] == ista_history[-1] <= ista_history[20]
     assert summary["exact_objective"] <= min(ista_history.min(), fista_history.min()) + 1e-9
-    assert summary["exact_objective"] == pytest.approx(lasso_objective(aligned.Z[rows], aligned.A, W_exact, 0.05).sum(),
+    assert summary["exact_objective"] == pytest.approx(lasso_objective(aligned.Z[rows], aligned.D, W_exact, 0.05).sum(),
                                                        rel=1e-6)
     with pytest.raises(ValueError, match="horizon"):
         sec.convergence_experiment(aligned, rows, 0.05, 0.01, n_iter=20, horizon=10, tol=0.0)

@@ -7,7 +7,8 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso
 
-from slics.core.lasso import duality_gap, lasso, lasso_objective_rows, lasso_path
+from slics.core.lasso import duality_gap, lasso, lasso_path
+from slics.core.objectives import lasso_objective
 
 
 def problem(n=8, d=40, m=60, seed=0, coherent=False):
@@ -32,8 +33,8 @@ def sklearn_codes(X, D, lam, positive=False):
 
 
 def rel_objective_gap(X, D, W, lam, ref_W):
-    ours = lasso_objective_rows(X, D, W, lam)
-    ref = lasso_objective_rows(X, D, ref_W, lam)
+    ours = lasso_objective(X, D, W, lam)
+    ref = lasso_objective(X, D, ref_W, lam)
     return (ours - ref) / ref
 
 
@@ -99,7 +100,7 @@ def test_duplicate_atoms(positive):
     W = lasso(X, D2, lam, positive=positive, tol=1e-10)
     W1 = lasso(X, D, lam, positive=positive, tol=1e-10)
     # same optimal objective; the duplicated pair carries the same total weight
-    np.testing.assert_allclose(lasso_objective_rows(X, D2, W, lam), lasso_objective_rows(X, D, W1, lam),
+    np.testing.assert_allclose(lasso_objective(X, D2, W, lam), lasso_objective(X, D, W1, lam),
                                rtol=1e-9)
     np.testing.assert_allclose(W[:, :10] + W[:, 30:], W1[:, :10], atol=1e-6)
 
@@ -146,7 +147,7 @@ def test_warm_start_same_solution():
     W_cold = lasso(X, D, lam, tol=1e-12)
     W_warm, info = lasso(X, D, lam, tol=1e-12, init=lasso(X, D, 0.2), return_info=True)
     assert info["converged"].all()
-    np.testing.assert_allclose(lasso_objective_rows(X, D, W_warm, lam), lasso_objective_rows(X, D, W_cold, lam),
+    np.testing.assert_allclose(lasso_objective(X, D, W_warm, lam), lasso_objective(X, D, W_cold, lam),
                                rtol=1e-10)
 
 
@@ -157,7 +158,7 @@ def test_path_matches_single_calls_in_caller_order():
     assert len(Ws) == len(lams) and all(i["converged"].all() for i in infos)
     for lam, W in zip(lams, Ws):
         ref = lasso(X, D, lam, positive=True, tol=1e-10)
-        np.testing.assert_allclose(lasso_objective_rows(X, D, W, lam), lasso_objective_rows(X, D, ref, lam),
+        np.testing.assert_allclose(lasso_objective(X, D, W, lam), lasso_objective(X, D, ref, lam),
                                    rtol=1e-9)
     # sparser at larger lambda
     nnz = [np.count_nonzero(W) for W in Ws]
@@ -199,7 +200,7 @@ def test_fista_warm_start_method_same_optimum():
     W_cd = lasso(X, D, lam, method="cd", tol=1e-10)
     W_f, info = lasso(X, D, lam, method="fista+cd", tol=1e-10, return_info=True)
     assert info["method"] == "fista+cd" and info["converged"].all()
-    np.testing.assert_allclose(lasso_objective_rows(X, D, W_f, lam), lasso_objective_rows(X, D, W_cd, lam),
+    np.testing.assert_allclose(lasso_objective(X, D, W_f, lam), lasso_objective(X, D, W_cd, lam),
                                rtol=1e-9)
     with pytest.raises(ValueError, match="signed"):
         lasso(X, D, lam, method="fista+cd", positive=True)
@@ -230,7 +231,7 @@ def test_signed_path_uses_warm_fista_where_codes_are_dense():
         assert info["converged"].all()
         ref = np.array([Lasso(alpha=lam / (2 * 20), fit_intercept=False, tol=1e-12, max_iter=100_000)
                         .fit(D.T, x).coef_ for x in X[:40]])
-        f, f_ref = lasso_objective_rows(X[:40], D, W[:40], lam), lasso_objective_rows(X[:40], D, ref, lam)
+        f, f_ref = lasso_objective(X[:40], D, W[:40], lam), lasso_objective(X[:40], D, ref, lam)
         assert np.all(f <= f_ref * (1 + 1e-7))
 
 

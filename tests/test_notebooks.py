@@ -106,3 +106,46 @@ def test_executed_notebooks_carry_no_stderr(path):
     streams = [(i, o.get("text", "")) for i, c in enumerate(nb["cells"]) for o in c.get("outputs", [])
                if o.get("output_type") == "stream" and o.get("name") == "stderr"]
     assert not streams, f"cell {streams[0][0]} writes to stderr: {''.join(streams[0][1])[:200]!r}"
+
+
+@pytest.mark.slow
+def test_stale_staging_of_a_killed_run_is_removed_by_the_next(tmp_path, monkeypatch):
+    committed = _toy_stage(tmp_path, monkeypatch, "")
+    stale = tmp_path / "results" / ".staging-toy-abc123"           # what a SIGKILL leaves behind
+    (stale / "tables").mkdir(parents=True)
+    (stale / "tables" / "toy.csv").write_text("half\n")
+    other = tmp_path / "results" / ".staging-other-xyz"              # another stage's: not ours to remove
+    other.mkdir()
+    run_notebook("toy", ["seed"])
+    assert not stale.exists() and other.exists() and committed.read_text() == "x\n0\n"
+
+
+@pytest.mark.slow
+def test_failure_path_survives_a_full_disk(tmp_path, monkeypatch):
+    """The handler of a failed stage cannot write the partial notebook (ENOSPC): it still says so,
+    publishes nothing and leaves no staging folder."""
+    import errno
+
+    from slics.utils import notebooks
+
+    committed = _toy_stage(tmp_path, monkeypatch, "raise RuntimeError('late failure')")
+    real = notebooks.write_text
+
+    def full_disk(dest, text):
+        if "failed" in str(dest):
+            raise OSError(errno.ENOSPC, "No space left on device", str(dest))
+        return real(dest, text)
+
+    monkeypatch.setattr(notebooks, "write_text", full_disk)
+    with pytest.raises(StageFailed, match="could not be kept .*No space left on device") as err:
+        run_notebook("toy", ["seed"])
+    assert "Nothing under" in str(err.value) and committed.read_text() == "old\n"
+    assert not list((tmp_path / "results").glob(".staging-*"))
+
+
+def test_results_dir_that_is_a_file_is_named(tmp_path, monkeypatch):
+    target = tmp_path / "results-file"
+    target.write_text("x")
+    monkeypatch.setenv("SLICS_RESULTS_DIR", str(target))
+    with pytest.raises(NotADirectoryError, match="point SLICS_RESULTS_DIR at a folder"):
+        run_notebook("01_robustness", ["seed"])

@@ -8,7 +8,8 @@ import pytest
 from slics.utils.config import load_params
 from slics.embedding.simulator import (SimulatorParams, cifar10_demo_labels, describe, label_neighbours, one_hot,
                              simulate_cifar10, simulate_images)
-from slics.core.zero_shot import normalise_rows as _unit, zero_shot_accuracy
+from slics.core.normalise import normalise_rows as _unit
+from slics.core.zero_shot import zero_shot_accuracy
 from slics.data.cifar import CIFAR10_CLASSES as CLASSES
 
 

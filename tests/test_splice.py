@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Lasso
 
-from slics.core.splice import SpLiCE, group_vocabulary, lasso_objective, nonneg_lasso
+from slics.core.objectives import lasso_objective
+from slics.core.splice import SpLiCE, group_vocabulary, nonneg_lasso
 from slics.sections.slics_clip import caption_words
 
 

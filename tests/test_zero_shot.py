@@ -62,12 +62,28 @@ def test_bad_labels_and_k():
 
 
 def test_normalise_rows_rows_and_vectors():
-    from slics.core.zero_shot import normalise_rows
+    from slics.core.normalise import normalise_rows
 
     X = np.array([[3.0, 4.0], [0.0, 0.0]])
-    np.testing.assert_array_equal(normalise_rows(X), [[0.6, 0.8], [0.0, 0.0]])
+    with np.errstate(all="raise"):                       # the zero row is divided by 1: no warning
+        np.testing.assert_array_equal(normalise_rows(X), [[0.6, 0.8], [0.0, 0.0]])
     np.testing.assert_array_equal(normalise_rows(np.array([3.0, 4.0])), [0.6, 0.8])
     assert normalise_rows(X.astype(np.float32)).dtype == np.float32
+
+
+def test_one_row_normaliser():
+    """Every module that normalises rows uses slics.core.normalise, bit for bit ``x / ||x||``."""
+    import slics.core.retrieval as retrieval
+    import slics.core.zero_shot as zs
+    import slics.embedding.encoders as encoders
+    from slics.core.normalise import normalise_rows
+
+    assert zs.normalise_rows is normalise_rows and encoders.normalise_rows is normalise_rows
+    assert retrieval.normalise_rows is normalise_rows and not hasattr(retrieval, "_unit")
+    X = np.random.default_rng(0).standard_normal((50, 7))
+    X[3] = 0.0
+    expected = X / np.where((n := np.linalg.norm(X, axis=1, keepdims=True)) == 0, 1, n)
+    assert normalise_rows(X).tobytes() == expected.tobytes()
 
 
 @pytest.mark.parametrize("labels", [np.array([0.5, 1.0, 0.0]), np.array([True, False, True]), np.array(["0", "1", "0"])])

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core.pq import normalise_tokens
-from .core.zero_shot import normalise_rows
+from .core.normalise import normalise_rows
 from .utils.validation import check_matrix
 
 __all__ = ["KINDS", "image_mean", "centre", "preprocess", "preprocess_for", "backbone_mean"]

@@ -40,13 +40,25 @@ def _check_pair(X, Y) -> tuple[np.ndarray, np.ndarray]:
 
 class _LinearMap(BaseEstimator):
     def transform(self, X) -> np.ndarray:
-        """``X @ map_`` (rows mapped into the target space)."""
+        """Map rows of the source space into the target space: ``X @ map_``.
+
+        Parameters
+        ----------
+        X : array of shape (n, n_features_in)
+            Embeddings in the source space, one per row.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features_out), float64
+        """
         check_is_fitted(self, "map_")
         return check_matrix(X, "X", n_cols=self.map_.shape[0], dtype=np.float64) @ self.map_
 
 
 class ProcrustesAlignment(_LinearMap):
     """Orthogonal (or semi-orthogonal) map between two embedding spaces.
+
+    ``R = argmin_{R R^T = I} ||X R - Y||_F`` (see the module docstring). No parameters.
 
     Attributes
     ----------
@@ -58,6 +70,19 @@ class ProcrustesAlignment(_LinearMap):
     """
 
     def fit(self, X, Y):
+        """Solve the (padded) orthogonal Procrustes problem.
+
+        Parameters
+        ----------
+        X : array of shape (n, p)
+            The images in the source space.
+        Y : array of shape (n, q)
+            The same images, in the same order, in the target space.
+
+        Returns
+        -------
+        self : ProcrustesAlignment
+        """
         X, Y = _check_pair(X, Y)
         p, q = X.shape[1], Y.shape[1]
         size = max(p, q)
@@ -72,12 +97,27 @@ class ProcrustesAlignment(_LinearMap):
 class LeastSquaresAlignment(_LinearMap):
     """The unconstrained linear map ``W = argmin ||X W - Y||_F`` (minimum norm when not unique).
 
+    No parameters.
+
     Attributes
     ----------
     map_ : ndarray of shape (n_features_in, n_features_out)
     """
 
     def fit(self, X, Y):
+        """Solve the least-squares problem (``scipy.linalg.lstsq``).
+
+        Parameters
+        ----------
+        X : array of shape (n, p)
+            The images in the source space.
+        Y : array of shape (n, q)
+            The same images, in the same order, in the target space.
+
+        Returns
+        -------
+        self : LeastSquaresAlignment
+        """
         X, Y = _check_pair(X, Y)
         self.map_ = lstsq(X, Y)[0]
         return self

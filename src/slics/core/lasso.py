@@ -5,7 +5,8 @@ Problem, for every row ``x`` of ``X`` (``n, d``) over a dictionary ``D`` with at
 
     min_w  ||x - w D||^2 + lam ||w||_1        (w >= 0 with positive=True)
 
-on the report's scale (no 1/2, no 1/d). scikit-learn's ``Lasso(alpha, fit_intercept=False)``
+on the report's scale (no 1/2, no 1/d; :func:`slics.core.objectives.lasso_objective`
+evaluates it). scikit-learn's ``Lasso(alpha, fit_intercept=False)``
 fitted on ``(D.T, x)`` minimises the same problem when ``alpha = lam / (2 d)``, and
 ``sklearn.decomposition.sparse_encode(..., algorithm="lasso_cd", alpha=a)`` when ``a = lam / 2``.
 
@@ -57,11 +58,11 @@ from ..utils.threads import single_thread_blas
 from ..utils.validation import check_int, check_matrix, check_positive
 from .sparse_coding import fista, fista_from
 
-__all__ = ["lasso", "lasso_path", "lasso_objective_rows", "duality_gap"]
+__all__ = ["lasso", "lasso_path", "duality_gap"]
 
 _GROW = 16          # atoms added to a working set at least, per outer iteration
-_MAX_OUTER = 100
-_TRY_EVERY = 10     # sweeps between exact solves on the support when it keeps changing    # working-set rounds per row (each adds >= 1 violator, so rarely reached)
+_MAX_OUTER = 100    # working-set rounds per row (each adds >= 1 violator, so rarely reached)
+_TRY_EVERY = 10     # sweeps between exact solves on the support when it keeps changing
 _CHUNK_ELEMENTS = 1 << 22   # rows per chunk = this / m (32 MiB of float64 per chunk array)
 _PILOT = 64         # rows solved first by method="auto" to measure the density of the codes
 _DENSE = 0.4        # mean non-zeros / min(d, m) above which FISTA warm starts pay (measured)
@@ -402,13 +403,12 @@ def _solve(X, D, G, W, lam, positive, tol, max_iter, fista_warm=False, fista_ini
     gaps = np.empty(n)
     sweeps = np.empty(n, np.int64)
     chunk = max(1, _CHUNK_ELEMENTS // m)
-    A = np.ascontiguousarray(D.T) if fista_warm else None
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
         if fista_warm and fista_init:
-            W[sl] = fista_from(X[sl], A, lam, W[sl], tol=_FISTA_TOL, dtype=W.dtype)
+            W[sl] = fista_from(X[sl], D, lam, W[sl], tol=_FISTA_TOL, dtype=W.dtype)
         elif fista_warm:
-            W[sl] = fista(X[sl], A, lam, tol=_FISTA_TOL, dtype=W.dtype)
+            W[sl] = fista(X[sl], D, lam, tol=_FISTA_TOL, dtype=W.dtype)
         # One BLAS thread: OpenBLAS threads spin after a product (a core lost to the kernel), and
         # the kernel's rows call LAPACK from every core at once.
         with single_thread_blas():
@@ -560,15 +560,6 @@ def lasso_path(X, D, lams, *, positive=False, tol=1e-6, max_iter=1000, dtype=Non
     return (out, infos) if return_info else out
 
 
-def lasso_objective_rows(X, D, W, lam) -> np.ndarray:
-    """Per-row objective ``||x - w D||^2 + lam ||w||_1`` in float64 (atoms as rows)."""
-    D = check_matrix(D, "D")
-    X = check_matrix(X, "X", n_cols=D.shape[1])
-    W = check_matrix(W, "W", n_cols=D.shape[0])
-    R = X - W @ D
-    return np.einsum("ij,ij->i", R, R) + lam * np.abs(W).sum(axis=1)
-
-
 def duality_gap(X, D, W, lam, *, positive=False) -> np.ndarray:
     """Relative duality gap of codes ``W`` per row, computed directly in float64.
 
@@ -588,82 +579,3 @@ def duality_gap(X, D, W, lam, *, positive=False) -> np.ndarray:
     dual = 2 * s * np.einsum("ij,ij->i", X, R) - s * s * rr
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(primal > 0, (primal - dual) / np.where(primal > 0, primal, 1.0), 0.0)
-
-
-# ----------------------------------------------------------------------------- NNLS with supports
-@njit(parallel=True, cache=True)
-def _nnls_chunk(G, B, S, W, xx, tol, max_sweeps, sweeps):
-    """Exact NNLS of each row on its support ``S[i]`` (Gram form), in parallel over rows.
-
-    Coordinate descent on the row's support block of ``G``, with exact solves on the positive
-    set (:func:`_support_solve` with ``lam = 0``) every ``_TRY_EVERY`` sweeps or once the set has
-    settled; stops when the KKT conditions hold to ``tol`` times the row's ``max |b|``.
-    ``sweeps[i]`` is ``-1`` for a row that did not converge within ``max_sweeps``.
-    """
-    n, m = B.shape
-    for i in prange(n):
-        p = 0
-        idx = np.empty(m, np.int64)
-        for j in range(m):
-            if S[i, j]:
-                idx[p] = j
-                p += 1
-        if p == 0:
-            sweeps[i] = 0
-            continue
-        Gw = np.empty((p, p))
-        bw = np.empty(p)
-        ww = np.empty(p)
-        scale = 1e-300
-        for a in range(p):
-            ja = idx[a]
-            bw[a] = B[i, ja]
-            ww[a] = max(W[i, ja], 0.0)
-            if abs(bw[a]) > scale:
-                scale = abs(bw[a])
-            for c in range(p):
-                Gw[a, c] = G[ja, idx[c]]
-        qw = bw.copy()
-        for a in range(p):
-            if ww[a] != 0.0:
-                for c in range(p):
-                    qw[c] -= ww[a] * Gw[a, c]
-        thr = tol * scale
-        done = False
-        tried = False
-        last_try = 0
-        it = 0
-        while it < max_sweeps:
-            viol = 0.0
-            for a in range(p):
-                v = abs(qw[a]) if ww[a] > 0.0 else qw[a]
-                if v > viol:
-                    viol = v
-            if viol <= thr:
-                done = True
-                break
-            it += 1
-            changed = False
-            for a in range(p):
-                gaa = Gw[a, a]
-                if gaa <= 0.0:
-                    continue
-                old = ww[a]
-                z = qw[a] + gaa * old
-                new = z / gaa if z > 0.0 else 0.0
-                if new != old:
-                    if (new > 0.0) != (old > 0.0):
-                        changed = True
-                    delta = new - old
-                    ww[a] = new
-                    for c in range(p):
-                        qw[c] -= delta * Gw[a, c]
-            if changed:
-                tried = False
-            if (not tried and not changed) or it - last_try >= _TRY_EVERY:
-                tried = True
-                last_try = it
-                _support_solve(Gw, bw, ww, qw, p, xx[i], 0.0, True)
-        for a in range(p):
-            W[i, idx[a]] = ww[a]
-        sweeps[i] = it if done else -1

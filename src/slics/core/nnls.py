@@ -5,8 +5,9 @@ every greedy pursuit solves thousands of small NNLS problems that share one
 dictionary. :func:`nnls_batch` solves them together.
 
 Convention (the same as ``SLiCS.dictionary_``): the dictionary ``D`` has shape
-``(n_atoms, d)`` and its *rows* are atoms; the data ``X`` has shape ``(n, d)``;
-the result ``W`` has shape ``(n, n_atoms)`` and ``X ≈ W @ D``. Row ``i`` of ``W``
+``(m, d)`` and its *rows* are its ``m`` atoms (all of them: for a SLiCS dictionary
+``m = n_concepts * n_atoms``); the data ``X`` has shape ``(n, d)``; the result ``W`` has
+shape ``(n, m)`` and ``X ≈ W @ D``. Row ``i`` of ``W``
 solves::
 
     minimise  ||X[i] - W[i] @ D||^2 + ridge * ||W[i]||^2
@@ -68,10 +69,10 @@ _MIN_GROUP = 8            # group by support when groups average at least this m
 _PATIENCE = 3             # full exchanges without progress before a row moves to Lawson-Hanson
 
 
-def _check_support(support, n: int, n_atoms: int) -> np.ndarray:
+def _check_support(support, n: int, m: int) -> np.ndarray:
     support = np.asarray(support)
-    if support.shape != (n, n_atoms):
-        raise ValueError(f"support must be a boolean mask of shape (n_samples, n_atoms) = ({n}, {n_atoms}), "
+    if support.shape != (n, m):
+        raise ValueError(f"support must be a boolean mask of shape (n_samples, atoms of D) = ({n}, {m}), "
                          f"got shape {support.shape}.")
     if support.dtype != bool:
         if not np.all(np.isin(support, (0, 1))):
@@ -127,16 +128,16 @@ class _Groups:
     """Rows grouped by identical support: ``B``, unconstrained solutions and inverse Gram blocks."""
 
     def __init__(self, G: np.ndarray, D: np.ndarray, X: np.ndarray, support: np.ndarray, gid: np.ndarray):
-        n, n_atoms = support.shape
+        n, m = support.shape
         self.gid = gid
         n_groups = int(gid.max()) + 1
         self.p_max = p_max = max(int(support.sum(axis=1).max()), 1)
-        self.cols = np.full((n_groups, p_max), n_atoms)          # padded with a dummy column
-        self.pos = np.zeros((n_groups, n_atoms + 1), dtype=np.intp)
+        self.cols = np.full((n_groups, p_max), m)          # padded with a dummy column
+        self.pos = np.zeros((n_groups, m + 1), dtype=np.intp)
         self.H = np.zeros((n_groups, p_max, p_max))
         self.ok = np.zeros(n_groups, bool)
-        self.B = np.zeros((n, n_atoms))
-        self.z0 = np.zeros((n, n_atoms))
+        self.B = np.zeros((n, m))
+        self.z0 = np.zeros((n, m))
         eye = np.eye(p_max)
         for g, rows in _buckets(gid):
             cols = np.flatnonzero(support[rows[0]])
@@ -162,11 +163,11 @@ class _Groups:
 
     def solve_zero(self, rows: np.ndarray, F: np.ndarray, S: np.ndarray):
         """Minimisers and gradients of ``rows`` (indices into the full problem) via ``Z = S & ~F``."""
-        n_atoms = S.shape[1]
+        m = S.shape[1]
         Zm = S & ~F
-        X = np.zeros((rows.size, n_atoms + 1))
-        Y = np.zeros((rows.size, n_atoms))
-        X[:, :n_atoms] = self.z0[rows]
+        X = np.zeros((rows.size, m + 1))
+        Y = np.zeros((rows.size, m))
+        X[:, :m] = self.z0[rows]
         Xf = X.reshape(-1)
         for q, bucket in _buckets(Zm.sum(axis=1)):
             if q == 0:
@@ -179,18 +180,18 @@ class _Groups:
                 Hz = self.H_rows[(g[:, None] * self.p_max + zc).ravel()].reshape(loc.size, q, self.p_max)
                 M = np.take_along_axis(Hz, zc[:, None, :], axis=2)
                 lam = _stacked_solve(M, -np.take_along_axis(X[loc], zi, axis=1))
-                flat = (loc[:, None] * (n_atoms + 1) + self.cols[g]).ravel()
+                flat = (loc[:, None] * (m + 1) + self.cols[g]).ravel()
                 Xf[flat] += np.einsum("rq,rqp->rp", lam, Hz).ravel()
                 X[loc[:, None], zi] = 0.0
                 Y[loc[:, None], zi] = lam
-        return X[:, :n_atoms], Y
+        return X[:, :m], Y
 
 
 def _solve(G, B, S, F, rows, groups):
     """Minimiser on each row's passive set and its gradient, in the cheaper exact form."""
-    n_atoms = S.shape[1]
-    X = np.empty((rows.size, n_atoms))
-    Y = np.empty((rows.size, n_atoms))
+    m = S.shape[1]
+    X = np.empty((rows.size, m))
+    Y = np.empty((rows.size, m))
     zero_form = np.zeros(rows.size, bool)
     if groups is not None:
         k = F.sum(axis=1)
@@ -214,12 +215,12 @@ def _bpp(G, B, S, F, tol, max_iter, groups=None):
     row's last solve used the zero-set form, the handed-over rows, their points and the
     number of iterations.
     """
-    n, n_atoms = S.shape
-    W = np.zeros((n, n_atoms))
+    n, m = S.shape
+    W = np.zeros((n, m))
     via_zero = np.zeros(n, bool)
     act = np.arange(n)
     sc = np.maximum(np.abs(B).max(axis=1), np.finfo(float).tiny)
-    ninf = np.full(n, n_atoms + 1)
+    ninf = np.full(n, m + 1)
     alpha = np.full(n, _PATIENCE)
     Ba, Sa, Fa = B, S, F
     stalled, stalled_x = [], []
@@ -261,8 +262,8 @@ def _lawson_hanson(G, B, S, x0, tol, max_iter, groups=None, rows=None):
     monotonically, so it cannot cycle. Returns the solutions, zero-form flags, the rows
     still unconverged after ``max_iter`` iterations and the number of iterations.
     """
-    n, n_atoms = S.shape
-    W = np.zeros((n, n_atoms))
+    n, m = S.shape
+    W = np.zeros((n, m))
     via_zero = np.zeros(n, bool)
     act = np.arange(n)
     glob = act if rows is None else rows
@@ -335,19 +336,19 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
 
     Parameters
     ----------
-    D : array of shape (n_atoms, d)
-        Dictionary; rows are atoms (same layout as ``SLiCS.dictionary_``). Atoms need not
-        be unit norm.
+    D : array of shape (m, d)
+        Dictionary; its ``m`` rows are atoms (same layout as ``SLiCS.dictionary_``, where
+        ``m = n_concepts * n_atoms``). Atoms need not be unit norm.
     X : array of shape (n, d)
         Right-hand sides, one per row.
-    support : bool array of shape (n, n_atoms), optional
+    support : bool array of shape (n, m), optional
         ``support[i, a]`` is True where row ``i`` may use atom ``a``; the coefficients of the
         other atoms are fixed at zero. Default: every atom for every row.
     ridge : float, default 0.0
         Non-negative Tikhonov weight: minimise ``||x - w D||^2 + ridge ||w||^2`` (the
         augmented system ``[D^T; sqrt(ridge) I]``), which makes the solution unique when the
         active atoms are linearly dependent.
-    init : array of shape (n, n_atoms), optional
+    init : array of shape (n, m), optional
         Warm start: the entries ``> 0`` give the initial passive sets (e.g. the previous
         coefficients in an alternating scheme). Only the speed depends on it.
     tol : float, default 1e-10
@@ -355,36 +356,33 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
         smaller than ``tol`` times the row's scale count as zero.
     max_iter : int, optional
         Iteration cap of each phase (block pivoting, then Lawson-Hanson) before a row falls
-        back to :func:`scipy.optimize.nnls`. Default ``3 * n_atoms + 50``.
-    method : {"auto", "lh", "active_set", "cd"}, default "auto"
+        back to :func:`scipy.optimize.nnls`. Default ``3 * m + 50``.
+    method : {"auto", "lh", "active_set"}, default "auto"
         ``"lh"`` (what ``"auto"`` picks, the fastest measured, ``benchmarks/bench_slics.py``):
         a compiled per-row Lawson-Hanson active-set solver with Cholesky up- and downdates,
         run in parallel over rows (both cores, bitwise the same for any thread count; see
         :mod:`slics.core._nnls_lh`); rows it cannot finish (a singular warm-start block, or
         ``max_iter`` iterations) go to ``"active_set"``.
         ``"active_set"``: batched block principal pivoting, then Lawson-Hanson, then scipy
-        (NumPy, described above). ``"cd"``: a compiled per-row solver run in parallel over
-        rows (both cores): coordinate descent on the row's support block of ``D D^T`` with
-        exact solves on the positive set (see :mod:`slics.core.lasso`), stopping on the same
-        KKT test; rows it does not finish in ``max_iter`` sweeps (default 5,000) go to
-        ``"active_set"``. Both
-        are exact: the results agree wherever the solution is unique.
+        (NumPy, described above). Both are exact: the results agree wherever the solution is
+        unique. (A third exact solver, coordinate descent, is kept as a reference for the tests
+        and benchmarks: :func:`slics.core.reference.nnls_cd.nnls_cd`.)
     return_info : bool, default False
         Also return a dict with ``n_iter`` (iterations, both phases), ``n_groups`` (distinct
         supports, 0 when not grouped), ``n_zero_form`` (rows finished with the
         shared-factorisation form), ``n_lawson_hanson`` (rows handed to the active-set
-        phase) and ``n_fallback`` (rows solved by scipy); with ``"lh"`` and ``"cd"``,
-        ``n_iter`` (the most iterations of a row) and ``n_fallback`` (rows handed over).
+        phase) and ``n_fallback`` (rows solved by scipy); with ``"lh"``, ``n_iter`` (the most
+        iterations of a row) and ``n_fallback`` (rows handed over).
 
     overwrite_init : bool, default False
         Allow the solver to write the solution into ``init`` (a C-contiguous float64 array)
-        and return it, instead of a new ``(n, n_atoms)`` array: one array less at the peak of
+        and return it, instead of a new ``(n, m)`` array: one array less at the peak of
         an alternating scheme that replaces ``init`` by the result (``SLiCS.fit``). The
-        default solver (``"lh"``) and ``"cd"`` do so.
+        default solver (``"lh"``) does so.
 
     Returns
     -------
-    W : ndarray of shape (n, n_atoms)
+    W : ndarray of shape (n, m)
         Non-negative coefficients, zero outside ``support``, with ``X ≈ W @ D``.
     info : dict
         Only with ``return_info=True``.
@@ -399,24 +397,21 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
     X = check_matrix(X, "X", n_cols=D.shape[1])
     ridge = check_positive(ridge, "ridge", allow_zero=True)
     check_positive(tol, "tol")
-    n, n_atoms = X.shape[0], D.shape[0]
-    support = np.ones((n, n_atoms), bool) if support is None else _check_support(support, n, n_atoms)
-    sweeps_cd = 5000 if max_iter is None else check_int(max_iter, "max_iter", minimum=0)
-    max_iter = 3 * n_atoms + 50 if max_iter is None else check_int(max_iter, "max_iter", minimum=0)
+    n, m = X.shape[0], D.shape[0]
+    support = np.ones((n, m), bool) if support is None else _check_support(support, n, m)
+    max_iter = 3 * m + 50 if max_iter is None else check_int(max_iter, "max_iter", minimum=0)
     if init is not None:
         init = np.asarray(init)
-        if init.shape != (n, n_atoms):
-            raise ValueError(f"init must have shape {(n, n_atoms)}, got {init.shape}.")
+        if init.shape != (n, m):
+            raise ValueError(f"init must have shape {(n, m)}, got {init.shape}.")
 
     if method == "auto":
         method = "lh"
-    if method not in ("active_set", "cd", "lh"):
-        raise ValueError(f"method must be 'auto', 'lh', 'active_set' or 'cd', got {method!r}.")
+    if method not in ("active_set", "lh"):
+        raise ValueError(f"method must be 'auto', 'lh' or 'active_set', got {method!r}.")
     G = D @ D.T
     if ridge:
         G[np.diag_indices_from(G)] += ridge
-    if method == "cd":
-        return _nnls_cd(D, X, G, support, _start(init, support, overwrite_init), tol, sweeps_cd, ridge, return_info)
     if method == "lh":
         return _nnls_lh(D, X, G, support, _start(init, support, overwrite_init), tol, max_iter, ridge,
                         return_info, cold=init is None)
@@ -469,28 +464,6 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
     return W
 
 
-def _nnls_cd(D, X, G, support, W, tol, max_iter, ridge, return_info):
-    """``nnls_batch(method="cd")`` on checked inputs: compiled per-row solver, chunked rows."""
-    from .lasso import _CHUNK_ELEMENTS, _nnls_chunk
-
-    n, n_atoms = support.shape
-    sweeps = np.empty(n, np.int64)
-    chunk = max(1, _CHUNK_ELEMENTS // max(n_atoms, 1))
-    with single_thread_blas():
-        for start in range(0, n, chunk):
-            sl = slice(start, min(n, start + chunk))
-            B = X[sl] @ D.T
-            xx = np.einsum("ij,ij->i", X[sl], X[sl])
-            _nnls_chunk(G, B, support[sl], W[sl], xx, float(tol), int(max_iter), sweeps[sl])
-    failed = np.flatnonzero(sweeps < 0)
-    if failed.size:
-        W[failed] = nnls_batch(D, X[failed], support[failed], ridge=ridge, init=W[failed], tol=tol)
-    np.maximum(W, 0.0, out=W)
-    if return_info:
-        return W, {"n_iter": int(sweeps.max(initial=0)), "n_fallback": int(failed.size)}
-    return W
-
-
 def _start(init, support, overwrite):
     """The feasible warm start ``max(init, 0)`` off the support set to 0 (zeros without ``init``),
     in ``init`` itself when allowed and possible."""
@@ -510,9 +483,9 @@ def _nnls_lh(D, X, G, support, W, tol, max_iter, ridge, return_info, cold):
     from ._nnls_lh import nnls_lh_chunk
     from .lasso import _CHUNK_ELEMENTS
 
-    n, n_atoms = support.shape
+    n, m = support.shape
     status = np.empty(n, np.int64)
-    chunk = max(1, (_CHUNK_ELEMENTS // 8) // max(n_atoms, 1))     # B: 4 MiB per chunk
+    chunk = max(1, (_CHUNK_ELEMENTS // 8) // max(m, 1))     # B: 4 MiB per chunk
     # One BLAS thread for the products: OpenBLAS's threads keep spinning after a product and
     # would take a core from the kernel's threads (measured: 0.32 s against 0.50 s on 20k rows).
     with single_thread_blas():

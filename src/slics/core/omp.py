@@ -43,32 +43,32 @@ def nn_omp(D, X, n_nonzero, *, return_selection: bool = False):
 
     Parameters
     ----------
-    D : array of shape (n_atoms, d)
-        Dictionary with atoms as rows (``SLiCS.dictionary_``).
+    D : array of shape (m, d)
+        Dictionary, its ``m`` atoms as rows (all of them, e.g. ``SLiCS.dictionary_``).
     X : array of shape (n, d)
         Signals, one per row.
     n_nonzero : int or array of shape (n,)
-        Atoms to select per row (at most ``n_atoms``).
+        Atoms to select per row (at most ``m``).
     return_selection : bool, default False
-        Also return the boolean (n, n_atoms) mask of selected atoms.
+        Also return the boolean (n, m) mask of selected atoms.
 
     Returns
     -------
-    W : ndarray of shape (n, n_atoms)
+    W : ndarray of shape (n, m)
         Non-negative coefficients, the NNLS fit on the selected atoms (``X ≈ W @ D``).
-    selected : ndarray of shape (n, n_atoms)
+    selected : ndarray of shape (n, m)
         Only with ``return_selection=True``.
     """
     D = check_matrix(D, "D")
     X = check_matrix(X, "X", n_cols=D.shape[1])
-    n, n_atoms = X.shape[0], D.shape[0]
-    counts = _counts(n_nonzero, n, n_atoms, "n_nonzero")
+    n, m = X.shape[0], D.shape[0]
+    counts = _counts(n_nonzero, n, m, "n_nonzero")
     norms = np.linalg.norm(D, axis=1)
     if np.any(norms == 0):
         raise ValueError("D has an all-zero atom; remove it before the pursuit.")
     Dn = D / norms[:, None]
-    selected = np.zeros((n, n_atoms), bool)
-    W = np.zeros((n, n_atoms))
+    selected = np.zeros((n, m), bool)
+    W = np.zeros((n, m))
     active = counts > 0
     for step in range(int(counts.max(initial=0))):
         rows = np.flatnonzero(active & (counts > step))
@@ -92,9 +92,9 @@ def group_nn_omp(D, groups, X, n_groups, *, return_selection: bool = False):
 
     Parameters
     ----------
-    D : array of shape (n_atoms, d)
+    D : array of shape (m, d)
         Dictionary with atoms as rows.
-    groups : array of shape (n_atoms,)
+    groups : array of shape (m,)
         Group (concept) label of each atom, e.g. ``SLiCS.atom_concept_``. The selection
         columns follow ``np.unique(groups)``.
     X : array of shape (n, d)
@@ -106,7 +106,7 @@ def group_nn_omp(D, groups, X, n_groups, *, return_selection: bool = False):
 
     Returns
     -------
-    W : ndarray of shape (n, n_atoms)
+    W : ndarray of shape (n, m)
         Non-negative coefficients, the NNLS fit on all atoms of the selected groups.
     selected : ndarray of shape (n, n_unique_groups)
         Only with ``return_selection=True``.

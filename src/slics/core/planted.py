@@ -17,7 +17,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..utils.validation import check_int, check_matrix, check_positive
-from .zero_shot import normalise_rows
+from .normalise import normalise_rows
 
 
 def relative_error(X, W, D) -> float:
@@ -26,8 +26,8 @@ def relative_error(X, W, D) -> float:
     Parameters
     ----------
     X : array of shape (n, d)
-    W : array of shape (n, n_atoms)
-    D : array of shape (n_atoms, d)
+    W : array of shape (n, m)
+    D : array of shape (m, d)
 
     Returns
     -------
@@ -135,9 +135,9 @@ def atom_recovery(true_D, learned_D, atom_concept) -> float:
 
     Parameters
     ----------
-    true_D, learned_D : arrays of shape (n_atoms_total, d)
+    true_D, learned_D : arrays of shape (m, d)
         Dictionaries with rows as atoms, in the same concept layout.
-    atom_concept : array of shape (n_atoms_total,)
+    atom_concept : array of shape (m,)
         Concept index of each row (``SLiCS.atom_concept_``); atoms are only matched to
         atoms of the same concept (one-to-one, maximising the total ``|cosine|`` with
         :func:`scipy.optimize.linear_sum_assignment`).

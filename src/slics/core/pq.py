@@ -215,8 +215,19 @@ class QuantisedPool:
     Parameters
     ----------
     codes : int array of shape (n, T)
-        Kept C-contiguous in the smallest unsigned integer type that holds ``K - 1``.
+        Codeword index of every token of every candidate.
     codebook : array of shape (K, d)
+        Codewords, one per row.
+
+    Attributes
+    ----------
+    codes : ndarray of shape (n, T)
+        The indices, C-contiguous in the smallest unsigned integer type that holds ``K - 1``.
+    codebook : ndarray of shape (K, d), float64
+    n_tokens : int
+        Tokens per candidate ``T``.
+    norms : ndarray of shape (n,)
+        ``||x_hat||`` of every quantised candidate (``sqrt(T)`` for unit codewords).
     """
 
     def __init__(self, codes, codebook):
@@ -229,14 +240,33 @@ class QuantisedPool:
 
     @classmethod
     def from_vectors(cls, X, codebook, n_tokens: int) -> "QuantisedPool":
-        """Quantise the rows of ``X`` (each token to its nearest codeword)."""
+        """Quantise the rows of ``X`` (each token to its nearest codeword).
+
+        Parameters
+        ----------
+        X : array of shape (n, T * d)
+            Candidates, one per row.
+        codebook : array of shape (K, d)
+            Codewords, one per row.
+        n_tokens : int
+            Tokens per candidate ``T``.
+
+        Returns
+        -------
+        QuantisedPool
+        """
         return cls(encode(X, codebook, n_tokens), codebook)
 
     def __len__(self) -> int:
         return self.codes.shape[0]
 
     def vectors(self) -> np.ndarray:
-        """The quantised vectors ``x_hat`` (n, T * d), for checks and for dense scoring."""
+        """The quantised vectors ``x_hat``, for checks and for dense scoring.
+
+        Returns
+        -------
+        ndarray of shape (n, T * d)
+        """
         return decode(self.codes, self.codebook)
 
     def scores(self, Z, *, cosine: bool = False, block: int = 1024) -> np.ndarray:
@@ -248,6 +278,19 @@ class QuantisedPool:
         the scores are summed in a fixed order by one thread each (:mod:`slics.core.pq_kernels`):
         the result does not depend on the number of threads, on ``block`` or on the BLAS, and
         equals :func:`lut_scores` of :func:`lookup_tables` bit for bit.
+
+        Parameters
+        ----------
+        Z : array of shape (m, T * d)
+            Queries, one per row.
+        cosine : bool, default False
+            Cosine scores instead of inner products.
+        block : int, default 1024
+            Queries per kernel call (memory only; the scores do not depend on it).
+
+        Returns
+        -------
+        ndarray of shape (m, n), float64
         """
         Z = check_matrix(Z, "Z", n_cols=self.n_tokens * self.codebook.shape[1], allow_empty=True)
         S = np.empty((Z.shape[0], len(self)))
@@ -266,6 +309,17 @@ class QuantisedPool:
         """Indices (m, k) of the ``k`` candidates with the largest look-up-table score, best first.
 
         Ties are broken by the lower candidate index (as :func:`slics.core.retrieval.top_k`).
+
+        Parameters
+        ----------
+        Z : array of shape (m, T * d)
+            Queries, one per row.
+        k : int
+            Candidates per query, between 1 and the pool size.
+
+        Returns
+        -------
+        ndarray of shape (m, k), int64
         """
         S = self.scores(Z)
         if not 1 <= int(k) <= len(self):
@@ -280,7 +334,13 @@ class QuantisedPool:
         return out
 
     def storage(self) -> dict:
-        """Bytes of this pool as indices and as dense float32 vectors (see :func:`storage`)."""
+        """Bytes of this pool as indices and as dense float32 vectors.
+
+        Returns
+        -------
+        dict
+            As :func:`storage` for this pool's size, tokens, token dimension and codebook size.
+        """
         return storage(len(self), self.n_tokens, self.codebook.shape[1], self.codebook.shape[0])
 
 
@@ -338,12 +398,14 @@ class TokenQuantiser(BaseEstimator):
     max_tokens : int, optional
         Fit on at most this many training tokens (drawn with ``random_state``).
     random_state : int, default 0
+        Seed of the token subsample and of k-means.
 
     Attributes
     ----------
     codebook_ : ndarray of shape (codebook_size, token_dim)
         Unit-norm codewords: the k-means centres, normalised.
     token_dim_ : int
+        Dimension ``d`` of one token.
     inertia_ : float
         Mean squared distance of the training tokens to their nearest unit codeword.
 
@@ -363,7 +425,19 @@ class TokenQuantiser(BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y=None):
-        """Learn the codebook from the tokens of the rows of ``X`` (n, T * d)."""
+        """Learn the codebook from the tokens of the rows of ``X``.
+
+        Parameters
+        ----------
+        X : array of shape (n, T * d)
+            Training embeddings, one per row.
+        y : None
+            Ignored (scikit-learn's signature).
+
+        Returns
+        -------
+        self : TokenQuantiser
+        """
         from sklearn.cluster import MiniBatchKMeans
 
         K = self.codebook_size
@@ -390,15 +464,46 @@ class TokenQuantiser(BaseEstimator):
         return self
 
     def transform(self, X) -> np.ndarray:
-        """Codeword indices (n, T) of the normalised tokens of ``X``."""
+        """Codeword indices of the normalised tokens of ``X``.
+
+        Parameters
+        ----------
+        X : array of shape (n, T * d)
+            Embeddings, one per row.
+
+        Returns
+        -------
+        ndarray of shape (n, T)
+            Index of the nearest codeword of every token.
+        """
         check_is_fitted(self, "codebook_")
         return encode(normalise_tokens(X, self.n_tokens), self.codebook_, self.n_tokens)
 
     def inverse_transform(self, codes) -> np.ndarray:
-        """Quantised vectors (n, T * d) of codeword indices."""
+        """Quantised vectors of codeword indices.
+
+        Parameters
+        ----------
+        codes : int array of shape (n, T)
+            Codeword indices, as :meth:`transform` returns them.
+
+        Returns
+        -------
+        ndarray of shape (n, T * d)
+        """
         check_is_fitted(self, "codebook_")
         return decode(codes, self.codebook_)
 
     def pool(self, X) -> QuantisedPool:
-        """The rows of ``X`` as a :class:`QuantisedPool` over this codebook."""
+        """The rows of ``X`` as a :class:`QuantisedPool` over this codebook.
+
+        Parameters
+        ----------
+        X : array of shape (n, T * d)
+            Candidates, one per row.
+
+        Returns
+        -------
+        QuantisedPool
+        """
         return QuantisedPool(self.transform(X), self.codebook_)

@@ -40,13 +40,9 @@ import numpy as np
 import pandas as pd
 
 from ..utils.validation import check_labels, check_matrix
+from .normalise import normalise_rows
 
 Transform = Callable[[np.ndarray, int], np.ndarray]
-
-
-def _unit(X: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.where(norms == 0, 1, norms)
 
 
 def top_k(queries, candidates, k: int, *, block: int = 512) -> np.ndarray:
@@ -54,8 +50,8 @@ def top_k(queries, candidates, k: int, *, block: int = 512) -> np.ndarray:
 
     Ties are broken by the lower candidate index. ``block`` queries are scored at a time.
     """
-    Q = _unit(check_matrix(queries, "queries", allow_empty=True))
-    P = _unit(check_matrix(candidates, "candidates", n_cols=Q.shape[1]))
+    Q = normalise_rows(check_matrix(queries, "queries", allow_empty=True))
+    P = normalise_rows(check_matrix(candidates, "candidates", n_cols=Q.shape[1]))
     n = P.shape[0]
     if not 1 <= int(k) <= n:
         raise ValueError(f"k must be between 1 and the number of candidates ({n}), got {k}.")

@@ -3,16 +3,21 @@
 Conventions (shared by every function here):
 
 - ``Z`` is ``(n_images, d)``: image embeddings are ROWS.
-- ``A`` is ``(d, n_concepts)``: concepts are COLUMNS (unit norm after alignment).
-- ``W`` is ``(n_images, n_concepts)``: row ``i`` holds the code ``w_i`` of image ``i``.
-- The per-image objective is the report's ``||z - A w||^2 + lam * ||w||_1``
-  (no 1/2, no 1/d). scikit-learn's ``Lasso(alpha)`` with ``X = A`` minimises the same
-  problem when ``alpha = lam / (2 * d)`` and ``fit_intercept=False``.
+- ``D`` is ``(n_concepts, d)``: concepts (atoms) are ROWS (unit norm after alignment), the
+  layout of :func:`slics.core.lasso.lasso`, :func:`slics.core.nnls.nnls_batch` and
+  ``SLiCS.dictionary_``. The solvers transpose it once on entry into the contiguous
+  ``(d, n_concepts)`` array ``A = D^T`` they multiply with (:func:`align_embeddings` returns a
+  ``D`` that is already such a transposed view, so that costs no copy).
+- ``W`` is ``(n_images, n_concepts)``: row ``i`` holds the code ``w_i`` of image ``i``; ``Z ≈ W D``.
+- The per-image objective is the report's ``||z - w D||^2 + lam * ||w||_1``
+  (no 1/2, no 1/d; :func:`slics.core.objectives.lasso_objective`). scikit-learn's
+  ``Lasso(alpha, fit_intercept=False)`` fitted on ``(D.T, z)`` minimises the same problem when
+  ``alpha = lam / (2 * d)``.
 - Solvers work in ``dtype`` (float64 by default; pass ``np.float32`` for speed) and
   return ``W`` in that dtype. The solvers are batched: one ``W A^T A`` product per
   iteration for all images (``W (A^T A)`` or ``(W A^T) A``, whichever is cheaper), no
   per-image loop; ISTA skips the rows that provably stay at zero.
-- Step sizes: the gradient of ``||z - A w||^2`` is ``L``-Lipschitz with ``L = 2 ||A||_2^2``.
+- Step sizes: the gradient of ``||z - w D||^2`` is ``L``-Lipschitz with ``L = 2 ||D||_2^2``.
   ISTA decreases the objective monotonically for ``lr <= 1/L`` (:func:`lipschitz_step`),
   still converges for ``lr < 2/L`` and diverges above. Centring matters: for 1,010
   all-MiniLM-L6-v2 concept prompts ``1/L`` is 0.0012 raw but 0.017 after
@@ -35,11 +40,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..utils.validation import check_int, check_matrix, check_positive
-from .zero_shot import normalise_rows
+from .normalise import normalise_rows
+from .objectives import lasso_objective
 
 __all__ = [
     "Aligned", "align_embeddings", "center_and_normalise", "concept_dictionary",
-    "soft_threshold", "lipschitz_step", "lasso_objective", "ista", "fista",
+    "soft_threshold", "lipschitz_step", "ista", "fista", "fista_from",
     "reconstruct", "sparse_memory_bytes",
 ]
 
@@ -75,7 +81,7 @@ def center_and_normalise(X, mean=None):
 
 
 def concept_dictionary(concept_emb):
-    """Build the dictionary ``A`` (concepts as columns) from concept text embeddings given as rows.
+    """Build the dictionary ``D`` (concepts as rows) from concept text embeddings given as rows.
 
     Parameters
     ----------
@@ -84,20 +90,22 @@ def concept_dictionary(concept_emb):
 
     Returns
     -------
-    A : ndarray of shape (d, n_concepts), float64
-        Concepts centred by their mean and renormalised to unit norm, as columns.
+    D : ndarray of shape (n_concepts, d), float64
+        Concepts centred by their mean and renormalised to unit norm, as rows. Stored as the
+        transpose of a C-contiguous ``(d, n_concepts)`` array, the layout the solvers multiply
+        with (values and shape are those of the rows; only the memory order differs).
     concept_mean : ndarray of shape (d,)
         The concept mean ``mu_c``.
     """
     C, mu = center_and_normalise(concept_emb)
-    return np.ascontiguousarray(C.T), mu
+    return np.ascontiguousarray(C.T).T, mu
 
 
 class Aligned(NamedTuple):
     """Output of :func:`align_embeddings`."""
 
     Z: np.ndarray             #: (n_images, d) centred, unit-norm image embeddings
-    A: np.ndarray             #: (d, n_concepts) centred, unit-norm concepts as columns
+    D: np.ndarray             #: (n_concepts, d) centred, unit-norm concepts as rows
     image_mean: np.ndarray    #: (d,) mean of the image embeddings, mu_img
     concept_mean: np.ndarray  #: (d,) mean of the concept embeddings, mu_c
 
@@ -108,19 +116,20 @@ def align_embeddings(image_emb, concept_emb) -> Aligned:
     Parameters
     ----------
     image_emb : array of shape (n_images, d)
+        Image embeddings, one per row.
     concept_emb : array of shape (n_concepts, d)
-        Concepts as ROWS (encoder output); the returned ``A`` has them as columns.
+        Concept text embeddings, one per row (the returned ``D`` keeps them as rows).
 
     Returns
     -------
     Aligned
-        Named tuple ``(Z, A, image_mean, concept_mean)``.
+        Named tuple ``(Z, D, image_mean, concept_mean)``.
     """
     image_emb = check_matrix(image_emb, "image_emb")
     concept_emb = check_matrix(concept_emb, "concept_emb", n_cols=image_emb.shape[1])
     Z, mu_img = center_and_normalise(image_emb)
-    A, mu_c = concept_dictionary(concept_emb)
-    return Aligned(Z, A, mu_img, mu_c)
+    D, mu_c = concept_dictionary(concept_emb)
+    return Aligned(Z, D, mu_img, mu_c)
 
 
 # ----------------------------------------------------------------------------- building blocks
@@ -171,8 +180,14 @@ def _gram_product(A: np.ndarray):
     return lambda W, out: np.matmul(W, G, out=out)
 
 
+def _columns(D: np.ndarray) -> np.ndarray:
+    """``A = D^T`` as a C-contiguous ``(d, n_concepts)`` array (no copy when ``D`` is already
+    such a transposed view, as :func:`concept_dictionary` returns it)."""
+    return np.ascontiguousarray(D.T)
+
+
 def _lipschitz(A: np.ndarray) -> float:
-    """L = 2 * sigma_max(A)^2, the Lipschitz constant of the gradient of ||z - A w||^2."""
+    """L = 2 * sigma_max(A)^2, the Lipschitz constant of the gradient of ||z - w A^T||^2."""
     return 2.0 * float(np.linalg.norm(np.asarray(A, dtype=np.float64), 2)) ** 2
 
 
@@ -180,53 +195,33 @@ def _safe_step(A: np.ndarray) -> float:
     """``1 / L`` of a checked dictionary; a clear error for an all-zero one (``L = 0``)."""
     L = _lipschitz(A)
     if L == 0:
-        raise ValueError("A is all zeros; the dictionary must contain at least one non-zero concept.")
+        raise ValueError("D is all zeros; the dictionary must contain at least one non-zero concept.")
     return 1.0 / L
 
 
-def lipschitz_step(A) -> float:
-    """Largest safe (monotone) proximal-gradient step ``1 / L`` with ``L = 2 * ||A||_2^2``.
+def lipschitz_step(D) -> float:
+    """Largest safe (monotone) proximal-gradient step ``1 / L`` with ``L = 2 * ||D||_2^2``.
 
     Parameters
     ----------
-    A : array of shape (d, n_concepts)
+    D : array of shape (n_concepts, d)
+        Dictionary, concepts as rows.
 
     Returns
     -------
     float
-        ``1 / (2 * s_max^2)``, ``s_max`` the largest singular value of ``A``. ISTA with a
+        ``1 / (2 * s_max^2)``, ``s_max`` the largest singular value of ``D``. ISTA with a
         step above this loses its descent guarantee and diverges beyond ``2 / L``.
     """
-    return _safe_step(check_matrix(A, "A"))
+    return _safe_step(_columns(check_matrix(D, "D")))
 
 
-def _check_problem(Z, A, lam, dtype):
-    A = check_matrix(A, "A", dtype=dtype)
-    Z = check_matrix(Z, "Z", n_cols=A.shape[0], dtype=dtype)
+def _check_problem(Z, D, lam, dtype):
+    """Checked ``Z`` and ``A = D^T`` (contiguous, ``dtype``) and ``lam``."""
+    D = check_matrix(D, "D", dtype=dtype)
+    Z = check_matrix(Z, "Z", n_cols=D.shape[1], dtype=dtype)
     lam = check_positive(lam, "lam (lambda)", allow_zero=True)
-    return Z, A, lam
-
-
-def lasso_objective(Z, A, W, lam) -> np.ndarray:
-    """Per-image objective ``||z_i - A w_i||^2 + lam * ||w_i||_1``.
-
-    Parameters
-    ----------
-    Z : array of shape (n_images, d)
-    A : array of shape (d, n_concepts)
-    W : array of shape (n_images, n_concepts)
-    lam : float
-
-    Returns
-    -------
-    ndarray of shape (n_images,), float64
-    """
-    Z, A, lam = _check_problem(Z, A, lam, np.float64)
-    W = check_matrix(W, "W", n_cols=A.shape[1])
-    if W.shape[0] != Z.shape[0]:
-        raise ValueError(f"W has {W.shape[0]} rows but Z has {Z.shape[0]}; one code per image is expected.")
-    R = Z - W @ A.T
-    return np.einsum("ij,ij->i", R, R) + lam * np.abs(W).sum(axis=1)
+    return Z, _columns(D), lam
 
 
 # ----------------------------------------------------------------------------- solvers
@@ -234,7 +229,7 @@ _CHUNK_ELEMENTS = 1 << 24   # code entries per chunk of images (128 MiB per floa
 
 
 def chunk_rows(n_concepts: int) -> int:
-    """Images per chunk of the batched solvers for a dictionary of ``n_concepts`` columns."""
+    """Images per chunk of the batched solvers for a dictionary of ``n_concepts`` atoms."""
     return max(1, _CHUNK_ELEMENTS // max(int(n_concepts), 1))
 
 
@@ -260,18 +255,18 @@ def _chunked(solve, Z, m, return_history, dtype):
     return W, history
 
 
-def ista(Z, A, lam, *, lr=0.01, n_iter=200, return_history=False, dtype=np.float64):
-    """Batched ISTA for ``min_w ||z - A w||^2 + lam ||w||_1``, exactly as the report runs it.
+def ista(Z, D, lam, *, lr=0.01, n_iter=200, return_history=False, dtype=np.float64):
+    """Batched ISTA for ``min_w ||z - w D||^2 + lam ||w||_1``, exactly as the report runs it.
 
-    ``w_0 = 0``; each iteration ``w <- S_{lr*lam}(w - lr * 2 A^T (A w - z))``, for all images at
-    once as ``W <- S(W - 2 lr (W A^T A - Z A))``, the product evaluated in the cheaper order.
+    ``w_0 = 0``; each iteration ``w <- S_{lr*lam}(w - lr * 2 (w D - z) D^T)``, for all images at
+    once as ``W <- S(W - 2 lr (W D D^T - Z D^T))``, the product evaluated in the cheaper order.
 
     Parameters
     ----------
     Z : array of shape (n_images, d)
         Aligned (centred, unit-norm) image embeddings.
-    A : array of shape (d, n_concepts)
-        Dictionary, concepts as columns.
+    D : array of shape (n_concepts, d)
+        Dictionary, concepts as rows.
     lam : float
         Non-negative L1 weight (the report uses the scale of this objective, e.g. 0.05).
     lr : float, default 0.01
@@ -292,17 +287,17 @@ def ista(Z, A, lam, *, lr=0.01, n_iter=200, return_history=False, dtype=np.float
     history : ndarray of shape (n_iter + 1,), float64
         Only with ``return_history=True``.
     """
-    Z, A, lam = _check_problem(Z, A, lam, dtype)
+    Z, A, lam = _check_problem(Z, D, lam, dtype)
     lr = check_positive(lr, "lr (learning rate)")
     n_iter = check_int(n_iter, "n_iter", minimum=0)
     safe = _safe_step(A)
     if lr >= 2 * safe:
         raise ValueError(f"lr={lr:g} is at or above the stability limit 2/L={2 * safe:.4g} of this dictionary "
-                         f"(1/L={safe:.4g}, L = 2 ||A||_2^2): ISTA would diverge to NaN. Use lr <= 1/L "
-                         f"(slics.core.sparse_coding.lipschitz_step(A)), or centre the concepts first "
+                         f"(1/L={safe:.4g}, L = 2 ||D||_2^2): ISTA would diverge to NaN. Use lr <= 1/L "
+                         f"(slics.core.sparse_coding.lipschitz_step(D)), or centre the concepts first "
                          f"(align_embeddings).")
     if lr > safe:
-        warnings.warn(f"lr={lr:g} exceeds the Lipschitz-safe step 1/L={safe:.4g} (L = 2 ||A||_2^2): "
+        warnings.warn(f"lr={lr:g} exceeds the Lipschitz-safe step 1/L={safe:.4g} (L = 2 ||D||_2^2): "
                       f"ISTA loses its descent guarantee and diverges for lr >= 2/L={2 * safe:.4g}.",
                       RuntimeWarning, stacklevel=2)
     return _chunked(lambda Zc: _ista(Zc, A, lam, lr, n_iter, True, dtype) if return_history
@@ -310,7 +305,7 @@ def ista(Z, A, lam, *, lr=0.01, n_iter=200, return_history=False, dtype=np.float
 
 
 def _ista(Z, A, lam, lr, n_iter, return_history, dtype):
-    """ISTA on checked inputs (see :func:`ista`)."""
+    """ISTA on checked inputs (see :func:`ista`), ``A = D^T`` contiguous."""
     ZA = Z @ A
     two_lr, thr = np.dtype(dtype).type(2 * lr), lr * lam
     # From w_0 = 0 the first iterate is S(2 lr A^T z); a row where that is all zero is a fixed
@@ -329,7 +324,7 @@ def _ista(Z, A, lam, lr, n_iter, return_history, dtype):
         return (W, history) if return_history else W
     gradient_product = _gram_product(A)
     W = np.zeros_like(ZA)
-    history = [float(lasso_objective(Z, A, W, lam).sum())] if return_history else None
+    history = [float(lasso_objective(Z, A.T, W, lam).sum())] if return_history else None
     V, buf = np.empty_like(W), np.empty_like(W)
     for _ in range(n_iter):
         gradient_product(W, V)
@@ -338,17 +333,19 @@ def _ista(Z, A, lam, lr, n_iter, return_history, dtype):
         V += W                      # V = W - 2 lr (W G - Z A)
         W, V = _shrink_(V, thr, buf), W
         if return_history:
-            history.append(float(lasso_objective(Z, A, W, lam).sum()))
+            history.append(float(lasso_objective(Z, A.T, W, lam).sum()))
     return (W, np.asarray(history)) if return_history else W
 
 
-def fista(Z, A, lam, *, n_iter=5000, tol=1e-7, restart=True, return_history=False, dtype=np.float64):
-    """Batched FISTA (Beck & Teboulle, 2009) for ``min_w ||z - A w||^2 + lam ||w||_1``, step ``1/L``.
+def fista(Z, D, lam, *, n_iter=5000, tol=1e-7, restart=True, return_history=False, dtype=np.float64):
+    """Batched FISTA (Beck & Teboulle, 2009) for ``min_w ||z - w D||^2 + lam ||w||_1``, step ``1/L``.
 
     Parameters
     ----------
     Z : array of shape (n_images, d)
-    A : array of shape (d, n_concepts)
+        Image embeddings, one per row.
+    D : array of shape (n_concepts, d)
+        Dictionary, concepts as rows.
     lam : float
         Non-negative L1 weight, same scale as :func:`ista`.
     n_iter : int, default 5000
@@ -374,7 +371,7 @@ def fista(Z, A, lam, *, n_iter=5000, tol=1e-7, restart=True, return_history=Fals
         Only with ``return_history=True`` (with several chunks, a chunk that stopped earlier
         contributes its last objective to the later entries).
     """
-    Z, A, lam = _check_problem(Z, A, lam, dtype)
+    Z, A, lam = _check_problem(Z, D, lam, dtype)
     tol = check_positive(tol, "tol", allow_zero=True)
     n_iter = check_int(n_iter, "n_iter", minimum=0)
     step = _safe_step(A)
@@ -384,15 +381,15 @@ def fista(Z, A, lam, *, n_iter=5000, tol=1e-7, restart=True, return_history=Fals
 
 
 def _fista(Z, A, lam, n_iter, tol, restart, return_history, dtype, step, gradient_product, W0=None):
-    """FISTA on one chunk of checked rows (see :func:`fista`), from ``W0`` (default zero);
-    returns ``(W, history or None)``."""
+    """FISTA on one chunk of checked rows (see :func:`fista`), ``A = D^T`` contiguous, from ``W0``
+    (default zero); returns ``(W, history or None)``."""
     ZA = Z @ A
     W = np.zeros_like(ZA) if W0 is None else np.array(W0, dtype=ZA.dtype)
     Y = W.copy()
     V, buf = np.empty_like(ZA), np.empty_like(ZA)   # preallocated: no 80 MB temporaries per iteration
     t = np.ones((W.shape[0], 1))
     two_step, thr = np.dtype(dtype).type(2 * step), step * lam
-    history = [float(lasso_objective(Z, A, W, lam).sum())] if return_history else None
+    history = [float(lasso_objective(Z, A.T, W, lam).sum())] if return_history else None
     for _ in range(n_iter):
         gradient_product(Y, V)
         V -= ZA
@@ -400,7 +397,7 @@ def _fista(Z, A, lam, n_iter, tol, restart, return_history, dtype, step, gradien
         V += Y                      # V = Y - step * grad(Y)
         W_new = _shrink_(V, thr, buf)
         if return_history:
-            history.append(float(lasso_objective(Z, A, W_new, lam).sum()))
+            history.append(float(lasso_objective(Z, A.T, W_new, lam).sum()))
         D = np.subtract(W_new, W, out=buf)
         if restart:                 # O'Donoghue & Candes: drop momentum where it points uphill
             uphill = np.einsum("ij,ij->i", Y, D) > np.einsum("ij,ij->i", W_new, D)
@@ -417,11 +414,34 @@ def _fista(Z, A, lam, n_iter, tol, restart, return_history, dtype, step, gradien
     return W, history
 
 
-def fista_from(Z, A, lam, W0, *, tol=1e-7, n_iter=5000, dtype=np.float64):
-    """:func:`fista` started from the codes ``W0`` instead of zero (a warm start, e.g. the
-    codes at a nearby ``lam``); same stopping rule, no history. Used by
-    :func:`slics.core.lasso.lasso_path`."""
-    Z, A, lam = _check_problem(Z, A, lam, dtype)
+def fista_from(Z, D, lam, W0, *, tol=1e-7, n_iter=5000, dtype=np.float64):
+    """:func:`fista` started from the codes ``W0`` instead of zero (a warm start).
+
+    Same stopping rule as :func:`fista` (with restart), no history. Used by
+    :func:`slics.core.lasso.lasso_path` to warm-start from the codes at a nearby ``lam``.
+
+    Parameters
+    ----------
+    Z : array of shape (n_images, d)
+        Image embeddings, one per row.
+    D : array of shape (n_concepts, d)
+        Dictionary, concepts as rows.
+    lam : float
+        Non-negative L1 weight, same scale as :func:`ista`.
+    W0 : array of shape (n_images, n_concepts)
+        Starting codes.
+    tol : float, default 1e-7
+        Relative change of the codes at which a chunk stops, as in :func:`fista`.
+    n_iter : int, default 5000
+        Maximum number of iterations.
+    dtype : numpy dtype, default float64
+        Working and output dtype.
+
+    Returns
+    -------
+    W : ndarray of shape (n_images, n_concepts)
+    """
+    Z, A, lam = _check_problem(Z, D, lam, dtype)
     step = _safe_step(A)
     gradient_product = _gram_product(A)
     W0 = check_matrix(W0, "W0", n_cols=A.shape[1], dtype=dtype)
@@ -434,28 +454,30 @@ def fista_from(Z, A, lam, W0, *, tol=1e-7, n_iter=5000, dtype=np.float64):
 
 
 # ----------------------------------------------------------------------------- uses of the codes
-def reconstruct(W, A, mean=None) -> np.ndarray:
-    """Sparse reconstruction ``z_hat = A w + mean`` for every image (rows): ``W A^T + mean``.
+def reconstruct(W, D, mean=None) -> np.ndarray:
+    """Sparse reconstruction ``z_hat = w D + mean`` for every image (rows): ``W D + mean``.
 
     Parameters
     ----------
     W : array of shape (n_images, n_concepts)
-    A : array of shape (d, n_concepts)
+        Codes, one row per image.
+    D : array of shape (n_concepts, d)
+        Dictionary, concepts as rows.
     mean : array of shape (d,), optional
         Mean to add back: the concept mean ``mu_c`` (the report's ``A w + mu_c``), the image
-        mean ``mu_img``, or ``None`` to stay in the centred space (``A w``).
+        mean ``mu_img``, or ``None`` to stay in the centred space (``w D``).
 
     Returns
     -------
     ndarray of shape (n_images, d), float64
     """
-    A = check_matrix(A, "A")
-    W = check_matrix(W, "W", n_cols=A.shape[1])
-    Z_hat = W @ A.T
+    D = check_matrix(D, "D")
+    W = check_matrix(W, "W", n_cols=D.shape[0])
+    Z_hat = W @ D
     if mean is not None:
         mean = np.asarray(mean, dtype=np.float64)
-        if mean.shape != (A.shape[0],):
-            raise ValueError(f"mean must have shape ({A.shape[0]},) (the embedding dimension), got {mean.shape}.")
+        if mean.shape != (D.shape[1],):
+            raise ValueError(f"mean must have shape ({D.shape[1]},) (the embedding dimension), got {mean.shape}.")
         Z_hat += mean
     return Z_hat
 

@@ -22,14 +22,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from .sparse_coding import center_and_normalise
-from .zero_shot import normalise_rows
+from .normalise import normalise_rows
 from ..utils.validation import check_matrix, check_positive
-
-
-def lasso_objective(X, D, W, lam) -> np.ndarray:
-    """Per-row objective ``||x - w D||^2 + lam ||w||_1``."""
-    R = np.asarray(X, dtype=np.float64) - np.asarray(W, dtype=np.float64) @ np.asarray(D, dtype=np.float64)
-    return np.einsum("ij,ij->i", R, R) + lam * np.abs(W).sum(axis=1)
 
 
 def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000) -> np.ndarray:
@@ -41,9 +35,22 @@ def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000)
     solver of SpLiCE's decomposition; ``benchmarks/bench_splice.py`` compares it with
     SpLiCE's own approach (a per-image scikit-learn ``Lasso(positive=True)`` loop).
 
+    Parameters
+    ----------
+    X : array of shape (n, d)
+        Signals, one per row.
+    D : array of shape (V, d)
+        Dictionary, atoms (words) as rows.
+    lam : float
+        Positive L1 weight.
+    tol : float, default 1e-7
+        Relative duality gap at which a row stops.
+    max_iter : int, default 10000
+        Coordinate-descent sweeps per row at most.
+
     Returns
     -------
-    W : ndarray of shape (n, n_atoms), float64, non-negative
+    W : ndarray of shape (n, V), float64, non-negative
     """
     from .lasso import lasso
 
@@ -69,15 +76,17 @@ class SpLiCE(BaseEstimator):
 
     Parameters
     ----------
-    lam : float
-        l1 weight of :func:`nonneg_lasso`.
+    lam : float, default 0.25
+        L1 weight of :func:`nonneg_lasso`, on the package's lasso scale
+        (:func:`slics.core.objectives.lasso_objective`).
 
     Attributes
     ----------
-    vocab_ : ndarray (V, d)
-        Centred, renormalised word embeddings (the dictionary).
-    vocab_mean_ : ndarray (d,)
-    groups_ : ndarray (V,) or None
+    vocab_ : ndarray of shape (V, d)
+        Centred, renormalised word embeddings (the dictionary, atoms as rows).
+    vocab_mean_ : ndarray of shape (d,)
+        Mean of the normalised vocabulary, subtracted before renormalising.
+    groups_ : ndarray of shape (V,) or None
         Concept of every word (after :meth:`fit` with ``concept_emb``), for F-SpLiCE.
     """
 
@@ -85,19 +94,55 @@ class SpLiCE(BaseEstimator):
         self.lam = lam
 
     def fit(self, vocab_emb, concept_emb=None):
-        """Centre the vocabulary; with ``concept_emb`` also group its words by concept."""
+        """Centre the vocabulary; with ``concept_emb`` also group its words by concept.
+
+        Parameters
+        ----------
+        vocab_emb : array of shape (V, d)
+            Word embeddings, one per row (normalised here first).
+        concept_emb : array of shape (n_concepts, d), optional
+            Concept-name embeddings; each word joins the group of its most cosine-similar
+            centred concept (:func:`group_vocabulary`), for F-SpLiCE.
+
+        Returns
+        -------
+        self : SpLiCE
+        """
         V, mean = center_and_normalise(normalise_rows(check_matrix(vocab_emb, "vocab_emb")))
         self.vocab_, self.vocab_mean_ = V, mean
         self.groups_ = None if concept_emb is None else group_vocabulary(V, concept_emb, mean)
         return self
 
     def transform(self, Z) -> np.ndarray:
-        """Sparse non-negative codes (n, V) of centred, renormalised image embeddings ``Z``."""
+        """Sparse non-negative codes of centred, renormalised image embeddings ``Z``.
+
+        Parameters
+        ----------
+        Z : array of shape (n, d)
+            Image embeddings, one per row, centred and renormalised like the vocabulary.
+
+        Returns
+        -------
+        ndarray of shape (n, V), float64, non-negative
+        """
         check_is_fitted(self, "vocab_")
         return nonneg_lasso(Z, self.vocab_, self.lam)
 
     def reconstruct(self, W, concept: int | None = None) -> np.ndarray:
-        """``W V`` (SpLiCE), or the partial reconstruction of one concept's words (F-SpLiCE)."""
+        """``W V`` (SpLiCE), or the partial reconstruction of one concept's words (F-SpLiCE).
+
+        Parameters
+        ----------
+        W : array of shape (n, V)
+            Codes, as :meth:`transform` returns them.
+        concept : int, optional
+            Reconstruct from the words of this concept's group only (needs :meth:`fit` with
+            ``concept_emb``).
+
+        Returns
+        -------
+        ndarray of shape (n, d)
+        """
         check_is_fitted(self, "vocab_")
         if concept is None:
             return W @ self.vocab_

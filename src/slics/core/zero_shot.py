@@ -5,12 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils.validation import check_int, check_matrix
-
-
-def normalise_rows(X: np.ndarray) -> np.ndarray:
-    """Scale every row (the last axis; a 1-D array is one row) to unit L2 norm (zero rows stay zero)."""
-    norms = np.linalg.norm(X, axis=-1, keepdims=True)
-    return X / np.where(norms == 0, 1, norms)
+from .normalise import normalise_rows
 
 
 def cosine_similarity(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -35,6 +30,11 @@ def zero_shot_accuracy(image_emb, class_text_emb, labels) -> float:
         One prompt embedding per class, in label order.
     labels : array of shape (n_images,)
         Integer class index of each image.
+
+    Returns
+    -------
+    float
+        Accuracy in [0, 1].
     """
     labels = np.asarray(labels)
     if labels.dtype == bool or not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)):
@@ -56,6 +56,20 @@ def zero_shot_pseudo_labels(image_emb, concept_text_emb, k: int = 2) -> np.ndarr
 
     These are the labels of unsupervised SLiCS. Ties are broken by the lower concept index
     (a stable sort), so the result is deterministic.
+
+    Parameters
+    ----------
+    image_emb : array of shape (n_images, d)
+        Image embeddings, one per row.
+    concept_text_emb : array of shape (n_concepts, d)
+        Concept text embeddings, one per row.
+    k : int, default 2
+        Concepts per image, between 1 and ``n_concepts``.
+
+    Returns
+    -------
+    ndarray of shape (n_images, n_concepts), bool
+        Exactly ``k`` True entries per row.
     """
     image_emb = check_matrix(image_emb, "image_emb")
     concept_text_emb = check_matrix(concept_text_emb, "concept_text_emb", n_cols=image_emb.shape[1])

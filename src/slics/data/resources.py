@@ -16,6 +16,8 @@ Command line: ``python -m slics.data.resources fetch [NAME ...]``.
 
 from __future__ import annotations
 
+from ..utils.errors import EXIT_ERROR
+
 import argparse
 import errno
 import hashlib
@@ -330,9 +332,11 @@ def main(argv: list[str] | None = None) -> int:
         fetch_all(args.names)
     except (ResourceError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from slics.utils.errors import run_main
+
+    sys.exit(run_main(main))

@@ -34,6 +34,8 @@ offline machine fails at once with instructions.
 
 from __future__ import annotations
 
+from ..utils.errors import EXIT_ERROR
+
 import argparse
 import sys
 import time
@@ -238,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     except (BackboneUnavailableError, CifarUnavailableError, ModelIntegrityError, ResourceError,
             FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     checks = manifest["checks"]
     print(f"{manifest['backbone']} ({manifest['profile']}): wrote {len(manifest['files'])} arrays to "
           f"{embeddings_dir(manifest['backbone'], 'cifar10')}; zero-shot accuracy {checks['zero_shot_accuracy']:.3f}, "
@@ -248,4 +250,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from slics.utils.errors import run_main
+
+    sys.exit(run_main(main))

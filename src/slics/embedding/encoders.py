@@ -41,7 +41,7 @@ from typing import Iterable
 import numpy as np
 
 from ..utils.config import env_flag
-from ..core.zero_shot import normalise_rows
+from ..core.normalise import normalise_rows
 from ..data.resources import sha256_of
 
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"

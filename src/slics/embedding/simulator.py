@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from ..core.zero_shot import normalise_rows
+from ..core.normalise import normalise_rows
 from ..utils.validation import check_labels, check_matrix
 
 CIFAR10_N_CLASSES = 10

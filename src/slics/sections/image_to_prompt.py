@@ -407,4 +407,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from slics.utils.errors import run_main
+
+    raise SystemExit(run_main(main))

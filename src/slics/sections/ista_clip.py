@@ -11,6 +11,8 @@ Reconstructions (:data:`RECONSTRUCTIONS`, the ablation): the codes ``w`` are fit
 the centred, renormalised dictionary ``A_c``, but the report (section 2.2.3) writes the sparse
 embedding as ``z_hat = A w + mu_c`` with ``A`` the *uncentred* dictionary (the unit-norm concept
 prompts). Each variant is named after what it computes; ``A_w_plus_mu_c`` is the report's.
+In the code the dictionaries are ``(n_concepts, d)`` arrays with concepts as rows (``A^T``):
+``aligned.D`` is ``A_c^T``, ``concept_emb`` is ``A^T``, and ``A w`` is ``w D``.
 
 Memory (Table 2): the report's 19.53 "MB" is the dense *image embeddings*, 10000 x 512 float32
 in MiB; its 8.21 "MB" is 215.27 x 10^4 non-zero float32 *values* in MiB, no indices stored
@@ -27,8 +29,10 @@ import numpy as np
 import pandas as pd
 
 from ..core import storage
-from ..core.sparse_coding import Aligned, fista, ista, lasso_objective, lipschitz_step, reconstruct
-from ..core.zero_shot import cosine_similarity, normalise_rows, zero_shot_accuracy
+from ..core.normalise import normalise_rows
+from ..core.objectives import lasso_objective
+from ..core.sparse_coding import Aligned, fista, ista, lipschitz_step, reconstruct
+from ..core.zero_shot import cosine_similarity, zero_shot_accuracy
 from ..data.cifar import CIFAR10_CLASSES
 from ..utils.validation import check_matrix
 from ..utils.reference import report_table, report_value
@@ -103,7 +107,7 @@ def modality_gap(inputs: SectionInputs, aligned: Aligned, n_images: int, seed: i
     table = pd.DataFrame({
         "pair": ["image-image", "image-concept"],
         "raw": [cosine_similarity(raw, raw).mean(), cosine_similarity(raw, inputs.concept_emb).mean()],
-        "centred": [cosine_similarity(centred, centred).mean(), cosine_similarity(centred, aligned.A.T).mean()],
+        "centred": [cosine_similarity(centred, centred).mean(), cosine_similarity(centred, aligned.D).mean()],
     })
     for column in ("raw", "centred"):     # rounded here, + 0.0 so that a noisy 0 never prints as "-0.0000"
         table[column] = table[column].round(DECIMALS["cosine"]) + 0.0
@@ -112,8 +116,8 @@ def modality_gap(inputs: SectionInputs, aligned: Aligned, n_images: int, seed: i
 
 # --- codes and their reconstructions ------------------------------------------
 
-def exact_codes(Z, A, lam: float, *, init=None, tol: float = 1e-6, max_iter: int = 100_000) -> np.ndarray:
-    """Exact minimiser of ``||z - A w||^2 + lam ||w||_1`` for every row of ``Z`` (the lasso optimum).
+def exact_codes(Z, D, lam: float, *, init=None, tol: float = 1e-6, max_iter: int = 100_000) -> np.ndarray:
+    """Exact minimiser of ``||z - w D||^2 + lam ||w||_1`` for every row of ``Z`` (the lasso optimum).
 
     :func:`slics.core.lasso.lasso` (coordinate descent on the Gram matrix with working sets, stopped
     at a relative duality gap ``tol``) with the dictionary's concepts as its atoms (rows). The one
@@ -122,8 +126,9 @@ def exact_codes(Z, A, lam: float, *, init=None, tol: float = 1e-6, max_iter: int
     Parameters
     ----------
     Z : array of shape (n_images, d)
-    A : array of shape (d, n_concepts)
-        Dictionary, concepts as columns (as :func:`slics.core.sparse_coding.ista`).
+        Image embeddings, one per row.
+    D : array of shape (n_concepts, d)
+        Dictionary, concepts as rows (as :func:`slics.core.sparse_coding.ista`).
     lam : float
         L1 weight on the report's scale.
     init : array of shape (n_images, n_concepts), optional
@@ -140,22 +145,22 @@ def exact_codes(Z, A, lam: float, *, init=None, tol: float = 1e-6, max_iter: int
     """
     from ..core.lasso import lasso
 
-    A = check_matrix(A, "A")
-    return lasso(check_matrix(Z, "Z", n_cols=A.shape[0]), A.T, lam, init=init, tol=tol, max_iter=max_iter,
+    D = check_matrix(D, "D")
+    return lasso(check_matrix(Z, "Z", n_cols=D.shape[1]), D, lam, init=init, tol=tol, max_iter=max_iter,
                  dtype=np.float64)
 
 
 def reconstruct_as(how: str, W, aligned: Aligned, concept_emb, class_emb, centred=None):
     """``(z_hat, class prompts)`` of reconstruction ``how`` (see :data:`RECONSTRUCTIONS`).
 
-    ``centred`` may pass a precomputed ``A_c w`` (``reconstruct(W, aligned.A)``) to share it
+    ``centred`` may pass a precomputed ``A_c w`` (``reconstruct(W, aligned.D)``) to share it
     between variants.
     """
     if how == "A_w_plus_mu_c":
-        return reconstruct(W, np.asarray(concept_emb).T, aligned.concept_mean), class_emb
+        return reconstruct(W, concept_emb, aligned.concept_mean), class_emb
     if how not in RECONSTRUCTIONS:
         raise ValueError(f"unknown reconstruction {how!r}; choose one of {tuple(RECONSTRUCTIONS)}.")
-    P = reconstruct(W, aligned.A) if centred is None else centred
+    P = reconstruct(W, aligned.D) if centred is None else centred
     if how == "Ac_w_plus_mu_c":
         return P + aligned.concept_mean, class_emb
     if how == "Ac_w_plus_mu_img":
@@ -172,7 +177,7 @@ def classify_codes(W, aligned: Aligned, inputs: SectionInputs, how: str = REPORT
 def code_summary(W, lam: float, aligned: Aligned, inputs: SectionInputs) -> dict:
     """Sparsity, mean objective per image and the accuracy of every reconstruction of codes ``W``."""
     nnz = np.count_nonzero(W, axis=1)
-    centred = reconstruct(W, aligned.A)
+    centred = reconstruct(W, aligned.D)
     residual = aligned.Z - centred
     objective = np.einsum("ij,ij->i", residual, residual) + lam * np.abs(W).sum(axis=1, dtype=np.float64)
     row = {"lambda": float(lam), "nnz": int(nnz.sum()), "mean_nonzeros": float(nnz.mean()),
@@ -214,11 +219,11 @@ def lambda_sweep(inputs: SectionInputs, aligned: Aligned, lambdas, lr: float, n_
     if exact_rows is not None:
         sub_inputs, sub_aligned = subset(inputs, aligned, exact_rows)
     for lam in tqdm(lambdas, desc="lambda sweep", disable=None):
-        W = ista(aligned.Z, aligned.A, lam, lr=lr, n_iter=n_iter, dtype=np.float32)
+        W = ista(aligned.Z, aligned.D, lam, lr=lr, n_iter=n_iter, dtype=np.float32)
         rows.append({"solver": "ista", "images": "all", **code_summary(W, lam, aligned, inputs)})
         if exact_rows is not None:
             W_sub = W[exact_rows]
-            W_exact = exact_codes(sub_aligned.Z, sub_aligned.A, lam, init=W_sub)
+            W_exact = exact_codes(sub_aligned.Z, sub_aligned.D, lam, init=W_sub)
             rows.append({"solver": "ista", "images": "subset", **code_summary(W_sub, lam, sub_aligned, sub_inputs)})
             rows.append({"solver": "exact", "images": "subset",
                          **code_summary(W_exact, lam, sub_aligned, sub_inputs)})
@@ -390,15 +395,15 @@ def convergence_experiment(aligned: Aligned, rows, lam: float, lr: float, n_iter
     if int(horizon) < int(n_iter):
         raise ValueError(f"horizon ({horizon}) must be at least the report's n_iter ({n_iter}).")
     Z = aligned.Z[np.asarray(rows)]
-    W_ista, ista_history = ista(Z, aligned.A, lam, lr=lr, n_iter=horizon, return_history=True)
-    _, fista_history = fista(Z, aligned.A, lam, n_iter=horizon, tol=tol, return_history=True)
-    W_exact = exact_codes(Z, aligned.A, lam, init=W_ista)
+    W_ista, ista_history = ista(Z, aligned.D, lam, lr=lr, n_iter=horizon, return_history=True)
+    _, fista_history = fista(Z, aligned.D, lam, n_iter=horizon, tol=tol, return_history=True)
+    W_exact = exact_codes(Z, aligned.D, lam, init=W_ista)
     summary = {"lambda": float(lam), "n_images": len(Z), "n_iter": int(n_iter), "horizon": int(horizon),
-               "report_step": float(lr), "lipschitz_step": lipschitz_step(aligned.A),
+               "report_step": float(lr), "lipschitz_step": lipschitz_step(aligned.D),
                "ista_objective_at_n_iter": float(ista_history[int(n_iter)]),
                "ista_objective_at_horizon": float(ista_history[-1]),
                "fista_objective_final": float(fista_history[-1]), "fista_iterations": len(fista_history) - 1,
-               "exact_objective": float(lasso_objective(Z, aligned.A, W_exact, lam).sum())}
+               "exact_objective": float(lasso_objective(Z, aligned.D, W_exact, lam).sum())}
     return {f"ISTA, step {lr}": ista_history, "FISTA, step 1/L": fista_history}, summary
 
 

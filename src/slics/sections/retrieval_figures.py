@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.dictionary import SLiCS
-from ..core.zero_shot import normalise_rows
+from ..core.normalise import normalise_rows
 from ..embedding.retrieval_set import RetrievalSet
 from .slics_clip import best_k
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import captions
 from ..core.dictionary import SLiCS
-from ..core.nnls import nnls_batch
-from ..core.zero_shot import normalise_rows
 from ..embedding.retrieval_set import RetrievalSet, load_set
 from ..evaluation import SLiCSMethod, SpLiCEMethod, Unfiltered, fit_method, retrieval_pairs, summarise
 from .retrieval_protocol import DATASET_LABEL, DECIMALS, best_k, choose_k, seeded_subset
@@ -26,23 +25,15 @@ from .retrieval_protocol import DATASET_LABEL, DECIMALS, best_k, choose_k, seede
 def word_captions(model: SLiCS, rs: RetrievalSet, words, n_words: int = 5) -> dict[str, list[str]]:
     """Table 1: per concept, the ``n_words`` words with the smallest non-negative
     reconstruction error from that concept's atoms (words normalised, centred by their
-    mean, renormalised; ties by word order)."""
-    from ..core.sparse_coding import center_and_normalise
-
-    V, _ = center_and_normalise(normalise_rows(rs.vocab.astype(np.float64)))
-    return caption_words(model.dictionary_, model.atom_concept_, V, words, rs.data.general_names, n_words)
+    mean, renormalised; ties by word order): :func:`slics.captions.word_captions`."""
+    return captions.word_captions(model, rs.vocab.astype(np.float64), words, n_words=n_words,
+                                  concept_names=rs.data.general_names)
 
 
 def caption_words(dictionary, atom_concept, V, words, concept_names, n_words: int = 5) -> dict[str, list[str]]:
-    """The ``n_words`` rows of ``V`` best reconstructed (NNLS) by each concept's atoms."""
-    out = {}
-    for j, name in enumerate(concept_names):
-        Dj = dictionary[atom_concept == j]
-        R = V - nnls_batch(Dj, V) @ Dj
-        err = np.einsum("ij,ij->i", R, R)
-        order = np.argsort(err, kind="stable")[:n_words]
-        out[name] = [words[i] for i in order]
-    return out
+    """The ``n_words`` rows of ``V`` (already centred) best reconstructed (NNLS) by each concept's atoms."""
+    return captions.word_captions(dictionary, V, words, n_words=n_words, concept_names=concept_names,
+                                  atom_concept=atom_concept, centre=False)
 
 
 def differences(table: pd.DataFrame, reference: dict) -> pd.DataFrame:

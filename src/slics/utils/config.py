@@ -60,17 +60,41 @@ def data_dir() -> Path:
     return Path(env).resolve() if env else project_root() / "data"
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"found the key {key!r} twice (first on line {seen[key] + 1}); YAML would silently keep the "
+                    "last one: delete one of them", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+class ConfigError(ValueError):
+    """A YAML file cannot be read as the compendium's configuration."""
+
+
 @lru_cache(maxsize=None)
 def _load(path: str) -> dict:
     with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        try:
+            return yaml.load(fh, Loader=_UniqueKeyLoader)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path} is not valid YAML: {err}") from None
 
 
 def load_yaml(path: str | Path) -> dict:
     """Load a YAML file (a fresh copy, safe to mutate)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist.")
+        raise FileNotFoundError(f"{path} does not exist{' (a folder)' if path.is_dir() else ''}: "
+                                "pass the path of a YAML file.")
     return copy.deepcopy(_load(str(path.resolve())))
 
 
@@ -79,4 +103,7 @@ def load_params(path: str | Path | None = None) -> dict:
     from .schema import validate
 
     path = Path(path) if path else project_root() / "params.yaml"
-    return validate(load_yaml(path), source=str(path))
+    params = load_yaml(path)
+    if not isinstance(params, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections (profile, seed, ...), got {type(params).__name__}.")
+    return validate(params, source=str(path))

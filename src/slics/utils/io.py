@@ -47,7 +47,9 @@ def atomic_dir(dest: str | Path) -> Iterator[Path]:
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(dest.parent, f".{dest.name}.staging-*", f".{dest.name}.old-*")
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
+    os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp creates 0700; the published folder gets the usual mode
     try:
         yield staging
         old = dest.with_name(f".{dest.name}.old-{staging.name[-8:]}")
@@ -57,6 +59,20 @@ def atomic_dir(dest: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove_stale(folder: str | Path, *patterns: str) -> list[Path]:
+    """Remove what a killed run left in ``folder`` (entries matching ``patterns``); returns them.
+
+    A run that is killed (SIGKILL, power loss) cannot clean up its staging folder; the next run
+    of the same stage or writer removes it. Two runs of the same stage at once are not supported.
+    """
+    removed = []
+    for pattern in patterns:
+        for path in Path(folder).glob(pattern):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def write_text(dest: str | Path, text: str) -> Path:

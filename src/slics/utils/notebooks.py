@@ -12,6 +12,8 @@ nbval can compare outputs strictly.
 
 from __future__ import annotations
 
+from .errors import EXIT_ERROR
+
 import argparse
 import os
 import sys
@@ -21,7 +23,7 @@ from pathlib import Path
 import nbformat
 
 from .config import load_params, load_yaml, project_root, results_dir
-from .io import write_text
+from .io import remove_stale, write_text
 from .schema import ParamsError
 
 VOLATILE_CELL_KEYS = ("execution", "papermill")
@@ -93,7 +95,11 @@ def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Pa
     if not source.is_file():
         raise FileNotFoundError(f"Notebook {source} does not exist.")
     out_root = results_dir()
+    if out_root.exists() and not out_root.is_dir():
+        raise NotADirectoryError(f"the results folder {out_root} is a file; point SLICS_RESULTS_DIR at a folder "
+                                 "(or unset it to write into results/).")
     out_root.mkdir(parents=True, exist_ok=True)
+    remove_stale(out_root, f".staging-{name}-*")           # left by a killed run of this stage
     with tempfile.TemporaryDirectory(prefix=f".staging-{name}-", dir=out_root) as folder:
         staging = Path(folder)
         executed = staging / "notebooks" / f"{name}.ipynb"
@@ -108,12 +114,15 @@ def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Pa
             )
         except Exception as err:  # a cell raised (PapermillExecutionError), or the kernel died
             failed = out_root / "failed" / f"{name}.ipynb"
+            kept = "No notebook was written. "
             if executed.is_file():
-                write_text(failed, nbformat.writes(clean_notebook(nbformat.read(executed, as_version=4))) + "\n")
+                try:            # the fault may be the one that stopped the run (a full disk, a truncated file)
+                    write_text(failed, nbformat.writes(clean_notebook(nbformat.read(executed, as_version=4))) + "\n")
+                    kept = f"The partly executed notebook is at {failed}; open it to see where. "
+                except Exception as keep_err:
+                    kept = f"The partly executed notebook could not be kept ({type(keep_err).__name__}: {keep_err}). "
             where = (f"in cell {err.exec_count} with {err.ename}: {err.evalue}"
                      if isinstance(err, papermill.PapermillExecutionError) else f"({type(err).__name__}: {err})")
-            kept = (f"The partly executed notebook is at {failed}; open it to see where. " if executed.is_file()
-                    else "No notebook was written. ")
             raise StageFailed(f"Notebook {name} failed {where}\n{kept}Nothing under {out_root} was changed.") from None
         finally:
             if previous is None:
@@ -136,10 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         dest = run_notebook(args.name, stage_param_keys(args.name))
     except (ParamsError, StageFailed, KeyError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     print(f"executed {dest}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from slics.utils.errors import run_main
+
+    sys.exit(run_main(main))

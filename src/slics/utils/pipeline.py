@@ -171,8 +171,10 @@ def run_inputs() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    deps = sub.add_parser("deps", help="check or rewrite the src/ deps of every stage")
-    deps.add_argument("--write", action="store_true")
+    deps = sub.add_parser("deps", help="check (the default) or rewrite the src/ deps of every stage")
+    mode = deps.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="exit 1 when dvc.yaml has drifted (the default)")
+    mode.add_argument("--write", action="store_true", help="rewrite the src/ deps, then check")
     sub.add_parser("inputs", help="build data/ inputs without DVC")
     args = parser.parse_args(argv)
     if args.command == "inputs":
@@ -185,8 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: missing {diff['missing']}, not run {diff['extra']}", file=sys.stderr)
     if problems:
         print("dvc.yaml code deps drifted: run `python -m slics.utils.pipeline deps --write`.", file=sys.stderr)
+    else:
+        print("dvc.yaml code deps: up to date")
     return 1 if problems else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from slics.utils.errors import run_main
+
+    sys.exit(run_main(main))

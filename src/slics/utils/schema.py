@@ -56,6 +56,20 @@ class Str:
 
 
 @dataclass(frozen=True)
+class Template:
+    """A prompt template: exactly one ``{}`` and nothing else ``str.format`` would read."""
+
+    def check(self, value) -> str | None:
+        if not isinstance(value, str) or value.count("{}") != 1:
+            return "must be a string with exactly one '{}' (where the word goes)"
+        try:
+            value.format("x")
+        except (IndexError, KeyError, ValueError) as err:
+            return f"is not a valid template ({type(err).__name__}: {err}); write a literal brace as {{{{ or }}}}"
+        return None
+
+
+@dataclass(frozen=True)
 class Bool:
     def check(self, value) -> str | None:
         return None if isinstance(value, bool) else "must be true or false"
@@ -170,7 +184,7 @@ SCHEMA = {
     "embed": {
         "backbone": Str(_embed_backbones()),
         "batch_size": COUNT,
-        "prompt_template": Str(contains="{}"),
+        "prompt_template": Template(),
     },
     "concepts": {
         "n_nouns": COUNT,
@@ -193,7 +207,7 @@ SCHEMA = {
         "n_example_concepts": COUNT,
     },
     "datasets": {
-        "zero_shot_templates": List(Str(contains="{}")),
+        "zero_shot_templates": List(Template()),
         **{name: {"splits": {profile: {"n_train": COUNT, "n_val": COUNT, "n_query": COUNT}
                              for profile in ("demo", "full")}}
            for name in ("mirflickr25k", "coco")},
@@ -254,10 +268,33 @@ CROSS_CHECKS = [
      "quantises its candidate pool"),
     (lambda p: p["robustness"]["grid"]["start"] < p["robustness"]["grid"]["stop"], "robustness.grid.start",
      "must be < robustness.grid.stop"),
+    (lambda p: _grid_bytes(p) <= MEMORY_BUDGET, "robustness.grid.step",
+     lambda p: (f"= {p['robustness']['grid']['step']!r} makes a grid of {_grid_points(p):.3g} points whose loss "
+                f"landscapes need about {_grid_bytes(p) / 2**30:.3g} GiB (budget {MEMORY_BUDGET / 2**30:.0f} GiB); "
+                f"use a step of at least {_min_step(p):.3g}")),
     (lambda p: p["embed"]["backbone"] in _text_backbones(p["profile"]), "embed.backbone",
      "must be a backbone of the profile it runs in (slics.embedding.registry): " + "; ".join(
          f"the {profile} profile takes {', '.join(_text_backbones(profile))}" for profile in ("demo", "full"))),
 ]
+
+
+MEMORY_BUDGET = 2 * 2**30   # bytes one array of a stage may take before the schema refuses the value
+
+
+def _grid_points(p) -> float:
+    g = p["robustness"]["grid"]
+    return (g["stop"] - g["start"]) / g["step"] + 1
+
+
+def _grid_bytes(p) -> float:
+    """The loss landscapes' residual array: grid points x observations x 8 bytes (x 2 for a temporary)."""
+    n_obs = max(len(p["robustness"]["observations"]), p["robustness"]["breakdown"]["n_observations"])
+    return _grid_points(p) * n_obs * 8 * 2
+
+
+def _min_step(p) -> float:
+    g = p["robustness"]["grid"]
+    return (g["stop"] - g["start"]) / (MEMORY_BUDGET / _grid_bytes(p) * (_grid_points(p) - 1))
 
 
 def _walk(spec, value, path: str, problems: list[str]) -> None:
@@ -288,7 +325,7 @@ def problems(params: dict) -> list[str]:
     if not found:
         for check, key, message in CROSS_CHECKS:
             if not check(params):
-                found.append(f"{key}: {message}")
+                found.append(f"{key}: {message(params) if callable(message) else message}")
     return found
 
 
@@ -301,17 +338,20 @@ def validate(params: dict, source: str = "params.yaml") -> dict:
     return params
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """``python -m slics.utils.schema [PARAMS]``: check a params file (default the project's)."""
     from .config import load_params
 
-    try:
-        load_params()
-    except ParamsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print("params.yaml: valid")
+    path = (argv or [None])[0]
+    load_params(path)
+    print(f"{path or 'params.yaml'}: valid")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module, so that the ParamsError raised by load_params is the one
+    # the error handler knows (``__main__.ParamsError`` would be another class).
+    from slics.utils.errors import run_main
+    from slics.utils.schema import main as _main
+
+    sys.exit(run_main(_main))
