@@ -11,14 +11,6 @@ from slics.utils.config import project_root
 from slics.utils.reference import report_values
 
 
-def test_sign_verdict():
-    assert headline.sign_verdict(0.15, 0.10) == headline.HOLDS
-    assert headline.sign_verdict(0.011, -0.02) == headline.FAILS
-    assert headline.sign_verdict(-0.01, -0.5) == headline.HOLDS
-    assert headline.sign_verdict(0.0, 0.009) == headline.HOLDS   # "matches it"
-    assert headline.sign_verdict(0.0, 0.02) == headline.FAILS
-
-
 def test_slics_clip_rows_put_the_papers_four_cases_beside_the_run():
     item = headline.slics_clip(project_root() / "results")
     diffs = pd.read_csv(project_root() / "results" / "tables" / "slics_clip_differences.csv")
@@ -28,9 +20,12 @@ def test_slics_clip_rows_put_the_papers_four_cases_beside_the_run():
                          & (diffs.case == "COCO/demo")].run.iloc[0]
     assert float(row["run"]) == pytest.approx(expected_run)
     assert row["paper"].startswith(f"{ref['S-SLiCS - UF']['general'][2]:g} / {ref['S-SLiCS - UF']['general'][3]:g}")
-    assert row["verdict"] == headline.sign_verdict(sum(ref["S-SLiCS - UF"]["general"][2:]) / 2, expected_run)
+    assert row["verdict"] == ""                         # differences are shown; the ledger judges claims
+    ledger = pd.read_csv(project_root() / "results" / "tables" / "claims.csv", keep_default_na=False)
+    mine = ledger[(ledger["section"] == "slics_clip") & ledger["holds"].isin(["yes", "no"])]
     judged = [r for r in item.rows if r["verdict"]]
-    assert len(judged) == 12  # 3 differences x 2 retrievals x 2 datasets, every one with both values
+    assert len(judged) == len(mine) > 0
+    assert [r["verdict"] == headline.HOLDS for r in judged] == list(mine["holds"] == "yes")
 
 
 def test_every_row_has_both_values_and_the_counts_add_up():

@@ -37,7 +37,7 @@ from pygments.formatters import HtmlFormatter
 
 from ..utils.config import load_params, project_root, upstream_results_dir
 from ..utils.io import atomic_dir
-from .headline import EQUAL_TOLERANCE, MATCH_TOLERANCE, headlines
+from .headline import EQUAL_TOLERANCE, headlines
 
 HERE = Path(__file__).resolve().parent
 MATHJAX = ("docs", "vendor", "mathjax")
@@ -133,10 +133,10 @@ def build(out: Path, results: Path | None = None) -> list[Path]:
                           "simulated from their real labels (see the README's Profiles): compare directions of "
                           "effects with the papers, not absolute values."),
             rules=render_markdown(
-                "A difference the paper states (method A minus method B) **holds** when this run's has the same "
-                f"sign; where the paper says two methods match, when this run's is within {MATCH_TOLERANCE:g}. "
-                f"A closed form holds when the numerical optimum agrees within {EQUAL_TOLERANCE:g}. Absolute values "
-                "are shown, not judged."),
+                "The SLiCS paper's claims are judged by its ledger (`reference/claims.yaml`, every claim's "
+                "sentence, place, test and verdict in `results/tables/claims.md`). Report 1: a closed form holds "
+                f"when the numerical optimum agrees within {EQUAL_TOLERANCE:g}. Absolute values are shown, not "
+                "judged."),
             contract=render_markdown(readme_section(readme, CONTRACT_HEADING), site_pages))
         (staging / "index.html").write_text(index, encoding="utf-8")
         pages = {
