@@ -162,24 +162,29 @@ def figure_sweep(sweep: pd.DataFrame, dim: int, identity_error: float | None = N
     """Held-out relative error and rotation error versus training rows (log x), one line per map."""
     import matplotlib.pyplot as plt
 
+    from ..utils.plotting import BASELINE, MARKERS, PALETTE, legend_outside, value_axis
+
     planted = sweep["rotation_error"].notna().any()
     fig, axes = plt.subplots(1, 2 if planted else 1, figsize=(10 if planted else 5, 3.8), squeeze=False)
     axes = axes[0]
-    for method, part in sweep.groupby("method", sort=False):
-        axes[0].plot(part["n_train"], part["relative_error"], marker="o", label=method)
+    for i, (method, part) in enumerate(sweep.groupby("method", sort=False)):
+        style = {"marker": MARKERS[i], "color": PALETTE[i], "label": method}
+        axes[0].plot(part["n_train"], part["relative_error"], **style)
         if planted:
-            axes[1].plot(part["n_train"], part["rotation_error"], marker="o", label=method)
+            axes[1].plot(part["n_train"], part["rotation_error"], **style)
     if identity_error is not None:
-        axes[0].axhline(identity_error, color="grey", ls=":", label="identity")
-    for ax, title in zip(axes, ("held-out relative error", "||R_hat - R0||_F / sqrt(d)")):
-        ax.axvline(dim, color="k", lw=0.8, ls="--")
-        ax.set_xscale("log")
-        ax.set_xlabel("training rows")
+        axes[0].axhline(identity_error, **BASELINE, label="identity map")
+    titles = ("Held-out relative error", r"Rotation error $\|\hat R - R_0\|_F / \sqrt{d}$")
+    for ax, title in zip(axes, titles):
+        ax.axvline(dim, color="0.2", lw=0.8, ls=":", label=f"n = d = {dim}")
+        value_axis(ax, sorted(set(sweep["n_train"])), "x", fmt="{:.0f}")
+        ax.set_xlabel("training rows n")
         ax.set_title(title)
-    axes[0].legend()
-    if planted:
-        axes[1].set_yscale("log")
-    fig.suptitle(f"Aligning two image spaces (source d = {dim}, dashed: n = d)")
+    for ax in axes:
+        ax.set_yscale("log")  # the maps differ by factors; the identity baseline sits far above them
+    handles, labels = axes[0].get_legend_handles_labels()
+    legend_outside(axes[-1], handles=handles, labels=labels)
+    fig.suptitle(f"Aligning two image spaces (source dimension d = {dim})")
     fig.tight_layout()
     return fig
 
