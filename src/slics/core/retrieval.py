@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..utils.validation import check_labels, check_matrix
+from ..utils.validation import check_int, check_labels, check_matrix
 from .normalise import normalise_rows
 
 Transform = Callable[[np.ndarray, int], np.ndarray]
@@ -43,9 +43,9 @@ def top_k(queries, candidates, k: int, *, block: int = 512) -> np.ndarray:
     Q = normalise_rows(check_matrix(queries, "queries", allow_empty=True))
     P = normalise_rows(check_matrix(candidates, "candidates", n_cols=Q.shape[1]))
     n = P.shape[0]
-    if not 1 <= int(k) <= n:
+    k = check_int(k, "k", minimum=1)
+    if k > n:
         raise ValueError(f"k must be between 1 and the number of candidates ({n}), got {k}.")
-    k = int(k)
     out = np.empty((Q.shape[0], k), dtype=np.int64)
     for start in range(0, Q.shape[0], block):
         S = Q[start:start + block] @ P.T
