@@ -97,7 +97,7 @@ def test_splice_reconstruct_rejects_bad_concept(concept):
 def test_splice_reconstruct_checks_code_width():
     rng = np.random.default_rng(3)
     model = SpLiCE(0.1).fit(rng.standard_normal((6, 5)))
-    with pytest.raises(ValueError, match="W has 5 columns but 6 are expected"):
+    with pytest.raises(ValueError, match=r"W must be codes of shape \(n, 6\)"):
         model.reconstruct(np.zeros((2, 5)))
 
 

@@ -18,6 +18,7 @@ solver (the package's exact non-negative lasso, :mod:`slics.core.lasso`).
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -143,7 +144,7 @@ class SpLiCE(BaseEstimator):
 
         Parameters
         ----------
-        W : array of shape (n, V)
+        W : array or sparse matrix of shape (n, V)
             Codes, as :meth:`transform` returns them.
         concept : int, optional
             Reconstruct from the words of this concept's group only (needs :meth:`fit` with
@@ -154,7 +155,10 @@ class SpLiCE(BaseEstimator):
         ndarray of shape (n, d)
         """
         check_is_fitted(self, "vocab_")
-        W = check_matrix(W, "W", n_cols=self.vocab_.shape[0])
+        W = W if scipy.sparse.issparse(W) else np.asarray(W)     # codes keep their dtype and format
+        if W.ndim != 2 or W.shape[1] != self.vocab_.shape[0]:
+            raise ValueError(f"W must be codes of shape (n, {self.vocab_.shape[0]}) (one column per word), "
+                             f"got shape {W.shape}.")
         if concept is None:
             return W @ self.vocab_
         if self.groups_ is None:
