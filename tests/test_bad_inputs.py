@@ -221,3 +221,56 @@ def test_fit_accepts_integral_float_n_atoms(data):
         warnings.simplefilter("ignore")
         a = SLiCS(2.0, n_iter=1).fit(X, Y).dictionary_
     np.testing.assert_array_equal(a, SLiCS(2, n_iter=1).fit(X, Y).dictionary_)
+
+
+# ------------------------------------------------------------------ indices and counts elsewhere in the API
+def _retrieval_inputs():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((10, 4))
+    Y = np.zeros((10, 3), bool)
+    Y[np.arange(10), np.arange(10) % 3] = True
+    return X, Y
+
+
+@pytest.mark.parametrize("concepts", [[-1], [3], [0.5]])
+def test_filtered_retrieval_rejects_bad_concepts(concepts):
+    from slics.core.retrieval import filtered_retrieval
+
+    X, Y = _retrieval_inputs()
+    with pytest.raises(ValueError, match=r"concepts must .*\[0, 3\)"):
+        filtered_retrieval(X, X, Y, Y, k=2, concepts=concepts)
+
+
+def test_filtered_retrieval_rejects_fractional_k_and_bad_sub_parent():
+    from slics.core.retrieval import filtered_retrieval
+
+    X, Y = _retrieval_inputs()
+    with pytest.raises(ValueError, match="k must be an integer, got 2.5"):
+        filtered_retrieval(X, X, Y, Y, k=2.5)
+    with pytest.raises(ValueError, match=r"sub_parent must hold indices in \[0, 3\), got \[-1\]"):
+        filtered_retrieval(X, X, Y, Y, query_sub=Y[:, :1], pool_sub=Y[:, :1], sub_parent=[-1], k=2)
+    out = filtered_retrieval(X, X, Y, Y, k=2, concepts=[2])
+    assert set(out["concept"]) == {2} and len(out) == Y[:, 2].sum()
+
+
+def test_quantised_pool_top_k_rejects_fractional_k():
+    from slics.core.pq import QuantisedPool
+
+    pool = QuantisedPool(np.array([[0], [1], [0]]), np.eye(2))
+    with pytest.raises(ValueError, match="k must be an integer, got 1.5"):
+        pool.top_k(np.eye(2), 1.5)
+    assert pool.top_k(np.eye(2), 2.0).shape == (2, 2)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(n_tokens=2, codebook_size=2.5), "codebook_size must be an integer, got 2.5"),
+    (dict(n_tokens="2", codebook_size=2), "n_tokens must be an integer, got '2'"),
+    (dict(n_tokens=2, codebook_size=2, max_iter=0), "max_iter must be at least 1"),
+    (dict(n_tokens=2, codebook_size=2, max_tokens=-3), "max_tokens must be at least 1"),
+])
+def test_token_quantiser_parameters_are_named(params, match):
+    from slics.core.pq import TokenQuantiser
+
+    X = np.random.default_rng(5).standard_normal((8, 4))
+    with pytest.raises(ValueError, match=match):
+        TokenQuantiser(**params).fit(X)
