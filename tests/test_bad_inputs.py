@@ -274,3 +274,25 @@ def test_token_quantiser_parameters_are_named(params, match):
     X = np.random.default_rng(5).standard_normal((8, 4))
     with pytest.raises(ValueError, match=match):
         TokenQuantiser(**params).fit(X)
+
+
+# ------------------------------------------------------------------ shrunk examples of tests/test_properties.py
+def test_lasso_on_collinear_atoms_warns_rather_than_returning_silently():
+    """Two collinear atoms in 1-D: coordinate descent needs ~1e5 sweeps; with fewer it must say so."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from slics.core.objectives import lasso_objective
+
+    D, X, lam = np.array([[2.0], [2.25]]), np.array([[2.0]]), 0.01171875
+    with pytest.warns(ConvergenceWarning, match="did not reach the relative duality gap"):
+        lasso(X, D, lam, tol=1e-12, max_iter=5000)
+    optimum = lam * 2 / 2.25 - lam ** 2 / (4 * 2.25 ** 2)       # all weight on the longer atom
+    W = fista(X, D, lam, tol=1e-12, n_iter=20000)
+    np.testing.assert_allclose(lasso_objective(X, D, W, lam), optimum, rtol=1e-6)
+
+
+def test_omp_all_zero_atom_is_named():
+    from slics.core.omp import nn_omp
+
+    with pytest.raises(ValueError, match="D has an all-zero atom"):
+        nn_omp(np.zeros((1, 1)), np.zeros((1, 1)), 0)
