@@ -11,6 +11,18 @@ import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
+try:        # the property-based suite (tests/test_properties.py); hypothesis is in the `test` extra
+    from hypothesis import HealthCheck, settings
+
+    # "ci": the same examples on every run (reproducible), none written to a database
+    settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, database=None,
+                              print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+    # "dev": fresh random examples, more of them, to hunt for new failures by hand
+    settings.register_profile("dev", max_examples=300, deadline=None, database=None)
+    settings.load_profile(os.environ.get("SLICS_HYPOTHESIS_PROFILE", "ci"))
+except ImportError:
+    pass
+
 _SCRATCH = tempfile.mkdtemp(prefix="slics-test-results-")
 os.environ["SLICS_RESULTS_DIR"] = _SCRATCH
 

@@ -32,7 +32,7 @@ def test_int16_indices_only_while_they_fit_and_errors():
     assert "csr_int16" not in storage.storage_bytes(5, 3, 32769)
     with pytest.raises(ValueError, match="nnz"):
         storage.storage_bytes(7, 2, 3)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="n_rows must be at least 1, got 0"):
         storage.storage_bytes(0, 0, 3)
 
 

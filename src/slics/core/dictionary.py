@@ -38,6 +38,7 @@ of :meth:`SLiCS.transform` on the training data.
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 
 import numpy as np
@@ -47,13 +48,14 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
 from ..utils.threads import single_thread_blas
-from ..utils.validation import check_labels, check_matrix, check_positive
+from ..utils.validation import check_choice, check_index, check_int, check_labels, check_matrix, check_positive
 from ._ksvd import ksvd_step
 from .nnls import nnls_batch
 
 UPDATES = ("ksvd", "bcd", "power")
 _LAST_STEPS = [0]   # Lanczos passes of the last compiled atom step (for profiling)
 _KSVD_TOL = 1e-9    # Ritz residual of the compiled K-SVD atom solver (relative to sigma^2)
+_SCALE_RANGE = (1e-60, 1e60)   # accepted ||X||_F of a fit: the atom step squares energies (see _check_scale)
 
 
 def majority_sign(projections, axis=None):
@@ -251,6 +253,45 @@ def _residual(X, W, D, out=None):
     return E
 
 
+def _available_memory() -> int:
+    """Physical memory in bytes (a generous bound: the fit must fit in it)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):      # not POSIX: no bound
+        return 1 << 62
+
+
+def _check_memory(K: int, C: int, n: int, d: int) -> None:
+    """Raise before allocating when the dictionary and its coefficients cannot fit in memory."""
+    # float64 arrays of the fit: dictionary and its initial copy (2 C K d), coefficients, their
+    # support and one NNLS work copy (about 3 n C K), and the residual (n d)
+    need = 8 * (2 * C * K * d + 3 * n * C * K + n * d)
+    have = _available_memory()
+    if need > have:
+        raise ValueError(f"n_atoms={K} needs about {need / 2 ** 30:.3g} GiB for {C} concepts, {n} samples "
+                         f"and {d} features, more than this machine's {have / 2 ** 30:.3g} GiB; "
+                         f"lower n_atoms (atoms per concept).")
+
+
+def _check_scale(X: np.ndarray) -> float:
+    """``||X||_F^2``, or a ValueError when X is zero or its scale is outside ``_SCALE_RANGE``.
+
+    The fit squares the entries (Gram matrices) and the atom step squares those energies again,
+    so a Frobenius norm far from 1 over- or underflows float64 part way, with a misleading error.
+    """
+    total = float(np.einsum("ij,ij->", X, X))
+    if not np.any(X):
+        raise ValueError("X is all zeros: there is nothing to reconstruct (the relative error is undefined).")
+    norm = float(np.sqrt(total))
+    if not _SCALE_RANGE[0] <= norm <= _SCALE_RANGE[1]:
+        amax = float(np.max(np.abs(X)))
+        flow = "overflows" if amax > 1 else "underflows"
+        raise ValueError(f"X's scale is out of range: ||X||_F = {norm:.3g} (largest |entry| {amax:.3g}) must lie "
+                         f"in [{_SCALE_RANGE[0]:g}, {_SCALE_RANGE[1]:g}], else float64 {flow} in the fit; "
+                         f"rescale X first, e.g. normalise its rows to unit length as the paper does.")
+    return total
+
+
 class SLiCS(BaseEstimator):
     """Sparse Linear Concept Subspaces: a group-structured, non-negative dictionary.
 
@@ -330,16 +371,11 @@ class SLiCS(BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
-        K = self.n_atoms
-        if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 1:
-            raise ValueError(f"n_atoms (K, atoms per concept) must be an integer >= 1, got {K!r}.")
-        if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, (int, np.integer)) or self.n_iter < 0:
-            raise ValueError(f"n_iter must be an integer >= 0, got {self.n_iter!r}.")
-        if self.update not in UPDATES:
-            raise ValueError(f"update must be one of {UPDATES}, got {self.update!r}.")
-        if self.batch_size is not None and (not isinstance(self.batch_size, (int, np.integer))
-                                            or self.batch_size < 1):
-            raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}.")
+        check_int(self.n_atoms, "n_atoms (K, atoms per concept)", minimum=1)
+        check_int(self.n_iter, "n_iter", minimum=0)
+        check_choice(self.update, "update", UPDATES)
+        if self.batch_size is not None:
+            check_int(self.batch_size, "batch_size (None or an integer)", minimum=1)
         check_positive(self.ridge, "ridge", allow_zero=True)
         if self.tol is not None:
             check_positive(self.tol, "tol", allow_zero=True)
@@ -353,11 +389,11 @@ class SLiCS(BaseEstimator):
         return X, Y
 
     def _support(self, Y):
-        return np.repeat(Y, self.n_atoms, axis=1)
+        return np.repeat(Y, int(self.n_atoms), axis=1)
 
     # ------------------------------------------------------------------ fitting
     def _initialise(self, X, Y, rng):
-        K, d = self.n_atoms, X.shape[1]
+        K, d = int(self.n_atoms), X.shape[1]
         D = np.empty((Y.shape[1] * K, d))
         for j in range(Y.shape[1]):
             Xj = X[Y[:, j]]
@@ -409,6 +445,8 @@ class SLiCS(BaseEstimator):
             raise ValueError(f"concept(s) {missing.tolist()} have no training samples; drop those columns of Y "
                              f"or add labelled samples.")
         K, C = int(self.n_atoms), Y.shape[1]
+        _check_memory(K, C, *X.shape)
+        total = _check_scale(X)
         self.n_features_in_, self.n_concepts_ = X.shape[1], C
         self.atom_concept_ = np.repeat(np.arange(C), K)
         rng = np.random.default_rng(self.random_state)
@@ -417,9 +455,6 @@ class SLiCS(BaseEstimator):
             D = self._initialise(X, Y, rng)
         self.init_dictionary_ = D.copy()
         S = self._support(Y)
-        total = float(np.einsum("ij,ij->", X, X))
-        if total == 0:
-            raise ValueError("X is all zeros: there is nothing to reconstruct (the relative error is undefined).")
         W = nnls_batch(D, X, S, ridge=self.ridge)
         E = _residual(X, W, D)
         history = [np.sqrt(np.einsum("ij,ij->", E, E) / total)]
@@ -478,7 +513,7 @@ class SLiCS(BaseEstimator):
             components sum to the NNLS reconstruction ``transform(X, Y) @ dictionary_``.
         """
         W = self.transform(X, Y)
-        C, K = self.n_concepts_, self.n_atoms
+        C, K = self.n_concepts_, int(self.n_atoms)
         return np.einsum("nck,ckd->ncd", W.reshape(-1, C, K), self.dictionary_.reshape(C, K, -1))
 
     def project(self, X, concept):
@@ -499,8 +534,6 @@ class SLiCS(BaseEstimator):
         """
         check_is_fitted(self, "dictionary_")
         X = check_matrix(X, "X", n_cols=self.n_features_in_)
-        if isinstance(concept, bool) or not isinstance(concept, (int, np.integer)) \
-                or not 0 <= concept < self.n_concepts_:
-            raise ValueError(f"concept must be an integer in [0, {self.n_concepts_}), got {concept!r}.")
+        concept = check_index(concept, "concept", self.n_concepts_)
         Dj = self.dictionary_[self.atom_concept_ == concept]
         return nnls_batch(Dj, X) @ Dj

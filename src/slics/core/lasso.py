@@ -55,7 +55,7 @@ from numba import njit, prange
 from sklearn.exceptions import ConvergenceWarning
 
 from ..utils.threads import single_thread_blas
-from ..utils.validation import check_int, check_matrix, check_positive
+from ..utils.validation import check_float_dtype, check_int, check_matrix, check_positive
 from .sparse_coding import fista, fista_from
 
 __all__ = ["lasso", "lasso_path", "duality_gap"]
@@ -368,10 +368,7 @@ def _solve_chunk(G, B, W, xx, lam, positive, tol, max_sweeps, gaps, sweeps):
 # ----------------------------------------------------------------------------- Python API
 def _working_dtype(X, D, dtype):
     if dtype is not None:
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}.")
-        return dtype
+        return check_float_dtype(dtype)
     kinds = [np.asarray(a).dtype for a in (X, D)]
     return np.dtype(np.float32) if all(k == np.float32 for k in kinds) else np.dtype(np.float64)
 

@@ -37,18 +37,17 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils.validation import check_matrix
+from ..utils.validation import check_int, check_matrix
 from .pq_kernels import lut_gather_sum, lut_scores_kernel, table_scratch
 
 FLOAT_BYTES = 4          # storage is counted as float32 (the scores are computed in float64)
 
 
 def _check_tokens_shape(n_features: int, n_tokens: int) -> int:
-    if isinstance(n_tokens, bool) or int(n_tokens) != n_tokens or n_tokens < 1:
-        raise ValueError(f"n_tokens must be a positive integer, got {n_tokens!r}.")
-    if n_features % int(n_tokens):
+    n_tokens = check_int(n_tokens, "n_tokens", minimum=1)
+    if n_features % n_tokens:
         raise ValueError(f"{n_features} features cannot be read as {n_tokens} tokens of equal length.")
-    return n_features // int(n_tokens)
+    return n_features // n_tokens
 
 
 def split_tokens(X, n_tokens: int) -> np.ndarray:
@@ -322,9 +321,9 @@ class QuantisedPool:
         ndarray of shape (m, k), int64
         """
         S = self.scores(Z)
-        if not 1 <= int(k) <= len(self):
+        k = check_int(k, "k", minimum=1)
+        if k > len(self):
             raise ValueError(f"k must be between 1 and the pool size ({len(self)}), got {k}.")
-        k = int(k)
         out = np.empty((S.shape[0], k), dtype=np.int64)
         for i, row in enumerate(S):
             part = np.argpartition(-row, k - 1)[:k] if k < row.size else np.arange(row.size)
@@ -440,9 +439,11 @@ class TokenQuantiser(BaseEstimator):
         """
         from sklearn.cluster import MiniBatchKMeans
 
-        K = self.codebook_size
-        if isinstance(K, bool) or int(K) != K or K < 1:
-            raise ValueError(f"codebook_size must be a positive integer, got {K!r}.")
+        K = check_int(self.codebook_size, "codebook_size", minimum=1)
+        for name in ("max_iter", "batch_size"):
+            check_int(getattr(self, name), name, minimum=1)
+        if self.max_tokens is not None:
+            check_int(self.max_tokens, "max_tokens", minimum=1)
         X = normalise_tokens(X, self.n_tokens)
         tokens = X.reshape(-1, X.shape[1] // int(self.n_tokens))
         rng = np.random.default_rng(self.random_state)

@@ -39,7 +39,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..utils.validation import check_labels, check_matrix
+from ..utils.validation import check_indices, check_int, check_labels, check_matrix
 from .normalise import normalise_rows
 
 Transform = Callable[[np.ndarray, int], np.ndarray]
@@ -53,9 +53,9 @@ def top_k(queries, candidates, k: int, *, block: int = 512) -> np.ndarray:
     Q = normalise_rows(check_matrix(queries, "queries", allow_empty=True))
     P = normalise_rows(check_matrix(candidates, "candidates", n_cols=Q.shape[1]))
     n = P.shape[0]
-    if not 1 <= int(k) <= n:
+    k = check_int(k, "k", minimum=1)
+    if k > n:
         raise ValueError(f"k must be between 1 and the number of candidates ({n}), got {k}.")
-    k = int(k)
     out = np.empty((Q.shape[0], k), dtype=np.int64)
     for start in range(0, Q.shape[0], block):
         S = Q[start:start + block] @ P.T
@@ -158,13 +158,14 @@ def filtered_retrieval(query_emb, pool_emb, query_general, pool_general, *, quer
         raise ValueError("queries and candidates must have the same general concepts.")
     has_sub = sub_parent is not None
     if has_sub:
-        parent = np.asarray(sub_parent)
+        parent = check_indices(sub_parent, "sub_parent", Yq.shape[1])
         Sq = check_labels(query_sub, Xq.shape[0], "query_sub")
         Sp = check_labels(pool_sub, Xp.shape[0], "pool_sub")
         if not Sq.shape[1] == Sp.shape[1] == parent.size:
             raise ValueError("query_sub, pool_sub and sub_parent must describe the same sub-labels.")
     frames = []
-    for j in (range(Yq.shape[1]) if concepts is None else concepts):
+    k = check_int(k, "k", minimum=1)
+    for j in (range(Yq.shape[1]) if concepts is None else check_indices(concepts, "concepts", Yq.shape[1])):
         qi = np.flatnonzero(Yq[:, j])
         if qi.size == 0:
             continue

@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from ..utils.validation import check_int, check_matrix, check_positive
+from ..utils.validation import check_float_dtype, check_int, check_matrix, check_positive
 from .normalise import normalise_rows
 from .objectives import lasso_objective
 
@@ -218,6 +218,7 @@ def lipschitz_step(D) -> float:
 
 def _check_problem(Z, D, lam, dtype):
     """Checked ``Z`` and ``A = D^T`` (contiguous, ``dtype``) and ``lam``."""
+    dtype = check_float_dtype(dtype)
     D = check_matrix(D, "D", dtype=dtype)
     Z = check_matrix(Z, "Z", n_cols=D.shape[1], dtype=dtype)
     lam = check_positive(lam, "lam (lambda)", allow_zero=True)

@@ -18,12 +18,13 @@ solver (the package's exact non-negative lasso, :mod:`slics.core.lasso`).
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from .sparse_coding import center_and_normalise
 from .normalise import normalise_rows
-from ..utils.validation import check_matrix, check_positive
+from ..utils.validation import check_index, check_matrix, check_positive
 
 
 def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000) -> np.ndarray:
@@ -88,6 +89,8 @@ class SpLiCE(BaseEstimator):
         Mean of the normalised vocabulary, subtracted before renormalising.
     groups_ : ndarray of shape (V,) or None
         Concept of every word (after :meth:`fit` with ``concept_emb``), for F-SpLiCE.
+    n_concepts_ : int or None
+        Number of concepts of ``concept_emb`` (``None`` without it).
     """
 
     def __init__(self, lam: float = 0.25):
@@ -109,8 +112,16 @@ class SpLiCE(BaseEstimator):
         self : SpLiCE
         """
         V, mean = center_and_normalise(normalise_rows(check_matrix(vocab_emb, "vocab_emb")))
+        zero = np.flatnonzero(~V.any(axis=1))
+        if zero.size:
+            # a word equal to the vocabulary mean (every word of a one-word or all-identical
+            # vocabulary) centres to zero: it could never be used, and the codes would be all zero
+            raise ValueError(f"vocab_emb: centring by the vocabulary mean leaves {zero.size} of {V.shape[0]} "
+                             f"word(s) all-zero (rows {zero[:5].tolist()}); pass at least 2 distinct words "
+                             f"(a one-word or all-identical vocabulary cannot be centred).")
         self.vocab_, self.vocab_mean_ = V, mean
         self.groups_ = None if concept_emb is None else group_vocabulary(V, concept_emb, mean)
+        self.n_concepts_ = None if concept_emb is None else int(np.asarray(concept_emb).shape[0])
         return self
 
     def transform(self, Z) -> np.ndarray:
@@ -133,7 +144,7 @@ class SpLiCE(BaseEstimator):
 
         Parameters
         ----------
-        W : array of shape (n, V)
+        W : array or sparse matrix of shape (n, V)
             Codes, as :meth:`transform` returns them.
         concept : int, optional
             Reconstruct from the words of this concept's group only (needs :meth:`fit` with
@@ -144,9 +155,14 @@ class SpLiCE(BaseEstimator):
         ndarray of shape (n, d)
         """
         check_is_fitted(self, "vocab_")
+        W = W if scipy.sparse.issparse(W) else np.asarray(W)     # codes keep their dtype and format
+        if W.ndim != 2 or W.shape[1] != self.vocab_.shape[0]:
+            raise ValueError(f"W must be codes of shape (n, {self.vocab_.shape[0]}) (one column per word), "
+                             f"got shape {W.shape}.")
         if concept is None:
             return W @ self.vocab_
         if self.groups_ is None:
             raise ValueError("fit with concept_emb to group the vocabulary before partial reconstructions.")
+        concept = check_index(concept, "concept", self.n_concepts_)
         keep = self.groups_ == concept
         return W[:, keep] @ self.vocab_[keep]

@@ -17,6 +17,8 @@ Row pointers are int32 while ``nnz < 2**31`` and int64 beyond, as in scipy. Size
 
 from __future__ import annotations
 
+from ..utils.validation import check_int, check_positive
+
 MIB = 2 ** 20
 FORMATS = ("values_only", "csr_int32", "csr_int16", "coo_int32", "dense")
 INT16_MAX_COLUMNS = 2 ** 15
@@ -24,14 +26,14 @@ INT16_MAX_COLUMNS = 2 ** 15
 
 def mib(n_bytes) -> float:
     """Bytes in MiB (``2**20`` bytes)."""
-    return float(n_bytes) / MIB
+    return check_positive(n_bytes, "n_bytes", allow_zero=True) / MIB
 
 
 def _check_counts(nnz: int, n_rows: int, n_cols: int) -> tuple[int, int, int]:
-    nnz, n_rows, n_cols = int(nnz), int(n_rows), int(n_cols)
-    if n_rows < 1 or n_cols < 1:
-        raise ValueError(f"n_rows and n_cols must be positive, got {n_rows} and {n_cols}.")
-    if not 0 <= nnz <= n_rows * n_cols:
+    """Counts as ints; fractional or negative counts are errors, not truncated."""
+    n_rows, n_cols = check_int(n_rows, "n_rows", minimum=1), check_int(n_cols, "n_cols", minimum=1)
+    nnz = check_int(nnz, "nnz", minimum=0)
+    if not nnz <= n_rows * n_cols:
         raise ValueError(f"nnz must be between 0 and n_rows * n_cols = {n_rows * n_cols}, got {nnz}.")
     return nnz, n_rows, n_cols
 
@@ -54,6 +56,7 @@ def storage_bytes(nnz: int, n_rows: int, n_cols: int, value_bytes: int = 4) -> d
         Format name -> bytes; ``csr_int16`` is absent when ``n_cols > 32768``.
     """
     nnz, n_rows, n_cols = _check_counts(nnz, n_rows, n_cols)
+    value_bytes = check_int(value_bytes, "value_bytes", minimum=1)
     pointers = (n_rows + 1) * (4 if nnz < 2 ** 31 else 8)
     sizes = {
         "values_only": nnz * value_bytes,
@@ -69,8 +72,9 @@ def storage_bytes(nnz: int, n_rows: int, n_cols: int, value_bytes: int = 4) -> d
 
 def implied_nonzeros_per_row(size_bytes: float, n_rows: int, n_cols: int, value_bytes: int = 4) -> dict[str, float]:
     """Mean non-zeros per row that a stated size implies in each sparse format (inverts :func:`storage_bytes`)."""
+    size_bytes = check_positive(size_bytes, "size_bytes", allow_zero=True)
     sizes0 = storage_bytes(0, n_rows, n_cols, value_bytes)
     sizes1 = storage_bytes(1, n_rows, n_cols, value_bytes)
-    return {fmt: (float(size_bytes) - sizes0[fmt]) / (sizes1[fmt] - sizes0[fmt]) / n_rows
+    return {fmt: (size_bytes - sizes0[fmt]) / (sizes1[fmt] - sizes0[fmt]) / n_rows
             for fmt in sizes0 if fmt != "dense"}
 

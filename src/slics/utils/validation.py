@@ -1,14 +1,31 @@
-"""Input checks shared by every estimator: clear errors that name the problem and the fix."""
+"""Input checks shared by the whole package: every error names the parameter, the value and the rule.
+
+Scalars are checked for their TYPE before anything converts them (``float("abc")`` would
+otherwise fail with a message that does not say which parameter was wrong), and are never
+rounded or wrapped: a ``2.5`` where an integer is wanted, or a ``-1`` where an index is
+wanted, is an error rather than a truncated or wrapped-around value.
+"""
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+
+
+def _show(value) -> str:
+    """A short ``repr`` of a rejected value for an error message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def check_matrix(X, name: str = "X", n_cols: int | None = None, dtype=np.float64,
                  allow_empty: bool = False) -> np.ndarray:
     """Return ``X`` as a finite 2-D float array, or raise a ValueError that says what is wrong."""
-    X = np.asarray(X)
+    try:
+        X = np.asarray(X)
+    except (ValueError, TypeError) as exc:      # ragged nested lists
+        raise ValueError(f"{name} must be a 2-D numeric array; it could not be read as one ({exc}).") from None
     if X.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (rows are samples), got shape {X.shape}.")
     if not allow_empty and X.size == 0:
@@ -18,7 +35,8 @@ def check_matrix(X, name: str = "X", n_cols: int | None = None, dtype=np.float64
     X = X.astype(dtype, copy=False)
     if not np.all(np.isfinite(X)):
         bad = int(np.sum(~np.isfinite(X)))
-        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); clean or drop those rows first.")
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s) (after conversion to {np.dtype(dtype)}); "
+                         f"clean or drop those rows first.")
     if n_cols is not None and X.shape[1] != n_cols:
         raise ValueError(f"{name} has {X.shape[1]} columns but {n_cols} are expected "
                          f"(embedding dimension mismatch: were both made by the same backbone?).")
@@ -33,15 +51,24 @@ def check_labels(Y, n_rows: int, name: str = "Y") -> np.ndarray:
     if Y.shape[0] != n_rows:
         raise ValueError(f"{name} has {Y.shape[0]} rows but X has {n_rows}; they must describe the same samples.")
     if Y.dtype != bool:
-        if not np.all(np.isin(Y, (0, 1))):
+        if Y.dtype == object or not np.all(np.isin(Y, (0, 1))):
             raise ValueError(f"{name} must be binary (0/1 or bool); found other values.")
         Y = Y.astype(bool)
     return Y
 
 
+def _real_scalar(value, name: str):
+    """``value`` as a Python number, or a TypeError naming ``name`` (before any conversion)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {_show(value)}.")
+    return value
+
+
 def check_positive(value, name: str, allow_zero: bool = False) -> float:
-    """Raise unless ``value`` is a finite positive (or non-negative) number."""
-    value = float(value)
+    """Return ``value`` as a float, or raise unless it is a finite positive (or non-negative) number."""
+    value = float(_real_scalar(value, name))
     ok = np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
     if not ok:
         bound = "non-negative" if allow_zero else "positive"
@@ -49,12 +76,14 @@ def check_positive(value, name: str, allow_zero: bool = False) -> float:
     return value
 
 
-def check_int(value, name: str, minimum: int | None = None) -> int:
+def check_int(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
     """Return ``value`` as an ``int``, or raise a ValueError.
 
     Integers (Python or NumPy) pass; floats pass only when integral (``3.0``), so a
     ``2.9`` is rejected rather than silently truncated. Booleans are rejected.
     """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be an integer, got the boolean {value}.")
     if isinstance(value, (int, np.integer)):
@@ -62,7 +91,55 @@ def check_int(value, name: str, minimum: int | None = None) -> int:
     elif isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
         out = int(value)
     else:
-        raise ValueError(f"{name} must be an integer, got {value!r}; it is not rounded or truncated for you.")
+        raise ValueError(f"{name} must be an integer, got {_show(value)}; it is not rounded or truncated for you.")
     if minimum is not None and out < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {out}.")
+    if maximum is not None and out > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {out}.")
+    return out
+
+
+def check_index(value, name: str, n: int) -> int:
+    """Return ``value`` as an index in ``[0, n)``; negative indices do not wrap around."""
+    try:
+        out = check_int(value, name)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer in [0, {n}), got {_show(value)}.") from None
+    if not 0 <= out < n:
+        raise ValueError(f"{name} must be an integer in [0, {n}), got {out}"
+                         f"{' (negative indices do not count from the end here)' if out < 0 else ''}.")
+    return out
+
+
+def check_indices(values, name: str, n: int) -> np.ndarray:
+    """Return ``values`` as a 1-D int64 array of indices in ``[0, n)`` (no wrap-around, no rounding)."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of indices in [0, {n}), got shape {arr.shape}.")
+    if arr.size and (arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"{name} must hold integer indices in [0, {n}), got dtype {arr.dtype}.")
+    arr = arr.astype(np.int64)
+    bad = arr[(arr < 0) | (arr >= n)]
+    if bad.size:
+        raise ValueError(f"{name} must hold indices in [0, {n}), got {bad[:5].tolist()} "
+                         f"(negative indices do not count from the end here).")
+    return arr
+
+
+def check_choice(value, name: str, choices) -> object:
+    """Return ``value`` unless it is not one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {_show(value)}.")
+    return value
+
+
+def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """Return ``np.dtype(dtype)`` if it is float32 or float64 (an integer dtype would truncate unit vectors)."""
+    try:
+        out = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be a NumPy dtype (float32 or float64), got {_show(dtype)}.") from None
+    if out not in (np.float32, np.float64):
+        raise ValueError(f"{name} must be float32 or float64, got {out}; other dtypes would round the "
+                         f"unit-norm dictionary and the codes.")
     return out
