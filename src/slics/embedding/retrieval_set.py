@@ -63,7 +63,12 @@ def load_set(dataset: str, params: dict) -> RetrievalSet:
     from .embed_multilabel import load_labels
 
     backbone, profile = params["embed"]["backbone"], params["profile"]
-    table = pd.read_csv(embeddings_dir(backbone, dataset) / "split.csv", keep_default_na=False)
+    path = embeddings_dir(backbone, dataset) / "split.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"The split of {dataset} under backbone {backbone} ({path}) is missing: the "
+                                f"stage embed_{dataset} has not run for this backbone and profile. Run "
+                                f"`dvc repro embed_{dataset}` (or `python -m slics.embedding.embed {dataset}`).")
+    table = pd.read_csv(path, keep_default_na=False)
     data = load_labels(dataset, profile)
     if tuple(table["image"]) != data.image_ids:
         raise ValueError(f"split.csv of {dataset} does not match its labels; rerun `dvc repro embed_{dataset}`.")

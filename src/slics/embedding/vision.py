@@ -297,6 +297,18 @@ class TiTokBackbone:
 IMAGE_BACKBONES = {"dinov2-vitb14": DinoV2Backbone, "titok-l32": TiTokBackbone}
 
 
+def image_backbone_weights(name: str) -> str | None:
+    """The cached weights file of image backbone ``name``, or None when it is not on this machine."""
+    if name == "dinov2-vitb14":
+        return _hub_file(DINO_HUB_REPO, ("model.safetensors", "pytorch_model.bin"))
+    if name == "titok-l32":
+        from ..data.resources import external_dir
+
+        local = external_dir() / TITOK_RESOURCE[1]
+        return _hub_file(TITOK_HUB_REPO, TITOK_WEIGHTS) or (str(local) if local.is_file() else None)
+    raise ValueError(f"Unknown image backbone '{name}'; known: {', '.join(IMAGE_BACKBONES)}.")
+
+
 def get_image_backbone(name: str, pretrained: bool = True, device=None):
     """``dinov2-vitb14`` or ``titok-l32`` (image-only backbones: no ``encode_text``)."""
     if name not in IMAGE_BACKBONES:

@@ -36,6 +36,9 @@ DECIMALS = {"noise": 2, "mse": 4, "relative_error": 4, "mean_cosine": 4, "top1_m
             "rotation_error": 4, "train_mse": 4, "*": 4}
 TARGET_MODEL = ("ViT-L-14", "openai")     # Stable Diffusion's conditioning space (open_clip name, tag)
 SOURCE_BACKBONE = "clip-vit-b32"
+# Images per batch when the full profile encodes Flickr30k. A constant, not `embed.batch_size`: stage
+# 07 does not declare `embed`, and declaring it would change the demo notebook's injected parameters.
+IMAGE_BATCH_SIZE = 64
 
 
 def _unit(X: np.ndarray) -> np.ndarray:
@@ -229,12 +232,15 @@ def describe(params: dict) -> str:
 
 def flickr30k_image_names() -> list[str]:
     """The Flickr30k image file names of the Multi30k splits (train, val, test_2016), in that order."""
-    from ..data.resources import resource_path
+    from ..data.resources import expected, resource_path
 
     names = []
     for split in ("train", "val", "test_2016"):
         path = resource_path("flickr30k", f"flickr30k/{split}_images.txt")
         names += [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    if len(names) != int(expected("flickr30k_images")):
+        raise ValueError(f"the Multi30k image lists name {len(names)} images, expected "
+                         f"{expected('flickr30k_images')} (registry _expected.flickr30k_images).")
     return names
 
 
@@ -279,23 +285,23 @@ class _FolderImages:
 def full_embeddings(params: dict, device=None) -> tuple[np.ndarray, np.ndarray]:
     """ViT-B/32 and ViT-L/14 image embeddings of the Flickr30k images, cached under ``data/embeddings``."""
     from ..embedding.embed import embeddings_dir
-    from ..embedding.encoders import OpenClipBackbone, get_backbone
-    from ..utils.io import load_npy, save_npy
+    from ..embedding.cache import cached_array, weights_tag
+    from ..embedding.encoders import CLIP_BACKBONES, OpenClipBackbone, cached_weights, get_backbone
 
     cfg = params["image_to_prompt"]["full"]
-    out = {SOURCE_BACKBONE: embeddings_dir(SOURCE_BACKBONE, "flickr30k") / "images.npy",
-           "clip-vit-l14": embeddings_dir("clip-vit-l14", "flickr30k") / "images.npy"}
-    if not all(p.is_file() for p in out.values()):
-        folder = check_full_inputs(cfg["images_dir"])
-        names = flickr30k_image_names()
-        images = _FolderImages(folder, names)
-        for name, path in out.items():
-            if path.is_file():
-                continue
+    names = flickr30k_image_names()
+    models = {SOURCE_BACKBONE: CLIP_BACKBONES[SOURCE_BACKBONE], "clip-vit-l14": TARGET_MODEL}
+    arrays = []
+    for name, (model_name, tag) in models.items():
+        def encode(name=name):
+            images = _FolderImages(check_full_inputs(cfg["images_dir"]), names)
             model = get_backbone(name, device) if name == SOURCE_BACKBONE else \
                 OpenClipBackbone(*TARGET_MODEL, device=device, name=name)
-            save_npy(path, model.encode_images(images, batch_size=int(params["embed"]["batch_size"])))
-    return tuple(load_npy(p) for p in out.values())
+            return model.encode_images(images, batch_size=IMAGE_BATCH_SIZE)
+
+        path = embeddings_dir(name, "flickr30k") / "images.npy"
+        arrays.append(cached_array(path, names, name, weights_tag(cached_weights(model_name, tag)), encode))
+    return tuple(arrays)
 
 
 def concept_prompts(components, R, target_norm: float) -> np.ndarray:

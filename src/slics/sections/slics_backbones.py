@@ -88,21 +88,25 @@ def full_embeddings(dataset: str, params: dict, which: str, device=None):
     from ..data.images import ZipImages, ensure_archive
     from ..embedding.embed import embeddings_dir
     from ..embedding.embed_multilabel import dataset_split, load_labels
-    from ..embedding.vision import get_image_backbone
-    from ..utils.io import load_npy, save_npy
+    from ..embedding.cache import cached_array, weights_tag
+    from ..embedding.vision import get_image_backbone, image_backbone_weights
+    from ..utils.io import save_npy
 
     name = FULL_BACKBONE[which]
     data = load_labels(dataset, "full")
     split = dataset_split(data, params, dataset)
     path = embeddings_dir(name, dataset) / "images.npy"
-    if not path.is_file():
+    weights = weights_tag(image_backbone_weights(name))
+
+    def encode():
         archive = ensure_archive(dataset)
         model = get_image_backbone(name, pretrained=True, device=device)
         X = model.encode_images(ZipImages(archive, data.image_ids), batch_size=int(params["embed"]["batch_size"]))
-        save_npy(path, X)
         if which == "titok":
             save_npy(path.with_name("codebook.npy"), model.codebook())
-    return load_npy(path), split, data
+        return X
+
+    return cached_array(path, data.image_ids, name, weights, encode), split, data
 
 
 def codebook(rs: RetrievalSet, params: dict, which: str = "titok") -> tuple[np.ndarray, dict]:

@@ -26,6 +26,8 @@ disentanglement"); the ablation ``project_pool`` also projects the candidate.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -55,6 +57,39 @@ def fit_dictionary(rs: RetrievalSet, K: int, n_iter: int, batch_size=None, seed:
     train = rs.rows("train")
     Y = rs.data.general[train] if labels is None else labels
     return SLiCS(n_atoms=int(K), n_iter=int(n_iter), batch_size=batch_size, random_state=seed).fit(rs.X[train], Y)
+
+
+class ConceptSubsetModel:
+    """SLiCS fitted on some of the concepts; a concept it skipped is searched unfiltered (as UF)."""
+
+    def __init__(self, model: SLiCS, concepts):
+        self.model = model
+        self.index = {int(j): i for i, j in enumerate(concepts)}
+
+    def project(self, X, concept):
+        i = self.index.get(int(concept))
+        return np.asarray(X, dtype=np.float64) if i is None else self.model.project(X, i)
+
+
+def fit_unsupervised(rs: RetrievalSet, K: int, n_iter: int, batch_size, seed: int, pseudo: np.ndarray,
+                     notes: list[str]):
+    """U-SLiCS on the pseudo-labels; a concept that no training image is pseudo-labelled with is skipped.
+
+    Such a concept has nothing to learn its atoms from (SLiCS refuses it), so the model is fitted on
+    the other concepts and queries on it are searched unfiltered; a warning says so and the sentence
+    is appended to ``notes`` (once).
+    """
+    empty = np.flatnonzero(~pseudo.any(axis=0))
+    if not empty.size:
+        return fit_dictionary(rs, K, n_iter, batch_size, seed, labels=pseudo)
+    note = (f"U-SLiCS on {rs.dataset}: no training image is pseudo-labelled with "
+            f"{', '.join(rs.data.general_names[j] for j in empty)}; skipped (those queries are searched "
+            "unfiltered, as UF).")
+    if note not in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+        notes.append(note)
+    kept = np.flatnonzero(pseudo.any(axis=0))
+    return ConceptSubsetModel(fit_dictionary(rs, K, n_iter, batch_size, seed, labels=pseudo[:, kept]), kept)
 
 
 def _projector(model: SLiCS):
@@ -225,9 +260,11 @@ def run_dataset(dataset: str, params: dict) -> dict:
     models = {"S-SVD": fit_dictionary(rs, K, 0)}
     runs.append(summarise(evaluate(rs, queries, pool, model=models["S-SVD"], k=k), dataset, backbone, "S-SVD"))
     pseudo = pseudo_labels(rs, rs.rows("train"), int(cfg["n_pseudo_labels"]))
+    notes: list[str] = []
     for seed in tqdm(seeds, desc=f"S-SLiCS / U-SLiCS seeds ({dataset})", disable=None):
         for method, labels in (("S-SLiCS", None), ("U-SLiCS", pseudo)):
-            model = fit_dictionary(rs, K, n_iter, batch, seed, labels=labels)
+            model = fit_dictionary(rs, K, n_iter, batch, seed) if labels is None else \
+                fit_unsupervised(rs, K, n_iter, batch, seed, labels, notes)
             models.setdefault(method, model)
             runs.append(summarise(evaluate(rs, queries, pool, model=model, k=k), dataset, backbone, method, seed))
     runs.append(summarise(evaluate(rs, queries, pool, k=k), dataset, backbone, "UF"))
@@ -264,7 +301,7 @@ def run_dataset(dataset: str, params: dict) -> dict:
     return {"set": rs, "K": K, "grid": grid, "runs": pd.DataFrame(runs), "ablation": pd.DataFrame(ablation),
             "splice": pd.DataFrame(splice_rows), "splice_mean_nonzeros": float(nnz.mean()),
             "splice_sizes": {"queries": (sq.size, queries.size), "pool": (spool.size, pool.size)}, "models": models,
-            "pseudo_labels": pseudo, "grid_models": grid_models}
+            "pseudo_labels": pseudo, "grid_models": grid_models, "notes": notes}
 
 
 # --- tables, metrics and figures for the notebook ----------------------------------------

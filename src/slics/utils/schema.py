@@ -218,6 +218,11 @@ SCHEMA = {
     },
 }
 
+# Dimension of the source space that section 3.7 fits its maps in, per profile: the demo text tower
+# (all-MiniLM-L6-v2) and CLIP ViT-B/32 (slics.sections.image_to_prompt.SOURCE_BACKBONE). Below it no
+# map is unique, so a training size under it fails here rather than after the images are encoded.
+ALIGNMENT_SOURCE_DIM = {"demo": 384, "full": 512}
+
 # Relations between keys that a per-key spec cannot state: (check, key named in the message, message).
 CROSS_CHECKS = [
     (lambda p: p["ista_clip"]["top_lambda"] in p["ista_clip"]["lambdas"], "ista_clip.top_lambda",
@@ -228,6 +233,10 @@ CROSS_CHECKS = [
      "must be < robustness.grid.stop"),
     (lambda p: (p["profile"] == "demo") == (p["embed"]["backbone"] == "demo"), "embed.backbone",
      "must be 'demo' in the demo profile and a CLIP model in the full profile"),
+    (lambda p: min(p["image_to_prompt"]["train_sizes"]) >= ALIGNMENT_SOURCE_DIM[p["profile"]],
+     "image_to_prompt.train_sizes",
+     "must all be >= the source dimension of the profile (demo 384, full 512: CLIP ViT-B/32); "
+     "below it the maps are not unique"),
 ]
 
 
