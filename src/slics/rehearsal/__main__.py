@@ -1,0 +1,44 @@
+"""``python -m slics.rehearsal [--workdir DIR] [--stages NAME ...] [--keep]``: rehearse the full profile."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .run import RehearsalError, prepare, run_stages
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workdir", default=None, help="scratch folder (default: a new temp dir, removed after)")
+    parser.add_argument("--stages", nargs="*", default=None, help="run only these dvc.yaml stages (in dvc.yaml order)")
+    parser.add_argument("--backbone", default="clip-vit-b32", choices=("clip-vit-b32", "clip-rn50"))
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (a --workdir is always kept)")
+    args = parser.parse_args(argv)
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="slics-rehearsal-"))
+    start = time.perf_counter()
+    ok = False
+    try:
+        env = prepare(workdir, backbone=args.backbone)
+        report = run_stages(workdir, env, only=args.stages)
+        ok = True
+    except RehearsalError as err:
+        print(f"error: rehearsal of the full profile failed: {err}", file=sys.stderr)
+        return 1
+    finally:
+        kept = args.workdir or args.keep or not ok
+        if not kept:
+            shutil.rmtree(workdir, ignore_errors=True)
+    total = time.perf_counter() - start
+    print(f"rehearsal of the full profile passed: {len(report)} stage(s), "
+          f"{sum(r['outputs'] for r in report)} declared outputs, in {total:.0f} s"
+          + (f"; scratch folder {workdir}" if kept else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
