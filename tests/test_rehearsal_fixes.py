@@ -85,6 +85,10 @@ def test_u_slics_skips_a_concept_without_pseudo_labels():
     Q = rs.X[:3]
     assert np.array_equal(model.project(Q, 1), Q)                  # skipped: unfiltered
     assert np.allclose(model.project(Q, 0), model.model.project(Q, 0))
+    assert model.atom_concept_.tolist() == [0, 0] and model.dictionary_.shape == (2, rs.X.shape[1])
+    captions = sec.caption_words(model.dictionary_, model.atom_concept_, rs.vocab, [f"w{i}" for i in range(20)],
+                                 rs.data.general_names, 3)
+    assert len(captions["a"]) == 3 and captions["b"] == []
     pairs = sec.evaluate(rs, rs.rows("query"), rs.rows("pool"), model=model, k=5)
     assert len(pairs) > 0
     full = sec.fit_unsupervised(rs, 2, 2, None, 0, rs.data.general[train], notes)

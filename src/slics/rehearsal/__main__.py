@@ -1,4 +1,4 @@
-"""``python -m slics.rehearsal [--workdir DIR] [--stages NAME ...] [--keep]``: rehearse the full profile."""
+"""``python -m slics.rehearsal [--workdir DIR [--reuse]] [--stages NAME ...] [--keep]``: rehearse the full profile."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .run import RehearsalError, prepare, run_stages
+from .run import RehearsalError, environment, prepare, run_stages
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,12 +18,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", nargs="*", default=None, help="run only these dvc.yaml stages (in dvc.yaml order)")
     parser.add_argument("--backbone", default="clip-vit-b32", choices=("clip-vit-b32", "clip-rn50"))
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (a --workdir is always kept)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="rerun stages in a prepared --workdir (its fixtures, weights and earlier outputs)")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="slics-rehearsal-"))
     start = time.perf_counter()
     ok = False
     try:
-        env = prepare(workdir, backbone=args.backbone)
+        if args.reuse and not args.workdir:
+            raise RehearsalError("--reuse needs the --workdir of an earlier rehearsal.")
+        env = environment(workdir) if args.reuse else prepare(workdir, backbone=args.backbone)
         report = run_stages(workdir, env, only=args.stages)
         ok = True
     except RehearsalError as err:
@@ -35,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     total = time.perf_counter() - start
     print(f"rehearsal of the full profile passed: {len(report)} stage(s), "
-          f"{sum(r['outputs'] for r in report)} declared outputs, in {total:.0f} s"
+          f"{sum(r['outputs'] for r in report)} expected outputs, in {total:.0f} s"
           + (f"; scratch folder {workdir}" if kept else ""))
     return 0
 

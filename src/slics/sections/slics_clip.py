@@ -65,6 +65,8 @@ class ConceptSubsetModel:
     def __init__(self, model: SLiCS, concepts):
         self.model = model
         self.index = {int(j): i for i, j in enumerate(concepts)}
+        self.dictionary_ = model.dictionary_
+        self.atom_concept_ = np.asarray(concepts, dtype=np.int64)[model.atom_concept_]   # original concept ids
 
     def project(self, X, concept):
         i = self.index.get(int(concept))
@@ -181,6 +183,9 @@ def caption_words(dictionary, atom_concept, V, words, concept_names, n_words: in
     out = {}
     for j, name in enumerate(concept_names):
         Dj = dictionary[atom_concept == j]
+        if not Dj.shape[0]:                   # a concept U-SLiCS skipped (no pseudo-labels): no caption
+            out[name] = []
+            continue
         R = V - nnls_batch(Dj, V) @ Dj
         err = np.einsum("ij,ij->i", R, R)
         order = np.argsort(err, kind="stable")[:n_words]
