@@ -101,3 +101,12 @@ def test_missing_split_names_the_stage(tmp_path, monkeypatch):
     monkeypatch.setenv("SLICS_DATA_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="embed_coco"):
         load_set("coco", {"profile": "full", "embed": {"backbone": "clip-vit-b32"}})
+
+
+def test_tsne_on_tiny_sets_caps_perplexity_and_refuses_too_few_points():
+    from slics.sections import retrieval_figures as figs
+
+    X = np.random.default_rng(0).standard_normal((6, 4))
+    assert figs.tsne_2d(X, perplexity=30, seed=0).shape == (6, 2)      # scikit-learn alone refuses 30 >= 6
+    with pytest.raises(ValueError, match="at least 3 points"):
+        figs.tsne_2d(X[:2], perplexity=30, seed=0)

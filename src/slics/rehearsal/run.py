@@ -56,7 +56,8 @@ def tiny_params(params: dict, backbone: str = "clip-vit-b32", batch_size: int = 
                           n_example_concepts=3)
     for name in ("mirflickr25k", "coco"):
         p["datasets"][name]["splits"]["full"] = {"n_train": 12, "n_val": 4, "n_query": 4}
-    fit = {"k": 5, "n_iter": 2, "k_grid": [1, 2], "batch_size": {"mirflickr25k": None, "coco": 8},
+    fit = {"k": 5, "n_iter": 2, "k_grid": [2, 3],          # K >= 2: Fig. 3 plots two atoms
+           "batch_size": {"mirflickr25k": None, "coco": 8},
            "seeds": {"mirflickr25k": [0], "coco": [0]}}
     p["slics_clip"].update(fit, n_caption_words=3, tsne_images=10)
     p["slics_clip"]["splice"].update(n_queries=None, n_pool=None)
