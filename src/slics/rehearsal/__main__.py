@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         report = run_stages(workdir, env, only=args.stages)
         ok = True
     except RehearsalError as err:
-        print(f"error: rehearsal of the full profile failed: {err}", file=sys.stderr)
+        print(f"error: rehearsal of the full profile failed: {err}\n(scratch folder kept: {workdir})", file=sys.stderr)
         return 1
     finally:
         kept = args.workdir or args.keep or not ok

@@ -174,6 +174,9 @@ def run_stages(workdir: Path, env: dict, only=None, log=print) -> list[dict]:
     params = yaml.safe_load((project / "params.yaml").read_text())
     logs = Path(workdir) / "logs"
     logs.mkdir(exist_ok=True)
+    unknown = sorted(set(only or ()) - set(stages))
+    if unknown:
+        raise RehearsalError(f"dvc.yaml has no stage(s) {unknown}; its stages: {', '.join(stages)}.")
     names = [n for n in stages if only is None or n in only]
     report = []
     for i, name in enumerate(names, 1):
