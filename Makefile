@@ -1,6 +1,7 @@
 # Two entry points (see README):
 #   make reproduce   set up .venv and regenerate every result with `dvc repro` (demo profile by default)
-#   make test        set up .venv and run the unit tests and strict nbval on the executed notebooks
+#   make test        set up .venv and run the unit tests and strict nbval on the executed notebooks,
+#                    after rehearsing the full profile at tiny scale (make rehearse-full)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
@@ -8,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # Offline copies of the small external inputs (see data/README.md); a sibling ../shared/data is used when present.
 export SLICS_DATA_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data))
 
-.PHONY: venv reproduce test inputs lab benchmarks clean-venv site browser
+.PHONY: venv reproduce test inputs rehearse-full lab benchmarks clean-venv site browser
 
 # Hand runs in `make lab` write here (git-ignored), never into the committed results/.
 SCRATCH_RESULTS ?= $(CURDIR)/results-scratch
@@ -46,8 +47,13 @@ $(INPUTS_STAMP): $$(shell test -x $(BIN)/python && $(BIN)/python -m slics.utils.
 	python -m slics.utils.pipeline inputs
 	touch $@
 
-test: inputs browser
+test: inputs browser rehearse-full
 	HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider
+
+# Every stage in profile `full` at tiny scale, offline: fixture datasets in the real formats, random
+# weights of the real architectures, a scratch folder (a temp dir) that never touches data/ or results/.
+rehearse-full: inputs
+	python -m slics.rehearsal
 
 # Read and rerun the notebooks by hand, with the project's environment. JupyterLab opens copies of
 # notebooks/ in $(SCRATCH_RESULTS)/lab (refreshed when a source notebook is newer), since saving a

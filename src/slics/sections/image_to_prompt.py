@@ -34,6 +34,9 @@ METHODS = ("identity", "least squares", "Procrustes")
 # Printed precision (README, "Reproduction contract").
 DECIMALS = {"noise": 2, "mse": 4, "relative_error": 4, "mean_cosine": 4, "top1_match": 4,
             "rotation_error": 4, "train_mse": 4, "*": 4}
+# Images per batch when the full profile encodes Flickr30k. A constant, not `embed.batch_size`: stage
+# 07 does not declare `embed`, and declaring it would change the demo notebook's injected parameters.
+IMAGE_BATCH_SIZE = 64
 
 
 def _unit(X: np.ndarray) -> np.ndarray:
@@ -235,12 +238,15 @@ def describe(params: dict) -> str:
 
 def flickr30k_image_names() -> list[str]:
     """The Flickr30k image file names of the Multi30k splits (train, val, test_2016), in that order."""
-    from ..data.resources import resource_path
+    from ..data.resources import expected, resource_path
 
     names = []
     for split in ("train", "val", "test_2016"):
         path = resource_path("flickr30k", f"flickr30k/{split}_images.txt")
         names += [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    if len(names) != int(expected("flickr30k_images")):
+        raise ValueError(f"the Multi30k image lists name {len(names)} images, expected "
+                         f"{expected('flickr30k_images')} (registry _expected.flickr30k_images).")
     return names
 
 
@@ -285,20 +291,21 @@ def full_embeddings(params: dict, device=None) -> tuple[np.ndarray, np.ndarray]:
     """Source and target image embeddings of the Flickr30k images (``image_to_prompt.full``'s
     ``source_backbone`` and ``target_backbone``, registry names), cached under ``data/embeddings``."""
     from ..embedding.embed import embeddings_dir
-    from ..embedding.registry import load_backbone
-    from ..utils.io import load_npy, save_npy
+    from ..embedding.cache import cached_array, weights_tag
+    from ..embedding.registry import get_spec, load_backbone
 
     cfg = params["image_to_prompt"]["full"]
     names = (cfg["source_backbone"], cfg["target_backbone"])
-    out = {name: embeddings_dir(name, "flickr30k") / "images.npy" for name in names}
-    if not all(p.is_file() for p in out.values()):
-        folder = check_full_inputs(cfg["images_dir"], names)
-        images = _FolderImages(folder, flickr30k_image_names())
-        for name, path in out.items():
-            if not path.is_file():
-                model = load_backbone(name, device=device)
-                save_npy(path, model.encode_images(images, batch_size=int(params["embed"]["batch_size"])))
-    return tuple(load_npy(p) for p in out.values())
+    image_names = flickr30k_image_names()
+    arrays = []
+    for name in names:
+        def encode(name=name):
+            images = _FolderImages(check_full_inputs(cfg["images_dir"], names), image_names)
+            return load_backbone(name, device=device).encode_images(images, batch_size=IMAGE_BATCH_SIZE)
+
+        path = embeddings_dir(name, "flickr30k") / "images.npy"
+        arrays.append(cached_array(path, image_names, name, weights_tag(get_spec(name).weights_file()), encode))
+    return tuple(arrays)
 
 
 def concept_prompts(components, R, target_norm: float) -> np.ndarray:

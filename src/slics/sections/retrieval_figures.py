@@ -147,6 +147,9 @@ def figure_two_atoms(model: SLiCS, rs: RetrievalSet, concept: int):
 TSNE_INPUT_DECIMALS = 4
 
 
+MIN_TSNE_POINTS = 3
+
+
 def tsne_2d(X, perplexity: float, seed: int) -> np.ndarray:
     """2-D t-SNE (scikit-learn, PCA start, 500 iterations) of ``X`` rounded to 4 decimals, on one OpenMP thread.
 
@@ -161,6 +164,10 @@ def tsne_2d(X, perplexity: float, seed: int) -> np.ndarray:
     from threadpoolctl import threadpool_limits
 
     X = np.round(np.asarray(X, dtype=np.float64), TSNE_INPUT_DECIMALS)
+    if X.shape[0] < MIN_TSNE_POINTS:
+        raise ValueError(f"t-SNE needs at least {MIN_TSNE_POINTS} points, got {X.shape[0]}.")
+    # scikit-learn needs perplexity < n; only tiny sets (the full profile's rehearsal) are capped
+    perplexity = min(perplexity, (X.shape[0] - 1) / 2)
     with threadpool_limits(limits=1, user_api="openmp"):
         return TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity,
                     max_iter=500).fit_transform(X)
@@ -208,13 +215,18 @@ def figure_tsne_k(models: dict, rs: RetrievalSet, concept: int, n_images: int, s
     label = np.argmax(rs.data.sub[keep][:, subs], axis=1)
     fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.6), squeeze=False)
     for ax, (K, model) in zip(axes[0], sorted(models.items())):
+        if keep.size < MIN_TSNE_POINTS:        # tiny sets only: too few validation images to lay out
+            ax.text(0.5, 0.5, f"{keep.size} validation image(s)\nwith one sub-label", ha="center", va="center")
+            ax.set(title=f"K = {K}", xticks=[], yticks=[])
+            continue
         comps = model.components(rs.X[keep], rs.data.general[keep])[:, concept]
         emb = tsne_2d(normalise_rows(comps), perplexity=20, seed=seed)
         for s, (col, (colour, marker)) in enumerate(zip(subs, class_styles(len(subs)))):
             ax.scatter(emb[label == s, 0], emb[label == s, 1], s=10, color=colour, marker=marker,
                        label=rs.data.sub_names[col])
         ax.set(title=f"K = {K} atoms per concept", xticks=[], yticks=[])
-    legend_outside(axes[0][-1], fontsize=8, markerscale=1.5)
+    if keep.size >= MIN_TSNE_POINTS:
+        legend_outside(axes[0][-1], fontsize=8, markerscale=1.5)
     fig.suptitle(f"{dataset_name(rs.dataset)}: t-SNE of the components of '{rs.data.general_names[concept]}', by sub-label")
     fig.tight_layout()
     return fig
