@@ -126,13 +126,18 @@ def split_path(backbone: str, dataset: str):
     return embeddings_dir(backbone, dataset) / "split.csv"
 
 
-def read_split(backbone: str, dataset: str, data: MultiLabelSet) -> np.ndarray:
-    """The split written by stage ``embed_<dataset>``, checked against the labels' image ids."""
+def _check_split_exists(backbone: str, dataset: str) -> None:
     path = split_path(backbone, dataset)
     if not path.is_file():
         raise FileNotFoundError(f"The split of {dataset} under backbone {backbone} ({path}) is missing: the "
                                 f"stage embed_{dataset} has not run for this backbone and profile. Run "
                                 f"`dvc repro embed_{dataset}` (or `python -m slics.embedding.embed {dataset}`).")
+
+
+def read_split(backbone: str, dataset: str, data: MultiLabelSet) -> np.ndarray:
+    """The split written by stage ``embed_<dataset>``, checked against the labels' image ids."""
+    _check_split_exists(backbone, dataset)
+    path = split_path(backbone, dataset)
     table = pd.read_csv(path, keep_default_na=False)
     if list(table.columns[:2]) != ["image", "split"]:
         raise ValueError(f"{path} must have the columns image, split; rerun `dvc repro embed_{dataset}`.")
@@ -151,8 +156,10 @@ def load_set(dataset: str, params: dict, backbone: str | None = None) -> Retriev
     spec = get_spec(backbone)
     profile = params["profile"]
     source = embeddings_source(backbone)
+    if get_spec(source).text_tower:          # an embed stage's files: fail on a missing split before any labels load
+        _check_split_exists(source, dataset)
     data = load_labels(dataset, profile)
-    if get_spec(source).text_tower:          # an embed stage's files
+    if get_spec(source).text_tower:
         split = read_split(source, dataset, data)
         X_raw = load_embeddings(source, "images", dataset)
         general_text = load_embeddings(source, "general_text", dataset)

@@ -284,8 +284,8 @@ CROSS_CHECKS = [
      "must be a backbone of the profile it runs in (slics.embedding.registry): " + "; ".join(
          f"the {profile} profile takes {', '.join(_text_backbones(profile))}" for profile in ("demo", "full"))),
     (lambda p: min(p["image_to_prompt"]["train_sizes"]) >= _alignment_source_dim(p), "image_to_prompt.train_sizes",
-     lambda p: (f"must all be >= {_alignment_source_dim(p)}, the dimension of the {p['profile']} profile's source "
-                "space (below it the maps are not unique)")),
+     lambda p: (f"must all be >= the dimension of the profile's source space ({p['profile']} "
+                f"{_alignment_source_dim(p)}); below it the maps are not unique")),
 ]
 
 
