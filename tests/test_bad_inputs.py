@@ -296,3 +296,45 @@ def test_omp_all_zero_atom_is_named():
 
     with pytest.raises(ValueError, match="D has an all-zero atom"):
         nn_omp(np.zeros((1, 1)), np.zeros((1, 1)), 0)
+
+
+# ------------------------------------------------------------------ scalars elsewhere in the public API
+@pytest.mark.parametrize("lams, error, match", [
+    (["a"], TypeError, "lams .* must be a real number, got str 'a'"),
+    ("0.1", TypeError, "lams .* must be a real number"),
+    ([0.1, -1.0], ValueError, "lams .* must be a finite positive number, got -1.0"),
+    ([[0.1]], ValueError, r"lams must be a number or a 1-D sequence"),
+])
+def test_lasso_path_checks_each_lambda_before_converting(lams, error, match):
+    from slics.core.lasso import lasso_path
+
+    with pytest.raises(error, match=match):
+        lasso_path(np.ones((1, 2)), np.eye(2), lams)
+
+
+def test_lasso_path_accepts_a_scalar_and_numpy_lambdas():
+    from slics.core.lasso import lasso_path
+
+    X, D = np.array([[1.0, 0.5]]), np.eye(2)
+    a, b = lasso_path(X, D, 0.1), lasso_path(X, D, np.array([0.1]))
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+@pytest.mark.parametrize("dim, seed, match", [(2.5, 0, "dim must be an integer, got 2.5"),
+                                              (1, 0, "dim must be at least 2, got 1"),
+                                              (3, 0.5, "seed must be an integer, got 0.5")])
+def test_random_rotation_does_not_truncate(dim, seed, match):
+    from slics.core.alignment import random_rotation
+
+    with pytest.raises(ValueError, match=match):
+        random_rotation(dim, seed)
+    R = random_rotation(3.0, 1)
+    np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
+
+
+def test_save_model_does_not_truncate_n_tokens(model, tmp_path):
+    from slics.model_io import save_model
+
+    with pytest.raises(ValueError, match="n_tokens must be an integer, got 2.5"):
+        save_model(model, tmp_path / "m.npz", preprocessing="tokens", n_tokens=2.5)
+    assert not (tmp_path / "m.npz").exists()
