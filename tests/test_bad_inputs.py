@@ -338,3 +338,22 @@ def test_save_model_does_not_truncate_n_tokens(model, tmp_path):
     with pytest.raises(ValueError, match="n_tokens must be an integer, got 2.5"):
         save_model(model, tmp_path / "m.npz", preprocessing="tokens", n_tokens=2.5)
     assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("atom_concept, match", [
+    ([0, -1], r"atom_concept must hold indices in \[0, 2\), got \[-1\]"),
+    ([0.0, 0.5], "atom_concept must hold integer indices"),
+    ([1, 1], r"atom_concept gives no atom to concept\(s\) \[0\]"),
+    ([0, 0, 1], r"atom_concept must hold one concept index per atom \(2\)"),
+])
+def test_word_captions_checks_atom_concept(atom_concept, match):
+    """A negative or fractional concept index used to drop atoms silently; a concept without atoms
+    used to fail inside the NNLS solver, blaming its ``D``."""
+    from slics.captions import word_captions
+
+    rng = np.random.default_rng(6)
+    D, V = np.eye(2, 3), rng.standard_normal((4, 3))
+    with pytest.raises(ValueError, match=match):
+        word_captions(D, V, list("abcd"), n_words=2, atom_concept=atom_concept)
+    out = word_captions(D, V, list("abcd"), n_words=2, atom_concept=[0, 1])
+    assert list(out) == ["concept 0", "concept 1"] and all(len(w) == 2 for w in out.values())
