@@ -357,3 +357,20 @@ def test_word_captions_checks_atom_concept(atom_concept, match):
         word_captions(D, V, list("abcd"), n_words=2, atom_concept=atom_concept)
     out = word_captions(D, V, list("abcd"), n_words=2, atom_concept=[0, 1])
     assert list(out) == ["concept 0", "concept 1"] and all(len(w) == 2 for w in out.values())
+
+
+@pytest.mark.parametrize("name, rows, match", [("queries", [0, -1], r"queries must hold indices in \[0, 12\), got \[-1\]"),
+                                               ("pool", [3, 12], r"pool must hold indices in \[0, 12\), got \[12\]"),
+                                               ("queries", [0.5], "queries must hold integer indices")])
+def test_evaluate_checks_row_indices_before_fitting(name, rows, match):
+    from slics.embedding.retrieval_set import RetrievalSet
+    from slics.evaluation import evaluate
+
+    rng = np.random.default_rng(7)
+    Y = np.zeros((12, 2), bool)
+    Y[np.arange(12), np.arange(12) % 2] = True
+    rs = RetrievalSet.from_arrays(rng.standard_normal((12, 4)), Y, np.array(["train"] * 4 + ["query"] * 4 + ["pool"] * 4),
+                                  general_names=["a", "b"])
+    with pytest.raises(ValueError, match=match):
+        evaluate(rs, ["UF"], k=2, **{name: rows})
+    assert len(evaluate(rs, ["UF"], k=2, queries=[4, 5], pool=[8, 9, 10])) == 1
