@@ -374,3 +374,11 @@ def test_evaluate_checks_row_indices_before_fitting(name, rows, match):
     with pytest.raises(ValueError, match=match):
         evaluate(rs, ["UF"], k=2, **{name: rows})
     assert len(evaluate(rs, ["UF"], k=2, queries=[4, 5], pool=[8, 9, 10])) == 1
+
+
+def test_zero_token_names_x_and_where():
+    """Shrunk from tests/test_properties.py: preprocess(kind='tokens') of a zero token."""
+    from slics.preprocess import preprocess
+
+    with pytest.raises(ValueError, match=r"^X has 1 zero token\(s\) \(first: row 1, token 0\)"):
+        preprocess(np.array([[1.0, 2.0], [0.0, 3.0]]), "tokens", n_tokens=2)

@@ -309,7 +309,7 @@ def test_zero_shot_pseudo_labels_contract(image, text, k):
 @given(matrices(), st.sampled_from(["unit", "tokens", "centre", "bogus"]), SCALARS)
 def test_preprocess_contract(X, kind, n_tokens):
     out = raises_named(lambda: preprocess(X, kind, n_tokens=n_tokens, mean=np.zeros(np.shape(X)[-1])),
-                       "X", "kind", "n_tokens", "mean", "token(s)", "features")
+                       "X", "kind", "n_tokens", "mean", "features")
     if out is not None and kind == "unit":
         norms = np.linalg.norm(out, axis=1)
         assert np.all(np.isclose(norms, 1.0) | (norms == 0))

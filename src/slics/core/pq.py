@@ -65,7 +65,9 @@ def normalise_tokens(X, n_tokens: int) -> np.ndarray:
     tokens = split_tokens(X, n_tokens).astype(np.float64)
     norms = np.linalg.norm(tokens, axis=2, keepdims=True)
     if np.any(norms == 0):
-        raise ValueError(f"{int(np.sum(norms == 0))} token(s) are zero and cannot be normalised.")
+        row, token = np.argwhere(norms[..., 0] == 0)[0]
+        raise ValueError(f"X has {int(np.sum(norms == 0))} zero token(s) (first: row {row}, token {token}); "
+                         f"a zero token has no direction and cannot be normalised.")
     return (tokens / norms).reshape(tokens.shape[0], -1)
 
 
