@@ -382,3 +382,14 @@ def test_zero_token_names_x_and_where():
 
     with pytest.raises(ValueError, match=r"^X has 1 zero token\(s\) \(first: row 1, token 0\)"):
         preprocess(np.array([[1.0, 2.0], [0.0, 3.0]]), "tokens", n_tokens=2)
+
+
+@pytest.mark.parametrize("block", [0, 2.5, None])
+def test_block_sizes_are_checked(block):
+    from slics.core.pq import QuantisedPool
+
+    with pytest.raises(ValueError, match="block must be"):
+        top_k(np.eye(3), np.eye(3), 1, block=block)
+    with pytest.raises(ValueError, match="block must be"):
+        QuantisedPool(np.array([[0], [1]]), np.eye(2)).scores(np.eye(2), block=block)
+    np.testing.assert_array_equal(top_k(np.eye(3), np.eye(3), 1, block=1), [[0], [1], [2]])

@@ -295,7 +295,7 @@ class QuantisedPool:
         """
         Z = check_matrix(Z, "Z", n_cols=self.n_tokens * self.codebook.shape[1], allow_empty=True)
         S = np.empty((Z.shape[0], len(self)))
-        block = max(1, int(block))
+        block = check_int(block, "block", minimum=1)
         C = np.ascontiguousarray(self.codebook)
         scratch = table_scratch(self.n_tokens, C.shape[0])
         for start in range(0, Z.shape[0], block):
