@@ -1,6 +1,7 @@
 # Two entry points (see README):
 #   make reproduce   set up .venv and regenerate every result with `dvc repro` (demo profile by default)
-#   make test        set up .venv and run the unit tests and strict nbval on the executed notebooks
+#   make test        set up .venv and run the unit tests and strict nbval on the executed notebooks,
+#                    after rehearsing the full profile at tiny scale (make rehearse-full)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
@@ -8,13 +9,24 @@ export PATH := $(BIN):$(PATH)
 # Offline copies of the small external inputs (see data/README.md); a sibling ../shared/data is used when present.
 export SLICS_DATA_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data))
 
-.PHONY: venv reproduce test inputs lab benchmarks mutation clean-venv
+.PHONY: venv reproduce test inputs rehearse-full lab benchmarks mutation clean-venv site browser
+
+# Hand runs in `make lab` write here (git-ignored), never into the committed results/.
+SCRATCH_RESULTS ?= $(CURDIR)/results-scratch
+# Jupyter refuses to start as root without --allow-root (containers and many cloud machines run as root).
+JUPYTER_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 venv: $(VENV)/.installed
 
+# The interpreter is checked before .venv is created; a failed install removes .venv, so that no
+# later run reuses a half-installed environment.
 $(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
+	  echo "error: this project needs Python 3.11; '$(PYTHON)' is $$($(PYTHON) --version 2>/dev/null || echo 'not found')." >&2; \
+	  echo "       Choose the interpreter with PYTHON=python3.11 make $(MAKECMDGOALS)" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' || { \
+	  rm -rf $(VENV); echo "error: the installation failed (see above); .venv was removed, so the next run starts clean." >&2; exit 1; }
 	touch $@
 
 # Check params.yaml in a second, run the pipeline, then say whether the rerun reproduced the committed results.
@@ -25,15 +37,47 @@ reproduce: venv
 
 # The inputs the notebooks read (data/, git-ignored), built by the stages' own commands without DVC,
 # so that the tests never rewrite dvc.lock.
-inputs: venv
-	python -m slics.utils.pipeline inputs
+# Rebuilt only when a file the input stages read is newer than the stamp (the list comes from
+# dvc.yaml: half a second of Python each time make starts).
+INPUTS_STAMP := data/.inputs-built
+inputs: $(INPUTS_STAMP)
 
-test: inputs
+.SECONDEXPANSION:
+$(INPUTS_STAMP): $$(shell test -x $(BIN)/python && $(BIN)/python -m slics.utils.pipeline inputs --list-deps 2>/dev/null) | venv
+	python -m slics.utils.pipeline inputs
+	touch $@
+
+test: inputs browser rehearse-full
 	HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider
 
-# Read and rerun the notebooks by hand, with the project's environment.
-lab: inputs
-	jupyter lab notebooks/
+# Every stage in profile `full` at tiny scale, offline: fixture datasets in the real formats, random
+# weights of the real architectures, a scratch folder (a temp dir) that never touches data/ or results/.
+rehearse-full: inputs
+	python -m slics.rehearsal
+
+# Read and rerun the notebooks by hand, with the project's environment. JupyterLab opens copies of
+# notebooks/ in $(SCRATCH_RESULTS)/lab (refreshed when a source notebook is newer), since saving a
+# run notebook writes its outputs into the file; tables, figures and metrics of hand runs go to
+# $(SCRATCH_RESULTS). `make reproduce` is the one way to publish into results/.
+LAB_DIR := $(SCRATCH_RESULTS)/lab
+lab: inputs $(patsubst notebooks/%,$(LAB_DIR)/%,$(wildcard notebooks/*.ipynb))
+	SLICS_ROOT=$(CURDIR) SLICS_RESULTS_DIR=$(SCRATCH_RESULTS) jupyter lab $(JUPYTER_ROOT_FLAG) --notebook-dir=$(LAB_DIR)
+
+$(LAB_DIR)/%.ipynb: notebooks/%.ipynb
+	@mkdir -p $(@D)
+	cp $< $@
+
+# The offline HTML site of the committed results (git-ignored site/; open site/index.html).
+site: venv
+	python -m slics.site --out site
+
+# Headless Chromium for tests/test_site.py, from Debian's package (installed when missing, as root
+# or through password-less sudo; otherwise that test is skipped and says why).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null \
+	  || echo "warning: could not install chromium (apt-get install -y chromium needs root); tests/test_site.py will be skipped" >&2; }
 
 benchmarks: venv
 	python benchmarks/bench_ista.py

@@ -1,6 +1,7 @@
-"""The README's benchmark table is the one ``benchmarks/summary.py`` writes from the committed JSON."""
+"""The benchmark page is the one ``benchmarks/summary.py`` writes from the committed JSON."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -13,19 +14,28 @@ def _summary():
     return module
 
 
-def test_readme_table_matches_the_committed_benchmarks(tmp_path):
+def test_benchmark_page_matches_the_committed_benchmarks(tmp_path):
+    page = tmp_path / "benchmarks.md"
+    _summary().main(page)
+    assert page.read_text() == (ROOT / "docs" / "benchmarks.md").read_text(), (
+        "docs/benchmarks.md is stale: run `python benchmarks/summary.py`")
+
+
+def test_page_states_each_goal_from_the_json():
     summary = _summary()
-    readme = tmp_path / "README.md"
-    text = (ROOT / "README.md").read_text()
-    readme.write_text(text)
-    summary.main(readme)
-    assert readme.read_text() == text, "README's benchmark table is stale: run `python benchmarks/summary.py`"
+    bench = ROOT / "results" / "benchmarks"
+    solvers = json.loads((bench / "solvers.json").read_text())
+    slics = json.loads((bench / "slics.json").read_text())
+    text = summary.page(solvers, slics)
+    assert text.startswith("# Benchmarks\n")
+    speedup = solvers["nnls"]["planted"]["speedup"]
+    assert f"{speedup:.1f}x a scipy loop" in text
+    slow = json.loads(json.dumps(solvers))
+    slow["nnls"]["planted"]["speedup"] = summary.NNLS_GOAL / 2  # a goal that fails says so
+    assert "**not met**" in summary.page(slow, slics)
 
 
-def test_missing_markers_name_the_fix(tmp_path):
-    import pytest
-
-    readme = tmp_path / "README.md"
-    readme.write_text("no table here\n")
-    with pytest.raises(SystemExit, match="benchmarks:start"):
-        _summary().main(readme)
+def test_readme_links_the_page_and_holds_no_benchmark_table():
+    readme = (ROOT / "README.md").read_text()
+    assert "(docs/benchmarks.md)" in readme
+    assert "| problem | solver |" not in readme

@@ -16,7 +16,7 @@ from slics.core.normalise import normalise_rows
 
 def test_retrieval_reexports_the_core_functions():
     assert set(slics.retrieval.__all__) == {"top_k", "filtered_retrieval", "average_precision_at_k",
-                                            "mean_average_precision"}
+                                            "mean_average_precision", "AP_CONVENTION"}
     for name in slics.retrieval.__all__:
         assert getattr(slics.retrieval, name) is getattr(core_retrieval, name)
 

@@ -154,6 +154,7 @@ def _full_params(tmp_path, backbone="clip-vit-b32"):
     params = load_params()
     params["profile"] = "full"
     params["embed"]["backbone"] = backbone
+    params["image_to_prompt"]["train_sizes"] = [600, 800]     # >= ViT-B/32's 512 dimensions
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     return path

@@ -149,3 +149,28 @@ def test_results_dir_that_is_a_file_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv("SLICS_RESULTS_DIR", str(target))
     with pytest.raises(NotADirectoryError, match="point SLICS_RESULTS_DIR at a folder"):
         run_notebook("01_robustness", ["seed"])
+
+
+@pytest.mark.slow
+def test_stage_reports_progress_on_stderr_and_no_kernel_warning(tmp_path, monkeypatch, capfd):
+    from slics.utils import progress
+
+    monkeypatch.setattr(progress, "HEARTBEAT_S", 0.5)
+    from slics.utils import notebooks  # conftest turns tqdm off (TQDM_DISABLE, read at import): on again here
+
+    monkeypatch.setattr(notebooks, "PROGRESS_BAR", notebooks.PROGRESS_BAR | {"disable": False})
+    _toy_stage(tmp_path, monkeypatch, "import time\ntime.sleep(2.5)")
+    dest = run_notebook("toy", ["seed"])
+    err = capfd.readouterr().err
+    assert "toy:" in err and ("cell/s" in err or "s/cell" in err)  # the bar: cells done, time spent
+    assert "running for" in err  # the heartbeat of the long cell
+    assert "without encryption" not in err  # the kernel runs over IPC, not TCP
+    text = dest.read_text()
+    assert "running for" not in text and "cell/s" not in text and "s/cell" not in text
+
+
+def test_cell_clock_rejects_a_bad_interval():
+    from slics.utils.progress import CellClock
+
+    with pytest.raises(ValueError, match="heartbeat=0"):
+        CellClock("x", heartbeat=0)

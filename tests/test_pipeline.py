@@ -88,3 +88,15 @@ def test_dvc_reruns_a_stage_when_a_module_it_imports_changes(tmp_path):
     changed = {name for name, paths in modified().items() if "src/slics/utils/validation.py" in paths}
     importers = {name for name in stages if "src/slics/utils/validation.py" in pipeline.stage_code(name)}
     assert importers and changed == importers
+
+
+def test_input_deps_are_the_files_the_input_stages_read():
+    deps = pipeline.input_deps()
+    assert {"params.yaml", "dvc.yaml", "results/tables/concepts.csv", "src/slics/embedding/embed.py"} <= set(deps)
+    assert not any(d.startswith("data/") for d in deps)  # the input stages' own outputs
+    assert all((project_root() / d).is_file() for d in deps)
+    assert "src/slics/sections/slics_clip.py" not in deps  # notebook code does not rebuild inputs
+
+
+def test_interpolate_resolves_dvc_references():
+    assert pipeline._interpolate("data/${embed.backbone}/x", {"embed": {"backbone": "demo"}}) == "data/demo/x"

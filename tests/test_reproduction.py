@@ -68,3 +68,16 @@ def test_notebook_comparison_ignores_image_bytes_only():
     assert verdict.compare_bytes("n.ipynb", nb("a", "AAA"), nb("b", "AAA")).status == "different"
     assert verdict.compare_bytes("t.csv", b"x\n1\n", b"x\n2\n").status == "different"
     assert verdict.compare_bytes("t.csv", None, b"x\n").status == "new"
+
+
+def test_notebook_whose_code_changed_is_different_but_says_its_outputs_are_the_same():
+    import json
+
+    def nb(source, text):
+        return json.dumps({"cells": [{"cell_type": "code", "source": source, "outputs": [
+            {"output_type": "stream", "name": "stdout", "text": text}]}]}).encode()
+
+    refactored = verdict.compare_bytes("n.ipynb", nb("f(x)", "1"), nb("g(x)", "1"))
+    assert refactored.status == "different" and "every cell's text output is identical" in refactored.detail
+    changed = verdict.compare_bytes("n.ipynb", nb("f(x)", "1"), nb("f(x)", "2"))
+    assert changed.status == "different" and changed.detail == "text outputs differ"

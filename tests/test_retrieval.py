@@ -68,10 +68,84 @@ def test_filtered_retrieval_against_naive_loop():
             subs = [s for s in range(3) if parent[s] == j and Sq[q, s]]
             sub = _naive_ap([any(Sp[c, s] for s in subs) for c in ranked]) if subs else np.nan
             rows.append((q, j, gen, sub))
-    got = pairs.sort_values(["concept", "query"]).to_numpy()
+    got = pairs.sort_values(["concept", "query"])[["query", "concept", "ap_general", "ap_sub"]].to_numpy()
     want = np.array(sorted(rows, key=lambda r: (r[1], r[0])), dtype=float)
     np.testing.assert_array_equal(got[:, :2], want[:, :2])
     np.testing.assert_allclose(got[:, 2:], want[:, 2:], atol=1e-6)
     summary = mean_average_precision(pairs)
     assert summary["n_pairs"] == int(Yq.sum())
     assert summary["map_sub"] == pytest.approx(np.nanmean(want[:, 3]))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The AP@k conventions, each against an independent implementation on the same rankings
+
+def _rankings(seed=0, m=40, n=60, k=10):
+    rng = np.random.default_rng(seed)
+    rel_pool = rng.random((m, n)) < rng.uniform(0.02, 0.5, (m, 1))      # relevance of every pool item
+    order = np.argsort(rng.random((m, n)), axis=1)                       # some ranking of the pool
+    return rel_pool, order, k
+
+
+def test_found_convention_equals_torchmetrics_and_sklearn():
+    torch = pytest.importorskip("torch")
+    tm = pytest.importorskip("torchmetrics.functional.retrieval")
+    from sklearn.metrics import average_precision_score
+
+    rel_pool, order, k = _rankings()
+    ours = average_precision_at_k(np.take_along_axis(rel_pool, order, axis=1)[:, :k])
+    n = rel_pool.shape[1]
+    for i in range(len(rel_pool)):
+        score = np.empty(n)
+        score[order[i]] = np.arange(n, 0, -1, dtype=float)                  # positive, strictly by rank
+        ref = float(tm.retrieval_average_precision(torch.tensor(score), torch.tensor(rel_pool[i]), top_k=k))
+        assert ours[i] == pytest.approx(ref, abs=1e-6)
+        top = order[i, :k]
+        if rel_pool[i, top].any():                                          # sklearn: AP of the top-k list
+            assert ours[i] == pytest.approx(average_precision_score(rel_pool[i, top], score[top]), abs=1e-12)
+        else:
+            assert ours[i] == 0
+
+
+def test_min_k_r_convention_equals_its_definition():
+    rel_pool, order, k = _rankings(1)
+    ranked = np.take_along_axis(rel_pool, order, axis=1)
+    ours = average_precision_at_k(ranked[:, :k], rel_pool.sum(axis=1))
+    for i, row in enumerate(ranked):
+        total, found = 0.0, 0
+        for rank in range(1, k + 1):                                        # sum of P@i at the relevant ranks
+            if row[rank - 1]:
+                found += 1
+                total += found / rank
+        R = int(row.sum())
+        assert ours[i] == pytest.approx(total / min(k, R) if R else 0.0, abs=1e-12)
+    assert np.all(ours <= average_precision_at_k(ranked[:, :k]) + 1e-15)    # it can only be lower
+
+
+def test_filtered_retrieval_reports_both_normalisers():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((50, 5))
+    Y = rng.random((50, 2)) < 0.3
+    Y[~Y.any(axis=1), 0] = True
+    S = np.stack([Y[:, 0] & (rng.random(50) < .5), Y[:, 0] & (rng.random(50) < .5)], axis=1)
+    pairs = filtered_retrieval(X[:10], X[10:], Y[:10], Y[10:], query_sub=S[:10], pool_sub=S[10:],
+                               sub_parent=np.array([0, 0]), k=5)
+    for _, r in pairs.iterrows():
+        q, j = int(r["query"]), int(r["concept"])
+        top = top_k(X[q:q + 1], X[10:], 5)[0]
+        R = int(Y[10:, j].sum())
+        rel = Y[10:][top, j]
+        assert r["ap_general_minkr"] == pytest.approx(average_precision_at_k(rel[None], [R])[0])
+        if not np.isnan(r["ap_sub"]):
+            mine = S[q] & (np.array([0, 0]) == j)
+            relevant = (S[10:] & mine).any(axis=1)
+            assert r["ap_sub_minkr"] == pytest.approx(average_precision_at_k(relevant[top][None], [relevant.sum()])[0])
+    summary = mean_average_precision(pairs)
+    assert summary["map_general_minkr"] <= summary["map_general"]
+
+
+def test_relevance_must_be_binary():
+    with pytest.raises(ValueError, match="only 0/1"):
+        average_precision_at_k(np.array([[1, -1, 0]]))
+    with pytest.raises(ValueError, match="n_relevant"):
+        average_precision_at_k(np.array([[True, True]]), [1])

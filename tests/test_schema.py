@@ -34,6 +34,9 @@ def test_committed_params_are_valid():
     (lambda p: p["datasets"]["coco"]["splits"]["demo"].update(n_train=2.5), "datasets.coco.splits.demo.n_train",
      "integer"),
     (lambda p: p["slics_clip"].update(datasets=["voc"]), "slics_clip.datasets[0]", "one of mirflickr25k, coco"),
+    (lambda p: p["image_to_prompt"].update(train_sizes=[300, 800]), "image_to_prompt.train_sizes", "demo 384"),
+    (lambda p: p.update(profile="full") or p["embed"].update(backbone="clip-vit-b32"),
+     "image_to_prompt.train_sizes", "full 512"),   # the demo's 400 is below ViT-B/32's 512 dimensions
 ])
 def test_bad_value_names_key_and_rule(mutate, key, words):
     params = _params()

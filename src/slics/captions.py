@@ -108,13 +108,16 @@ def word_captions(model_or_dictionary, vocab_emb, words, *, n_words: int = 5, co
     if concept_names is None:
         concept_names = [f"concept {j}" for j in range(n_concepts)]
     concept_names = [str(c) for c in concept_names]
-    if len(concept_names) != n_concepts:
+    if len(concept_names) < n_concepts:     # more names: the last concepts have no atoms (skipped)
         raise ValueError(f"concept_names has {len(concept_names)} names for {n_concepts} concepts.")
     if centre:
         V = centre_vocabulary(V)
     out = {}
     for j, name in enumerate(concept_names):
         Dj = D[atom_concept == j]
+        if not Dj.shape[0]:                  # a concept the model skipped (no pseudo-labels): no caption
+            out[name] = []
+            continue
         R = V - nnls_batch(Dj, V) @ Dj
         err = np.einsum("ij,ij->i", R, R)
         order = np.argsort(err, kind="stable")[:n_words]

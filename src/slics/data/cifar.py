@@ -34,8 +34,6 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
 BATCH_FOLDER = "cifar-10-batches-py"
 TEST_FILE = "test_batch"
 META_FILE = "batches.meta"
-# torchvision.datasets.CIFAR10.test_list / .meta md5 sums (checked by ensure_cifar10)
-MD5 = {TEST_FILE: "40351d587109b95175f43aff81a1287e", META_FILE: "5ff9c542aee3614f3951f8cda6e48888"}
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 IMAGE_SHAPE = (32, 32, 3)
 
@@ -59,10 +57,18 @@ def download_command(root: Path | str | None = None) -> str:
             f"CIFAR10('{root}', train=False, download=True)\"")
 
 
+def md5_sums() -> dict[str, str]:
+    """torchvision's md5 sums of the two files (the registry's ``_expected.cifar10_md5``)."""
+    from .resources import expected
+
+    return dict(expected("cifar10_md5"))
+
+
 def _intact(files: dict[str, Path]) -> bool:
     from torchvision.datasets.utils import check_integrity
 
-    return all(check_integrity(str(path), MD5[name]) for name, path in files.items())
+    md5 = md5_sums()
+    return all(check_integrity(str(path), md5[name]) for name, path in files.items())
 
 
 def ensure_cifar10(root: str | Path | None = None, offline: bool | None = None) -> Path:

@@ -30,7 +30,6 @@ FILES = ("coco/deephash_coco_train.txt", "coco/deephash_coco_test.txt")
 INSTANCES_RESOURCE = "coco_instances_2017"
 INSTANCES_FILE = "coco/annotations_trainval2017.zip"
 INSTANCES_MEMBER = "annotations/instances_train2017.json"
-N_DEMO_IMAGES = 15_000
 
 CATEGORIES = (
     (1, "person", "person"), (2, "bicycle", "vehicle"), (3, "car", "vehicle"), (4, "motorcycle", "vehicle"),
@@ -112,12 +111,13 @@ def read_instances(source) -> MultiLabelSet:
 
 def load_coco(profile: str = "demo") -> MultiLabelSet:
     """The COCO labels of ``profile``: the 15,000-image subset (demo) or train2017 (full)."""
-    from .resources import resource_path
+    from .resources import expected, resource_path
 
     if profile == "demo":
         data = read_deephash_coco([resource_path(RESOURCE, f) for f in FILES])
-        if len(data) != N_DEMO_IMAGES:
-            raise ValueError(f"the COCO demo subset should have {N_DEMO_IMAGES} images, got {len(data)}.")
+        n_images = int(expected("coco_demo_images"))      # 15,000
+        if len(data) != n_images:
+            raise ValueError(f"the COCO demo subset should have {n_images} images, got {len(data)}.")
         return data
     if profile == "full":
         import zipfile

@@ -42,7 +42,6 @@ SUBLABELS = {
     "transport": ("car",),
     "water": ("lake", "river", "sea"),
 }
-N_IMAGES = 25_000
 _NAME = re.compile(r"^im(\d+)\.jpg$")
 
 
@@ -79,10 +78,14 @@ def read_mirflickr25k(paths) -> MultiLabelSet:
 
 
 def load_mirflickr25k() -> MultiLabelSet:
-    """All 25,000 MIRFlickr25K images (resource ``mirflickr25k_labels``, fetched and verified)."""
-    from .resources import resource_path
+    """All 25,000 MIRFlickr25K images (resource ``mirflickr25k_labels``, fetched and verified).
+
+    The count checked is the registry's ``_expected.mirflickr25k_images`` (25,000).
+    """
+    from .resources import expected, resource_path
 
     data = read_mirflickr25k([resource_path(RESOURCE, f) for f in FILES])
-    if len(data) != N_IMAGES:
-        raise ValueError(f"MIRFlickr25K should have {N_IMAGES} images, the lists hold {len(data)}.")
+    n_images = int(expected("mirflickr25k_images"))
+    if len(data) != n_images:
+        raise ValueError(f"MIRFlickr25K should have {n_images} images, the lists hold {len(data)}.")
     return data

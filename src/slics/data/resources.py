@@ -45,6 +45,8 @@ def _pooch():
 
 
 MIRROR_ENV = "SLICS_DATA_MIRROR"
+REGISTRY_ENV = "SLICS_RESOURCES"     # another registry file (the full profile's rehearsal uses a scratch one)
+EXPECTED_KEY = "_expected"
 OFFLINE_ENV = "SLICS_OFFLINE"
 DOWNLOAD_TIMEOUT_S = 30
 NLTK_RESOURCE = "nltk_data"
@@ -72,16 +74,37 @@ def external_dir() -> Path:
     return data_dir() / "external"
 
 
-def load_registry(path: str | Path | None = None) -> dict[str, list[ResourceFile]]:
-    """Read the registry: resource name -> its files."""
+def _raw_registry(path: str | Path | None = None) -> dict:
+    """The registry file as parsed YAML: ``path``, else ``$SLICS_RESOURCES``, else the packaged one."""
+    path = path if path is not None else os.environ.get(REGISTRY_ENV) or None
     if path is None:
         text = importlib_resources.files("slics.data").joinpath("resources.yaml").read_text()
     else:
+        if not Path(path).is_file():
+            raise ResourceError(f"The resource registry {path} does not exist (set by {REGISTRY_ENV} or passed).")
         text = Path(path).read_text()
-    raw = yaml.safe_load(text)
+    return yaml.safe_load(text)
+
+
+def load_registry(path: str | Path | None = None) -> dict[str, list[ResourceFile]]:
+    """Read the registry: resource name -> its files (the ``_expected`` section is not a resource)."""
+    raw = _raw_registry(path)
     return {name: [ResourceFile(name, f["mirror"], f["url"], f["sha256"], f.get("package"), entry.get("profile"))
                    for f in entry["files"]]
-            for name, entry in raw.items()}
+            for name, entry in raw.items() if name != EXPECTED_KEY}
+
+
+def expected(key: str):
+    """A size or checksum that a reader checks its input against (``_expected.<key>`` of the registry).
+
+    The rehearsal of the full profile (:mod:`slics.rehearsal`) runs on small fixture files through a
+    scratch registry (``SLICS_RESOURCES``) that states their own sizes and checksums, so the readers'
+    checks still run there.
+    """
+    values = _raw_registry().get(EXPECTED_KEY, {})
+    if key not in values:
+        raise KeyError(f"the resource registry has no {EXPECTED_KEY}.{key}.")
+    return values[key]
 
 
 def sha256_of(path: str | Path) -> str:

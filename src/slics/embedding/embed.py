@@ -47,7 +47,14 @@ from ..utils.config import data_dir, load_params
 from ..utils.io import atomic_dir, load_npy, save_npy, write_json
 
 DATASETS = ("cifar10", "mirflickr25k", "coco")   # the last two: slics.embedding.embed_multilabel
-VOCAB_RESOURCE, VOCAB_FILE, VOCAB_SIZE = "splice_vocab", "splice/vocab/laion.txt", 10_000
+VOCAB_RESOURCE, VOCAB_FILE = "splice_vocab", "splice/vocab/laion.txt"
+
+
+def vocab_size() -> int:
+    """Words of the LAION vocabulary: the registry's ``_expected.laion_vocab_size`` (10,000)."""
+    from ..data.resources import expected
+
+    return int(expected("laion_vocab_size"))
 
 
 def embeddings_dir(backbone: str, dataset: str = "cifar10") -> Path:
@@ -98,9 +105,10 @@ def laion10k_words() -> list[str]:
     from ..data.resources import resource_path
 
     lines = resource_path(VOCAB_RESOURCE, VOCAB_FILE).read_text(encoding="utf-8").splitlines()
-    words = lines[-VOCAB_SIZE:]
-    if len(words) != VOCAB_SIZE or any(not w.strip() for w in words):
-        raise ValueError(f"{VOCAB_FILE} should end with {VOCAB_SIZE} non-empty words.")
+    size = vocab_size()
+    words = lines[-size:]
+    if len(words) != size or any(not w.strip() for w in words):
+        raise ValueError(f"{VOCAB_FILE} should end with {size} non-empty words.")
     return words
 
 
@@ -202,7 +210,7 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
         "images": "simulated (slics.embedding.simulator)" if profile == "demo" else "CIFAR-10 test set (torchvision files)",
         "class_names": list(CIFAR10_CLASSES),
         "n_concepts": len(concepts),
-        "vocab": (f"LAION-10k: last {VOCAB_SIZE} lines of {VOCAB_FILE}, embedded with the prompt template"
+        "vocab": (f"LAION-10k: last {vocab_size()} lines of {VOCAB_FILE}, embedded with the prompt template"
                   if vocab_words is None else f"{len(words)} words given by the caller"),
         "files": {f"{k}.npy": {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in arrays.items()},
         "checks": _stats(images, arrays["cifar10_labels"], class_emb),

@@ -379,6 +379,11 @@ def open_clip_weights(name: str) -> tuple[str, str]:
     return spec.options["model"], spec.options["pretrained"]
 
 
+def open_clip_weights_file(spec) -> Path | None:
+    """Registry hook: the cached weights file of an open_clip backbone, or None."""
+    return cached_weights(spec.options["model"], spec.options["pretrained"])
+
+
 def check_clip_available(name: str, cache_dir: str | Path | None = None) -> None:
     """Raise :class:`BackboneUnavailableError` now if CLIP backbone ``name`` cannot be had.
 

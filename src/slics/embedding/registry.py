@@ -105,6 +105,16 @@ class BackboneSpec:
         """Whether its rows are tokens that a product quantiser can code (TiTok's pool)."""
         return self.preprocessing == "tokens"
 
+    def weights_file(self) -> str | None:
+        """The pretrained weights file cached on this machine (``options["weights"]``, a
+        ``"module:function"`` of ``spec``), or None when there is none or it is not cached."""
+        ref = self.options.get("weights")
+        if ref is None:
+            return None
+        module, _, attr = ref.partition(":")
+        found = getattr(import_module(module), attr)(self)
+        return None if found is None else str(found)
+
     def load(self, pretrained: bool = True, device=None):
         """Build the encoder (``pretrained=False``: the architecture with random weights)."""
         if self.loader is None:
@@ -172,23 +182,26 @@ def embeddings_source(name: str) -> str:
 
 
 # --------------------------------------------------------------------------- the compendium's backbones
+_OPEN_CLIP_WEIGHTS = "slics.embedding.encoders:open_clip_weights_file"
 for _spec in (
     BackboneSpec("demo", 384, "centre", loader="slics.embedding.encoders:load_minilm", text_tower=True,
                  profile="demo", images="simulated",
                  title="all-MiniLM-L6-v2 text tower (real), images simulated by the demo world"),
     BackboneSpec("clip-vit-b32", 512, "centre", loader="slics.embedding.encoders:load_open_clip", text_tower=True,
                  mean_resource="splice/means/clip_ViT-B-32_image.pt", title="open_clip ViT-B-32, OpenAI weights",
-                 options={"model": "ViT-B-32", "pretrained": "openai"}),
+                 options={"model": "ViT-B-32", "pretrained": "openai", "weights": _OPEN_CLIP_WEIGHTS}),
     BackboneSpec("clip-rn50", 1024, "centre", loader="slics.embedding.encoders:load_open_clip", text_tower=True,
                  mean_resource="splice/means/clip_RN50_image.pt", title="open_clip RN50, OpenAI weights",
-                 options={"model": "RN50", "pretrained": "openai"}),
+                 options={"model": "RN50", "pretrained": "openai", "weights": _OPEN_CLIP_WEIGHTS}),
     BackboneSpec("clip-vit-l14", 768, "centre", loader="slics.embedding.encoders:load_open_clip", text_tower=True,
                  title="open_clip ViT-L-14, OpenAI weights (Stable Diffusion's conditioning space)",
-                 options={"model": "ViT-L-14", "pretrained": "openai"}),
+                 options={"model": "ViT-L-14", "pretrained": "openai", "weights": _OPEN_CLIP_WEIGHTS}),
     BackboneSpec("titok-l32", 384, "tokens", loader="slics.embedding.vision:load_titok", n_tokens=32,
-                 title="TiTok-L-32 tokenizer: 32 pre-quantisation tokens of 12 numbers"),
+                 title="TiTok-L-32 tokenizer: 32 pre-quantisation tokens of 12 numbers",
+                 options={"weights": "slics.embedding.vision:titok_weights_file"}),
     BackboneSpec("dinov2-vitb14", 768, "unit", loader="slics.embedding.vision:load_dinov2",
-                 title="DINOv2 ViT-B/14 (timm), CLS token"),
+                 title="DINOv2 ViT-B/14 (timm), CLS token",
+                 options={"weights": "slics.embedding.vision:dinov2_weights_file"}),
     BackboneSpec("demo-titok", 384, "tokens", profile="demo", images="demo", n_tokens=32,
                  label="demo (titok protocol)",
                  title="the demo world's vectors read as 32 tokens of 12 numbers (not TiTok)"),

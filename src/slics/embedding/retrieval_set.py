@@ -126,12 +126,18 @@ def split_path(backbone: str, dataset: str):
     return embeddings_dir(backbone, dataset) / "split.csv"
 
 
-def read_split(backbone: str, dataset: str, data: MultiLabelSet) -> np.ndarray:
-    """The split written by stage ``embed_<dataset>``, checked against the labels' image ids."""
+def _check_split_exists(backbone: str, dataset: str) -> None:
     path = split_path(backbone, dataset)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run `dvc repro embed_{dataset}` "
-                                f"(or `python -m slics.embedding.embed {dataset}`) first.")
+        raise FileNotFoundError(f"The split of {dataset} under backbone {backbone} ({path}) is missing: the "
+                                f"stage embed_{dataset} has not run for this backbone and profile. Run "
+                                f"`dvc repro embed_{dataset}` (or `python -m slics.embedding.embed {dataset}`).")
+
+
+def read_split(backbone: str, dataset: str, data: MultiLabelSet) -> np.ndarray:
+    """The split written by stage ``embed_<dataset>``, checked against the labels' image ids."""
+    _check_split_exists(backbone, dataset)
+    path = split_path(backbone, dataset)
     table = pd.read_csv(path, keep_default_na=False)
     if list(table.columns[:2]) != ["image", "split"]:
         raise ValueError(f"{path} must have the columns image, split; rerun `dvc repro embed_{dataset}`.")
@@ -150,8 +156,10 @@ def load_set(dataset: str, params: dict, backbone: str | None = None) -> Retriev
     spec = get_spec(backbone)
     profile = params["profile"]
     source = embeddings_source(backbone)
+    if get_spec(source).text_tower:          # an embed stage's files: fail on a missing split before any labels load
+        _check_split_exists(source, dataset)
     data = load_labels(dataset, profile)
-    if get_spec(source).text_tower:          # an embed stage's files
+    if get_spec(source).text_tower:
         split = read_split(source, dataset, data)
         X_raw = load_embeddings(source, "images", dataset)
         general_text = load_embeddings(source, "general_text", dataset)
@@ -176,23 +184,27 @@ def encoded_images(dataset: str, params: dict, backbone: str, device=None) -> np
     """Image embeddings of ``dataset``'s labelled images under an image-only ``backbone``, cached.
 
     Computed once from the dataset's image archive by the registry's encoder and saved under
-    ``data/embeddings/<backbone>/<dataset>/images.npy`` (beside it, a product quantiser's
-    codebook where the encoder has one: ``codebook.npy``). Offline without weights or image
-    archive this fails before any model is built.
+    ``data/embeddings/<backbone>/<dataset>/images.npy`` with a manifest (:mod:`slics.embedding.cache`:
+    rows, image ids, backbone, weights), recomputed when the manifest does not match (beside it, a
+    product quantiser's codebook where the encoder has one: ``codebook.npy``). Offline without
+    weights or image archive this fails before any model is built.
     """
     from ..data.images import ZipImages, ensure_archive
-    from ..utils.io import load_npy, save_npy
+    from ..utils.io import save_npy
+    from .cache import cached_array, weights_tag
     from .embed import embeddings_dir
     from .embed_multilabel import load_labels
     from .registry import load_backbone
 
     data = load_labels(dataset, params["profile"])
     path = embeddings_dir(backbone, dataset) / "images.npy"
-    if not path.is_file():
+
+    def encode():
         archive = ensure_archive(dataset)
         model = load_backbone(backbone, pretrained=True, device=device)
         X = model.encode_images(ZipImages(archive, data.image_ids), batch_size=int(params["embed"]["batch_size"]))
-        save_npy(path, X)
         if hasattr(model, "codebook"):
             save_npy(path.with_name("codebook.npy"), model.codebook())
-    return load_npy(path)
+        return X
+
+    return cached_array(path, data.image_ids, backbone, weights_tag(get_spec(backbone).weights_file()), encode)

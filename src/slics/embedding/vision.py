@@ -302,3 +302,16 @@ def load_dinov2(spec, *, pretrained: bool = True, device=None) -> DinoV2Backbone
 def load_titok(spec, *, pretrained: bool = True, device=None) -> TiTokBackbone:
     """Registry loader of ``titok-l32``."""
     return TiTokBackbone(pretrained=pretrained, device=device, name=spec.name)
+
+
+def dinov2_weights_file(spec) -> str | None:
+    """Registry hook: the cached DINOv2 weights file on this machine, or None."""
+    return _hub_file(DINO_HUB_REPO, ("model.safetensors", "pytorch_model.bin"))
+
+
+def titok_weights_file(spec) -> str | None:
+    """Registry hook: the cached TiTok-L-32 checkpoint (hub cache or the registered resource), or None."""
+    from ..data.resources import external_dir
+
+    local = external_dir() / TITOK_RESOURCE[1]
+    return _hub_file(TITOK_HUB_REPO, TITOK_WEIGHTS) or (str(local) if local.is_file() else None)

@@ -97,8 +97,13 @@ def evaluate(rs, methods: Sequence, *, queries=None, pool=None, k: int = 20, opt
 
 
 def table2(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean (and std over seeds, NaN for one run) mAP@k per dataset, backbone and method."""
+    """Mean (and std over seeds, NaN for one run) mAP@k per dataset, backbone and method; also the
+    mean under the ``min(k, R)`` normaliser where the runs have it."""
     g = runs.groupby(["dataset", "backbone", "method"], sort=False)
     out = g[["map_general", "map_sub"]].mean()
     std = g[["map_general", "map_sub"]].std(ddof=0).add_suffix("_std").where(g.size() > 1)
-    return out.join(std).join(g.size().rename("n_runs")).reset_index()
+    out = out.join(std).join(g.size().rename("n_runs"))
+    minkr = [c for c in ("map_general_minkr", "map_sub_minkr") if c in runs]
+    if minkr:                                  # the other AP@k normaliser (slics.core.retrieval)
+        out = out.join(g[minkr].mean())
+    return out.reset_index()

@@ -28,14 +28,16 @@ component of the NNLS fit on all the query's labelled concepts (Fig. 7), and
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
 import numpy as np
 
 from ..core.retrieval import Transform
 
-__all__ = ["RetrievalInputs", "FittedMethod", "RetrievalMethod", "Unfiltered", "SLiCSMethod", "SpLiCEMethod",
+__all__ = ["RetrievalInputs", "FittedMethod", "RetrievalMethod", "Unfiltered", "SLiCSMethod", "ConceptSubsetModel",
+           "SpLiCEMethod",
            "QuantisedCandidates", "Quantised", "register_method", "get_method", "method_names"]
 
 
@@ -63,12 +65,15 @@ class FittedMethod:
         What was learnt (a ``SLiCS`` or ``SpLiCE`` estimator), for figures and captions.
     encode : callable ``rows -> codes``, optional
         The method's per-row representation where it has one (SpLiCE's sparse codes).
+    notes : list of str
+        What the fit had to leave out, in words (e.g. a concept without pseudo-labels).
     """
 
     name: str
     inputs: Callable[[np.ndarray, np.ndarray], RetrievalInputs]
     model: object = None
     encode: Callable[[np.ndarray], object] | None = None
+    notes: list = field(default_factory=list)
 
 
 class RetrievalMethod:
@@ -147,10 +152,23 @@ class SLiCSMethod(RetrievalMethod):
     def fit(self, rs, cache=None) -> FittedMethod:
         from ..core.dictionary import SLiCS
 
-        model = self.model
+        model, notes = self.model, []
         if model is None:
+            Y = self.training_labels(rs)
+            empty = np.flatnonzero(~Y.any(axis=0))
+            kept = np.flatnonzero(Y.any(axis=0))
+            if empty.size and self.labels == "pseudo":
+                # Zero-shot pseudo-labels can leave a concept without a training row: it has nothing
+                # to learn atoms from (SLiCS refuses it), so it is skipped and searched unfiltered.
+                notes.append(f"{self.name} on {rs.dataset}: no training row is pseudo-labelled with "
+                             f"{', '.join(rs.data.general_names[j] for j in empty)}; skipped (those queries are "
+                             "searched unfiltered, as UF).")
+                warnings.warn(notes[-1], UserWarning, stacklevel=2)
+                Y = Y[:, kept]
             model = SLiCS(n_atoms=int(self.n_atoms), n_iter=int(self.n_iter), batch_size=self.batch_size,
-                          random_state=self.seed).fit(rs.X[rs.rows("train")], self.training_labels(rs))
+                          random_state=self.seed).fit(rs.X[rs.rows("train")], Y)
+            if notes:
+                model = ConceptSubsetModel(model, kept)
         project = model.project
         if self.query == "full":
             def inputs(q, p):
@@ -160,7 +178,26 @@ class SLiCSMethod(RetrievalMethod):
         else:
             def inputs(q, p):
                 return RetrievalInputs(rs.X[q], rs.X[p], project, project if self.project_pool else None)
-        return FittedMethod(self.name, inputs, model)
+        return FittedMethod(self.name, inputs, model, notes=notes)
+
+
+class ConceptSubsetModel:
+    """A SLiCS model fitted on some of the concepts, indexed by the original concepts: a concept it
+    skipped has no atoms, and its projection is the query itself (unfiltered, as UF)."""
+
+    def __init__(self, model, concepts):
+        self.model = model
+        self.index = {int(j): i for i, j in enumerate(concepts)}
+        self.dictionary_ = model.dictionary_
+        self.atom_concept_ = np.asarray(concepts, dtype=np.int64)[model.atom_concept_]   # original concept ids
+
+    def project(self, X, concept):
+        i = self.index.get(int(concept))
+        return np.asarray(X, dtype=np.float64) if i is None else self.model.project(X, i)
+
+    def components(self, X, Y):
+        raise NotImplementedError("full disentanglement of a model that skipped concepts is not defined; "
+                                  "use the partial projection (query='partial').")
 
 
 class SpLiCEMethod(RetrievalMethod):

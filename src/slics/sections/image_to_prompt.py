@@ -34,6 +34,9 @@ METHODS = ("identity", "least squares", "Procrustes")
 # Printed precision (README, "Reproduction contract").
 DECIMALS = {"noise": 2, "mse": 4, "relative_error": 4, "mean_cosine": 4, "top1_match": 4,
             "rotation_error": 4, "train_mse": 4, "*": 4}
+# Images per batch when the full profile encodes Flickr30k. A constant, not `embed.batch_size`: stage
+# 07 does not declare `embed`, and declaring it would change the demo notebook's injected parameters.
+IMAGE_BATCH_SIZE = 64
 
 
 def _unit(X: np.ndarray) -> np.ndarray:
@@ -162,24 +165,29 @@ def figure_sweep(sweep: pd.DataFrame, dim: int, identity_error: float | None = N
     """Held-out relative error and rotation error versus training rows (log x), one line per map."""
     import matplotlib.pyplot as plt
 
+    from ..utils.plotting import BASELINE, MARKERS, PALETTE, legend_outside, value_axis
+
     planted = sweep["rotation_error"].notna().any()
     fig, axes = plt.subplots(1, 2 if planted else 1, figsize=(10 if planted else 5, 3.8), squeeze=False)
     axes = axes[0]
-    for method, part in sweep.groupby("method", sort=False):
-        axes[0].plot(part["n_train"], part["relative_error"], marker="o", label=method)
+    for i, (method, part) in enumerate(sweep.groupby("method", sort=False)):
+        style = {"marker": MARKERS[i], "color": PALETTE[i], "label": method}
+        axes[0].plot(part["n_train"], part["relative_error"], **style)
         if planted:
-            axes[1].plot(part["n_train"], part["rotation_error"], marker="o", label=method)
+            axes[1].plot(part["n_train"], part["rotation_error"], **style)
     if identity_error is not None:
-        axes[0].axhline(identity_error, color="grey", ls=":", label="identity")
-    for ax, title in zip(axes, ("held-out relative error", "||R_hat - R0||_F / sqrt(d)")):
-        ax.axvline(dim, color="k", lw=0.8, ls="--")
-        ax.set_xscale("log")
-        ax.set_xlabel("training rows")
+        axes[0].axhline(identity_error, **BASELINE, label="identity map")
+    titles = ("Held-out relative error", r"Rotation error $\|\hat R - R_0\|_F / \sqrt{d}$")
+    for ax, title in zip(axes, titles):
+        ax.axvline(dim, color="0.2", lw=0.8, ls=":", label=f"n = d = {dim}")
+        value_axis(ax, sorted(set(sweep["n_train"])), "x", fmt="{:.0f}")
+        ax.set_xlabel("training rows n")
         ax.set_title(title)
-    axes[0].legend()
-    if planted:
-        axes[1].set_yscale("log")
-    fig.suptitle(f"Aligning two image spaces (source d = {dim}, dashed: n = d)")
+    for ax in axes:
+        ax.set_yscale("log")  # the maps differ by factors; the identity baseline sits far above them
+    handles, labels = axes[0].get_legend_handles_labels()
+    legend_outside(axes[-1], handles=handles, labels=labels)
+    fig.suptitle(f"Aligning two image spaces (source dimension d = {dim})")
     fig.tight_layout()
     return fig
 
@@ -230,12 +238,15 @@ def describe(params: dict) -> str:
 
 def flickr30k_image_names() -> list[str]:
     """The Flickr30k image file names of the Multi30k splits (train, val, test_2016), in that order."""
-    from ..data.resources import resource_path
+    from ..data.resources import expected, resource_path
 
     names = []
     for split in ("train", "val", "test_2016"):
         path = resource_path("flickr30k", f"flickr30k/{split}_images.txt")
         names += [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    if len(names) != int(expected("flickr30k_images")):
+        raise ValueError(f"the Multi30k image lists name {len(names)} images, expected "
+                         f"{expected('flickr30k_images')} (registry _expected.flickr30k_images).")
     return names
 
 
@@ -280,20 +291,21 @@ def full_embeddings(params: dict, device=None) -> tuple[np.ndarray, np.ndarray]:
     """Source and target image embeddings of the Flickr30k images (``image_to_prompt.full``'s
     ``source_backbone`` and ``target_backbone``, registry names), cached under ``data/embeddings``."""
     from ..embedding.embed import embeddings_dir
-    from ..embedding.registry import load_backbone
-    from ..utils.io import load_npy, save_npy
+    from ..embedding.cache import cached_array, weights_tag
+    from ..embedding.registry import get_spec, load_backbone
 
     cfg = params["image_to_prompt"]["full"]
     names = (cfg["source_backbone"], cfg["target_backbone"])
-    out = {name: embeddings_dir(name, "flickr30k") / "images.npy" for name in names}
-    if not all(p.is_file() for p in out.values()):
-        folder = check_full_inputs(cfg["images_dir"], names)
-        images = _FolderImages(folder, flickr30k_image_names())
-        for name, path in out.items():
-            if not path.is_file():
-                model = load_backbone(name, device=device)
-                save_npy(path, model.encode_images(images, batch_size=int(params["embed"]["batch_size"])))
-    return tuple(load_npy(p) for p in out.values())
+    image_names = flickr30k_image_names()
+    arrays = []
+    for name in names:
+        def encode(name=name):
+            images = _FolderImages(check_full_inputs(cfg["images_dir"], names), image_names)
+            return load_backbone(name, device=device).encode_images(images, batch_size=IMAGE_BATCH_SIZE)
+
+        path = embeddings_dir(name, "flickr30k") / "images.npy"
+        arrays.append(cached_array(path, image_names, name, weights_tag(get_spec(name).weights_file()), encode))
+    return tuple(arrays)
 
 
 def concept_prompts(components, R, target_norm: float) -> np.ndarray:

@@ -22,7 +22,6 @@ indices a sparse code needs (CSR int32 / int16 indices, COO) for every lambda.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -428,27 +427,36 @@ def section_metrics(profile: str, backbone: str, n_concepts: int, dense_accuracy
 # --- figures ---------------------------------------------------------------
 
 def figure_sweep(table: pd.DataFrame, dense_accuracy: float, report_dense_accuracy: float):
-    """Table 1 as a figure: sparsity and accuracy versus lambda, run (ISTA, exact) beside the report."""
+    """Table 1 as a figure: sparsity and accuracy versus lambda, run (ISTA, exact) beside the report.
+
+    Every lambda of the sweep is a labelled tick; the non-zeros axis is symmetric-log so that
+    codes with no non-zero (large lambda) stay on the figure at 0.
+    """
     import matplotlib.pyplot as plt
 
+    from ..utils.plotting import BASELINE, MARKERS, PALETTE, value_axis
+
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    series = [("mean_nonzeros", "accuracy", "this run, ISTA 200", "-o"),
-              ("report_mean_nonzeros", "report_accuracy", "report", "--s")]
+    series = [("mean_nonzeros", "accuracy", "this run, ISTA (200 iterations)", "-"),
+              ("report_mean_nonzeros", "report_accuracy", "report", "--")]
     if "subset_exact_accuracy" in table:
-        series.append(("subset_exact_mean_nonzeros", "subset_exact_accuracy", "this run, exact optimum (subset)", ":^"))
-    with warnings.catch_warnings():      # zero non-zeros cannot be drawn on a log axis
-        warnings.simplefilter("ignore", UserWarning)
-        for nnz, acc, label, style in series:
-            left.plot(table["lambda"], table[nnz].where(table[nnz] > 0), style, label=label)
-            right.plot(table["lambda"], table[acc], style, label=label)
-    left.set(xscale="log", yscale="log", xlabel="lambda", ylabel="mean non-zeros per image",
+        series.append(("subset_exact_mean_nonzeros", "subset_exact_accuracy", "this run, exact optimum (subset)", ":"))
+    for i, (nnz, acc, label, ls) in enumerate(series):
+        style = {"ls": ls, "marker": MARKERS[i], "color": PALETTE[i], "label": label}
+        left.plot(table["lambda"], table[nnz], **style)
+        right.plot(table["lambda"], table[acc], **style)
+    left.set_yscale("symlog", linthresh=1)
+    left.set_ylim(bottom=0)
+    left.set(xlabel="lambda (l1 penalty)", ylabel="mean non-zeros per image",
              title="Sparsity of the codes")
-    right.axhline(dense_accuracy, color="0.4", lw=1, label="dense, this run")
-    right.axhline(report_dense_accuracy, color="0.4", lw=1, ls="--", label="dense, report")
-    right.set(xscale="log", xlabel="lambda", ylabel="zero-shot accuracy", ylim=(0, 1),
-              title=f"Accuracy of {REPORT_RECONSTRUCTION}")
-    left.legend(fontsize="small")
-    right.legend(fontsize="small")
+    right.axhline(dense_accuracy, color=BASELINE["color"], lw=BASELINE["lw"], ls="-", label="dense embeddings, this run")
+    right.axhline(report_dense_accuracy, **BASELINE, label="dense embeddings, report")
+    right.set(xlabel="lambda (l1 penalty)", ylabel="zero-shot accuracy", ylim=(0, 1),
+              title=r"Zero-shot accuracy of the codes, decoded as $A\,w + \mu_c$")
+    for ax in (left, right):
+        value_axis(ax, table["lambda"], "x")
+    handles, labels = right.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -457,13 +465,15 @@ def figure_convergence(histories: dict[str, np.ndarray], optimum: float):
     """Objective minus the exact optimum, per iteration, for each solver."""
     import matplotlib.pyplot as plt
 
+    from ..utils.plotting import legend_outside
+
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for name, history in histories.items():
         gap = np.maximum(np.asarray(history) - optimum, 1e-12)
         ax.plot(np.arange(len(gap)), gap, label=name)
-    ax.set(yscale="log", xlabel="iteration", ylabel="objective - exact optimum",
-           title="ISTA (report step) versus FISTA (step 1/L)")
-    ax.legend()
+    ax.set(yscale="log", xlabel="iteration", ylabel="objective minus the exact optimum",
+           title="Convergence: ISTA (the report's step) versus FISTA (step 1/L)")
+    legend_outside(ax)
     fig.tight_layout()
     return fig
 
@@ -472,12 +482,15 @@ def figure_examples(W: np.ndarray, items: np.ndarray, labels: np.ndarray, concep
     """Bar charts of the largest weights of a few codes (the report's Figures 3-4)."""
     import matplotlib.pyplot as plt
 
+    from ..utils.plotting import PALETTE
+
     fig, axes = plt.subplots(1, len(items), figsize=(3.2 * len(items), 3.4), squeeze=False)
     for ax, index in zip(axes[0], items):
         top = top_weights(W, index, concepts, k)[::-1]
-        colours = ["C0" if w > 0 else "C3" for w in top["weight"]]
+        colours = [PALETTE[0] if w > 0 else PALETTE[3] for w in top["weight"]]
         ax.barh(top["concept"], top["weight"], color=colours)
-        ax.set(title=f"item {index}: {CIFAR10_CLASSES[labels[index]]}", xlabel="weight")
+        ax.axvline(0, color="0.2", lw=0.8)
+        ax.set(title=f"image {index} (a {CIFAR10_CLASSES[labels[index]]}): largest weights", xlabel="concept weight")
     fig.tight_layout()
     return fig
 

@@ -13,7 +13,15 @@ import pandas as pd
 from ..core.dictionary import SLiCS
 from ..core.normalise import normalise_rows
 from ..embedding.retrieval_set import RetrievalSet
+from ..utils.plotting import BASELINE, MARKERS, MUTED, PALETTE, class_styles, legend_outside, value_axis, zoom_to
 from .slics_clip import best_k
+
+DATASET_NAMES = {"mirflickr25k": "MIRFlickr25K", "coco": "MS COCO"}
+
+
+def dataset_name(dataset: str) -> str:
+    """The dataset's name as the paper writes it (``mirflickr25k`` -> ``MIRFlickr25K``)."""
+    return DATASET_NAMES.get(dataset, dataset)
 
 
 def figure_k_grid(grid: pd.DataFrame):
@@ -24,27 +32,55 @@ def figure_k_grid(grid: pd.DataFrame):
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.4), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         t = grid[grid["dataset"] == dataset]
-        ax.plot(t["K"], t["map_general"], marker="o", label="general")
-        ax.plot(t["K"], t["map_sub"], marker="s", label="sub-label")
+        ax.plot(t["K"], t["map_general"], marker=MARKERS[0], color=PALETTE[0], label="general labels")
+        ax.plot(t["K"], t["map_sub"], marker=MARKERS[1], color=PALETTE[1], label="sub-labels")
         K = best_k(t)
         ax.axvline(K, color="0.5", ls=":", label=f"chosen K = {K}")
-        ax.set(xscale="log", xticks=list(t["K"]), xticklabels=[str(v) for v in t["K"]], xlabel="K (atoms per concept)",
-               ylabel="validation mAP@20", title=dataset)
-        ax.legend()
+        value_axis(ax, t["K"], "x", fmt="{:.0f}")
+        ax.set(xlabel="K (atoms per concept)", ylabel="validation mAP@20",
+               title=f"{dataset_name(dataset)}: retrieval versus K")
+        legend_outside(ax, "below", ncol=3, frameon=False)
     fig.tight_layout()
     return fig
 
 
-def figure_ablation(ablation: pd.DataFrame):
-    """Fig. 7: partial versus full disentanglement (and projecting the candidates too)."""
+def figure_ablation(ablation: pd.DataFrame, baseline: pd.DataFrame | None = None):
+    """Fig. 7: partial versus full disentanglement (and projecting the candidates too).
+
+    One marker per variant and dataset on an axis zoomed to the values (the variants differ by
+    a few hundredths), with the unfiltered retrieval (UF) of the same run as a dashed baseline,
+    as the paper draws it. ``baseline`` holds ``dataset``, ``method`` and ``map_general`` /
+    ``map_sub`` rows (Table 2); by default the Table 2 this run wrote before the figure.
+    """
     import matplotlib.pyplot as plt
 
+    from ..utils.config import results_dir
+
+    if baseline is None:
+        table2 = results_dir() / "tables" / "slics_clip_table2.csv"
+        baseline = pd.read_csv(table2) if table2.is_file() else None
+    datasets = list(dict.fromkeys(ablation["dataset"]))
+    variants = list(dict.fromkeys(ablation["variant"]))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    offsets = (np.arange(len(variants)) - (len(variants) - 1) / 2) * 0.18
     for ax, kind in zip(axes, ("general", "sub")):
-        piv = ablation.pivot(index="dataset", columns="variant", values=f"map_{kind}")
-        piv.plot.bar(ax=ax, rot=0)
-        ax.set(ylabel=f"mAP@20 ({kind})", ylim=(0, 1), title=f"{kind} retrieval", xlabel="")
-        ax.legend(fontsize=8, loc="lower right")
+        shown = list(ablation[f"map_{kind}"])
+        for i, variant in enumerate(variants):
+            rows = ablation[ablation["variant"] == variant].set_index("dataset")
+            ax.plot(np.arange(len(datasets)) + offsets[i], [rows.loc[d, f"map_{kind}"] for d in datasets],
+                    ls="none", marker=MARKERS[i], markersize=8, color=PALETTE[i], label=variant)
+        if baseline is not None:
+            uf = baseline[baseline["method"] == "UF"].set_index("dataset")
+            for j, d in enumerate(datasets):
+                if d in uf.index:
+                    ax.hlines(uf.loc[d, f"map_{kind}"], j - 0.4, j + 0.4, **BASELINE,
+                              label="UF (unfiltered retrieval)" if j == 0 else None)
+                    shown.append(uf.loc[d, f"map_{kind}"])
+        zoom_to(ax, shown, floor=0, ceiling=1)
+        ax.set_xticks(np.arange(len(datasets)), [dataset_name(d) for d in datasets])
+        ax.set_xlim(-0.6, len(datasets) - 0.4)
+        ax.set(ylabel="mAP@20", xlabel="", title=f"{'General-label' if kind == 'general' else 'Sub-label'} retrieval")
+    legend_outside(axes[1], "right")
     fig.tight_layout()
     return fig
 
@@ -62,8 +98,8 @@ def figure_atoms(model: SLiCS, rs: RetrievalSet, n_nonzero: int):
     co = co / np.maximum(np.diag(co)[:, None], 1)        # P(atom b active | atom a active)
     cos = model.dictionary_ @ model.dictionary_.T
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
-    for ax, M, title, cmap in ((axes[0], co, "co-occurrence (nn-OMP, validation)", "viridis"),
-                               (axes[1], cos, "cosine similarity of atoms", "coolwarm")):
+    for ax, M, title, cmap in ((axes[0], co, "P(column atom active | row atom active),\nnon-negative OMP codes of the validation set", "viridis"),
+                               (axes[1], cos, "Cosine similarity between atoms", "coolwarm")):
         im = ax.imshow(M, cmap=cmap, vmin=0 if cmap == "viridis" else -1, vmax=1)
         ax.grid(False)
         K = model.n_atoms
@@ -72,6 +108,7 @@ def figure_atoms(model: SLiCS, rs: RetrievalSet, n_nonzero: int):
         ax.set_xticklabels(rs.data.general_names, rotation=90, fontsize=7)
         ax.set_yticklabels(rs.data.general_names, fontsize=7)
         fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.suptitle(f"{dataset_name(rs.dataset)}: the {model.n_atoms} atoms of each concept, grouped by concept")
     fig.tight_layout()
     within = np.array([[abs(cos[a, b]) for b in range(cos.shape[0]) if b != a
                         and model.atom_concept_[b] == model.atom_concept_[a]] for a in range(cos.shape[0])])
@@ -96,18 +133,21 @@ def figure_two_atoms(model: SLiCS, rs: RetrievalSet, concept: int):
     S = rs.data.sub[rows][:, subs]
     fig, ax = plt.subplots(figsize=(5.6, 4.2))
     one = S.sum(axis=1) == 1
-    ax.scatter(W[~one, a], W[~one, b], s=6, c="0.8", label="none or several")
-    for s, col in enumerate(subs):
+    ax.scatter(W[~one, a], W[~one, b], s=6, c=MUTED, label="none or several")
+    for s, (col, (colour, marker)) in enumerate(zip(subs, class_styles(len(subs)))):
         keep = one & S[:, s]
-        ax.scatter(W[keep, a], W[keep, b], s=8, label=rs.data.sub_names[col])
+        ax.scatter(W[keep, a], W[keep, b], s=12, color=colour, marker=marker, label=rs.data.sub_names[col])
     ax.set(xlabel=f"coefficient of atom {a}", ylabel=f"coefficient of atom {b}",
-           title=f"{rs.dataset}: two atoms of '{rs.data.general_names[concept]}' by sub-label")
-    ax.legend(fontsize=8, markerscale=2)
+           title=f"{dataset_name(rs.dataset)}: two atoms of '{rs.data.general_names[concept]}' by sub-label")
+    legend_outside(ax, fontsize=8, markerscale=1.5)
     fig.tight_layout()
     return fig
 
 
 TSNE_INPUT_DECIMALS = 4
+
+
+MIN_TSNE_POINTS = 3
 
 
 def tsne_2d(X, perplexity: float, seed: int) -> np.ndarray:
@@ -124,6 +164,10 @@ def tsne_2d(X, perplexity: float, seed: int) -> np.ndarray:
     from threadpoolctl import threadpool_limits
 
     X = np.round(np.asarray(X, dtype=np.float64), TSNE_INPUT_DECIMALS)
+    if X.shape[0] < MIN_TSNE_POINTS:
+        raise ValueError(f"t-SNE needs at least {MIN_TSNE_POINTS} points, got {X.shape[0]}.")
+    # scikit-learn needs perplexity < n; only tiny sets (the full profile's rehearsal) are capped
+    perplexity = min(perplexity, (X.shape[0] - 1) / 2)
     with threadpool_limits(limits=1, user_api="openmp"):
         return TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity,
                     max_iter=500).fit_transform(X)
@@ -144,16 +188,15 @@ def figure_tsne(model: SLiCS, rs: RetrievalSet, n_images: int, seed: int):
     emb = tsne_2d(pts, perplexity=30, seed=seed)
     n, m = X.shape[0], C.shape[0]
     fig, ax = plt.subplots(figsize=(7, 5.4))
-    ax.scatter(emb[:n, 0], emb[:n, 1], s=5, c="0.75", label="embeddings")
-    palette = plt.get_cmap("tab20")
-    for j, name in enumerate(rs.data.general_names):
+    ax.scatter(emb[:n, 0], emb[:n, 1], s=5, c=MUTED, label="embeddings")
+    for j, (name, (colour, marker)) in enumerate(zip(rs.data.general_names, class_styles(len(rs.data.general_names)))):
         keep = cj == j
-        ax.scatter(emb[n:n + m][keep, 0], emb[n:n + m][keep, 1], s=5, color=palette(j % 20), label=name)
+        ax.scatter(emb[n:n + m][keep, 0], emb[n:n + m][keep, 1], s=10, color=colour, marker=marker, label=name)
         atoms = emb[n + m:][model.atom_concept_ == j]
-        ax.scatter(atoms[:, 0], atoms[:, 1], s=60, marker="*", color=palette(j % 20), edgecolor="k", linewidth=0.5)
-    ax.set(title=f"{rs.dataset}: t-SNE of embeddings (grey), components (colour) and atoms (stars)",
-           xticks=[], yticks=[])
-    ax.legend(fontsize=7, markerscale=2, ncol=2, loc="best")
+        ax.scatter(atoms[:, 0], atoms[:, 1], s=70, marker=marker, color=colour, edgecolor="k", linewidth=0.8)
+    ax.set(title=f"{dataset_name(rs.dataset)}: t-SNE of embeddings (grey), their concept components\n"
+                 "(small markers) and the atoms (large outlined markers), by concept", xticks=[], yticks=[])
+    legend_outside(ax, fontsize=8, markerscale=1.5)
     fig.tight_layout()
     return fig
 
@@ -172,13 +215,19 @@ def figure_tsne_k(models: dict, rs: RetrievalSet, concept: int, n_images: int, s
     label = np.argmax(rs.data.sub[keep][:, subs], axis=1)
     fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.6), squeeze=False)
     for ax, (K, model) in zip(axes[0], sorted(models.items())):
+        if keep.size < MIN_TSNE_POINTS:        # tiny sets only: too few validation images to lay out
+            ax.text(0.5, 0.5, f"{keep.size} validation image(s)\nwith one sub-label", ha="center", va="center")
+            ax.set(title=f"K = {K}", xticks=[], yticks=[])
+            continue
         comps = model.components(rs.X[keep], rs.data.general[keep])[:, concept]
         emb = tsne_2d(normalise_rows(comps), perplexity=20, seed=seed)
-        for s, col in enumerate(subs):
-            ax.scatter(emb[label == s, 0], emb[label == s, 1], s=6, label=rs.data.sub_names[col])
-        ax.set(title=f"K = {K}", xticks=[], yticks=[])
-    axes[0][0].legend(fontsize=7, markerscale=2)
-    fig.suptitle(f"{rs.dataset}: components of '{rs.data.general_names[concept]}' by sub-label")
+        for s, (col, (colour, marker)) in enumerate(zip(subs, class_styles(len(subs)))):
+            ax.scatter(emb[label == s, 0], emb[label == s, 1], s=10, color=colour, marker=marker,
+                       label=rs.data.sub_names[col])
+        ax.set(title=f"K = {K} atoms per concept", xticks=[], yticks=[])
+    if keep.size >= MIN_TSNE_POINTS:
+        legend_outside(axes[0][-1], fontsize=8, markerscale=1.5)
+    fig.suptitle(f"{dataset_name(rs.dataset)}: t-SNE of the components of '{rs.data.general_names[concept]}', by sub-label")
     fig.tight_layout()
     return fig
 

@@ -17,6 +17,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..utils.plotting import BASELINE, MARKERS, PALETTE, legend_outside, value_axis
+
 ESTIMATORS = ("l2", "l1", "l0")
 NAMES = {"l2": "mean", "l1": "median", "l0": "mode"}
 
@@ -153,7 +155,8 @@ def breakdown_point(table: pd.DataFrame, inlier: float, atol: float = 1e-9) -> d
 
 # --- figures ---------------------------------------------------------------
 
-COLOURS = {"mean": "C0", "median": "C1", "mode": "C2"}
+COLOURS = {"mean": PALETTE[0], "median": PALETTE[1], "mode": PALETTE[2]}
+MARKER = {"mean": MARKERS[0], "median": MARKERS[1], "mode": MARKERS[2]}
 
 
 def figure_estimates(x, estimates: dict[str, float], true_value: float):
@@ -167,8 +170,9 @@ def figure_estimates(x, estimates: dict[str, float], true_value: float):
         ax.axhline(value, color=COLOURS[name], lw=2, ls="--" if name == "mode" else "-",
                    label=f"{name} = {value:.4g}")
     ax.axhline(true_value, color="0.6", lw=1, ls=":", label=f"true value = {true_value:g}")
-    ax.set(xlabel="observation index", ylabel="value", title="l2 / l1 / l0 estimates of a scalar")
-    ax.legend(loc="upper right", frameon=True)
+    ax.set(xlabel="observation index", ylabel="value",
+           title="Mean (l2), median (l1) and mode (l0) estimates of a scalar")
+    legend_outside(ax)
     fig.tight_layout()
     return fig
 
@@ -184,7 +188,7 @@ def figure_loss_landscape(x, grid: np.ndarray, tol: float = 0.0):
         name = NAMES[kind]
         ax.plot(grid, values, color=COLOURS[name], lw=1.5)
         ax.axvline(best, color="0.3", ls="--", lw=1)
-        ax.set(title=f"{kind} loss, minimiser = {name} = {best:.4g}", xlabel="estimate m")
+        ax.set(title=f"{kind} loss: minimised by the {name}, {best:.4g}", xlabel="estimate m")
     axes[0].set_ylabel("loss")
     fig.tight_layout()
     return fig
@@ -197,15 +201,16 @@ def figure_breakdown(by_magnitude: pd.DataFrame, by_fraction: pd.DataFrame, inli
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     for name, line in zip(NAMES.values(), ("-", "-", "--")):
-        style = dict(color=COLOURS[name], marker="o", ms=4, ls=line, label=name)
+        style = dict(color=COLOURS[name], marker=MARKER[name], ms=5, ls=line, label=name, mfc="none" if name == "mode" else None)
         left.plot(by_magnitude["outlier_magnitude"], by_magnitude[name], **style)
         right.plot(by_fraction["contaminated_fraction"], by_fraction[name], **style)
-    left.set(xscale="symlog", xlabel="outlier magnitude (symlog)", ylabel="estimate",
-             title=f"{fixed_fraction:.0%} of observations contaminated")
-    right.set(xlabel="contaminated fraction", title=f"outliers at +{fixed_magnitude:g}")
+    value_axis(left, by_magnitude["outlier_magnitude"], "x")
+    left.set(xlabel="outlier magnitude (symmetric-log axis)", ylabel="estimate",
+             title=f"Estimates with {fixed_fraction:.0%} of the observations contaminated")
+    right.set(xlabel="contaminated fraction", title=f"Estimates with outliers at +{fixed_magnitude:g}")
     right.axvline(0.5, color="0.6", ls=":", lw=1)
     for ax in (left, right):
-        ax.axhline(inlier, color="0.6", lw=1, ls=":")
-    left.legend()
+        ax.axhline(inlier, **BASELINE, label=f"inlier value {inlier:g}" if ax is right else None)
+    legend_outside(right)
     fig.tight_layout()
     return fig

@@ -165,7 +165,7 @@ def results_table(runs: pd.DataFrame) -> pd.DataFrame:
         frames.append(table2(part).assign(pool=pool_kind))
     t = pd.concat(frames, ignore_index=True)
     return t[["dataset", "backbone", "pool", "method", "map_general", "map_sub", "map_general_std", "map_sub_std",
-              "n_runs"]]
+              "n_runs", *[c for c in ("map_general_minkr", "map_sub_minkr") if c in t]]]
 
 
 def paper_layout(table: pd.DataFrame) -> pd.DataFrame:

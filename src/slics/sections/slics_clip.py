@@ -11,6 +11,8 @@ subspaces with words. Its figures are in :mod:`slics.sections.retrieval_figures`
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -90,11 +92,13 @@ def run_dataset(dataset: str, params: dict) -> dict:
     runs.append(run(fitted["S-SVD"]))
     n_pseudo = int(cfg["n_pseudo_labels"])
     pseudo = SLiCSMethod(K, labels="pseudo", n_pseudo_labels=n_pseudo).training_labels(rs)
+    notes: list[str] = []
     for seed in tqdm(seeds, desc=f"S-SLiCS / U-SLiCS seeds ({dataset})", disable=None):
         for method in (SLiCSMethod(K, n_iter, batch, seed),
                        SLiCSMethod(K, n_iter, batch, seed, labels="pseudo", n_pseudo_labels=n_pseudo)):
             f = method.fit(rs)
             fitted.setdefault(f.name, f)
+            notes.extend(n for n in f.notes if n not in notes)
             runs.append(run(f, seed=seed))
     uf = Unfiltered().fit(rs)
     runs.append(run(uf))
@@ -126,7 +130,7 @@ def run_dataset(dataset: str, params: dict) -> dict:
     return {"set": rs, "K": K, "grid": grid, "runs": pd.DataFrame(runs), "ablation": pd.DataFrame(ablation),
             "splice": pd.DataFrame(splice_rows), "splice_mean_nonzeros": float(nnz.mean()),
             "splice_sizes": {"queries": (sq.size, queries.size), "pool": (spool.size, pool.size)}, "models": models,
-            "pseudo_labels": pseudo, "grid_models": {K_: f.model for K_, f in grid_models.items()}}
+            "pseudo_labels": pseudo, "grid_models": {K_: f.model for K_, f in grid_models.items()}, "notes": notes}
 
 
 # --- tables, metrics and figures for the notebook ----------------------------------------

@@ -15,16 +15,22 @@ from __future__ import annotations
 from .errors import EXIT_ERROR
 
 import argparse
+import logging
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
+from traitlets.config import Config
 
 from .config import load_params, load_yaml, project_root, results_dir
 from .io import remove_stale, write_text
+from .progress import ENGINE, CellClock
 from .schema import ParamsError
+
+log = logging.getLogger(__name__)
 
 VOLATILE_CELL_KEYS = ("execution", "papermill")
 KEPT_PAPERMILL_KEYS = ("parameters",)
@@ -65,6 +71,12 @@ def select_params(keys: list[str], params: dict | None = None) -> dict:
     return {k: params[k] for k in keys}
 
 
+# tqdm options for papermill's bar: one line on stderr, refreshed at most every 2 s.
+PROGRESS_BAR = {"mininterval": 2.0, "dynamic_ncols": True}
+# The kernel's transport: IPC sockets (files in Jupyter's runtime folder) instead of TCP.
+KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})
+
+
 class StageFailed(RuntimeError):
     """A notebook stage failed; the committed results are untouched."""
 
@@ -87,6 +99,12 @@ def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Pa
     ``SLICS_RESULTS_DIR``); only when every cell has run are they moved into ``results/``, with
     the executed notebook. A failed run publishes nothing: the committed results stay as they
     were, and the partly executed notebook is kept at ``results/failed/<name>.ipynb``.
+
+    Progress goes to stderr, outside the notebook: a bar with the cells done, the time spent
+    and an estimate of the time left, and a line every half minute while one cell runs long
+    (:mod:`slics.utils.progress`). The kernel talks to papermill over local IPC
+    sockets rather than TCP, which keeps traffic on this machine and silences ipykernel's
+    warning about unencrypted TCP.
     """
     import papermill
 
@@ -106,12 +124,16 @@ def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Pa
         executed.parent.mkdir(parents=True)
         previous = os.environ.get("SLICS_RESULTS_DIR")
         os.environ["SLICS_RESULTS_DIR"] = str(staging)  # the kernel inherits it
+        started = time.monotonic()
+        log.info("%s: running %s", name, source.relative_to(project_root()))
         try:
-            papermill.execute_notebook(
-                str(source), str(executed), parameters={"params": params},
-                cwd=str(source.parent), kernel_name=kernel_name, progress_bar=False,
-                report_mode=False, request_save_on_cell_execute=False,
-            )
+            with CellClock(name) as clock:
+                papermill.execute_notebook(
+                    str(source), str(executed), parameters={"params": params},
+                    cwd=str(source.parent), kernel_name=kernel_name, progress_bar=PROGRESS_BAR | {"desc": name, "file": sys.stderr},
+                    report_mode=False, request_save_on_cell_execute=False, config=KERNEL_CONFIG,
+                    engine_name=ENGINE, cell_clock=clock,
+                )
         except Exception as err:  # a cell raised (PapermillExecutionError), or the kernel died
             failed = out_root / "failed" / f"{name}.ipynb"
             kept = "No notebook was written. "
@@ -130,7 +152,9 @@ def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Pa
             else:
                 os.environ["SLICS_RESULTS_DIR"] = previous
         write_text(executed, nbformat.writes(clean_notebook(nbformat.read(executed, as_version=4))) + "\n")
-        _publish(staging, out_root)
+        published = _publish(staging, out_root)
+        log.info("%s: done in %.0f s, %d files written under %s", name, time.monotonic() - started,
+                 len(published), out_root)
     stale = out_root / "failed" / f"{name}.ipynb"
     if stale.is_file():
         stale.unlink()
@@ -141,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", help="notebook name without extension, e.g. 01_robustness")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     try:
         dest = run_notebook(args.name, stage_param_keys(args.name))
     except (ParamsError, StageFailed, KeyError, FileNotFoundError) as err:

@@ -20,14 +20,18 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import logging
+import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from .config import load_yaml, project_root
 
 PACKAGE = "slics"
+log = logging.getLogger(__name__)
 
 
 def _src() -> Path:
@@ -162,10 +166,48 @@ def input_stages() -> list[str]:
 def run_inputs() -> None:
     """Run the input stages by their commands (no DVC, so ``dvc.lock`` is not touched)."""
     root = project_root()
-    for name in input_stages():
+    names = input_stages()
+    for i, name in enumerate(names, 1):
         cmd = stages()[name]["cmd"]
-        print(f"[inputs] {name}: {cmd}", flush=True)
+        log.info("inputs %d/%d: %s (%s)", i, len(names), name, cmd)
+        started = time.monotonic()
         subprocess.run(shlex.split(cmd), cwd=root, check=True)
+        log.info("inputs %d/%d: %s done in %.0f s", i, len(names), name, time.monotonic() - started)
+
+
+def input_deps() -> list[str]:
+    """Files the input stages read, other than each other's outputs, relative to the root.
+
+    ``make inputs`` rebuilds ``data/`` only when one of these is newer than its stamp:
+    ``params.yaml`` and ``dvc.yaml`` (the stages' parameters and commands), their code, and
+    committed files such as ``results/tables/concepts.csv``. Folders are left out (a folder's
+    time does not change when a file inside it does); those the input stages read are their
+    own outputs under ``data/``.
+    """
+    from .config import load_params
+
+    params = load_params()
+    names = input_stages()
+    outs = [str(next(iter(o)) if isinstance(o, dict) else o) for n in names for o in stages()[n]["outs"]]
+    root = project_root()
+    found = {"params.yaml", "dvc.yaml"}
+    for name in names:
+        for dep in stages()[name].get("deps", []):
+            dep = _interpolate(str(dep), params)
+            if not any(dep == o or dep.startswith(o.rstrip("/") + "/") for o in outs) and (root / dep).is_file():
+                found.add(dep)
+    return sorted(found)
+
+
+def _interpolate(text: str, params: dict) -> str:
+    """Replace DVC's ``${a.b}`` references in ``text`` with values from ``params``."""
+    def value(match: re.Match[str]) -> str:
+        node = params
+        for key in match.group(1).split("."):
+            node = node[key]
+        return str(node)
+
+    return re.sub(r"\$\{([^}]+)\}", value, text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,10 +217,16 @@ def main(argv: list[str] | None = None) -> int:
     mode = deps.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="exit 1 when dvc.yaml has drifted (the default)")
     mode.add_argument("--write", action="store_true", help="rewrite the src/ deps, then check")
-    sub.add_parser("inputs", help="build data/ inputs without DVC")
+    inputs = sub.add_parser("inputs", help="build data/ inputs without DVC")
+    inputs.add_argument("--list-deps", action="store_true",
+                        help="print the files the input stages read (for make) instead of building")
     args = parser.parse_args(argv)
     if args.command == "inputs":
-        run_inputs()
+        logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
+        if args.list_deps:
+            print(" ".join(input_deps()))
+        else:
+            run_inputs()
         return 0
     if args.write:
         write_deps()

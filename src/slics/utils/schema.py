@@ -257,6 +257,14 @@ SCHEMA = {
     },
 }
 
+# Dimension of the source space that section 3.7 fits its maps in, per profile: the demo text tower
+# (all-MiniLM-L6-v2) and CLIP ViT-B/32 (slics.sections.image_to_prompt.SOURCE_BACKBONE). Below it no
+# map is unique, so a training size under it fails here rather than after the images are encoded.
+def _alignment_source_dim(p) -> int:
+    """The dimension of section 3.7's source space: the demo's vectors, or the full profile's source backbone."""
+    name = "demo" if p["profile"] == "demo" else p["image_to_prompt"]["full"]["source_backbone"]
+    return int(_spec(name).dim)
+
 # Relations between keys that a per-key spec cannot state: (check, key named in the message, message).
 CROSS_CHECKS = [
     (lambda p: p["ista_clip"]["top_lambda"] in p["ista_clip"]["lambdas"], "ista_clip.top_lambda",
@@ -275,6 +283,9 @@ CROSS_CHECKS = [
     (lambda p: p["embed"]["backbone"] in _text_backbones(p["profile"]), "embed.backbone",
      "must be a backbone of the profile it runs in (slics.embedding.registry): " + "; ".join(
          f"the {profile} profile takes {', '.join(_text_backbones(profile))}" for profile in ("demo", "full"))),
+    (lambda p: min(p["image_to_prompt"]["train_sizes"]) >= _alignment_source_dim(p), "image_to_prompt.train_sizes",
+     lambda p: (f"must all be >= the dimension of the profile's source space ({p['profile']} "
+                f"{_alignment_source_dim(p)}); below it the maps are not unique")),
 ]
 
 

@@ -1,0 +1,98 @@
+"""The full profile's rehearsal: fixtures the real readers accept, weights where the loaders look, a safe folder."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from slics.rehearsal import fixtures, run, weights
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    mirror = tmp_path_factory.mktemp("mirror")
+    sizes = fixtures.FixtureSizes(flickr30k={"train": 4, "val": 2, "test_2016": 2})
+    sums, expected = fixtures.write_fixtures(mirror, mirror / "images", sizes)
+    return mirror, sizes, sums, expected
+
+
+def test_fixtures_pass_the_real_readers(written):
+    from slics.data.cifar import CIFAR10_CLASSES, read_cifar10_test
+    from slics.data.coco import read_instances
+    from slics.data.images import ZipImages
+    from slics.data.mirflickr import FILES, read_mirflickr25k
+
+    mirror, sizes, sums, expected = written
+    images, labels, classes = read_cifar10_test(mirror / "cifar10")
+    assert images.shape == (20, 32, 32, 3) and tuple(classes) == CIFAR10_CLASSES
+    assert np.bincount(labels).tolist() == [2] * 10
+    mir = read_mirflickr25k([mirror / f for f in FILES])
+    assert len(mir) == expected["mirflickr25k_images"] == sizes.mirflickr25k
+    assert mir.general.any(axis=0).all() and mir.general.any(axis=1).all()     # every concept, every image
+    first = ZipImages(mirror / "mirflickr25k/mirflickr25k.zip", mir.image_ids)[0]
+    assert first.size == (48, 48)
+    with zipfile.ZipFile(mirror / "coco/annotations_trainval2017.zip") as zf:
+        coco = read_instances(json.loads(zf.read("annotations/instances_train2017.json")))
+    assert len(coco) == sizes.coco and coco.general.any(axis=0).all()
+    assert len(ZipImages(mirror / "coco/train2017.zip", coco.image_ids)) == sizes.coco
+    assert expected["flickr30k_images"] == 8 and len(list((mirror / "images").glob("*.jpg"))) == 8
+    from slics.data.concepts import read_captions
+
+    assert len(read_captions([mirror / "flickr30k/train.1.en.gz"])) == 4
+    assert set(sums) >= {"mirflickr25k/mirflickr25k.zip", "coco/train2017.zip", "flickr30k/val_images.txt"}
+
+
+def test_cifar_md5_check_runs_on_the_fixtures_through_a_scratch_registry(written, tmp_path, monkeypatch):
+    import yaml
+
+    from slics.data import cifar
+
+    mirror, _, _, expected = written
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(yaml.safe_dump({"_expected": {"cifar10_md5": expected["cifar10_md5"]}}))
+    monkeypatch.setenv("SLICS_DATA_MIRROR", str(mirror))
+    monkeypatch.setenv("SLICS_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(cifar.CifarUnavailableError, match="md5"):       # the real sums reject fixtures
+        cifar.ensure_cifar10(offline=True)
+    monkeypatch.setenv("SLICS_RESOURCES", str(registry))
+    for f in (tmp_path / "data").rglob("*"):
+        f.unlink() if f.is_file() else None
+    assert cifar.ensure_cifar10(offline=True) == tmp_path / "data" / "external" / "cifar10"
+
+
+def test_weights_are_found_where_the_loaders_look(tmp_path, monkeypatch):
+    import torch
+    from huggingface_hub import try_to_load_from_cache
+
+    path = weights.write_hub_file(tmp_path, "org/model", "model.safetensors", {"w": torch.ones(2, 3)})
+    found = try_to_load_from_cache("org/model", "model.safetensors", cache_dir=str(tmp_path))
+    assert found == str(path)
+    from safetensors.torch import load_file
+
+    assert load_file(found)["w"].dtype == torch.float16
+
+
+def test_workdir_must_be_scratch(tmp_path):
+    from slics.utils.config import project_root
+
+    for inside in (project_root() / "data" / "rehearsal", project_root() / "results"):
+        with pytest.raises(run.RehearsalError, match="outside the project"):
+            run.check_workdir(inside)
+    (tmp_path / "mine.txt").write_text("x")
+    with pytest.raises(run.RehearsalError, match="not empty"):
+        run.check_workdir(tmp_path)
+    (tmp_path / run.MARKER).write_text("")
+    assert run.check_workdir(tmp_path) == tmp_path.resolve()
+
+
+def test_tiny_params_are_valid_full_profile():
+    import yaml
+
+    from slics.utils.config import project_root
+    from slics.utils.schema import problems
+
+    params = run.tiny_params(yaml.safe_load((project_root() / "params.yaml").read_text()))
+    assert params["profile"] == "full" and problems(params) == []

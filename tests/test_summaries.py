@@ -1,0 +1,77 @@
+"""Flat metrics summaries for `dvc metrics show`, and the DVC declarations around them."""
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from slics.utils import summaries
+from slics.utils.config import project_root
+
+
+def _detail(section):
+    return json.loads((project_root() / "results" / "metrics" / f"{section}.json").read_text())
+
+
+def test_summaries_copy_the_detailed_values_under_short_flat_keys():
+    clip = summaries.summarise("slics_clip", _detail("slics_clip"))
+    backbone_keys = [k for k in _detail("slics_clip") if k.startswith("mirflickr25k/")]
+    assert len(backbone_keys) == 1
+    assert clip["mir_gen"] == _detail("slics_clip")[backbone_keys[0]]["S-SLiCS"]["map_general"]
+    assert summaries.summarise("robustness", _detail("robustness"))["median"] == 1.0
+    for section in summaries.SUMMARIES:
+        flat = summaries.summarise(section, _detail(section))
+        assert 1 <= len(flat) <= 6, section  # a table that fits a terminal
+        assert all(isinstance(v, (int, float)) for v in flat.values()), section
+        assert all("." not in k and len(k) <= 12 for k in flat), section  # dvc joins nested keys with "."
+
+
+def test_a_changed_layout_names_the_section_and_the_fix():
+    with pytest.raises(KeyError, match=r"ista_clip.*'dense_accuracy'.*SUMMARIES\['ista_clip'\]"):
+        summaries.summarise("ista_clip", {"accuracy": 0.9})
+    with pytest.raises(ValueError, match="section='nope'"):
+        summaries.summarise("nope", {})
+    ambiguous = {"mirflickr25k/a": {}, "mirflickr25k/b": {}}
+    with pytest.raises(KeyError, match="matches 2 keys"):
+        summaries.summarise("slics_clip", ambiguous)
+
+
+def test_write_summaries_matches_the_committed_files(tmp_path):
+    shutil.copytree(project_root() / "results" / "metrics", tmp_path / "metrics")
+    for section in summaries.SUMMARIES:
+        (tmp_path / "metrics" / f"{section}_summary.json").unlink()
+    written = summaries.write_summaries(tmp_path)
+    assert len(written) == len(summaries.SUMMARIES)
+    for path in written:
+        assert path.read_bytes() == (project_root() / "results" / "metrics" / path.name).read_bytes()
+    (tmp_path / "metrics" / "concepts.json").unlink()
+    with pytest.raises(FileNotFoundError, match="concepts.json"):
+        summaries.write_summaries(tmp_path)
+
+
+def test_dvc_declares_only_summaries_as_metrics_and_every_figure_as_a_plot():
+    dvc = yaml.safe_load((project_root() / "dvc.yaml").read_text())
+    metrics = [next(iter(m)) for s in dvc["stages"].values() for m in s.get("metrics", [])]
+    assert sorted(metrics) == sorted(f"results/metrics/{s}_summary.json" for s in summaries.SUMMARIES)
+    assert all("plots" not in s for s in dvc["stages"].values())  # stage plots duplicate the top-level ones
+    declared = {next(iter(p)) if isinstance(p, dict) else p for p in dvc["plots"]}
+    figures = {f"results/figures/{p.name}" for p in (project_root() / "results" / "figures").glob("*.png")}
+    assert figures <= declared
+    for plot in dvc["plots"]:
+        if isinstance(plot, dict):
+            (path, spec), = plot.items()
+            assert spec["x"] and spec["y"], path
+
+
+def test_dvc_plots_template_loads_only_vendored_scripts():
+    dvc_dir = project_root() / ".dvc"
+    config = (dvc_dir / "config").read_text()
+    assert "html_template = plots/index.html" in config
+    template = (dvc_dir / "plots" / "index.html").read_text()
+    assert "{plot_divs}" in template and "{scripts}" not in template  # {scripts} would add CDN links
+    for script in ("vega", "vega-lite", "vega-embed"):
+        assert f'src="../.dvc/plots/vendor/{script}.min.js"' in template
+        assert (dvc_dir / "plots" / "vendor" / f"{script}.min.js").stat().st_size > 10_000
+        assert "Redistribution" in (dvc_dir / "plots" / "vendor" / f"{script}.LICENSE").read_text()
+    assert "http" not in template
