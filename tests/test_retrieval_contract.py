@@ -143,3 +143,24 @@ def test_mean_average_precision_of_no_pairs_and_no_sub_pairs():
     some = pd.DataFrame({"query": [0, 1], "concept": [0, 0], "ap_general": [0.5, 1.0], "ap_sub": [np.nan, np.nan]})
     out = mean_average_precision(some)
     assert out["map_general"] == 0.75 and np.isnan(out["map_sub"]) and out["n_sub_pairs"] == 0
+
+
+# ------------------------------------------------------------------ both AP normalisers (main's minkr columns)
+def test_average_precision_messages_are_exact():
+    with pytest.raises(ValueError, match=r"^relevance must hold only 0/1 or True/False values.$"):
+        average_precision_at_k(np.array([[2, 0]]))
+    with pytest.raises(ValueError, match=r"^n_relevant must give, per row, a count >= the relevant items in its top k.$"):
+        average_precision_at_k(np.array([[1, 1]]), n_relevant=np.array([1]))
+
+
+def test_mean_average_precision_under_both_normalisers():
+    cols = ["query", "concept", "ap_general", "ap_sub", "ap_general_minkr", "ap_sub_minkr"]
+    empty = mean_average_precision(pd.DataFrame({c: [] for c in cols}))
+    assert np.isnan(empty["map_general_minkr"]) and np.isnan(empty["map_sub_minkr"])
+    pairs = pd.DataFrame({"query": [0, 1], "concept": [0, 0], "ap_general": [0.5, 1.0], "ap_sub": [0.2, np.nan],
+                          "ap_general_minkr": [0.25, 0.75], "ap_sub_minkr": [0.1, np.nan]})
+    out = mean_average_precision(pairs)
+    assert out["map_general_minkr"] == 0.5 and out["map_sub_minkr"] == pytest.approx(0.1)
+    assert out["map_sub"] == pytest.approx(0.2) and out["n_sub_pairs"] == 1
+    no_sub = mean_average_precision(pairs.assign(ap_sub=np.nan, ap_sub_minkr=np.nan))
+    assert np.isnan(no_sub["map_sub_minkr"]) and isinstance(no_sub["map_sub_minkr"], float)
