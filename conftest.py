@@ -13,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 try:        # the property-based suite (tests/test_properties.py); hypothesis is in the `test` extra
     from hypothesis import HealthCheck, settings
+    from hypothesis.configuration import set_hypothesis_home_dir
 
     # "ci": the same examples on every run (reproducible), none written to a database
     settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, database=None,
@@ -21,9 +22,11 @@ try:        # the property-based suite (tests/test_properties.py); hypothesis is
     settings.register_profile("dev", max_examples=300, deadline=None, database=None)
     settings.load_profile(os.environ.get("SLICS_HYPOTHESIS_PROFILE", "ci"))
 except ImportError:
-    pass
+    set_hypothesis_home_dir = None
 
 _SCRATCH = tempfile.mkdtemp(prefix="slics-test-results-")
+if set_hypothesis_home_dir is not None:     # hypothesis's caches go to the scratch folder, not the work tree
+    set_hypothesis_home_dir(os.path.join(_SCRATCH, ".hypothesis"))
 os.environ["SLICS_RESULTS_DIR"] = _SCRATCH
 
 

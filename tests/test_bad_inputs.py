@@ -296,3 +296,100 @@ def test_omp_all_zero_atom_is_named():
 
     with pytest.raises(ValueError, match="D has an all-zero atom"):
         nn_omp(np.zeros((1, 1)), np.zeros((1, 1)), 0)
+
+
+# ------------------------------------------------------------------ scalars elsewhere in the public API
+@pytest.mark.parametrize("lams, error, match", [
+    (["a"], TypeError, "lams .* must be a real number, got str 'a'"),
+    ("0.1", TypeError, "lams .* must be a real number"),
+    ([0.1, -1.0], ValueError, "lams .* must be a finite positive number, got -1.0"),
+    ([[0.1]], ValueError, r"lams must be a number or a 1-D sequence"),
+])
+def test_lasso_path_checks_each_lambda_before_converting(lams, error, match):
+    from slics.core.lasso import lasso_path
+
+    with pytest.raises(error, match=match):
+        lasso_path(np.ones((1, 2)), np.eye(2), lams)
+
+
+def test_lasso_path_accepts_a_scalar_and_numpy_lambdas():
+    from slics.core.lasso import lasso_path
+
+    X, D = np.array([[1.0, 0.5]]), np.eye(2)
+    a, b = lasso_path(X, D, 0.1), lasso_path(X, D, np.array([0.1]))
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+@pytest.mark.parametrize("dim, seed, match", [(2.5, 0, "dim must be an integer, got 2.5"),
+                                              (1, 0, "dim must be at least 2, got 1"),
+                                              (3, 0.5, "seed must be an integer, got 0.5")])
+def test_random_rotation_does_not_truncate(dim, seed, match):
+    from slics.core.alignment import random_rotation
+
+    with pytest.raises(ValueError, match=match):
+        random_rotation(dim, seed)
+    R = random_rotation(3.0, 1)
+    np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
+
+
+def test_save_model_does_not_truncate_n_tokens(model, tmp_path):
+    from slics.model_io import save_model
+
+    with pytest.raises(ValueError, match="n_tokens must be an integer, got 2.5"):
+        save_model(model, tmp_path / "m.npz", preprocessing="tokens", n_tokens=2.5)
+    assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("atom_concept, match", [
+    ([0, -1], r"atom_concept must hold indices in \[0, 2\), got \[-1\]"),
+    ([0.0, 0.5], "atom_concept must hold integer indices"),
+    ([1, 1], r"atom_concept gives no atom to concept\(s\) \[0\]"),
+    ([0, 0, 1], r"atom_concept must hold one concept index per atom \(2\)"),
+])
+def test_word_captions_checks_atom_concept(atom_concept, match):
+    """A negative or fractional concept index used to drop atoms silently; a concept without atoms
+    used to fail inside the NNLS solver, blaming its ``D``."""
+    from slics.captions import word_captions
+
+    rng = np.random.default_rng(6)
+    D, V = np.eye(2, 3), rng.standard_normal((4, 3))
+    with pytest.raises(ValueError, match=match):
+        word_captions(D, V, list("abcd"), n_words=2, atom_concept=atom_concept)
+    out = word_captions(D, V, list("abcd"), n_words=2, atom_concept=[0, 1])
+    assert list(out) == ["concept 0", "concept 1"] and all(len(w) == 2 for w in out.values())
+
+
+@pytest.mark.parametrize("name, rows, match", [("queries", [0, -1], r"queries must hold indices in \[0, 12\), got \[-1\]"),
+                                               ("pool", [3, 12], r"pool must hold indices in \[0, 12\), got \[12\]"),
+                                               ("queries", [0.5], "queries must hold integer indices")])
+def test_evaluate_checks_row_indices_before_fitting(name, rows, match):
+    from slics.embedding.retrieval_set import RetrievalSet
+    from slics.evaluation import evaluate
+
+    rng = np.random.default_rng(7)
+    Y = np.zeros((12, 2), bool)
+    Y[np.arange(12), np.arange(12) % 2] = True
+    rs = RetrievalSet.from_arrays(rng.standard_normal((12, 4)), Y, np.array(["train"] * 4 + ["query"] * 4 + ["pool"] * 4),
+                                  general_names=["a", "b"])
+    with pytest.raises(ValueError, match=match):
+        evaluate(rs, ["UF"], k=2, **{name: rows})
+    assert len(evaluate(rs, ["UF"], k=2, queries=[4, 5], pool=[8, 9, 10])) == 1
+
+
+def test_zero_token_names_x_and_where():
+    """Shrunk from tests/test_properties.py: preprocess(kind='tokens') of a zero token."""
+    from slics.preprocess import preprocess
+
+    with pytest.raises(ValueError, match=r"^X has 1 zero token\(s\) \(first: row 1, token 0\)"):
+        preprocess(np.array([[1.0, 2.0], [0.0, 3.0]]), "tokens", n_tokens=2)
+
+
+@pytest.mark.parametrize("block", [0, 2.5, None])
+def test_block_sizes_are_checked(block):
+    from slics.core.pq import QuantisedPool
+
+    with pytest.raises(ValueError, match="block must be"):
+        top_k(np.eye(3), np.eye(3), 1, block=block)
+    with pytest.raises(ValueError, match="block must be"):
+        QuantisedPool(np.array([[0], [1]]), np.eye(2)).scores(np.eye(2), block=block)
+    np.testing.assert_array_equal(top_k(np.eye(3), np.eye(3), 1, block=1), [[0], [1], [2]])

@@ -309,7 +309,7 @@ def test_zero_shot_pseudo_labels_contract(image, text, k):
 @given(matrices(), st.sampled_from(["unit", "tokens", "centre", "bogus"]), SCALARS)
 def test_preprocess_contract(X, kind, n_tokens):
     out = raises_named(lambda: preprocess(X, kind, n_tokens=n_tokens, mean=np.zeros(np.shape(X)[-1])),
-                       "X", "kind", "n_tokens", "mean", "token(s)", "features")
+                       "X", "kind", "n_tokens", "mean", "features")
     if out is not None and kind == "unit":
         norms = np.linalg.norm(out, axis=1)
         assert np.all(np.isclose(norms, 1.0) | (norms == 0))
@@ -323,3 +323,50 @@ def test_storage_bytes_contract(nnz, n_rows, n_cols, value_bytes):
     if out is not None:
         assert all(type(v) is int and v >= 0 for v in out.values())
         assert out["dense"] == int(n_rows) * int(n_cols) * int(value_bytes)
+
+
+@SMALL
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 6), SCALARS, SCALARS, st.data())
+def test_quantised_pool_top_k_matches_its_vectors(n_tokens, codebook_size, n, k, block, data):
+    from slics.core.pq import QuantisedPool
+
+    token_dim = 2
+    codebook = data.draw(hnp.arrays(np.float64, (codebook_size, token_dim), elements=finite_floats(2)))
+    codes = data.draw(hnp.arrays(np.int64, (n, n_tokens), elements=st.integers(-1, codebook_size)))
+    Z = data.draw(hnp.arrays(np.float64, (2, n_tokens * token_dim), elements=finite_floats(2)))
+    pool = raises_named(lambda: QuantisedPool(codes, codebook), "codes")
+    if pool is None:
+        assert codes.min() < 0 or codes.max() >= codebook_size
+        return
+    S = raises_named(lambda: pool.scores(Z, block=block), "block")
+    if S is not None:
+        np.testing.assert_allclose(S, Z @ pool.vectors().T, atol=1e-9)
+    out = raises_named(lambda: pool.top_k(Z, k), "k")
+    if out is not None:
+        assert out.shape == (2, k) and all(len(set(r)) == k for r in out.tolist())
+        best = np.take_along_axis(Z @ pool.vectors().T, out, 1)
+        assert np.all(np.diff(best, axis=1) <= 1e-9)
+
+
+@SMALL
+@given(st.integers(2, 4), st.integers(1, 6), st.integers(0, 10 ** 6), st.data())
+def test_procrustes_recovers_a_rotation(d, extra, seed, data):
+    from slics.core.alignment import ProcrustesAlignment, random_rotation
+
+    X = data.draw(hnp.arrays(np.float64, (d + extra, d), elements=finite_floats(3)))
+    assume(np.linalg.matrix_rank(X) == d and np.linalg.cond(X) < 1e6)
+    R = random_rotation(d, seed)
+    model = ProcrustesAlignment().fit(X, X @ R)
+    np.testing.assert_allclose(model.map_, R, atol=1e-6)
+    np.testing.assert_allclose(model.transform(X), X @ R, atol=1e-6)
+
+
+@SMALL
+@given(matrices(), matrices())
+def test_alignment_on_any_input(X, Y):
+    from slics.core.alignment import LeastSquaresAlignment, ProcrustesAlignment
+
+    for cls in (ProcrustesAlignment, LeastSquaresAlignment):
+        model = raises_named(lambda: cls().fit(X, Y), "X", "Y")
+        if model is not None:
+            assert model.map_.shape == (np.shape(X)[1], np.shape(Y)[1]) and np.all(np.isfinite(model.map_))

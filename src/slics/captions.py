@@ -29,7 +29,7 @@ import numpy as np
 from .core.nnls import nnls_batch
 from .core.sparse_coding import center_and_normalise
 from .core.normalise import normalise_rows
-from .utils.validation import check_int, check_matrix
+from .utils.validation import check_indices, check_int, check_matrix
 
 __all__ = ["word_captions", "centre_vocabulary"]
 
@@ -87,10 +87,15 @@ def word_captions(model_or_dictionary, vocab_emb, words, *, n_words: int = 5, co
         if atom_concept is None:
             raise ValueError("atom_concept is required with a bare dictionary: pass the concept index of every atom "
                              "(a fitted SLiCS model carries it).")
-    atom_concept = np.asarray(atom_concept)
-    if atom_concept.shape != (D.shape[0],):
+    if np.shape(atom_concept) != (D.shape[0],):
         raise ValueError(f"atom_concept must hold one concept index per atom ({D.shape[0]}), "
-                         f"got shape {atom_concept.shape}.")
+                         f"got shape {np.shape(atom_concept)}.")
+    # every concept needs an atom, so there are at most as many concepts as atoms
+    atom_concept = check_indices(atom_concept, "atom_concept", D.shape[0])
+    empty = np.setdiff1d(np.arange(atom_concept.max(initial=-1) + 1), atom_concept)
+    if empty.size:
+        raise ValueError(f"atom_concept gives no atom to concept(s) {empty[:5].tolist()}; every concept from 0 to "
+                         f"the largest index needs at least one atom.")
     V = check_matrix(vocab_emb, "vocab_emb", n_cols=D.shape[1])
     words = list(words)
     if len(words) != V.shape[0]:

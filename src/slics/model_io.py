@@ -50,6 +50,7 @@ import numpy as np
 from . import __version__
 from .core.dictionary import SLiCS
 from .utils.io import atomic_path
+from .utils.validation import check_int
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "PREPROCESSING", "save_model", "load_model"]
 
@@ -119,7 +120,7 @@ def save_model(model: SLiCS, path, *, concept_names=None, preprocessing: str = "
         raise ValueError("n_tokens goes with preprocessing 'tokens' (and only with it).")
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "slics_version": __version__,
             "concept_names": names, "n_atoms": int(model.n_atoms), "n_concepts": C, "n_features": d,
-            "preprocessing": preprocessing, "n_tokens": None if n_tokens is None else int(n_tokens),
+            "preprocessing": preprocessing, "n_tokens": None if n_tokens is None else check_int(n_tokens, "n_tokens", minimum=1),
             "params": {p: _plain(v) for p, v in sorted(model.get_params().items()) if p != "n_atoms"},
             "n_iter_": int(model.n_iter_), "n_rejected_": int(model.n_rejected_), "user": metadata or {}}
     text = json.dumps(meta, sort_keys=True)

@@ -27,7 +27,7 @@ from scipy.linalg import lstsq, orthogonal_procrustes
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils.validation import check_matrix
+from ..utils.validation import check_int, check_matrix
 
 
 def _check_pair(X, Y) -> tuple[np.ndarray, np.ndarray]:
@@ -158,4 +158,5 @@ def random_rotation(dim: int, seed: int) -> np.ndarray:
     """A seeded Haar-random rotation (``scipy.stats.special_ortho_group``), shape (dim, dim)."""
     from scipy.stats import special_ortho_group
 
-    return special_ortho_group.rvs(int(dim), random_state=np.random.default_rng(int(seed)))
+    dim, seed = check_int(dim, "dim", minimum=2), check_int(seed, "seed", minimum=0)
+    return special_ortho_group.rvs(dim, random_state=np.random.default_rng(seed))

@@ -530,7 +530,10 @@ def lasso_path(X, D, lams, *, positive=False, tol=1e-6, max_iter=1000, dtype=Non
     infos : list of dict
         Only with ``return_info=True``; as in :func:`lasso`.
     """
-    lams = [check_positive(v, "lam (lambda)") for v in np.atleast_1d(np.asarray(lams, dtype=float))]
+    lams = np.atleast_1d(np.asarray(lams, dtype=object))
+    if lams.ndim != 1:
+        raise ValueError(f"lams must be a number or a 1-D sequence of numbers, got shape {lams.shape}.")
+    lams = [check_positive(v, "lams (lambda)") for v in lams]      # each checked before it is converted
     if not lams:
         raise ValueError("lams is empty; pass at least one lambda.")
     X, D, W, dtype = _check_inputs(X, D, dtype, None, positive)

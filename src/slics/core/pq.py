@@ -65,7 +65,9 @@ def normalise_tokens(X, n_tokens: int) -> np.ndarray:
     tokens = split_tokens(X, n_tokens).astype(np.float64)
     norms = np.linalg.norm(tokens, axis=2, keepdims=True)
     if np.any(norms == 0):
-        raise ValueError(f"{int(np.sum(norms == 0))} token(s) are zero and cannot be normalised.")
+        row, token = np.argwhere(norms[..., 0] == 0)[0]
+        raise ValueError(f"X has {int(np.sum(norms == 0))} zero token(s) (first: row {row}, token {token}); "
+                         f"a zero token has no direction and cannot be normalised.")
     return (tokens / norms).reshape(tokens.shape[0], -1)
 
 
@@ -293,7 +295,7 @@ class QuantisedPool:
         """
         Z = check_matrix(Z, "Z", n_cols=self.n_tokens * self.codebook.shape[1], allow_empty=True)
         S = np.empty((Z.shape[0], len(self)))
-        block = max(1, int(block))
+        block = check_int(block, "block", minimum=1)
         C = np.ascontiguousarray(self.codebook)
         scratch = table_scratch(self.n_tokens, C.shape[0])
         for start in range(0, Z.shape[0], block):

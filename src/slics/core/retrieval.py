@@ -53,7 +53,7 @@ def top_k(queries, candidates, k: int, *, block: int = 512) -> np.ndarray:
     Q = normalise_rows(check_matrix(queries, "queries", allow_empty=True))
     P = normalise_rows(check_matrix(candidates, "candidates", n_cols=Q.shape[1]))
     n = P.shape[0]
-    k = check_int(k, "k", minimum=1)
+    k, block = check_int(k, "k", minimum=1), check_int(block, "block", minimum=1)
     if k > n:
         raise ValueError(f"k must be between 1 and the number of candidates ({n}), got {k}.")
     out = np.empty((Q.shape[0], k), dtype=np.int64)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.retrieval import filtered_retrieval, mean_average_precision
+from ..utils.validation import check_indices
 from .methods import (FittedMethod, Quantised, QuantisedCandidates, RetrievalInputs, RetrievalMethod, SLiCSMethod, SpLiCEMethod,
                       Unfiltered, get_method, method_names, register_method, unregister_method)
 
@@ -26,9 +27,14 @@ __all__ = ["evaluate", "retrieval_pairs", "summarise", "table2", "fit_method", "
            "unregister_method", "get_method", "method_names"]
 
 
+def _rows(rs, rows, name: str) -> np.ndarray:
+    """Row indices of ``rs`` (no negative wrap-around, no out-of-range IndexError from numpy)."""
+    return check_indices(rows, name, rs.X.shape[0])
+
+
 def retrieval_pairs(rs, fitted: FittedMethod, queries: np.ndarray, pool: np.ndarray, k: int = 20) -> pd.DataFrame:
     """AP@k of every (query, concept) pair of ``fitted`` on ``queries`` against ``pool`` (row indices of ``rs``)."""
-    queries, pool = np.asarray(queries), np.asarray(pool)
+    queries, pool = _rows(rs, queries, "queries"), _rows(rs, pool, "pool")
     d = rs.data
     inputs = fitted.inputs(queries, pool)
     return filtered_retrieval(inputs.query_emb, inputs.pool_emb, d.general[queries], d.general[pool],
@@ -79,8 +85,8 @@ def evaluate(rs, methods: Sequence, *, queries=None, pool=None, k: int = 20, opt
     DataFrame
         Columns ``dataset, backbone, method, seed, map_general, map_sub, n_pairs, n_sub_pairs``.
     """
-    queries = rs.rows("query") if queries is None else np.asarray(queries)
-    pool = rs.rows("pool") if pool is None else np.asarray(pool)
+    queries = rs.rows("query") if queries is None else _rows(rs, queries, "queries")     # checked before any fit
+    pool = rs.rows("pool") if pool is None else _rows(rs, pool, "pool")
     cache = {} if cache is None else cache
     rows = []
     for method in methods:
