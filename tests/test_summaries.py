@@ -75,3 +75,12 @@ def test_dvc_plots_template_loads_only_vendored_scripts():
         assert (dvc_dir / "plots" / "vendor" / f"{script}.min.js").stat().st_size > 10_000
         assert "Redistribution" in (dvc_dir / "plots" / "vendor" / f"{script}.LICENSE").read_text()
     assert "http" not in template
+
+
+def test_full_profile_leaves_out_the_demos_planted_rotation():
+    """Found by the rehearsal: the full profile's section 3.7 has no planted rotation (no noise level,
+    no rotation error), and its summary must not demand them; the demo's still must."""
+    full = {"profile": "full", "flickr30k": {}, "main": {"procrustes_over_least_squares_mse": 0.5774}}
+    assert summaries.summarise("image_to_prompt", full) == {"mse_vs_ls": 0.5774}
+    with pytest.raises(KeyError, match="'noise' under main"):
+        summaries.summarise("image_to_prompt", {**full, "profile": "demo"})
