@@ -90,12 +90,10 @@ def word_captions(model_or_dictionary, vocab_emb, words, *, n_words: int = 5, co
     if np.shape(atom_concept) != (D.shape[0],):
         raise ValueError(f"atom_concept must hold one concept index per atom ({D.shape[0]}), "
                          f"got shape {np.shape(atom_concept)}.")
-    # every concept needs an atom, so there are at most as many concepts as atoms
-    atom_concept = check_indices(atom_concept, "atom_concept", D.shape[0])
-    empty = np.setdiff1d(np.arange(atom_concept.max(initial=-1) + 1), atom_concept)
-    if empty.size:
-        raise ValueError(f"atom_concept gives no atom to concept(s) {empty[:5].tolist()}; every concept from 0 to "
-                         f"the largest index needs at least one atom.")
+    # indices into the concept names (a concept without atoms, e.g. one U-SLiCS skipped for lack of
+    # pseudo-labels, gets an empty caption); without names, at most one concept per atom
+    bound = max(D.shape[0], 0 if concept_names is None else len(concept_names))
+    atom_concept = check_indices(atom_concept, "atom_concept", bound)
     V = check_matrix(vocab_emb, "vocab_emb", n_cols=D.shape[1])
     words = list(words)
     if len(words) != V.shape[0]:
