@@ -185,12 +185,17 @@ def test_full_profile_with_weights_but_no_cifar_fails_fast(isolated, monkeypatch
 
 def test_demo_embed_end_to_end_small(isolated):
     params = load_params()
-    params["demo_world"].update(n_per_class=5, n_neighbours=10)     # a tiny vocabulary
+    params["demo_world"].update(n_per_class=5, n_descriptors=10, placement_words=38)     # tiny vocabularies
     vocab = ["cat", "dog", "kitten", "puppy", "car", "truck", "boat", "ship", "plane", "bird", "horse",
              "pony", "deer", "frog", "toad", "jet", "van", "bus", "animal", "pet"]
-    vocab += [f"thing{i}" for i in range(60)]          # more words than demo_world.n_neighbours
+    vocab += [f"thing{i}" for i in range(60)]
+    placement_lines = ("feline meow whiskers tabby kitties purring canine barking pooch hound jetliner runway "
+                       "hangar sedan coupe hatchback antlers fawn stag amphibian tadpole pond stallion mare "
+                       "saddle gallop vessel hull harbor anchor lorry pickup freight cargo wings feathers beak "
+                       "nest").split()                   # stand for laion.txt's words below the LAION-10k
     concepts = ["man", "street", "dog", "water", "cat", "tree", "car", "grass"]
-    manifest = embed_cifar10(params, concepts=concepts, vocab_words=vocab, progress=False)
+    manifest = embed_cifar10(params, concepts=concepts, vocab_words=vocab, placement_lines=placement_lines,
+                             progress=False)
 
     images = load_embeddings("demo", "cifar10_images")
     labels = load_embeddings("demo", "cifar10_labels")
@@ -211,7 +216,11 @@ def test_demo_embed_end_to_end_small(isolated):
     assert 0 <= written["checks"]["zero_shot_accuracy"] <= 1 and manifest["timings"]["total_s"] > 0
 
     before = images.tobytes()
-    embed_cifar10(params, concepts=concepts, vocab_words=vocab, progress=False)
+    placement_words = (isolated / "data" / "embeddings" / "demo" / "cifar10" / "placement_words.txt").read_text().split()
+    assert load_embeddings("demo", "placement_vocab").shape == (len(placement_words), 384)
+    assert load_embeddings("demo", "descriptors").shape == (10, 10)
+    assert placement_words and not set(placement_words) & (set(vocab) | set(concepts))
+    embed_cifar10(params, concepts=concepts, vocab_words=vocab, placement_lines=placement_lines, progress=False)
     assert load_embeddings("demo", "cifar10_images").tobytes() == before      # deterministic
 
 

@@ -28,15 +28,14 @@ def _params(profile="demo", backbone="demo", sizes=(10, 5, 5)):
     params = load_params()
     params["profile"] = profile
     params["embed"]["backbone"] = backbone
-    params["demo_world"].update(n_neighbours=5)
+    params["demo_world"].update(n_descriptors=5)
     params["datasets"]["zero_shot_templates"] = params["datasets"]["zero_shot_templates"][:2]
     for p in ("demo", "full"):
         params["datasets"]["mirflickr25k"]["splits"][p] = dict(zip(("n_train", "n_val", "n_query"), sizes))
     return params
 
 
-VOCAB = ["cat", "dog", "bird", "tree", "flower", "sea", "lake", "car", "baby", "man", "woman", "sky",
-         "cloud", "food", "night", "sunset", "house", "room", "river", "plant", "street", "bus"]
+PLACEMENT = np.random.default_rng(0).standard_normal((40, 384))     # stands for the placement words
 
 
 @pytest.mark.slow
@@ -44,8 +43,8 @@ def test_demo_stage_tiny(tmp_path):
     data = _tiny_mir()
     params = _params()
     out = tmp_path / "mir"
-    manifest = embed_multilabel("mirflickr25k", params, out_dir=out, data=data, vocab_words=VOCAB,
-                                clutter_words=["street", "dog", "grass"], progress=False)
+    manifest = embed_multilabel("mirflickr25k", params, out_dir=out, data=data, placement=PLACEMENT,
+                                progress=False)
     X = np.load(out / "images.npy")
     split = pd.read_csv(out / "split.csv")
     kept = data.drop_unlabelled()
@@ -55,10 +54,11 @@ def test_demo_stage_tiny(tmp_path):
     assert split["split"].value_counts().to_dict() == {"pool": len(kept) - 20, "train": 10, "val": 5, "query": 5}
     T = np.load(out / "general_text.npy")
     assert T.shape == (11, 384)
+    assert np.load(out / "descriptors.npy").shape == (24, 5)          # one row per label column
     written = json.loads((out / "manifest.json").read_text())
     assert written["general_concepts"][5] == "plant_life" and manifest["n_images"] == len(kept)
-    again = embed_multilabel("mirflickr25k", params, out_dir=tmp_path / "again", data=data, vocab_words=VOCAB,
-                             clutter_words=["street", "dog", "grass"], progress=False)
+    again = embed_multilabel("mirflickr25k", params, out_dir=tmp_path / "again", data=data, placement=PLACEMENT,
+                             progress=False)
     assert again["n_images"] == manifest["n_images"]
     assert np.load(tmp_path / "again" / "images.npy").tobytes() == X.tobytes()      # deterministic
 
@@ -96,7 +96,7 @@ def test_full_profile_path_with_random_weights(tmp_path, monkeypatch):
     images = ZipImages(tmp_path / "mirflickr25k.zip", kept.image_ids)
     manifest = embed_multilabel("mirflickr25k", _params("full", "clip-rn50", (2, 1, 1)), out_dir=tmp_path / "out",
                                 data=data,
-                                images=images, vocab_words=VOCAB[:5], progress=False)
+                                images=images, progress=False)
     X = np.load(tmp_path / "out" / "images.npy")
     assert X.shape == (len(kept), 1024) and manifest["profile"] == "full"
     np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1, atol=1e-5)

@@ -42,7 +42,8 @@ def test_every_entry_is_consistent():
     assert registry.embed_backbones("demo") == ("demo",)
     assert set(registry.embed_backbones("full")) >= {"clip-vit-b32", "clip-rn50"}
     assert get_spec("titok-l32").quantisable and not get_spec("dinov2-vitb14").quantisable
-    assert registry.embeddings_source("demo-titok") == "demo"
+    assert registry.embeddings_source("demo-titok") == "demo-titok"      # its own rendering (demo_spaces)
+    assert not get_spec("demo-dino").text_tower and get_spec("demo-dino").dim == 768
 
 
 def test_registry_errors_name_the_problem():

@@ -16,8 +16,11 @@ Command line: ``python -m slics.embedding.embed cifar10`` (DVC stage ``embed_cif
 * ``laion10k_vocab.npy``   (10000, d): the prompt of every word of the LAION-10k
   vocabulary (the last 10,000 lines of SpLiCE's ``laion.txt``, in file order, so the
   most frequent word is last). Words are embedded *with* the prompt template, like
-  the concepts, so that word, concept and class embeddings are comparable; the demo
-  simulator draws its label directions from these rows.
+  the concepts, so that word, concept and class embeddings are comparable.
+* demo only: ``placement_vocab.npy`` (V, d) and ``placement_words.txt``, the words that place
+  simulated images (disjoint from everything above, embedded bare;
+  :func:`slics.embedding.simulator.placement_vocabulary`), and ``descriptors.npy`` (10, k)
+  int64, each class's descriptor words among them.
 * ``manifest.json``: backbone, profile, seed, template, shapes and a few sanity
   statistics (zero-shot accuracy, mean cosines).
 
@@ -44,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.config import data_dir, load_params
-from ..utils.io import atomic_dir, load_npy, save_npy, write_json
+from ..utils.io import atomic_dir, load_npy, save_npy, write_json, write_text
 
 DATASETS = ("cifar10", "mirflickr25k", "coco")   # the last two: slics.embedding.embed_multilabel
 VOCAB_RESOURCE, VOCAB_FILE = "splice_vocab", "splice/vocab/laion.txt"
@@ -100,11 +103,16 @@ def make_prompts(template: str, words) -> list[str]:
     return [template.format(w) for w in words]
 
 
-def laion10k_words() -> list[str]:
-    """The LAION-10k vocabulary: the last 10,000 lines of SpLiCE's ``laion.txt`` (most frequent last)."""
+def laion_lines() -> list[str]:
+    """Every line of SpLiCE's ``laion.txt`` (37,445 words, most frequent last)."""
     from ..data.resources import resource_path
 
-    lines = resource_path(VOCAB_RESOURCE, VOCAB_FILE).read_text(encoding="utf-8").splitlines()
+    return resource_path(VOCAB_RESOURCE, VOCAB_FILE).read_text(encoding="utf-8").splitlines()
+
+
+def laion10k_words() -> list[str]:
+    """The LAION-10k vocabulary: the last 10,000 lines of SpLiCE's ``laion.txt`` (most frequent last)."""
+    lines = laion_lines()
     size = vocab_size()
     words = lines[-size:]
     if len(words) != size or any(not w.strip() for w in words):
@@ -130,12 +138,12 @@ def _stats(images: np.ndarray, labels: np.ndarray, class_emb: np.ndarray) -> dic
 
 def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
                   out_dir: str | Path | None = None, device=None, progress: bool = True,
-                  vocab_words: list[str] | None = None) -> dict:
+                  vocab_words: list[str] | None = None, placement_lines: list[str] | None = None) -> dict:
     """Compute and save the CIFAR-10, concept and vocabulary embeddings; return the manifest.
 
     ``params`` defaults to ``params.yaml``; ``concepts`` to :func:`slics.data.concepts.load_concepts`;
     ``out_dir`` to ``data/embeddings/<backbone>/cifar10``; ``vocab_words`` to :func:`laion10k_words`
-    (tests pass smaller lists).
+    and ``placement_lines`` (demo) to :func:`laion_lines` (tests pass smaller lists).
     """
     from ..data.cifar import CIFAR10_CLASSES
     from .registry import load_backbone
@@ -181,13 +189,23 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
     vocab_emb = encode("vocab", words)
 
     t = time.perf_counter()
+    extra_arrays, extra_texts = {}, {}
     if profile == "demo":
-        from .simulator import simulate_cifar10
+        from .simulator import (PLACEMENT_TEMPLATE, label_descriptors, placement_vocabulary, reserved_words,
+                                simulate_cifar10)
 
-        classes = set(CIFAR10_CLASSES)
-        clutter = concept_emb[[i for i, c in enumerate(concepts) if c not in classes]]
-        images, labels = simulate_cifar10(class_emb, vocab_emb, clutter, sim_params, seed)
+        reserved = reserved_words([words, concepts], [template, *params["datasets"]["zero_shot_templates"]])
+        lines, skip = (laion_lines(), vocab_size()) if placement_lines is None else (placement_lines, 0)
+        placement = placement_vocabulary(lines, reserved, sim_params.placement_words, skip)
+        placement_emb = backbone.encode_text(make_prompts(PLACEMENT_TEMPLATE, placement), batch_size=batch_size,
+                                             progress=progress)
+        descriptors = label_descriptors(backbone.encode_text(list(CIFAR10_CLASSES)), placement_emb,
+                                        sim_params.n_descriptors)
+        timings["encode_placement_s"] = time.perf_counter() - t
+        images, labels = simulate_cifar10(placement_emb, descriptors, sim_params, seed)
         timings["simulate_images_s"] = time.perf_counter() - t
+        extra_arrays = {"placement_vocab": placement_emb, "descriptors": descriptors.astype(np.int64)}
+        extra_texts = {"placement_words.txt": "\n".join(placement) + "\n"}
     else:
         from ..data.cifar import load_cifar10_test
 
@@ -197,7 +215,7 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
 
     out = Path(out_dir) if out_dir is not None else embeddings_dir(name, "cifar10")
     arrays = {"cifar10_images": images, "cifar10_labels": np.asarray(labels, dtype=np.int64),
-              "cifar10_classes": class_emb, "concepts": concept_emb, "laion10k_vocab": vocab_emb}
+              "cifar10_classes": class_emb, "concepts": concept_emb, "laion10k_vocab": vocab_emb, **extra_arrays}
     timings["total_s"] = time.perf_counter() - t0
 
     manifest = {
@@ -220,6 +238,8 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
     with atomic_dir(out) as staging:  # all files or none: a failure keeps the previous embeddings
         for key, array in arrays.items():
             save_npy(staging / f"{key}.npy", array)
+        for file, text in extra_texts.items():
+            write_text(staging / file, text)
         write_json(staging / "manifest.json", manifest, decimals=4)
     manifest["timings"] = {k: round(v, 2) for k, v in timings.items()}  # returned, not written (not stable)
     return manifest

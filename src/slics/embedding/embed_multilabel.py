@@ -13,17 +13,17 @@
   pseudo-labels of U-SLiCS, concept groups of F-SpLiCE)
 * ``manifest.json``
 
-The LAION-10k word embeddings (SpLiCE's vocabulary, the word captions) and the concept
-(clutter) embeddings are not recomputed: they are read from the ``embed_cifar10`` stage's
-folder of the same backbone (``laion10k_vocab.npy``, ``concepts.npy``), which this stage
-depends on.
+The LAION-10k word embeddings (SpLiCE's vocabulary, the word captions) are not recomputed:
+sections read them from the ``embed_cifar10`` stage's folder of the same backbone
+(``laion10k_vocab.npy``); in the demo this stage reads the placement words from there
+(``placement_vocab.npy``), so it depends on that stage.
 
 Demo: each image is simulated (:func:`slics.embedding.simulator.simulate_images`) from its
 real label vector, the raw annotation columns (MIRFlickr25K: the 24 "potential"
-labels; COCO: the 80 categories), with the label prompts made from the label names
-("plant_life" -> "a photo of a plant life") by the demo text tower; clutter nouns are the
-Flickr30k concepts that are not label names. Full: open_clip RN50 or ViT-B/32 on the
-images in the dataset's zip archive (:mod:`slics.data.images`).
+labels; COCO: the 80 categories): each label's descriptor words (``descriptors.npy``) are
+the placement words of ``embed_cifar10`` nearest to its bare name ("plant_life" -> "plant
+life"). Full: open_clip RN50 or ViT-B/32 on the images in the dataset's zip archive
+(:mod:`slics.data.images`).
 """
 
 from __future__ import annotations
@@ -77,12 +77,11 @@ def template_text_embeddings(backbone, names, templates, batch_size: int = 256) 
 
 
 def embed_multilabel(dataset: str, params: dict | None = None, out_dir: str | Path | None = None,
-                     data: MultiLabelSet | None = None, images=None, vocab_words=None,
-                     clutter_words=None, device=None, progress: bool = True) -> dict:
+                     data: MultiLabelSet | None = None, images=None, placement=None, device=None, progress: bool = True) -> dict:
     """Compute and save the embeddings of ``dataset`` (see the module docstring); return the manifest.
 
     Tests pass ``data`` (labels), ``images`` (a sequence of PIL images for the full profile),
-    ``vocab_words`` and ``clutter_words`` to run at tiny scale.
+    and (demo) ``placement``, the placement words' embeddings, to run at tiny scale.
     """
     from .embed import check_profile, embeddings_dir, make_prompts
     from .registry import load_backbone
@@ -100,31 +99,20 @@ def embed_multilabel(dataset: str, params: dict | None = None, out_dir: str | Pa
         archive = ensure_archive(dataset)
     data = load_labels(dataset, profile) if data is None else data.drop_unlabelled()
     split = dataset_split(data, params, dataset)
-    if vocab_words is None:                       # shared with embed_cifar10 (same backbone and template)
-        from .embed import load_embeddings
-
-        vocab = load_embeddings(name, "laion10k_vocab", "cifar10")
-
     backbone = load_backbone(name, device=device)
     general_text = template_text_embeddings(backbone, data.general_names,
                                             params["datasets"]["zero_shot_templates"], batch_size)
-    if vocab_words is not None:
-        vocab = backbone.encode_text(make_prompts(template, list(vocab_words)), batch_size=batch_size)
     if profile == "demo":
-        from .simulator import SimulatorParams, simulate_images
+        from .simulator import PLACEMENT_TEMPLATE, SimulatorParams, label_descriptors, simulate_images
 
         sim = SimulatorParams.from_dict(params.get("demo_world"))
-        label_emb = backbone.encode_text(make_prompts(template, [prompt_name(n) for n in data.label_names]))
-        own = {prompt_name(n) for n in data.label_names}
-        if clutter_words is None:                 # the Flickr30k concepts embedded by embed_cifar10
-            from ..data.concepts import load_concepts
+        if placement is None:                     # the placement words embedded by embed_cifar10
             from .embed import load_embeddings
 
-            concepts, concept_emb = load_concepts(), load_embeddings(name, "concepts", "cifar10")
-            clutter_emb = concept_emb[[i for i, w in enumerate(concepts) if w not in own]]
-        else:
-            clutter_emb = backbone.encode_text(make_prompts(template, [w for w in clutter_words if w not in own]))
-        X = simulate_images(data.labels, label_emb, vocab, clutter_emb, sim, seed)
+            placement = load_embeddings(name, "placement_vocab", "cifar10")
+        names = make_prompts(PLACEMENT_TEMPLATE, [prompt_name(n) for n in data.label_names])
+        descriptors = label_descriptors(backbone.encode_text(names), placement, sim.n_descriptors)
+        X = simulate_images(data.labels, placement, descriptors, sim, seed)
         source = "simulated from each image's label vector (slics.embedding.simulator)"
     else:
         if images is None:
@@ -139,6 +127,8 @@ def embed_multilabel(dataset: str, params: dict | None = None, out_dir: str | Pa
     out = Path(out_dir) if out_dir is not None else embeddings_dir(name, dataset)
     arrays = {"images": np.ascontiguousarray(X, dtype=np.float64),
               "general_text": np.ascontiguousarray(general_text, dtype=np.float64)}
+    if profile == "demo":                        # read by the image-only demo backbones (demo_spaces)
+        arrays["descriptors"] = descriptors.astype(np.int64)
     manifest = {
         "dataset": dataset, "backbone": name, "profile": profile, "seed": seed, "dim": int(X.shape[1]),
         "n_images": len(data), "images": source, "prompt_template": template,

@@ -21,9 +21,10 @@ Preprocessing kinds (:mod:`slics.preprocess` applies them):
 * ``"unit"``: unit rows, no mean (DINOv2).
 
 Image sources: ``"encoder"`` (the loader's ``encode_images`` on real images),
-``"simulated"`` (the demo world, :mod:`slics.embedding.simulator`), ``"files"`` (embeddings
-a user brings), or the name of another backbone whose cached image embeddings stand in
-(the demo's TiTok and DINOv2 protocols read the demo world's vectors).
+``"simulated"`` (the demo world, :mod:`slics.embedding.simulator`; the image-only demo
+backbones render its scenes on demand, :mod:`slics.embedding.demo_spaces`), ``"files"``
+(embeddings a user brings), or the name of another backbone whose cached image embeddings
+stand in.
 """
 
 from __future__ import annotations
@@ -202,11 +203,12 @@ for _spec in (
     BackboneSpec("dinov2-vitb14", 768, "unit", loader="slics.embedding.vision:load_dinov2",
                  title="DINOv2 ViT-B/14 (timm), CLS token",
                  options={"weights": "slics.embedding.vision:dinov2_weights_file"}),
-    BackboneSpec("demo-titok", 384, "tokens", profile="demo", images="demo", n_tokens=32,
-                 label="demo (titok protocol)",
-                 title="the demo world's vectors read as 32 tokens of 12 numbers (not TiTok)"),
-    BackboneSpec("demo-dino", 384, "unit", profile="demo", images="demo", label="demo (dino protocol)",
-                 title="the demo world's vectors, normalised, no mean removed (not DINOv2)"),
+    BackboneSpec("demo-titok", 384, "tokens", profile="demo", images="simulated", n_tokens=32,
+                 label="demo-titok", title="the demo world's scenes as 32 compressed tokens of 12 numbers, "
+                 "appearance-dominated, no text tower (slics.embedding.demo_spaces; not TiTok)"),
+    BackboneSpec("demo-dino", 768, "unit", profile="demo", images="simulated", label="demo-dino",
+                 title="the demo world's scenes in a 768-d space of their own, no text tower "
+                 "(slics.embedding.demo_spaces; not DINOv2)"),
     BackboneSpec("precomputed", None, "centre", profile="any", images="files",
                  title="embeddings you bring as files (any model)"),
 ):

@@ -196,6 +196,10 @@ def encoded_images(dataset: str, params: dict, backbone: str, device=None) -> np
     from .embed_multilabel import load_labels
     from .registry import load_backbone
 
+    if get_spec(backbone).images == "simulated":     # the demo world's image-only backbones
+        from .demo_spaces import demo_images
+
+        return demo_images(dataset, params, backbone)
     data = load_labels(dataset, params["profile"])
     path = embeddings_dir(backbone, dataset) / "images.npy"
 

@@ -1,45 +1,51 @@
-"""The demo image simulator: stand-in image embeddings in a real text embedding space.
+"""The demo world: a generative model of images, rendered into each demo backbone's space.
 
-The ``demo`` profile runs offline, where no CLIP image tower is available, so its
-image embeddings are **simulated**. An item that carries a set of labels (one
-CIFAR-10 class; later several labels, e.g. coarse concepts and their sub-labels) is
-a seeded, non-negatively weighted mixture of text embeddings of the demo text encoder
-(all-MiniLM-L6-v2), shifted by a shared gap vector and perturbed by noise:
+The ``demo`` profile runs offline, where no image encoder is available, so its images are
+**simulated**. The model has two parts: *scenes* (what is in an image) and *renderings*
+(how a backbone sees a scene). Neither reads a word, template or vector that a method or an
+evaluation of the compendium reads, so no method can find its own inputs in the images:
 
-``x = sum_l  w_l * u_l  +  sum_j  c_j * n_j  +  g  +  e``,  then ``x / ||x||``, where
+* **Placement vocabulary** (:func:`placement_vocabulary`): the ``placement_words`` words of
+  SpLiCE's ``laion.txt`` just *below* the LAION-10k (which SpLiCE, F-SpLiCE and the word
+  captions read), alphabetic, with every word removed that is a LAION-10k word, a Flickr30k
+  concept noun (the dictionary of section 2), a label or class name of any dataset, a word of
+  any prompt template, or a morphological copy of a label word (a word that begins or ends
+  with one: ``doggie``, ``spaceship``). Words are embedded bare (:data:`PLACEMENT_TEMPLATE`,
+  a template no prompt set uses).
+* **Descriptors** (:func:`label_descriptors`): each label's ``n_descriptors`` placement words
+  nearest to its bare name (``cat`` -> ``feline``, ``kitties``, ``meow``, ...). The name
+  only *selects* them; the label's name, prompt and zero-shot templates never enter an image.
+* **Scenes** (:func:`draw_scenes`): an item has the labels of a real label vector (a
+  CIFAR-10 class; MIRFlickr25K's 24 or COCO's 80 annotation columns). For each of its labels
+  it draws a weight ``w`` (uniform in ``label_weight``), a core weight ``a`` (uniform in
+  ``core_weight``) and a non-negative Dirichlet mix ``m`` (``descriptor_concentration``)
+  of the label's descriptors; and ``n_clutter`` random placement words with weights
+  ``c`` (uniform in ``clutter_weight``) as background.
+* **Renderings** (:func:`render_scenes`): a backbone has its own vector ``f(v)`` for every
+  placement word ``v``. A scene becomes
 
-* ``u_l`` is the *label direction* of label ``l`` for this item: the unit vector along
-  ``t_l + s * sum_k m_k v_k``. ``t_l`` is the embedding of the label's prompt
-  ("a photo of a cat"), the ``v_k`` are the embeddings of its ``n_neighbours`` nearest
-  words of the LAION-10k vocabulary (embedded with the same prompt template; the
-  label's own word is skipped), ``m`` is a non-negative Dirichlet mix of them drawn per
-  item, and the spread ``s`` is drawn per item. Items of one class therefore vary
-  along real semantic directions (a cat image leans towards "kitten", "pet" or "fur").
-* ``w_l > 0`` is the label's weight, drawn uniformly per item and label.
-* ``n_j`` are ``n_clutter`` background nouns drawn at random from the clutter list
-  (Flickr30k nouns; the embed stage leaves out the dataset's own class names) with
-  small non-negative weights ``c_j``.
-* ``g = gap_norm * r - gap_text_offset * m`` is the *modality gap*, one fixed vector
-  shared by every image: ``m`` is the unit mean text embedding (of the vocabulary) and
-  ``r`` a random unit vector orthogonal to ``m`` and to every label prompt, so that it
-  favours no label. Images thus sit in a cone of their own, away from the text
-  embeddings, as with CLIP (image-text cosines well below image-image ones).
-* ``e`` is isotropic Gaussian noise with expected norm about ``noise_std``.
+  ``x = sum_l w_l * unit(a_l * unit(mean_k f(d_lk)) + sum_k m_lk f(d_lk)) + sum_j c_j f(n_j) + o + e``,
 
-With the constants of ``params.yaml`` the 10,000-item CIFAR-10 stand-in has a dense
-zero-shot accuracy of 0.889 (real CLIP ViT-B/32: ~0.88), a mean image-image cosine of
-0.60 (same class 0.65, different classes 0.59) and a mean image-text cosine of 0.30
-with the image's own class prompt (0.14 with the others); errors are mostly between
-related classes (automobile -> truck, horse -> deer).
+  then ``x / ||x||``, where ``o`` is the backbone's shared offset and ``e`` its
+  Gaussian noise of expected length ``noise_std``. Backbone ``demo`` (CLIP's part) uses
+  the text tower's own word vectors, so its images are *aligned* with text, and its offset
+  is a **modality gap**: ``gap_norm`` along a random direction orthogonal to the mean text
+  embedding and to every label's core, minus ``gap_text_offset`` along that mean, so
+  images sit in a cone of their own as with CLIP. The image-only demo backbones
+  (:mod:`slics.embedding.demo_spaces`) render the same scenes through their own seeded
+  maps: ``demo-dino`` in a 768-d space with no text alignment, ``demo-titok`` as 32
+  compressed tokens of 12 numbers dominated by appearance.
 
-Every constant is in the ``demo_world`` block of ``params.yaml``; :func:`describe`
-renders the paragraph the notebooks show. All draws come from one
-``numpy.random.Generator`` seeded by ``random_state``: the same seed gives the same
-bytes.
+With the constants of ``params.yaml`` the demo's measured statistics (zero-shot accuracy,
+cosines) are in each embed stage's ``manifest.json``. Every constant is in the
+``demo_world`` block of ``params.yaml``; :func:`describe` renders the paragraph the
+notebooks show. Draws come from ``numpy.random.Generator``\\ s seeded by ``seed``: the same
+seed gives the same bytes.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -48,6 +54,8 @@ from ..core.normalise import normalise_rows
 from ..utils.validation import check_labels, check_matrix
 
 CIFAR10_N_CLASSES = 10
+PLACEMENT_TEMPLATE = "{}"        # bare words: no prompt set of a method or an evaluation uses it
+_WORD = re.compile(r"[a-z]{3,}")
 
 
 def _pair(value, name: str) -> tuple[float, float]:
@@ -60,43 +68,56 @@ def _pair(value, name: str) -> tuple[float, float]:
     return lo, hi
 
 
+_PAIRS = ("core_weight", "label_weight", "clutter_weight")
+_COUNTS = ("n_per_class", "placement_words", "n_descriptors", "visual_dim")
+_NONNEG = ("gap_norm", "gap_text_offset", "noise_std", "visual_nonlinearity", "dino_offset",
+           "dino_noise_std", "titok_appearance_std", "titok_nonlinearity")
+
+
 @dataclass(frozen=True)
 class SimulatorParams:
-    """Constants of the demo image simulator (the ``demo_world`` block of ``params.yaml``)."""
+    """Constants of the demo world (the ``demo_world`` block of ``params.yaml``)."""
 
     n_per_class: int = 1000                              # CIFAR-10 stand-in: items per class
-    n_neighbours: int = 20                               # nearest LAION-10k words per label
-    neighbour_concentration: float = 0.3                 # Dirichlet alpha of the neighbour mix
-    neighbour_spread: tuple[float, float] = (0.5, 2.0)   # range of s, the weight of the neighbour mix
-    label_weight: tuple[float, float] = (0.8, 1.2)       # range of w, each label's weight
-    n_clutter: int = 3                                   # background nouns per item
-    clutter_weight: tuple[float, float] = (0.0, 0.5)     # range of each clutter noun's weight
-    gap_norm: float = 1.5                                # gap: length along a random direction ⟂ text mean
-    gap_text_offset: float = 0.0                         # gap: pull back along the mean text direction
-    noise_std: float = 1.0                               # expected length of the Gaussian noise
+    placement_words: int = 8000                          # laion.txt words just below the LAION-10k
+    n_descriptors: int = 30                              # placement words that describe a label
+    descriptor_concentration: float = 0.2                # Dirichlet alpha of an item's descriptor mix
+    core_weight: tuple[float, float] = (0.5, 2.0)        # range of a, the weight of a label's core
+    label_weight: tuple[float, float] = (0.1, 2.0)       # range of w, each label's weight
+    n_clutter: int = 3                                   # background words per item
+    clutter_weight: tuple[float, float] = (0.0, 0.8)     # range of each background word's weight
+    gap_norm: float = 1.5                                # demo: gap along a random direction ⟂ text
+    gap_text_offset: float = 1.3                         # demo: gap pulled back along the text mean
+    noise_std: float = 0.9                               # demo: expected length of the noise
+    visual_dim: int = 768                                # demo-dino: dimension of its space
+    visual_nonlinearity: float = 2.0                     # image-only maps: gain inside tanh
+    dino_offset: float = 1.0                             # demo-dino: length of its shared offset
+    dino_noise_std: float = 0.9                          # demo-dino: expected length of its noise
+    titok_appearance_std: float = 1.5                    # demo-titok: appearance noise before tokens
+    titok_nonlinearity: float = 1.0                      # demo-titok: gain inside the token tanh
 
     def __post_init__(self):
-        for name in ("n_per_class", "n_neighbours"):
+        for name in _COUNTS:
             value = getattr(self, name)
-            if int(value) != value or value < 1:
+            if isinstance(value, bool) or int(value) != value or value < 1:
                 raise ValueError(f"demo_world.{name} must be a positive integer, got {value!r}.")
-        if int(self.n_clutter) != self.n_clutter or self.n_clutter < 0:
+        if isinstance(self.n_clutter, bool) or int(self.n_clutter) != self.n_clutter or self.n_clutter < 0:
             raise ValueError(f"demo_world.n_clutter must be a non-negative integer, got {self.n_clutter!r}.")
-        for name in ("neighbour_spread", "label_weight", "clutter_weight"):
+        for name in _PAIRS:
             object.__setattr__(self, name, _pair(getattr(self, name), name))
         if self.label_weight[0] <= 0:
             raise ValueError(f"demo_world.label_weight must be positive (low > 0), got {self.label_weight}.")
-        if not (np.isfinite(self.neighbour_concentration) and self.neighbour_concentration > 0):
-            raise ValueError("demo_world.neighbour_concentration must be a positive number, "
-                             f"got {self.neighbour_concentration!r}.")
-        for name in ("gap_norm", "gap_text_offset", "noise_std"):
+        if not (np.isfinite(self.descriptor_concentration) and self.descriptor_concentration > 0):
+            raise ValueError("demo_world.descriptor_concentration must be a positive number, "
+                             f"got {self.descriptor_concentration!r}.")
+        for name in _NONNEG:
             value = float(getattr(self, name))
             if not (np.isfinite(value) and value >= 0):
                 raise ValueError(f"demo_world.{name} must be a finite non-negative number, got {value!r}.")
-        for name in ("n_per_class", "n_neighbours", "n_clutter"):
+            object.__setattr__(self, name, value)
+        for name in (*_COUNTS, "n_clutter"):
             object.__setattr__(self, name, int(getattr(self, name)))
-        for name in ("neighbour_concentration", "gap_norm", "gap_text_offset", "noise_std"):
-            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "descriptor_concentration", float(self.descriptor_concentration))
 
     @classmethod
     def from_dict(cls, params: dict | None) -> "SimulatorParams":
@@ -132,7 +153,7 @@ def cifar10_demo_labels(n_per_class: int = 1000) -> np.ndarray:
 
     The classes cycle, so every prefix of the set is (nearly) balanced.
     """
-    if int(n_per_class) != n_per_class or n_per_class < 1:
+    if isinstance(n_per_class, bool) or int(n_per_class) != n_per_class or n_per_class < 1:
         raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}.")
     return np.tile(np.arange(CIFAR10_N_CLASSES, dtype=np.int64), int(n_per_class))
 
@@ -149,32 +170,125 @@ def one_hot(labels, n_classes: int) -> np.ndarray:
     return Y
 
 
-def label_neighbours(label_emb: np.ndarray, vocab_emb: np.ndarray, k: int,
-                     same_word_cos: float = 0.999) -> np.ndarray:
-    """Indices (C, k) of the ``k`` vocabulary rows most cosine-similar to each label row.
+# --------------------------------------------------------------------------- words that place images
+def label_words() -> tuple[str, ...]:
+    """Every label and class name of the compendium's datasets, as lower-case words."""
+    from ..data.cifar import CIFAR10_CLASSES
+    from ..data.coco import CATEGORY_NAMES, SUPERCATEGORIES
+    from ..data.mirflickr import LABELS38
 
-    Rows that are essentially the label itself (cosine >= ``same_word_cos``, i.e. the
-    label's own word under the same template) are skipped. Ties go to the lower index.
-    """
-    if k > vocab_emb.shape[0] - 1:
-        raise ValueError(f"n_neighbours={k} needs a vocabulary of more than {k} words, "
-                         f"got {vocab_emb.shape[0]}.")
-    sims = normalise_rows(label_emb) @ normalise_rows(vocab_emb).T
-    sims = np.where(sims >= same_word_cos, -np.inf, sims)
+    names = (*CIFAR10_CLASSES, *CATEGORY_NAMES, *SUPERCATEGORIES, *(n.removesuffix("_r1") for n in LABELS38))
+    return tuple(dict.fromkeys(w for n in names for w in re.split(r"[\s_]+", n.lower()) if w))
+
+
+def reserved_words(read_sets, templates) -> set[str]:
+    """The words a method or an evaluation reads: every word of ``read_sets`` and of ``templates``,
+    and every label word; none of them may place an image."""
+    words = {w.lower() for group in read_sets for w in group}
+    words |= {w for t in templates for w in re.findall(r"[a-z]+", t.lower())}
+    return words | set(label_words())
+
+
+def placement_vocabulary(lines, reserved, size: int, skip_last: int) -> list[str]:
+    """The placement words: of the ``size`` lines of ``lines`` above the last ``skip_last`` (the
+    LAION-10k), the alphabetic ones that are not ``reserved`` and are no morphological copy of a
+    label word (begin or end with one of 3+ letters)."""
+    if len(lines) < skip_last + size:
+        raise ValueError(f"demo_world.placement_words={size} needs {skip_last + size} vocabulary lines, "
+                         f"the file has {len(lines)}; lower demo_world.placement_words.")
+    stems = [w for w in label_words() if len(w) >= 3]
+    window = lines[len(lines) - skip_last - size:len(lines) - skip_last]
+    return [w for w in window if _WORD.fullmatch(w) and w not in reserved
+            and not any(w.startswith(s) or w.endswith(s) for s in stems)]
+
+
+def label_descriptors(name_emb, placement_emb, k: int) -> np.ndarray:
+    """Indices (C, k) of the ``k`` placement rows most cosine-similar to each label name (ties: lower index)."""
+    name_emb, placement_emb = check_matrix(name_emb, "name_emb"), check_matrix(placement_emb, "placement_emb")
+    if k > placement_emb.shape[0]:
+        raise ValueError(f"demo_world.n_descriptors={k} needs at least {k} placement words, got "
+                         f"{placement_emb.shape[0]}; lower n_descriptors or raise placement_words.")
+    sims = normalise_rows(name_emb) @ normalise_rows(placement_emb).T
     return np.argsort(-sims, axis=1, kind="stable")[:, :k]
 
 
-def modality_gap(vocab_emb: np.ndarray, norm: float, text_offset: float,
-                 rng: np.random.Generator, label_emb: np.ndarray | None = None) -> np.ndarray:
+# --------------------------------------------------------------------------- scenes and their renderings
+@dataclass(frozen=True)
+class Scenes:
+    """What is in each item: one row per (item, label) pair, in row-major order of the label matrix."""
+
+    n_items: int
+    items: np.ndarray               # (P,) item of each pair
+    labels: np.ndarray              # (P,) label of each pair
+    label_weights: np.ndarray       # (P,) w
+    core_weights: np.ndarray        # (P,) a
+    mix: np.ndarray                 # (P, k) Dirichlet mix of the label's descriptors
+    clutter_index: np.ndarray       # (n, n_clutter) placement words in the background
+    clutter_weights: np.ndarray     # (n, n_clutter) c
+
+
+def draw_scenes(labels, n_placement: int, params, random_state) -> Scenes:
+    """Draw the scenes of items with the binary ``labels`` (n, C); see the module docstring."""
+    p = _params(params)
+    if np.ndim(labels) != 2:
+        raise ValueError(f"labels must be a binary (n_items, n_labels) matrix, got shape {np.shape(labels)}; "
+                         "use one_hot() for integer class ids.")
+    Y = check_labels(labels, np.shape(labels)[0], "labels")
+    if Y.shape[0] == 0:
+        raise ValueError("labels has no rows; there is nothing to simulate.")
+    empty = np.flatnonzero(~Y.any(axis=1))
+    if empty.size:
+        raise ValueError(f"{empty.size} item(s) have no label (first: row {empty[0]}); every simulated "
+                         "image needs at least one label.")
+    rng = _rng(random_state)
+    items, labs = np.nonzero(Y)
+    n_pairs = items.size
+    weights = rng.uniform(*p.label_weight, size=n_pairs)
+    core = rng.uniform(*p.core_weight, size=n_pairs)
+    mix = rng.gamma(p.descriptor_concentration, size=(n_pairs, p.n_descriptors))
+    mix /= np.maximum(mix.sum(axis=1, keepdims=True), np.finfo(float).tiny)   # Dirichlet, rows sum to 1
+    clutter_idx = rng.integers(0, n_placement, size=(Y.shape[0], p.n_clutter))
+    clutter_w = rng.uniform(*p.clutter_weight, size=(Y.shape[0], p.n_clutter))
+    return Scenes(Y.shape[0], items, labs, weights, core, mix, clutter_idx, clutter_w)
+
+
+def render_scenes(scenes: Scenes, word_vectors, descriptors, offset, noise_std: float,
+                  rng: np.random.Generator, normalise: bool = True) -> np.ndarray:
+    """Render ``scenes`` with one vector per placement word (``word_vectors``, (V, D)); float64 (n, D).
+
+    ``descriptors`` (C, k) indexes each label's descriptor words; ``offset`` (D,) is shared by every
+    item; the noise is Gaussian with expected length about ``noise_std``.
+    """
+    W = normalise_rows(check_matrix(word_vectors, "word_vectors"))
+    descriptors = np.asarray(descriptors)
+    if descriptors.shape[1] != scenes.mix.shape[1]:
+        raise ValueError(f"descriptors has {descriptors.shape[1]} words per label but the scenes mix "
+                         f"{scenes.mix.shape[1]}; draw the scenes with the same n_descriptors.")
+    n, d = scenes.n_items, W.shape[1]
+    X = np.zeros((n, d))
+    for c in np.unique(scenes.labels):                   # loop over labels, not items
+        rows = np.flatnonzero(scenes.labels == c)
+        P = W[descriptors[c]]                                                    # (k, D)
+        core = normalise_rows(P.mean(axis=0))
+        directions = scenes.core_weights[rows, None] * core + scenes.mix[rows] @ P
+        X[scenes.items[rows]] += scenes.label_weights[rows, None] * normalise_rows(directions)
+    if scenes.clutter_index.shape[1]:
+        X += np.einsum("nj,njd->nd", scenes.clutter_weights, W[scenes.clutter_index])
+    X += offset + rng.standard_normal((n, d)) * (noise_std / np.sqrt(d))
+    return normalise_rows(X) if normalise else X
+
+
+def modality_gap(text_emb: np.ndarray, norm: float, text_offset: float,
+                 rng: np.random.Generator, cores: np.ndarray | None = None) -> np.ndarray:
     """The shared gap vector ``norm * r - text_offset * m``.
 
-    ``m`` is the unit mean text embedding (of ``vocab_emb``) and ``r`` a random unit vector
-    orthogonal to ``m`` and to the rows of ``label_emb``: images move out of the text cone,
-    into a cone of their own, and the random part favours no label.
+    ``m`` is the unit mean of ``text_emb`` and ``r`` a random unit vector orthogonal to ``m`` and to
+    the rows of ``cores`` (the labels' cores): images move out of the text cone, into a cone of
+    their own, and the random part favours no label.
     """
-    d = vocab_emb.shape[1]
-    centre = normalise_rows(vocab_emb.mean(axis=0))
-    span = centre[:, None] if label_emb is None else np.column_stack([centre, label_emb.T])
+    d = text_emb.shape[1]
+    centre = normalise_rows(text_emb.mean(axis=0))
+    span = centre[:, None] if cores is None else np.column_stack([centre, cores.T])
     if span.shape[1] >= d:
         raise ValueError(f"The modality gap needs fewer labels ({span.shape[1] - 1}) than dimensions ({d}).")
     basis, _ = np.linalg.qr(span)
@@ -183,121 +297,75 @@ def modality_gap(vocab_emb: np.ndarray, norm: float, text_offset: float,
     return norm * normalise_rows(r) - text_offset * centre
 
 
-def simulate_images(labels, label_emb, vocab_emb, clutter_emb, params, random_state,
-                    return_details: bool = False):
-    """Simulated image embeddings: float64 (n, d) with unit rows.
+def simulate_images(labels, placement_emb, descriptors, params, random_state, return_details: bool = False):
+    """Images of backbone ``demo`` (text-aligned): float64 (n, d) with unit rows.
 
     Parameters
     ----------
     labels : (n, C) binary matrix
         Labels of each item (one-hot for CIFAR-10; several per item for multi-label sets).
         Every item needs at least one label.
-    label_emb : (C, d)
-        Text embedding of each label's prompt.
-    vocab_emb : (V, d)
-        Text embeddings of the vocabulary the label directions mix in (LAION-10k).
-    clutter_emb : (M, d)
-        Text embeddings of the background nouns (Flickr30k nouns); unused when
-        ``params.n_clutter`` is 0.
+    placement_emb : (V, d)
+        Text embeddings of the placement words (:func:`placement_vocabulary`, embedded bare).
+    descriptors : (C, k) int
+        Each label's descriptor words (:func:`label_descriptors`).
     params : dict or SimulatorParams
         The ``demo_world`` block.
     random_state : int or numpy Generator
+        Seeds the scenes, then the gap and the noise (the image-only backbones redraw the same
+        scenes from the same seed).
     return_details : bool
-        Also return a dict with every draw (weights, mixes, indices, the gap vector).
+        Also return the scenes and the gap vector.
     """
     p = _params(params)
-    label_emb = check_matrix(label_emb, "label_emb")
-    d = label_emb.shape[1]
-    if np.ndim(labels) != 2:
-        raise ValueError(f"labels must be a binary (n_items, n_labels) matrix, got shape {np.shape(labels)}; "
-                         "use one_hot() for integer class ids.")
-    Y = check_labels(labels, np.shape(labels)[0], "labels")
-    if Y.shape[1] != label_emb.shape[0]:
-        raise ValueError(f"labels has {Y.shape[1]} columns but label_emb has {label_emb.shape[0]} rows; "
-                         "one embedding per label is needed.")
-    if Y.shape[0] == 0:
-        raise ValueError("labels has no rows; there is nothing to simulate.")
-    empty = np.flatnonzero(~Y.any(axis=1))
-    if empty.size:
-        raise ValueError(f"{empty.size} item(s) have no label (first: row {empty[0]}); every simulated "
-                         "image needs at least one label.")
-    vocab_emb = check_matrix(vocab_emb, "vocab_emb", n_cols=d)
-    if p.n_clutter:
-        clutter_emb = check_matrix(clutter_emb, "clutter_emb", n_cols=d)
+    placement_emb = normalise_rows(check_matrix(placement_emb, "placement_emb"))
+    descriptors = np.asarray(descriptors)
+    if descriptors.ndim != 2 or descriptors.shape[0] != np.shape(labels)[-1]:
+        raise ValueError(f"descriptors must hold one row per label column ({np.shape(labels)[-1]}), "
+                         f"got shape {descriptors.shape}.")
     rng = _rng(random_state)
-    n = Y.shape[0]
-
-    label_emb, vocab_emb = normalise_rows(label_emb), normalise_rows(vocab_emb)
-    neighbours = label_neighbours(label_emb, vocab_emb, p.n_neighbours)          # (C, K)
-    gap = modality_gap(vocab_emb, p.gap_norm, p.gap_text_offset, rng, label_emb)                                # (d,)
-
-    # One row per (item, label) pair, in row-major order of the label matrix.
-    items, labs = np.nonzero(Y)
-    n_pairs = items.size
-    weights = rng.uniform(*p.label_weight, size=n_pairs)
-    spread = rng.uniform(*p.neighbour_spread, size=n_pairs)
-    mix = rng.gamma(p.neighbour_concentration, size=(n_pairs, p.n_neighbours))
-    mix /= mix.sum(axis=1, keepdims=True)                                         # Dirichlet, rows sum to 1
-
-    X = np.zeros((n, d))
-    for c in np.unique(labs):                                  # loop over labels, not items
-        rows = np.flatnonzero(labs == c)
-        directions = label_emb[c] + spread[rows, None] * (mix[rows] @ vocab_emb[neighbours[c]])
-        X[items[rows]] += weights[rows, None] * normalise_rows(directions)   # items unique within one label
-
-    if p.n_clutter:
-        clutter_idx = rng.integers(0, clutter_emb.shape[0], size=(n, p.n_clutter))
-        clutter_w = rng.uniform(*p.clutter_weight, size=(n, p.n_clutter))
-        X += np.einsum("nj,njd->nd", clutter_w, normalise_rows(clutter_emb)[clutter_idx])
-    else:
-        clutter_idx = np.zeros((n, 0), dtype=np.int64)
-        clutter_w = np.zeros((n, 0))
-    noise = rng.standard_normal((n, d)) * (p.noise_std / np.sqrt(d))
-    X += gap + noise
-    X = normalise_rows(X)
-    if not return_details:
-        return X
-    details = dict(items=items, labels=labs, label_weights=weights, neighbour_spread=spread,
-                   neighbour_mix=mix, neighbours=neighbours, clutter_index=clutter_idx,
-                   clutter_weights=clutter_w, gap=gap)
-    return X, details
+    scenes = draw_scenes(labels, placement_emb.shape[0], p, rng)
+    cores = normalise_rows(placement_emb[descriptors].mean(axis=1))
+    gap = modality_gap(placement_emb, p.gap_norm, p.gap_text_offset, rng, cores)
+    X = render_scenes(scenes, placement_emb, descriptors, gap, p.noise_std, rng)
+    return (X, {"scenes": scenes, "gap": gap}) if return_details else X
 
 
-def simulate_cifar10(label_emb, vocab_emb, clutter_emb, params, random_state):
+def simulate_cifar10(placement_emb, descriptors, params, random_state):
     """The CIFAR-10 stand-in: ``(images (10 * n_per_class, d) float64, labels int64)``."""
     p = _params(params)
     labels = cifar10_demo_labels(p.n_per_class)
-    X = simulate_images(one_hot(labels, CIFAR10_N_CLASSES), label_emb, vocab_emb, clutter_emb, p, random_state)
+    X = simulate_images(one_hot(labels, CIFAR10_N_CLASSES), placement_emb, descriptors, p, random_state)
     return X, labels
 
 
-def describe(params=None, prompt_template: str = "a photo of a {}") -> str:
+def describe(params=None) -> str:
     """A Markdown paragraph for the notebooks: demo images are simulated, and how."""
     p = _params(params)
-    prompt = prompt_template.replace("{}", "<label>")
     n_items = CIFAR10_N_CLASSES * p.n_per_class
     return (
         "**The demo images are simulated, not real photographs.** The `demo` profile runs offline, "
-        "where no CLIP image encoder is available, so it uses a real text encoder "
-        "(sentence-transformers `all-MiniLM-L6-v2`, 384 dimensions) and *simulates* each image "
-        "embedding in that text space. The CIFAR-10 stand-in has "
-        f"{n_items:,} items, {p.n_per_class:,} per class, like the real test set. "
-        "An image with a set of labels is a non-negatively weighted mix of text embeddings, "
-        "plus a shared offset and noise: for each label, a weight drawn "
-        f"uniformly from [{p.label_weight[0]:g}, {p.label_weight[1]:g}] times a *label direction* "
-        f"(the embedding of the prompt \"{prompt}\" plus a random non-negative "
-        f"(Dirichlet, alpha = {p.neighbour_concentration:g}) mix of its {p.n_neighbours} nearest "
-        "LAION-10k words, scaled by a spread drawn from "
-        f"[{p.neighbour_spread[0]:g}, {p.neighbour_spread[1]:g}], so that images of one class vary "
-        "along real semantic directions); "
-        f"{p.n_clutter} random Flickr30k nouns as background clutter, each with a weight in "
-        f"[{p.clutter_weight[0]:g}, {p.clutter_weight[1]:g}]; a fixed \"modality gap\" vector shared "
-        f"by all images, which moves them {p.gap_norm:g} along a random direction orthogonal to the "
-        "label prompts and to the "
-        f"mean text embedding and {p.gap_text_offset:g} back along that mean, so that images sit in a "
-        "cone of their own, away from the texts, as with CLIP; and Gaussian noise of length about "
-        f"{p.noise_std:g}. The sum is normalised to unit length. All constants are in the "
-        "`demo_world` block of `params.yaml`, and the draws are seeded. Numbers from the demo "
-        "show how the methods behave on data with this structure; they are not results on "
-        "real images. Switch `profile` to `full` to run the real CLIP models on real images."
+        "where no image encoder is available, so it uses a real text encoder "
+        "(sentence-transformers `all-MiniLM-L6-v2`, 384 dimensions) and a seeded generative model of "
+        f"images (the CIFAR-10 stand-in has {n_items:,} items, {p.n_per_class:,} per class). "
+        "An image is a *scene*: for each of its labels, a weight drawn uniformly from "
+        f"[{p.label_weight[0]:g}, {p.label_weight[1]:g}] times a mix of the label's {p.n_descriptors} "
+        "*descriptor words* (its core, weighted by a draw from "
+        f"[{p.core_weight[0]:g}, {p.core_weight[1]:g}], plus a Dirichlet (alpha = "
+        f"{p.descriptor_concentration:g}) mix, so images of a class vary: a cat leans towards "
+        f"\"feline\", \"kitties\" or \"meow\"); {p.n_clutter} random background words, each weighted in "
+        f"[{p.clutter_weight[0]:g}, {p.clutter_weight[1]:g}]; a shared offset and noise. The descriptor "
+        f"and background words come from the {p.placement_words:,} words of SpLiCE's `laion.txt` just "
+        "below the LAION-10k, with every word removed that a method or an evaluation reads (the "
+        "LAION-10k, the Flickr30k concept nouns, label names and their derived forms, prompt "
+        "templates): no method finds its own vocabulary, prompts or labels inside an image. "
+        "The `demo` backbone renders scenes with the text tower's word vectors and a \"modality gap\" "
+        f"offset ({p.gap_norm:g} along a random direction orthogonal to the text, {p.gap_text_offset:g} "
+        f"back along the mean text direction; noise about {p.noise_std:g}), so images are aligned with "
+        "text but sit in a cone of their own, as with CLIP. The image-only stand-ins for DINOv2 and "
+        "TiTok render the same scenes through their own random maps (no text alignment; TiTok: 32 "
+        "compressed tokens dominated by appearance). All constants are in the `demo_world` block of "
+        "`params.yaml`. Numbers from the demo show how the methods behave on data with this "
+        "structure; they are not results on real images. Switch `profile` to `full` to run the real "
+        "models on real images."
     )

@@ -514,7 +514,7 @@ def describe_inputs(params: dict) -> str:
     if profile == "demo":
         from ..embedding.simulator import describe
 
-        return describe(params["demo_world"], params["embed"]["prompt_template"])
+        return describe(params["demo_world"])
     return (f"**Full profile**: real CIFAR-10 test images embedded by open_clip `{backbone}` with "
             "OpenAI weights and open_clip's own preprocessing (224 px, bicubic resize, centre crop, "
             "CLIP mean and std); prompts embedded by the same model's text tower.")

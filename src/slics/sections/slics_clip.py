@@ -185,11 +185,14 @@ def describe(params: dict) -> str:
     """Markdown: where this run's embeddings come from."""
     if params["profile"] == "demo":
         return ("**Demo profile: the images are simulated from their real labels.** Each MIRFlickr25K / "
-                "COCO image is a simulated embedding (the demo world of section 2, `demo_world` in "
-                "`params.yaml`) built from the text embeddings of *its own annotation labels* (MIRFlickr25K: "
-                "the 24 potential labels; COCO: the 80 categories) by the real demo text tower "
-                "(all-MiniLM-L6-v2). Labels, hierarchy and splits are the real ones. The image mean that is "
-                "removed is the mean of the training split (SpLiCE's means exist only for real CLIP).")
+                "COCO image is a scene of the demo world (section 2, `demo_world` in `params.yaml`) with "
+                "*its own annotation labels* (MIRFlickr25K: the 24 potential labels; COCO: the 80 "
+                "categories), rendered in the space of the real demo text tower (all-MiniLM-L6-v2) from "
+                "each label's *descriptor words*: rarer LAION words near the label's name, disjoint from "
+                "the LAION-10k vocabulary that SpLiCE and the captions read, from the concept names and "
+                "from the prompts (`tests/test_demo_world.py` checks it). Labels, hierarchy and splits are "
+                "the real ones. The image mean that is removed is the mean of the training split "
+                "(SpLiCE's means exist only for real CLIP).")
     return (f"**Full profile**: the real images embedded by open_clip `{params['embed']['backbone']}` "
             "(OpenAI weights); SpLiCE's precomputed image mean is removed.")
 
