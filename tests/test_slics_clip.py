@@ -48,6 +48,11 @@ def test_table2_means_stds_and_differences():
     paper = diff[(diff["case"] == "COCO/RN") & (diff["difference"] == "S-SLiCS - UF") & (diff["retrieval"] == "sub")]
     assert paper["paper"].iloc[0] == pytest.approx(0.054)
     assert "U-SLiCS - UF" in set(diff["difference"])          # listed even where neither side has a value
+    # a full-profile run lands in the paper's own case names: one row with both values
+    rn = table.reset_index().assign(backbone="clip-rn50")
+    both = sec.differences(rn, ref).query("case == 'COCO/RN' and difference == 'S-SLiCS - UF' and retrieval == 'general'")
+    assert len(both) == 1 and both["paper"].iloc[0] == pytest.approx(0.14) and both["run"].iloc[0] == pytest.approx(0.25)
+    assert sec.paper_case("clip-vit-b32") == "ViT" and sec.paper_case("demo") == "demo"
 
 
 def _tiny_set(n=30, d=6, seed=0):

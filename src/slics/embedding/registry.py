@@ -66,6 +66,8 @@ class BackboneSpec:
         image mean removed by ``"centre"``; default the mean of the training rows.
     label : str, optional
         How tables name the backbone (default ``name``).
+    paper_case : str, optional
+        How the SLiCS paper names it in its cases ("RN", "ViT": "MIR/ViT"), where it does.
     title : str, optional
         The model in words, for notebooks and the README.
     options : dict, optional
@@ -82,6 +84,7 @@ class BackboneSpec:
     n_tokens: int | None = None
     mean_resource: str | None = None
     label: str | None = None
+    paper_case: str | None = None
     title: str = ""
     options: dict = field(default_factory=dict)
 
@@ -190,9 +193,10 @@ for _spec in (
                  title="all-MiniLM-L6-v2 text tower (real), images simulated by the demo world"),
     BackboneSpec("clip-vit-b32", 512, "centre", loader="slics.embedding.encoders:load_open_clip", text_tower=True,
                  mean_resource="splice/means/clip_ViT-B-32_image.pt", title="open_clip ViT-B-32, OpenAI weights",
+                 paper_case="ViT",
                  options={"model": "ViT-B-32", "pretrained": "openai", "weights": _OPEN_CLIP_WEIGHTS}),
     BackboneSpec("clip-rn50", 1024, "centre", loader="slics.embedding.encoders:load_open_clip", text_tower=True,
-                 mean_resource="splice/means/clip_RN50_image.pt", title="open_clip RN50, OpenAI weights",
+                 mean_resource="splice/means/clip_RN50_image.pt", title="open_clip RN50, OpenAI weights", paper_case="RN",
                  options={"model": "RN50", "pretrained": "openai", "weights": _OPEN_CLIP_WEIGHTS}),
     BackboneSpec("clip-vit-l14", 768, "centre", loader="slics.embedding.encoders:load_open_clip", text_tower=True,
                  title="open_clip ViT-L-14, OpenAI weights (Stable Diffusion's conditioning space)",

@@ -120,6 +120,18 @@ def concept_with_most_subs(rs: RetrievalSet) -> int:
     return int(np.argmax(np.bincount(rs.data.sub_parent, minlength=len(rs.data.general_names))))
 
 
+FIG3_CONCEPTS = ("animals", "animal")      # the paper's Fig. 3 shows the "animal" subspace (MIR / COCO names)
+
+
+def fig3_concept(rs: RetrievalSet) -> int:
+    """The concept of the paper's Fig. 3, "animal" (MIR ``animals``, COCO ``animal``); where a set has
+    no such concept, the one with the most sub-labels."""
+    for name in FIG3_CONCEPTS:
+        if name in rs.data.general_names:
+            return rs.data.general_names.index(name)
+    return concept_with_most_subs(rs)
+
+
 def figure_two_atoms(model: SLiCS, rs: RetrievalSet, concept: int):
     """Fig. 3: coefficients of a concept's two most used atoms on its training images,
     coloured by sub-label (images with exactly one sub-label of the concept)."""

@@ -38,6 +38,14 @@ def caption_words(dictionary, atom_concept, V, words, concept_names, n_words: in
                                   atom_concept=atom_concept, centre=False)
 
 
+def paper_case(backbone: str) -> str:
+    """The paper's name of a backbone in its cases ("ViT" in "MIR/ViT"), else the table's name."""
+    from ..embedding.registry import backbone_names, get_spec
+
+    spec = next((get_spec(n) for n in backbone_names() if backbone in (n, get_spec(n).display)), None)
+    return spec.paper_case or spec.display if spec is not None else backbone
+
+
 def differences(table: pd.DataFrame, reference: dict) -> pd.DataFrame:
     """The paper's stated differences (S-SLiCS - S-SVD, S-SLiCS - UF, U-SLiCS - UF) beside the run's."""
     rows = []
@@ -57,7 +65,7 @@ def differences(table: pd.DataFrame, reference: dict) -> pd.DataFrame:
             for kind in ("general", "sub"):
                 if a in m.index and b in m.index:
                     value = m.loc[a, f"map_{kind}"] - m.loc[b, f"map_{kind}"]
-                    case = f"{DATASET_LABEL[dataset]}/{backbone}"
+                    case = f"{DATASET_LABEL[dataset]}/{paper_case(backbone)}"
                     mask = (out["difference"] == name) & (out["retrieval"] == kind) & (out["case"] == case)
                     if not mask.any():
                         out = pd.concat([out, pd.DataFrame([{"difference": name, "retrieval": kind, "case": case,
