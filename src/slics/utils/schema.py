@@ -236,6 +236,7 @@ SCHEMA = {
         "dino_offset": NONNEG,
         "dino_noise_std": NONNEG,
         "titok_appearance_std": NONNEG,
+        "titok_appearance_rank": COUNT,
         "titok_nonlinearity": NONNEG,
     },
     **{key: {
