@@ -142,11 +142,15 @@ def _sub_below_general(table, claim):
 
 def _interior_k(table, claim):
     parts, ok = [], []
-    for dataset, g in table.groupby("dataset", sort=False):
+    keys = [k for k in ("dataset", "backbone") if k in table]
+    for case, g in table.groupby(keys, sort=False):
+        case = case if isinstance(case, tuple) else (case,)
         K = best_k(g)
         inside = g["K"].min() < K < g["K"].max()
         ok.append(inside)
-        parts.append(f"{DATASET_LABEL.get(dataset, dataset)}: K = {K} of {sorted(g['K'].tolist())}")
+        name = "/".join([DATASET_LABEL.get(case[0], case[0]), *case[1:]]) if len(case) > 1 and \
+            table["backbone"].nunique() > 1 else DATASET_LABEL.get(case[0], case[0])
+        parts.append(f"{name}: K = {K} of {sorted(g['K'].tolist())}")
     return all(ok), "; ".join(parts)
 
 
