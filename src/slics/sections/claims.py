@@ -181,7 +181,10 @@ def _cross_table(table, claim, tables):
         return None, f"n/a ({c['other']} not available)"
     r = c.get("retrieval", "general")
     mine = table[(table.get("pool", "dense") == "dense") & (table["method"] == c["method"])].set_index("dataset")
-    theirs = other[other["method"] == c["method"]].set_index("dataset")
+    from .slics_clip import stated_rows
+
+    theirs = stated_rows(other)
+    theirs = theirs[theirs["method"] == c["method"]].set_index("dataset")
     found = [(d, _diff(mine.loc[d, f"map_{r}"], theirs.loc[d, f"map_{r}"])) for d in mine.index if d in theirs.index]
     if not found:
         return None, "n/a"

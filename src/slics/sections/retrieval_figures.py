@@ -72,7 +72,8 @@ def figure_ablation(ablation: pd.DataFrame, baseline: pd.DataFrame | None = None
             ax.plot(np.arange(len(datasets)) + offsets[i], [rows.loc[d, f"map_{kind}"] for d in datasets],
                     ls="none", marker=MARKERS[i], markersize=8, color=PALETTE[i], label=variant)
         if baseline is not None:
-            uf = baseline[baseline["method"] == "UF"].set_index("dataset")
+            same = baseline["backbone"].isin(set(ablation["backbone"])) if "backbone" in baseline else True
+            uf = baseline[(baseline["method"] == "UF") & same].set_index("dataset")   # the ablation's backbone
             for j, d in enumerate(datasets):
                 if d in uf.index:
                     ax.hlines(uf.loc[d, f"map_{kind}"], j - 0.4, j + 0.4, **BASELINE,
