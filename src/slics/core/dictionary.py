@@ -48,7 +48,8 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
 from ..utils.threads import single_thread_blas
-from ..utils.validation import check_choice, check_index, check_int, check_labels, check_matrix, check_positive
+from ..utils.validation import (check_choice, check_index, check_int, check_labels, check_matrix, check_positive,
+                                is_dask_array)
 from ._ksvd import ksvd_step
 from .nnls import nnls_batch
 
@@ -388,6 +389,13 @@ class SLiCS(BaseEstimator):
             raise ValueError(f"Y has {Y.shape[1]} concepts but the model was fitted with {self.n_concepts_}.")
         return X, Y
 
+    def _on_blocks(self, method, X, Y, *extra):
+        """``method`` over the row blocks of a dask ``X`` (:mod:`slics.distributed.coding`)."""
+        from ..distributed.coding import slics_rows
+
+        check_is_fitted(self, "dictionary_")
+        return slics_rows(self, method, X, Y, *extra)
+
     def _support(self, Y):
         return np.repeat(Y, int(self.n_atoms), axis=1)
 
@@ -495,6 +503,8 @@ class SLiCS(BaseEstimator):
         W : ndarray of shape (n, n_concepts * n_atoms)
             NNLS coefficients (``X ≈ W @ dictionary_``), zero outside ``Y``'s concepts.
         """
+        if is_dask_array(X):      # lazy, block by block, the model sent once (slics.distributed)
+            return self._on_blocks("transform", X, Y)
         X, Y = self._check_XY(X, Y)
         return nnls_batch(self.dictionary_, X, self._support(Y), ridge=self.ridge)
 
@@ -512,6 +522,8 @@ class SLiCS(BaseEstimator):
             ``[i, j]`` is ``D_j^T w_j`` for row ``i`` (zero for unlabelled concepts); the
             components sum to the NNLS reconstruction ``transform(X, Y) @ dictionary_``.
         """
+        if is_dask_array(X):
+            return self._on_blocks("components", X, Y)
         W = self.transform(X, Y)
         C, K = self.n_concepts_, int(self.n_atoms)
         return np.einsum("nck,ckd->ncd", W.reshape(-1, C, K), self.dictionary_.reshape(C, K, -1))
@@ -533,6 +545,8 @@ class SLiCS(BaseEstimator):
         ndarray of shape (n, n_features)
         """
         check_is_fitted(self, "dictionary_")
+        if is_dask_array(X):
+            return self._on_blocks("project", X, None, check_index(concept, "concept", self.n_concepts_))
         X = check_matrix(X, "X", n_cols=self.n_features_in_)
         concept = check_index(concept, "concept", self.n_concepts_)
         Dj = self.dictionary_[self.atom_concept_ == concept]

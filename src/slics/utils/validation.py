@@ -143,3 +143,10 @@ def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
         raise ValueError(f"{name} must be float32 or float64, got {out}; other dtypes would round the "
                          f"unit-norm dictionary and the codes.")
     return out
+
+
+def is_dask_array(X) -> bool:
+    """Whether ``X`` is a ``dask.array.Array``, decided without importing dask (the in-memory path
+    of every solver stays free of it)."""
+    cls = type(X)
+    return cls.__name__ == "Array" and cls.__module__.startswith("dask.array")
