@@ -64,3 +64,14 @@ def slics_rows(model, method: str, X, Y=None, *extra):
         raise ValueError(f"Y has {Y.shape[1]} concepts but the model was fitted with {C}.")
     tail = {"transform": (C * K,), "components": (C, d), "project": (d,)}[method]
     return model_rows(model, method, X, Y, *extra, tail=tail)
+
+
+def stream_batches(X, Y):
+    """``(X_block, Y_block)`` as NumPy arrays, one row chunk of the dask ``X`` at a time (for
+    :meth:`slics.SLiCS.partial_fit`: one chunk in memory at a time)."""
+    from .blocks import align_rows, rows_chunked
+
+    X = rows_chunked(X)
+    Yd = align_rows(Y, X.chunks[0], "Y")
+    for xb, yb in zip(X.to_delayed().ravel(), Yd.to_delayed().ravel()):
+        yield xb.compute(), yb.compute()
