@@ -50,11 +50,11 @@ def top_k(queries, candidates, k: int, *, block: int = 512) -> np.ndarray:
 
     Ties are broken by the lower candidate index. ``block`` queries are scored at a time.
     """
-    Q = normalise_rows(check_matrix(queries, "queries", allow_empty=True))
     if is_dask_array(candidates):      # a sharded pool: top-k per shard on the workers, merged exactly
         from ..distributed.search import sharded_top_k
 
-        return sharded_top_k(Q, candidates, k, block=block)[0]
+        return sharded_top_k(queries, candidates, k, block=block)[0]
+    Q = normalise_rows(check_matrix(queries, "queries", allow_empty=True))
     P = normalise_rows(check_matrix(candidates, "candidates", n_cols=Q.shape[1]))
     n = P.shape[0]
     k, block = check_int(k, "k", minimum=1), check_int(block, "block", minimum=1)

@@ -61,6 +61,7 @@ def _faiss_top(Q, block, k):
 def _shard_top(block, offset, shared):
     """(scores, global indices), each (m, min(k, rows)), of one shard."""
     Q, k, kind, extra, prepare, qblock = shared
+    Q = check_matrix(Q, "queries", allow_empty=True)      # aligned (a worker's copy may not be): BLAS as in memory
     if prepare is not None:
         block = prepare(block)
     k = min(k, len(block))

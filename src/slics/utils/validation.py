@@ -33,6 +33,10 @@ def check_matrix(X, name: str = "X", n_cols: int | None = None, dtype=np.float64
     if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
         raise ValueError(f"{name} must be real-valued numbers, got dtype {X.dtype}.")
     X = X.astype(dtype, copy=False)
+    if not X.flags.aligned:
+        # as deserialised (a Dask worker's copy): NumPy's matmul takes its non-BLAS loop on unaligned
+        # data, whose sums differ in the last bits from the BLAS product of the in-memory arrays
+        X = X.copy()
     if not np.all(np.isfinite(X)):
         bad = int(np.sum(~np.isfinite(X)))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s) (after conversion to {np.dtype(dtype)}); "
