@@ -41,5 +41,5 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, threads
     workers = check_int(1 if workers is None else workers, "workers", minimum=1)
     threads_per_worker = check_int(threads_per_worker, "threads_per_worker", minimum=1)
     with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-                      memory_limit=memory_limit, dashboard_address=None) as cluster, Client(cluster) as client:
+                      memory_limit=memory_limit, dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
