@@ -86,7 +86,9 @@ benchmarks: venv
 	python benchmarks/bench_splice.py
 	python benchmarks/bench_pq.py
 	python benchmarks/bench_cli.py
+	python benchmarks/bench_dask.py
 	python benchmarks/summary.py
+	python -m slics.distributed.estimate --write
 
 # Mutation score of src/slics/core (mutmut, config in pyproject.toml; needs the `bench` extra):
 # results/benchmarks/mutation.json. Slow, so not part of `make test`; MODULES=slics.core.retrieval narrows it.

@@ -7,6 +7,10 @@ Verbs (``slics <verb> --help`` lists every option):
 * ``caption``: the words each concept's subspace reconstructs best (:mod:`slics.captions`).
 * ``components``: every row's component in each of its concepts (full disentanglement).
 * ``retrieve``: concept-filtered top-k of query embeddings in a pool (:mod:`slics.retrieval`).
+
+``components`` and ``retrieve`` also read a chunked store (a zarr folder or a folder of ``.npy``
+shards) and run on Dask workers (``--workers N`` for a local cluster, ``--scheduler ADDRESS``
+for a running one; :mod:`slics.distributed.cli`).
 * ``evaluate``: mAP@k, general and sub-label, of any of the six methods on a user's split.
 
 Inputs: embeddings as ``.npy``, ``.npz`` (``FILE.npz:KEY`` when it holds several arrays) or
@@ -386,8 +390,11 @@ def cmd_caption(args) -> int:
 
 
 def cmd_components(args) -> int:
+    from .distributed import cli as on_dask
     from .utils.io import atomic_path
 
+    if on_dask.wanted(args, args.embeddings):     # a chunked store, or a cluster asked for
+        return on_dask.components(args, _load(args.model))
     out = _check_out(args.out, (".npy", ".npz"))
     model = _load(args.model)
     X = read_embeddings(args.embeddings, n_cols=model.n_features_in_)
@@ -407,23 +414,34 @@ def cmd_retrieve(args) -> int:
     from .core.normalise import normalise_rows
     from .retrieval import top_k
 
+    from .distributed import cli as on_dask
+
     out = _check_out(args.out, (".csv", ".md"))
     model = _load(args.model)
     concepts = _concept_index(model, args.concept)
-    P = read_embeddings(args.pool, "pool embeddings", n_cols=model.n_features_in_)
-    Q = read_embeddings(args.queries, "query embeddings", n_cols=model.n_features_in_)
-    if not 1 <= args.k <= P.shape[0]:
-        raise InputError(f"-k must be between 1 and the pool size ({P.shape[0]}), got {args.k}.")
-    P, Q = normalise_rows(prepare_for(model, P)), prepare_for(model, Q)
-    frames = []
+    sharded = on_dask.wanted(args, args.pool)     # a chunked store, or a cluster asked for
+    if not sharded:
+        P = read_embeddings(args.pool, "pool embeddings", n_cols=model.n_features_in_)
+        if not 1 <= args.k <= P.shape[0]:
+            raise InputError(f"-k must be between 1 and the pool size ({P.shape[0]}), got {args.k}.")
+        P = normalise_rows(prepare_for(model, P))
+    Q = prepare_for(model, read_embeddings(args.queries, "query embeddings", n_cols=model.n_features_in_))
+    projections = []
     for name, j in zip(args.concept, concepts):
         F = normalise_rows(model.project(Q, j))
         zero = int(np.sum(~F.any(axis=1)))
         if zero:
             warnings.warn(f"{zero} of {len(F)} queries have no component in concept {name!r} (their projection "
                           f"is zero): they score 0 against every candidate, ranked in pool order.")
-        top = top_k(F, P, args.k)
-        score = np.einsum("qd,qkd->qk", F, P[top])
+        projections.append(F)
+    if sharded:      # one pass over the pool for every concept's projections
+        found = on_dask.retrieve(args, model, np.concatenate(projections))
+        tops, scores = (a.reshape(len(concepts), Q.shape[0], -1) for a in found)
+    else:
+        tops = [top_k(F, P, args.k) for F in projections]
+        scores = [np.einsum("qd,qkd->qk", F, P[top]) for F, top in zip(projections, tops)]
+    frames = []
+    for name, top, score in zip(args.concept, tops, scores):
         m = Q.shape[0]
         frames.append(pd.DataFrame({"query": np.repeat(np.arange(m), args.k), "concept": name,
                                     "rank": np.tile(np.arange(1, args.k + 1), m), "index": top.ravel(),
@@ -536,6 +554,14 @@ def _training_options(p, kinds=PREPROCESS) -> None:
                    help="U-SLiCS: zero-shot concepts per training row (default 2)")
 
 
+def _cluster_options(p) -> None:
+    g = p.add_argument_group("chunked stores on Dask (a zarr folder or a folder of .npy shards as input; "
+                             "docs/scaling.md)")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler (tcp://host:8786)")
+    g.add_argument("--workers", type=_positive_int, help="run on a local cluster of this many worker processes")
+    g.add_argument("--rows-per-chunk", type=_positive_int, help="rows per block (default: the store's chunks)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slics", description="SLiCS concept subspaces on your own embeddings.")
     parser.add_argument("--version", action="version", version=f"slics {__version__}")
@@ -574,7 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embeddings", required=True)
     p.add_argument("--labels", required=True, help="CSV with the model's concept names as header")
     p.add_argument("--out", required=True,
-                   help=".npy: array (rows, concepts, features); .npz: components and concept_names")
+                   help=".npy: array (rows, concepts, features); .npz: components and concept_names; "
+                        "with a store as --embeddings: NAME.zarr or a folder of .npy shards")
+    _cluster_options(p)
     p.set_defaults(func=cmd_components)
 
     p = verb("retrieve", "concept-filtered top-k of query embeddings in a pool")
@@ -584,6 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concept", required=True, action="append", help="concept name (repeat for several)")
     p.add_argument("-k", type=int, default=20, help="results per query (default 20)")
     p.add_argument("--out", help="table to write (.csv or .md; default Markdown on stdout)")
+    _cluster_options(p)
+    p.add_argument("--backend", choices=("dense", "faiss"), default="dense",
+                   help="scoring of a sharded pool: dense (exact, as in memory; default) or faiss (float32)")
     p.set_defaults(func=cmd_retrieve)
 
     p = verb("evaluate", "mAP@k, general and sub-label, of retrieval methods on your split (your Table 2)")

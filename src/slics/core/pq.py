@@ -37,7 +37,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils.validation import check_int, check_matrix
+from ..utils.validation import check_int, check_matrix, is_dask_array
 from .pq_kernels import lut_gather_sum, lut_scores_kernel, table_scratch
 
 FLOAT_BYTES = 4          # storage is counted as float32 (the scores are computed in float64)
@@ -480,6 +480,11 @@ class TokenQuantiser(BaseEstimator):
             Index of the nearest codeword of every token.
         """
         check_is_fitted(self, "codebook_")
+        if is_dask_array(X):      # lazy, block by block, the fitted quantiser sent once (slics.distributed)
+            from ..distributed.coding import model_rows
+
+            return model_rows(self, "transform", X, tail=(self.n_tokens,),
+                              dtype=np.min_scalar_type(self.codebook_.shape[0] - 1))
         return encode(normalise_tokens(X, self.n_tokens), self.codebook_, self.n_tokens)
 
     def inverse_transform(self, codes) -> np.ndarray:

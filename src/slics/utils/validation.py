@@ -33,6 +33,10 @@ def check_matrix(X, name: str = "X", n_cols: int | None = None, dtype=np.float64
     if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
         raise ValueError(f"{name} must be real-valued numbers, got dtype {X.dtype}.")
     X = X.astype(dtype, copy=False)
+    if not X.flags.aligned:
+        # as deserialised (a Dask worker's copy): NumPy's matmul takes its non-BLAS loop on unaligned
+        # data, whose sums differ in the last bits from the BLAS product of the in-memory arrays
+        X = X.copy()
     if not np.all(np.isfinite(X)):
         bad = int(np.sum(~np.isfinite(X)))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s) (after conversion to {np.dtype(dtype)}); "
@@ -143,3 +147,10 @@ def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
         raise ValueError(f"{name} must be float32 or float64, got {out}; other dtypes would round the "
                          f"unit-norm dictionary and the codes.")
     return out
+
+
+def is_dask_array(X) -> bool:
+    """Whether ``X`` is a ``dask.array.Array``, decided without importing dask (the in-memory path
+    of every solver stays free of it)."""
+    cls = type(X)
+    return cls.__name__ == "Array" and cls.__module__.startswith("dask.array")
