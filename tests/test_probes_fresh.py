@@ -1,0 +1,253 @@
+"""Bad inputs found by a fresh probe set (issue #18): each was a silent wrong answer, a raw
+traceback or an unclear error; now a clear error that names the parameter, or a correct result.
+
+Classes fixed at their root (one helper each, in :mod:`slics.utils.validation`):
+
+- a single string where a sequence of names is expected was read as one-letter names, and
+  repeated names silently collapsed the keys of a result (``check_names``);
+- mean vectors were converted before they were named, and a NaN mean propagated (``check_vector``);
+- row selections wrapped around, truncated or failed inside numpy (``check_rows``);
+- arrays of strings reached numpy's ufuncs (``check_real_array``);
+- hand-edited model files failed with KeyError / AttributeError; metadata with NumPy scalars
+  could not be saved;
+- the command line's text inputs: a spreadsheet's byte-order mark stuck to the first concept
+  name, a non-UTF-8 file or a malformed CSV gave a message without the file, a folder was
+  reported as missing, a negative ``--seed`` failed with numpy's words.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from slics.captions import word_captions
+from slics.cli import main
+from slics.core.dictionary import SLiCS
+from slics.core.nnls import nnls_batch
+from slics.core.normalise import normalise_rows
+from slics.core.planted import make_planted
+from slics.core.sparse_coding import (center_and_normalise, concept_dictionary, fista, fista_from, reconstruct,
+                                      soft_threshold, sparse_memory_bytes)
+from slics.embedding.retrieval_set import RetrievalSet
+from slics.model_io import load_model, save_model
+from slics.preprocess import centre, image_mean, preprocess_for
+
+NAMES = ["a", "b", "c"]
+
+
+@pytest.fixture(scope="module")
+def planted():
+    X, Y, D, _ = make_planted(60, 8, 3, 2, random_state=1)
+    return X, Y, SLiCS(2, n_iter=1).fit(X, Y)
+
+
+# ------------------------------------------------------------------ names (check_names)
+@pytest.mark.parametrize("kwargs, match", [
+    ({"words": "abc"}, "words must be a sequence of names"),
+    ({"concept_names": "xyz"}, "concept_names must be a sequence of names"),
+    ({"concept_names": ["x", "x", "y"]}, r"concept_names must be unique; repeated: \['x'\]"),
+    ({"concept_names": 3}, "concept_names must be a sequence of names"),
+])
+def test_word_captions_names(kwargs, match):
+    args = {"words": ["red", "green", "blue"], "concept_names": ["x", "y", "z"]} | kwargs
+    with pytest.raises(ValueError, match=match):
+        word_captions(np.eye(3), np.eye(3), args["words"], atom_concept=[0, 1, 2], n_words=1, centre=False,
+                      concept_names=args["concept_names"])
+    ok = word_captions(np.eye(3), np.eye(3), ("red", "green", "blue"), atom_concept=[0, 1, 2], n_words=1,
+                       centre=False, concept_names=("x", "y", "z"))          # tuples are sequences of names
+    assert ok == {"x": ["red"], "y": ["green"], "z": ["blue"]}
+
+
+def test_save_model_refuses_a_string_of_names(planted, tmp_path):
+    with pytest.raises(ValueError, match="concept_names must be a sequence of names"):
+        save_model(planted[2], tmp_path / "m.npz", concept_names="abc")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_retrieval_set_names_and_parents():
+    X = np.random.default_rng(0).normal(size=(24, 6))
+    G = np.zeros((24, 2), bool)
+    G[::2, 0] = G[1::2, 1] = True
+    split = np.array(["train"] * 12 + ["query"] * 4 + ["pool"] * 8)
+    sub = np.ones((24, 1), bool)
+    with pytest.raises(ValueError, match="general_names must be a sequence of names"):
+        RetrievalSet.from_arrays(X, G, split, general_names="ab")
+    with pytest.raises(ValueError, match="got dtype float64"):          # was truncated to concept 0
+        RetrievalSet.from_arrays(X, G, split, general_names=NAMES[:2], sub=sub, sub_parent=[0.7])
+    with pytest.raises(ValueError, match=r"sub_parent must hold indices in \[0, 2\), got \[2\]"):
+        RetrievalSet.from_arrays(X, G, split, general_names=NAMES[:2], sub=sub, sub_parent=[2])
+    with pytest.raises(ValueError, match="sub_names has 2 names but 1 are expected"):
+        RetrievalSet.from_arrays(X, G, split, general_names=NAMES[:2], sub=sub, sub_parent=[1], sub_names=["p", "q"])
+    rs = RetrievalSet.from_arrays(X, G, split, general_names=NAMES[:2], sub=sub, sub_parent=[1], sub_names=["p"])
+    assert rs.data.sub_parent.tolist() == [1] and rs.data.sub_names == ("p",)
+
+
+# ------------------------------------------------------------------ vectors (check_vector)
+@pytest.mark.parametrize("mean, match", [
+    ("abc", "mean must be a finite vector of length 8 .*dtype <U3"),
+    (np.full(8, np.nan), "mean contains 8 NaN or infinite value"),
+    (np.zeros(3), r"mean must be a finite vector of length 8 \(the embedding dimension\), got shape \(3,\)"),
+    ([True] * 8, "dtype bool"),
+])
+@pytest.mark.parametrize("call", [
+    lambda X, m: centre(X, m),
+    lambda X, m: center_and_normalise(X, mean=m),
+    lambda X, m: reconstruct(np.ones((2, 3)), X[:3], mean=m),       # was NaN rows for a NaN mean
+])
+def test_mean_vectors_are_named_before_conversion(planted, call, mean, match):
+    with pytest.raises(ValueError, match=match):
+        call(planted[0], mean)
+
+
+def test_reconstruct_adds_a_list_mean(planted):
+    X = planted[0]
+    np.testing.assert_allclose(reconstruct(np.eye(3), X[:3], mean=list(range(8))), X[:3] + np.arange(8))
+
+
+# ------------------------------------------------------------------ rows (check_rows)
+@pytest.mark.parametrize("train, match", [
+    ([0, -1], r"train must hold indices in \[0, 60\), got \[-1\]"),          # was the last row
+    ([0.5, 1.5], "train must hold integer indices"),                          # was numpy's IndexError
+    (np.ones(3, bool), r"train as a boolean mask must have one entry per row \(60\)"),
+])
+def test_preprocess_for_checks_train_rows(planted, train, match):
+    with pytest.raises(ValueError, match=match):
+        preprocess_for(planted[0], "precomputed", train=train)
+
+
+def test_preprocess_for_train_mask_and_indices_agree_with_the_formula(planted):
+    X = planted[0]
+    mask = np.arange(60) % 3 == 0
+    by_mask, mean = preprocess_for(X, "precomputed", train=mask)
+    by_rows, mean2 = preprocess_for(X, "precomputed", train=np.flatnonzero(mask))
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    np.testing.assert_allclose(mean, unit[mask].mean(axis=0))
+    np.testing.assert_array_equal(by_mask, by_rows)
+    np.testing.assert_array_equal(mean, mean2)
+    assert np.array_equal(image_mean(X[mask]), mean)
+
+
+# ------------------------------------------------------------------ numbers only (check_real_array)
+@pytest.mark.parametrize("call", [lambda v: normalise_rows(v), lambda v: soft_threshold(v, 0.1)])
+@pytest.mark.parametrize("value", [["a", "b"], np.array([{"x": 1}], dtype=object), [1 + 2j]])
+def test_non_numbers_are_named(call, value):
+    with pytest.raises(TypeError, match="X must hold real numbers"):
+        call(value)
+
+
+def test_normalise_rows_and_soft_threshold_still_take_lists_and_bools():
+    np.testing.assert_allclose(normalise_rows([[3, 4], [0, 0]]), [[0.6, 0.8], [0, 0]])
+    np.testing.assert_array_equal(soft_threshold([True, False], 0.25), [0.75, 0.0])
+
+
+# ------------------------------------------------------------------ solvers
+def test_sparse_memory_bytes_needs_a_float_dtype():
+    W = np.full((3, 4), 0.5)
+    W[0, 1] = 0
+    with pytest.raises(ValueError, match="dtype must be float32 or float64, got int8"):
+        sparse_memory_bytes(W, dtype=np.int8)                 # counted 0 non-zeros (0.5 truncated)
+    with pytest.raises(TypeError, match="dtype must be a NumPy dtype .* got 'abc'"):
+        sparse_memory_bytes(W, dtype="abc")
+    out = sparse_memory_bytes(W, dtype=np.float64)
+    assert out["nnz"] == np.count_nonzero(W) == 11 and out["data_bytes"] == 11 * 8
+
+
+def test_fista_from_checks_the_rows_of_w0():
+    rng = np.random.default_rng(0)
+    Z = normalise_rows(rng.normal(size=(7, 8)))
+    D = concept_dictionary(rng.normal(size=(5, 8)))[0]
+    for rows in (3, 9):                        # 3: numpy's matmul message; 9: rows 7, 8 ignored
+        with pytest.raises(ValueError, match=f"W0 has {rows} rows but Z has 7"):
+            fista_from(Z, D, 0.1, np.zeros((rows, 5)))
+    np.testing.assert_allclose(fista_from(Z, D, 0.1, np.zeros((7, 5)), tol=1e-10),
+                               fista(Z, D, 0.1, tol=1e-10), atol=1e-6)
+
+
+def test_nnls_refuses_a_nan_start():
+    rng = np.random.default_rng(0)
+    D, X = rng.normal(size=(5, 8)), rng.normal(size=(7, 8))
+    with pytest.raises(ValueError, match="init contains 35 NaN"):
+        nnls_batch(D, X, init=np.full((7, 5), np.nan))
+    start = np.abs(rng.normal(size=(7, 5)))
+    np.testing.assert_allclose(nnls_batch(D, X, init=start), nnls_batch(D, X), atol=1e-8)
+
+
+# ------------------------------------------------------------------ model files
+def _metadata(path, meta):
+    z = dict(np.load(path))
+    z["metadata"] = np.array(meta if isinstance(meta, str) else json.dumps(meta))
+    np.savez(path, **z)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda m: {k: v for k, v in m.items() if k != "n_concepts"}, r"lacks or garbles the entr\(y/ies\) \['n_concepts'\]"),
+    (lambda m: m | {"params": None, "n_atoms": "2"}, r"\['n_atoms', 'params'\]: the file is damaged"),
+    (lambda m: m | {"preprocessing": "mystery"}, r"\['preprocessing'\]"),
+    (lambda m: "[1, 2]", "the model metadata is a JSON list, not an object"),
+])
+def test_load_model_names_damaged_metadata(planted, tmp_path, edit, match):
+    path = save_model(planted[2], tmp_path / "m.npz")
+    meta = json.loads(str(np.load(path)["metadata"]))
+    _metadata(path, edit(meta))
+    with pytest.raises(ValueError, match=match):
+        load_model(path)
+
+
+def test_metadata_with_numpy_values_round_trips(planted, tmp_path):
+    user = {"score": np.float32(0.5), "rows": np.arange(3), "n": np.int64(7)}
+    back = load_model(save_model(planted[2], tmp_path / "m.npz", metadata=user))
+    assert back.metadata_["user"] == {"score": 0.5, "rows": [0, 1, 2], "n": 7}
+
+
+# ------------------------------------------------------------------ command line text inputs
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, planted):
+    d = tmp_path_factory.mktemp("cli")
+    X, Y, _ = planted
+    np.save(d / "emb.npy", X)
+    text = pd.DataFrame(Y.astype(int), columns=NAMES).to_csv(index=False, lineterminator="\n")
+    (d / "labels.csv").write_text(text)
+    return d, text
+
+
+def _fit(d, labels, *extra):
+    return main(["fit", "--embeddings", str(d / "emb.npy"), "--labels", str(labels), "--n-atoms", "2",
+                 "--n-iter", "1", "--preprocess", "none", "--out", str(d / "m.npz"), *extra])
+
+
+def test_labels_written_with_a_byte_order_mark(inputs):
+    d, text = inputs
+    (d / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())            # as a spreadsheet saves UTF-8
+    assert _fit(d, d / "bom.csv") == 0
+    assert load_model(d / "m.npz").concept_names_ == tuple(NAMES)         # was ('\ufeffa', 'b', 'c')
+
+
+@pytest.mark.parametrize("name, body, words", [
+    ("latin.csv", lambda t: t.replace("a,b,c", "a,b,caf\xe9", 1).encode("latin-1"),
+     ["latin.csv' is not UTF-8 text (line 1", "save it as UTF-8"]),
+    ("quote.csv", lambda t: (t + '"1,0,1\n').encode(), ["quote.csv' is not a well-formed CSV"]),
+])
+def test_unreadable_text_inputs_name_the_file(inputs, capsys, name, body, words):
+    d, text = inputs
+    (d / name).write_bytes(body(text))
+    assert _fit(d, d / name) == 2
+    err = capsys.readouterr().err
+    assert all(w in err for w in words) and "Traceback" not in err, err
+
+
+def test_a_folder_is_not_reported_as_missing(inputs, capsys):
+    d, _ = inputs
+    (d / "labels_dir.csv").mkdir(exist_ok=True)
+    assert _fit(d, d / "labels_dir.csv") == 2
+    assert "labels file" in (err := capsys.readouterr().err) and "is a folder" in err, err
+
+
+def test_negative_seed_is_an_argument_error(inputs, capsys):
+    d, _ = inputs
+    with pytest.raises(SystemExit) as stop:
+        _fit(d, d / "labels.csv", "--seed", "-1")
+    assert stop.value.code == 2
+    assert "argument --seed: expected an integer >= 0, got -1" in capsys.readouterr().err
