@@ -127,7 +127,7 @@ def rotation_error(R_hat, R_true) -> float:
     """``||R_hat - R_true||_F / sqrt(p)``: 0 for exact recovery, about 1.41 for an unrelated rotation."""
     R_hat, R_true = np.asarray(R_hat, dtype=np.float64), np.asarray(R_true, dtype=np.float64)
     if R_hat.shape != R_true.shape:
-        raise ValueError(f"maps of shapes {R_hat.shape} and {R_true.shape} cannot be compared.")
+        raise ValueError(f"R_hat and R_true must have the same shape (p, p), got {R_hat.shape} and {R_true.shape}.")
     return float(np.linalg.norm(R_hat - R_true) / np.sqrt(R_true.shape[0]))
 
 

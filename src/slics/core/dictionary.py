@@ -48,7 +48,8 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
 from ..utils.threads import single_thread_blas
-from ..utils.validation import check_choice, check_index, check_int, check_labels, check_matrix, check_positive
+from ..utils.validation import (check_choice, check_index, check_int, check_labels, check_matrix, check_positive,
+                                check_random_state)
 from ._ksvd import ksvd_step
 from .nnls import nnls_batch
 
@@ -379,6 +380,7 @@ class SLiCS(BaseEstimator):
         check_positive(self.ridge, "ridge", allow_zero=True)
         if self.tol is not None:
             check_positive(self.tol, "tol", allow_zero=True)
+        check_random_state(self.random_state)
 
     def _check_XY(self, X, Y):
         check_is_fitted(self, "dictionary_")
@@ -449,7 +451,7 @@ class SLiCS(BaseEstimator):
         total = _check_scale(X)
         self.n_features_in_, self.n_concepts_ = X.shape[1], C
         self.atom_concept_ = np.repeat(np.arange(C), K)
-        rng = np.random.default_rng(self.random_state)
+        rng = check_random_state(self.random_state)
 
         with single_thread_blas():
             D = self._initialise(X, Y, rng)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..utils.validation import check_int, check_matrix, check_positive
+from ..utils.validation import check_int, check_matrix, check_positive, check_random_state
 from .normalise import normalise_rows
 
 
@@ -104,7 +104,13 @@ def make_planted(n_samples: int = 1000, n_features: int = 64, n_concepts: int = 
         raise ValueError(f"concept_coherence must be in [0, 1), got {concept_coherence}.")
     if not 0 < atom_density <= 1:
         raise ValueError(f"atom_density must be in (0, 1], got {atom_density}.")
-    rng = np.random.default_rng(random_state)
+    if concept_probs is not None:
+        probs = np.asarray(concept_probs, dtype=float)
+        if probs.shape != (hi - lo + 1,) or not np.all(np.isfinite(probs)) or np.any(probs < 0) \
+                or not np.isclose(probs.sum(), 1.0):
+            raise ValueError(f"concept_probs must be {hi - lo + 1} non-negative probabilities summing to 1 (one for "
+                             f"each count {lo}..{hi} of concepts_per_sample), got {concept_probs!r}.")
+    rng = check_random_state(random_state)
 
     common = normalise_rows(rng.standard_normal((1, d)))
     shared = normalise_rows(np.sqrt(concept_coherence) * common
@@ -179,7 +185,8 @@ def support_recovery(true_support, estimated_support) -> dict:
     t = np.asarray(true_support, bool)
     e = np.asarray(estimated_support, bool)
     if t.shape != e.shape or t.ndim != 2:
-        raise ValueError(f"supports must be 2-D of the same shape, got {t.shape} and {e.shape}.")
+        raise ValueError(f"true_support and estimated_support must be 2-D boolean arrays of the same shape "
+                         f"(n, m), got {t.shape} and {e.shape}.")
     hit = (t & e).sum(axis=1)
     recall = hit / np.maximum(t.sum(axis=1), 1)
     precision = hit / np.maximum(e.sum(axis=1), 1)

@@ -196,11 +196,18 @@ def filtered_retrieval(query_emb, pool_emb, query_general, pool_general, *, quer
 def mean_average_precision(pairs: pd.DataFrame) -> dict:
     """mAP@k over the pairs of :func:`filtered_retrieval`: general and sub-label under both
     normalisers (see the module docstring), and the pair counts."""
+    if not isinstance(pairs, pd.DataFrame):
+        raise TypeError(f"pairs must be the DataFrame of filtered_retrieval, got {type(pairs).__name__}.")
+    missing = [c for c in ("ap_general", "ap_sub") if c not in pairs.columns]     # the min(k, R) columns are optional
+    if missing:
+        raise ValueError(f"pairs must be the table of filtered_retrieval; it lacks the column(s) {missing}.")
     sub = pairs["ap_sub"].dropna()
     out = {"map_general": float(pairs["ap_general"].mean()) if len(pairs) else float("nan"),
            "map_sub": float(sub.mean()) if len(sub) else float("nan"),
            "n_pairs": int(len(pairs)), "n_sub_pairs": int(len(sub))}
     if "ap_general_minkr" in pairs:
+        if "ap_sub_minkr" not in pairs:
+            raise ValueError("pairs has the column ap_general_minkr but not ap_sub_minkr; pass both or neither.")
         sub_r = pairs["ap_sub_minkr"].dropna()
         out.update(map_general_minkr=float(pairs["ap_general_minkr"].mean()) if len(pairs) else float("nan"),
                    map_sub_minkr=float(sub_r.mean()) if len(sub_r) else float("nan"))

@@ -111,6 +111,7 @@ class SpLiCE(BaseEstimator):
         -------
         self : SpLiCE
         """
+        check_positive(self.lam, "lam")
         V, mean = center_and_normalise(normalise_rows(check_matrix(vocab_emb, "vocab_emb")))
         zero = np.flatnonzero(~V.any(axis=1))
         if zero.size:
@@ -137,6 +138,7 @@ class SpLiCE(BaseEstimator):
         ndarray of shape (n, V), float64, non-negative
         """
         check_is_fitted(self, "vocab_")
+        Z = check_matrix(Z, "Z", n_cols=self.vocab_.shape[1])
         return nonneg_lasso(Z, self.vocab_, self.lam)
 
     def reconstruct(self, W, concept: int | None = None) -> np.ndarray:

@@ -52,6 +52,10 @@ def _make_in(folder: Path, make):
         folder.mkdir(parents=True, exist_ok=True)
         return make()
     except OSError as err:
+        if err.errno in (errno.EEXIST, errno.ENOTDIR):      # a file where a folder must be
+            blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+            raise NotADirectoryError(f"cannot write into {folder}: {blocker} is a file, not a folder; choose "
+                                     f"another path (or move that file away).") from None
         if err.errno not in _NOT_WRITABLE:
             raise
         refused = Path(err.filename).parent if err.filename and not folder.is_dir() else folder
@@ -228,6 +232,21 @@ def write_table(df: pd.DataFrame, stem: str | Path, decimals: int | Mapping[str,
         md = f"{caption}\n\n{md}"
     write_text(stem.with_suffix(".md"), md + "\n")
     return round_table(df, decimals)
+
+
+def numpy_file_kind(path: str | Path) -> str | None:
+    """What ``path`` holds, from its first bytes: ``"npy"``, ``"npz"`` (a zip archive), ``"pickle"``,
+    or None (none of these: text, an image, a truncated file...). ``np.load`` itself falls back
+    to unpickling an unknown file, and then reports any file as a pickle."""
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head == b"\x93NUMPY":
+        return "npy"
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "npz"
+    if head[:1] == b"\x80":
+        return "pickle"
+    return None
 
 
 def save_npy(dest: str | Path, array: np.ndarray) -> Path:

@@ -126,6 +126,17 @@ def check_indices(values, name: str, n: int) -> np.ndarray:
     return arr
 
 
+def check_random_state(value, name: str = "random_state") -> np.random.Generator:
+    """Return a NumPy ``Generator`` from ``value``: None, a non-negative integer seed, or a ``Generator``."""
+    if value is None or isinstance(value, np.random.Generator):
+        return np.random.default_rng(value)
+    try:
+        seed = check_int(value, name, minimum=0)
+    except ValueError as err:
+        raise ValueError(f"{err} ({name} is None, a non-negative integer seed or a numpy Generator)") from None
+    return np.random.default_rng(seed)
+
+
 def check_choice(value, name: str, choices) -> object:
     """Return ``value`` unless it is not one of ``choices``."""
     if not isinstance(value, str) or value not in choices:
