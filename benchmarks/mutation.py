@@ -20,6 +20,7 @@ merged into the existing file, so one module can be rerun alone.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -55,7 +56,11 @@ def main(argv: list[str]) -> int:
     # mutmut keeps a mutant's result while its function is unchanged, even after the tests change
     shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "mutmut", "run", *globs], cwd=ROOT)
+    # mutmut forks one child per mutant from a warmed-up test process; numba's default OpenMP
+    # layer kills a forked child (SIGTERM, "fork() called from a process already using GNU
+    # OpenMP"), which mutmut would record as "suspicious". The workqueue layer survives a fork.
+    env = {**os.environ, "NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER", "workqueue")}
+    run = subprocess.run([sys.executable, "-m", "mutmut", "run", *globs], cwd=ROOT, env=env)
     seconds = time.perf_counter() - start
     if run.returncode:
         print(f"mutmut run failed (exit {run.returncode}); nothing recorded.", file=sys.stderr)
