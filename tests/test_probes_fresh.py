@@ -251,3 +251,63 @@ def test_negative_seed_is_an_argument_error(inputs, capsys):
         _fit(d, d / "labels.csv", "--seed", "-1")
     assert stop.value.code == 2
     assert "argument --seed: expected an integer >= 0, got -1" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ metrics and planted data
+@pytest.mark.parametrize("n_relevant", [[2.5], [np.nan], ["3"], [True]])
+def test_n_relevant_must_be_whole_counts(n_relevant):
+    from slics.core.retrieval import average_precision_at_k
+
+    with pytest.raises(ValueError, match="n_relevant must hold whole counts"):     # 2.5 and NaN gave a number
+        average_precision_at_k([[1, 0, 1]], n_relevant=n_relevant)
+
+
+def test_n_relevant_integral_floats_and_unsigned_counts_follow_the_formula():
+    from slics.core.retrieval import average_precision_at_k
+
+    # hits at ranks 1 and 3: precisions 1 and 2/3; normaliser min(k=3, R)
+    np.testing.assert_allclose(average_precision_at_k([[1, 0, 1]], n_relevant=[4.0]), [(1 + 2 / 3) / 3])
+    np.testing.assert_allclose(average_precision_at_k([[1, 0, 1]], n_relevant=np.array([2], np.uint8)),
+                               [(1 + 2 / 3) / 2])
+
+
+def test_filtered_retrieval_refuses_repeated_concepts():
+    from slics.core.retrieval import filtered_retrieval, mean_average_precision
+
+    rng = np.random.default_rng(0)
+    Q, P = rng.normal(size=(4, 6)), rng.normal(size=(9, 6))
+    Yq, Yp = np.ones((4, 2), bool), rng.random((9, 2)) < 0.5
+    with pytest.raises(ValueError, match=r"concepts must not repeat a concept, got \[0, 0\]"):
+        filtered_retrieval(Q, P, Yq, Yp, k=2, concepts=[0, 0])     # concept 0's pairs counted twice in mAP
+    both = filtered_retrieval(Q, P, Yq, Yp, k=2, concepts=[1, 0])
+    assert mean_average_precision(both)["n_pairs"] == 8
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"atom_coherence": "0.3"}, TypeError, "atom_coherence must be a real number"),
+    ({"concept_coherence": None}, TypeError, "concept_coherence must be a real number"),
+    ({"atom_density": 0}, ValueError, "atom_density must be a finite positive number"),
+    ({"concepts_per_sample": 3}, ValueError, r"concepts_per_sample must be a pair \(lo, hi\)"),
+    ({"concepts_per_sample": "13"}, ValueError, r"concepts_per_sample must be a pair \(lo, hi\)"),
+])
+def test_make_planted_names_its_scalars(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        make_planted(20, 8, 3, 2, **kwargs)
+
+
+def test_relative_error_and_alignment_errors_refuse_an_undefined_ratio(planted):
+    from slics.core.alignment import alignment_errors
+    from slics.core.planted import relative_error
+
+    X, Y, model = planted
+    D = model.dictionary_
+    with pytest.raises(ValueError, match="X is all zeros"):                          # was nan
+        relative_error(np.zeros_like(X), np.zeros((60, 6)), D)
+    with pytest.raises(ValueError, match="W has 5 columns but 6 are expected"):      # was numpy's matmul words
+        relative_error(X, np.zeros((60, 5)), D)
+    with pytest.raises(ValueError, match="W has 3 rows but X has 60"):
+        relative_error(X, np.zeros((3, 6)), D)
+    W = model.transform(X, Y)
+    assert relative_error(X, W, D) == pytest.approx(np.linalg.norm(X - W @ D) / np.linalg.norm(X), rel=1e-12)
+    with pytest.raises(ValueError, match="Y is all zeros"):                          # relative_error was inf
+        alignment_errors(X[:5], np.zeros((5, 8)))

@@ -144,6 +144,8 @@ def alignment_errors(mapped, Y) -> dict:
     M, Y = _check_pair(mapped, Y)
     if M.shape[1] != Y.shape[1]:
         raise ValueError(f"mapped rows have {M.shape[1]} features but Y has {Y.shape[1]}.")
+    if not np.any(Y):
+        raise ValueError("Y is all zeros: the relative error ||M - Y|| / ||Y|| is undefined.")
     diff = M - Y
     Mn = M / np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-300)
     Yn = Y / np.maximum(np.linalg.norm(Y, axis=1, keepdims=True), 1e-300)

@@ -33,8 +33,14 @@ def relative_error(X, W, D) -> float:
     -------
     float
     """
-    X = np.asarray(X, float)
-    return float(np.linalg.norm(X - np.asarray(W) @ np.asarray(D)) / np.linalg.norm(X))
+    D = check_matrix(D, "D")
+    X = check_matrix(X, "X", n_cols=D.shape[1])
+    W = check_matrix(W, "W", n_cols=D.shape[0])
+    if W.shape[0] != X.shape[0]:
+        raise ValueError(f"W has {W.shape[0]} rows but X has {X.shape[0]}; one code per row of X is expected.")
+    if not np.any(X):
+        raise ValueError("X is all zeros: the relative error ||X - W D|| / ||X|| is undefined.")
+    return float(np.linalg.norm(X - W @ D) / np.linalg.norm(X))
 
 
 def make_planted(n_samples: int = 1000, n_features: int = 64, n_concepts: int = 6, n_atoms: int = 4,
@@ -93,11 +99,17 @@ def make_planted(n_samples: int = 1000, n_features: int = 64, n_concepts: int = 
                    (n_atoms, "n_atoms")))
     if min(n, d, C, K) < 1:
         raise ValueError("n_samples, n_features, n_concepts and n_atoms must all be >= 1.")
+    if isinstance(concepts_per_sample, str) or np.ndim(concepts_per_sample) != 1 or len(concepts_per_sample) != 2:
+        raise ValueError(f"concepts_per_sample must be a pair (lo, hi) of concept counts, got {concepts_per_sample!r}.")
     lo, hi = (check_int(v, "concepts_per_sample") for v in concepts_per_sample)
     if not 1 <= lo <= hi <= C:
         raise ValueError(f"concepts_per_sample must satisfy 1 <= lo <= hi <= n_concepts ({C}), "
                          f"got {concepts_per_sample}.")
     check_positive(noise, "noise", allow_zero=True)
+    # numbers first (a string would fail the comparisons below with Python's words), then their ranges
+    atom_coherence, concept_coherence = (check_positive(v, name, allow_zero=True) for v, name in
+                                         ((atom_coherence, "atom_coherence"), (concept_coherence, "concept_coherence")))
+    atom_density = check_positive(atom_density, "atom_density")
     if not 0 <= atom_coherence < 1:
         raise ValueError(f"atom_coherence must be in [0, 1), got {atom_coherence}.")
     if not 0 <= concept_coherence < 1:
