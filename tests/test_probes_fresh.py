@@ -311,3 +311,27 @@ def test_relative_error_and_alignment_errors_refuse_an_undefined_ratio(planted):
     assert relative_error(X, W, D) == pytest.approx(np.linalg.norm(X - W @ D) / np.linalg.norm(X), rel=1e-12)
     with pytest.raises(ValueError, match="Y is all zeros"):                          # relative_error was inf
         alignment_errors(X[:5], np.zeros((5, 8)))
+
+
+# ------------------------------------------------------------------ the site builder replaces its folder whole
+def test_site_refuses_a_folder_of_other_files_and_a_file(tmp_path):
+    """``python -m slics.site --out DIR`` deleted every file of an existing DIR (data loss): now refused
+    before anything is written, unless DIR is absent, empty or an earlier site."""
+    from slics.site.build import SITE_MARKER, build, check_site_folder
+
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    with pytest.raises(ValueError, match="holds other files and is not a site built here"):
+        build(mine)
+    assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        check_site_folder(tmp_path / "notes.txt")
+    site = tmp_path / "site"
+    for path in (site / SITE_MARKER, tmp_path / "old" / "index.html", tmp_path / "old" / "static" / "site.css"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    for ok in (site, tmp_path / "old", tmp_path / "absent", tmp_path / "empty"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        check_site_folder(ok)                                 # an earlier site (marked or not), absent, empty
