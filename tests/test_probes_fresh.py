@@ -335,3 +335,16 @@ def test_site_refuses_a_folder_of_other_files_and_a_file(tmp_path):
     for ok in (site, tmp_path / "old", tmp_path / "absent", tmp_path / "empty"):
         (tmp_path / "empty").mkdir(exist_ok=True)
         check_site_folder(ok)                                 # an earlier site (marked or not), absent, empty
+
+
+def test_verdict_refuses_an_unknown_revision(tmp_path):
+    """``python -m slics.utils.verdict --rev typo`` (or a copy without .git) reported every result
+    file as 'new' and 'NOT reproduced' with exit 0, as if the run had failed to reproduce."""
+    from slics.utils.config import project_root
+    from slics.utils.verdict import check_rev, compare_results
+
+    with pytest.raises(ValueError, match="--rev 'no-such-rev' is not a commit of"):
+        compare_results(rev="no-such-rev")
+    with pytest.raises(ValueError, match="is it a git checkout"):
+        check_rev(tmp_path, "HEAD")
+    check_rev(project_root(), "HEAD")
