@@ -40,6 +40,24 @@ KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 EQUIVALENT = {
     "slics.core.alignment.x_rotation_error__mutmut_17":
         "sqrt(R_true.shape[1]) for sqrt(R_true.shape[0]): the maps are square (p, p)",
+    "slics.core.alignment.x__check_pair__mutmut_4": "check_matrix(dtype=None): astype(None) is float64 too",
+    "slics.core.alignment.x__check_pair__mutmut_6": "check_matrix without a name: the default name is 'X'",
+    "slics.core.alignment.x__check_pair__mutmut_7": "check_matrix without dtype: the default dtype is float64",
+    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_10": "check_matrix(dtype=None): astype(None) is float64 too",
+    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_12": "check_matrix without a name: the default name is 'X'",
+    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_14": "check_matrix without dtype: the default dtype is float64",
+    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_2":
+        "check_is_fitted(self, None): sklearn then looks for any fitted attribute; an unfitted map has none",
+    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_4": "check_is_fitted(self): as above",
+    "slics.core.omp.x_nn_omp__mutmut_56": "active = counts >= 0: a row with count 0 is never in counts > step anyway",
+    "slics.core.omp.x_nn_omp__mutmut_60": "counts.max(initial=None): X has at least one row (checked), so a max exists",
+    "slics.core.omp.x_nn_omp__mutmut_61": "counts.max(initial=1): an extra step with no row breaks at once",
+    "slics.core.omp.x_nn_omp__mutmut_83": "active[...] = None: numpy stores None as False in a boolean array",
+    "slics.core.omp.x_nn_omp__mutmut_85":
+        "rows without gain kept active: their residual is unchanged, so they never gain later (work only)",
+    "slics.core.omp.x_nn_omp__mutmut_96": "NNLS refit without the warm start: the same solution, more iterations",
+    "slics.core.omp.x_nn_omp__mutmut_100": "as above (init omitted)",
+    "slics.core.omp.x_nn_omp__mutmut_101": "warm start W - selected: nnls_batch projects init on the orthant first",
     "slics.core.splice.xǁSpLiCEǁtransform__mutmut_2":
         "check_is_fitted(self, None): sklearn then looks for any fitted attribute; an unfitted SpLiCE has none",
     "slics.core.splice.xǁSpLiCEǁtransform__mutmut_4": "check_is_fitted(self): as above",
@@ -63,6 +81,14 @@ def module_outcomes(module: str) -> Counter:
 def score(outcomes: Counter) -> float | None:
     counted = sum(n for o, n in outcomes.items() if o in COUNTED)
     return sum(n for o, n in outcomes.items() if o in KILLED) / counted if counted else None
+
+
+def write_record(record: dict) -> None:
+    """Write ``record`` to ``OUT`` atomically (shared with ``mutation_kernels.py``)."""
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    tmp = OUT.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(OUT)
 
 
 def _recheck(modules: list[str], extra_tests: list[str]) -> None:
@@ -137,10 +163,7 @@ def main(argv: list[str]) -> int:
     from importlib.metadata import version
 
     record["tool"] = f"mutmut {version('mutmut')}"
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(OUT)
+    write_record(record)
     print(f"total score {record['total']['score']:.3f} -> {OUT.relative_to(ROOT)}")
     return 0
 

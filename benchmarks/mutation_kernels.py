@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "results" / "benchmarks" / "mutation.json"
+from mutation import OUT, ROOT, write_record  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 TIMEOUT_S = 900
 
 # module -> (its tests, [(what the mutant breaks, original text, mutated text, occurrence)])
@@ -129,9 +129,7 @@ def main(argv: list[str]) -> int:
     total = sum(len(m["mutants"]) for m in kernels.values())
     record["kernels_total"] = {"killed": killed, "mutants": total, "score": killed / total,
                                "note": "hand-made mutants of the @njit kernels (benchmarks/mutation_kernels.py)"}
-    tmp = OUT.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(OUT)
+    write_record(record)
     print(f"kernels: {killed} of {total} killed -> {OUT.relative_to(ROOT)}")
     return 0
 

@@ -137,3 +137,108 @@ def test_make_planted_names_each_size(name):
         make_planted(**{name: 2.5})
     with pytest.raises(ValueError, match="must all be >= 1"):
         make_planted(**{name: 0})
+
+
+# ------------------------------------------------------------------ alignment (second pass)
+def test_procrustes_scale_is_the_sum_of_singular_values():
+    rng = np.random.default_rng(4)
+    X, Y = rng.normal(size=(10, 4)), rng.normal(size=(10, 4))
+    model = __import__("slics.core.alignment", fromlist=["x"]).ProcrustesAlignment().fit(X, Y)
+    assert isinstance(model.scale_, float)
+    assert model.scale_ == pytest.approx(np.linalg.svd(X.T @ Y, compute_uv=False).sum(), rel=1e-12)
+
+
+def test_linear_map_transform_checks_x_against_the_source_width():
+    from slics.core.alignment import LeastSquaresAlignment
+
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(12, 5)), rng.normal(size=(12, 3))
+    model = LeastSquaresAlignment().fit(X, Y)                          # map_ is (5, 3)
+    assert np.allclose(model.transform(X), X @ model.map_)
+    with pytest.raises(ValueError, match="^X has 3 columns but 5 are expected"):
+        model.transform(Y)
+    with pytest.raises(ValueError, match="^X contains 1 NaN"):
+        model.transform(np.where(np.arange(60).reshape(12, 5) == 0, np.nan, X))
+
+
+def test_random_rotation_seed_must_be_non_negative():
+    from slics.core.alignment import random_rotation
+
+    with pytest.raises(ValueError, match="^seed must be at least 0, got -1"):
+        random_rotation(3, -1)
+    R = random_rotation(3, 0)
+    assert np.allclose(R @ R.T, np.eye(3)) and np.linalg.det(R) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------ omp
+def _positive_problem():
+    rng = np.random.default_rng(6)
+    D = np.abs(rng.normal(size=(6, 5)))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    W = np.zeros((8, 6))
+    W[np.arange(8), np.arange(8) % 6] = 1.0
+    W[np.arange(8), (np.arange(8) + 2) % 6] = 0.5
+    return D, W @ D
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_nn_omp_selects_exactly_the_requested_atoms(k):
+    from slics.core.omp import nn_omp
+
+    D, X = _positive_problem()
+    W, selected = nn_omp(D, X, k, return_selection=True)
+    assert np.array_equal(selected.sum(axis=1), np.full(8, k))         # 2-sparse positive rows: no early stop
+    assert np.all(W[~selected] == 0) and np.all(W >= 0)
+    W, selected = nn_omp(D, X, 3, return_selection=True)                # exact after 2 atoms: may stop there
+    assert np.all((selected.sum(axis=1) >= 2) & (selected.sum(axis=1) <= 3))
+
+
+def test_nn_omp_stops_where_no_atom_correlates_positively():
+    """A row orthogonal to every atom (correlation 0) or opposite to them selects nothing."""
+    from slics.core.omp import nn_omp
+
+    D = np.eye(4)[:3]                                                   # atoms e0, e1, e2
+    X = np.array([[0, 0, 0, 1.0], [-1.0, -1.0, 0, 0], [1.0, 0.5, 0, 0]])
+    W, selected = nn_omp(D, X, 3, return_selection=True)
+    assert not selected[0].any() and not selected[1].any()
+    assert np.array_equal(selected[2], [True, True, False]) and np.allclose(W[2], [1.0, 0.5, 0])
+    W, selected = nn_omp(D, X[:2], 2, return_selection=True)           # every row stops at once
+    assert isinstance(W, np.ndarray) and np.all(W == 0) and not selected.any()
+
+
+def test_nn_omp_names_d_and_x():
+    from slics.core.omp import nn_omp
+
+    with pytest.raises(ValueError, match="^D contains 1 NaN"):
+        nn_omp(np.array([[np.nan, 0.0], [0.0, 1.0]]), np.ones((1, 2)), 1)
+    with pytest.raises(ValueError, match="^X has 3 columns but 2 are expected"):
+        nn_omp(np.eye(2), np.ones((1, 3)), 1)
+    with pytest.raises(ValueError, match="^X contains 1 NaN"):
+        nn_omp(np.eye(2), np.array([[np.nan, 1.0]]), 1)
+
+
+# ------------------------------------------------------------------ planted (second pass)
+def test_make_planted_boundaries_of_its_ranges():
+    from slics.core.planted import make_planted
+
+    X, Y, D, W = make_planted(n_samples=1, n_features=1, n_concepts=1, n_atoms=1, concepts_per_sample=(1, 1))
+    assert X.shape == (1, 1) and Y.tolist() == [[True]] and D.shape == (1, 1)
+    X, Y, D, W = make_planted(n_samples=50, n_concepts=4, concepts_per_sample=(2, 2), atom_coherence=0.0,
+                              concept_coherence=0.0, noise=0.0)
+    assert np.array_equal(Y.sum(axis=1), np.full(50, 2)) and np.allclose(X, W @ D)
+    with pytest.raises(ValueError, match=r"^n_samples, n_features, n_concepts and n_atoms must all be >= 1\.$"):
+        make_planted(n_features=0)
+    with pytest.raises(ValueError, match=r"^concept_coherence must be in \[0, 1\), got 1"):
+        make_planted(concept_coherence=1.0)
+    with pytest.raises(ValueError, match=r"^atom_coherence must be in \[0, 1\), got 1"):
+        make_planted(atom_coherence=1.0)
+
+
+@pytest.mark.parametrize("kw, match", [({"concepts_per_sample": (1.5, 3)}, "^concepts_per_sample must be an integer"),
+                                       ({"noise": -0.1}, "^noise must be a finite non-negative number"),
+                                       ({"noise": "0.1"}, "^noise must be a real number")])
+def test_make_planted_names_its_other_parameters(kw, match):
+    from slics.core.planted import make_planted
+
+    with pytest.raises((ValueError, TypeError), match=match):
+        make_planted(n_samples=10, **kw)
