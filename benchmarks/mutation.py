@@ -101,6 +101,10 @@ def _recheck(modules: list[str], extra_tests: list[str]) -> None:
     stats = json.loads((mutants / "mutmut-stats.json").read_text())["tests_by_mangled_function_name"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(mutants / "src"), os.environ.get("PYTHONPATH", "")]),
            "NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER", "workqueue")}
+    clean = subprocess.run([sys.executable, "-m", "pytest", *extra_tests, "-q", "-p", "no:cacheprovider"], cwd=mutants,
+                           env=env, capture_output=True, text=True)
+    if clean.returncode:                # a test that fails unmutated would "kill" every mutant
+        raise SystemExit(f"{extra_tests} fail on the unmutated sources of the last run:\n{clean.stdout[-2000:]}")
     for module in modules:
         meta_path = mutants / "src" / (module.replace(".", "/") + ".py.meta")
         meta = json.loads(meta_path.read_text())

@@ -123,14 +123,15 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="slics-kernel-mutants-") as folder:
         copy = Path(folder)
         shutil.copytree(ROOT / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        for module in modules:
+        for module in modules:                     # recorded module by module (minutes each)
             kernels[f"slics.core.{module}"] = run_module(module, copy)
-    killed = sum(len(m["mutants"]) - len(m["survivors"]) for m in kernels.values())
-    total = sum(len(m["mutants"]) for m in kernels.values())
-    record["kernels_total"] = {"killed": killed, "mutants": total, "score": killed / total,
-                               "note": "hand-made mutants of the @njit kernels (benchmarks/mutation_kernels.py)"}
-    write_record(record)
-    print(f"kernels: {killed} of {total} killed -> {OUT.relative_to(ROOT)}")
+            killed = sum(len(m["mutants"]) - len(m["survivors"]) for m in kernels.values())
+            total = sum(len(m["mutants"]) for m in kernels.values())
+            record["kernels_total"] = {"killed": killed, "mutants": total, "score": killed / total,
+                                       "note": "hand-made mutants of the @njit kernels (benchmarks/mutation_kernels.py)"}
+            write_record({**json.loads(OUT.read_text()), "kernels": kernels, "kernels_total": record["kernels_total"]}
+                         if OUT.exists() else record)
+            print(f"kernels so far: {killed} of {total} killed -> {OUT.relative_to(ROOT)}", flush=True)
     return 0
 
 
