@@ -348,3 +348,38 @@ def test_verdict_refuses_an_unknown_revision(tmp_path):
     with pytest.raises(ValueError, match="is it a git checkout"):
         check_rev(tmp_path, "HEAD")
     check_rev(project_root(), "HEAD")
+
+
+def _damage(path, drop=(), **arrays):
+    z = {k: v for k, v in np.load(path).items() if k not in drop}
+    np.savez(path, **(z | arrays))
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda m: {"dictionary": np.where(np.arange(48).reshape(6, 8) == 3, np.nan, m.dictionary_)},
+     "dictionary contains 1 NaN"),                                     # failed only at use, naming 'D'
+    (lambda m: {"dictionary": m.dictionary_.astype(str)}, "dictionary must be real-valued numbers"),
+    (lambda m: {"atom_concept": np.array([0, 0, 1, 1, 2, 5])}, "atom_concept is not the concept-major layout"),
+    (lambda m: {"atom_concept": np.array([0, 0, 1, 1, 2, 2.5])}, "atom_concept is not the concept-major layout"),
+    (lambda m: {"init_dictionary": m.dictionary_[:4]}, r"init_dictionary has shape \(4, 8\)"),
+])
+def test_load_model_checks_its_arrays(planted, tmp_path, damage, match):
+    """A damaged array loaded silently: project() of concept 2 used one atom (atom_concept [.., 2, 5])."""
+    model = planted[2]
+    path = save_model(model, tmp_path / "m.npz")
+    _damage(path, **damage(model))
+    with pytest.raises(ValueError, match=f"m.npz'?: .*{match}.*the file is damaged"):
+        load_model(path)
+
+
+def test_load_model_centre_needs_a_finite_mean(planted, tmp_path):
+    X, _, model = planted
+    path = save_model(model, tmp_path / "m.npz", preprocessing="centre", image_mean=X.mean(axis=0))
+    back = load_model(path)
+    assert back.image_mean_.tobytes() == X.mean(axis=0).tobytes()
+    _damage(path, image_mean=np.full(8, np.inf))
+    with pytest.raises(ValueError, match="image_mean contains 8 NaN or infinite.*damaged"):
+        load_model(path)
+    _damage(path, drop=("image_mean",))
+    with pytest.raises(ValueError, match="preprocessing 'centre' needs the 8-vector image_mean: the file is damaged"):
+        load_model(path)

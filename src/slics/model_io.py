@@ -50,7 +50,7 @@ import numpy as np
 from . import __version__
 from .core.dictionary import SLiCS
 from .utils.io import atomic_path, numpy_file_kind
-from .utils.validation import check_int, check_names, check_vector
+from .utils.validation import check_int, check_matrix, check_names, check_vector
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "PREPROCESSING", "save_model", "load_model"]
 
@@ -180,6 +180,24 @@ def _check_meta(meta: dict, path: Path) -> None:
                          f"damaged; refit the model (slics fit).")
 
 
+def _check_arrays(arrays: dict, C: int, K: int, d: int, preprocessing: str, path: Path) -> None:
+    """The arrays of a model file as :func:`save_model` writes them, or a ValueError: the file is damaged."""
+    try:
+        for name in ("dictionary", "init_dictionary"):
+            check_matrix(arrays[name], name, n_cols=d)        # real, finite (a NaN atom fails only at use)
+        if arrays["init_dictionary"].shape != (C * K, d):
+            raise ValueError(f"init_dictionary has shape {arrays['init_dictionary'].shape}, not {(C * K, d)}")
+        if preprocessing == "centre":
+            if "image_mean" not in arrays:
+                raise ValueError(f"preprocessing 'centre' needs the {d}-vector image_mean")
+            check_vector(arrays["image_mean"], "image_mean", d)
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r}: {str(exc).rstrip('.')}: the file is damaged.") from None
+    if not np.array_equal(arrays["atom_concept"], np.repeat(np.arange(C), K)):      # SLiCS's concept-major layout
+        raise ValueError(f"{str(path)!r}: atom_concept is not the concept-major layout of {C} concepts x {K} atoms "
+                         f"(0, ..., 0, 1, ...): the file is damaged.")
+
+
 def load_model(path) -> SLiCS:
     """Read a model written by :func:`save_model`.
 
@@ -214,6 +232,7 @@ def load_model(path) -> SLiCS:
     if D.shape != (C * K, d) or arrays["atom_concept"].shape != (C * K,) or len(meta["concept_names"]) != C:
         raise ValueError(f"{str(path)!r}: the arrays do not match the metadata ({C} concepts x {K} atoms, "
                          f"{d} features; dictionary {D.shape}): the file is damaged.")
+    _check_arrays(arrays, C, K, d, meta["preprocessing"], path)
     model = SLiCS(n_atoms=K)
     known = model.get_params()
     model.set_params(**{p: v for p, v in meta["params"].items() if p in known})
@@ -224,7 +243,5 @@ def load_model(path) -> SLiCS:
     model.concept_names_ = tuple(meta["concept_names"])
     model.preprocessing_, model.n_tokens_ = meta["preprocessing"], meta["n_tokens"]
     model.image_mean_ = arrays.get("image_mean")
-    if model.preprocessing_ == "centre" and (model.image_mean_ is None or model.image_mean_.shape != (d,)):
-        raise ValueError(f"{str(path)!r}: preprocessing 'centre' without a {d}-vector image_mean: the file is damaged.")
     model.metadata_ = meta
     return model
