@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
 import warnings
 from pathlib import Path
@@ -35,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .utils.io import numpy_file_kind
 
 __all__ = ["main", "InputError"]
 
@@ -59,14 +61,37 @@ def _split_key(spec: str) -> tuple[Path, str | None]:
 
 
 def _exists(path: Path, what: str) -> None:
+    if path.is_dir():
+        raise InputError(f"{what} file {str(path)!r} is a folder; give the path of a file.")
     if not path.is_file():
         raise FileNotFoundError(f"{what} file {str(path)!r} does not exist.")
+
+
+def _read_text(path: str, what: str) -> str:
+    """A text input as str: UTF-8, with the byte-order mark that spreadsheet programs write removed
+    (it would otherwise stick to the first name); other encodings are refused with the fix."""
+    p = Path(path)
+    _exists(p, what)
+    try:
+        return p.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[:exc.start].count(b"\n") + 1
+        raise InputError(f"{what} file {path!r} is not UTF-8 text (line {line}: {exc.reason}); save it as UTF-8 "
+                         f"(e.g. iconv -f latin1 -t utf-8).") from None
 
 
 def _read_array(spec: str, what: str) -> np.ndarray:
     path, key = _split_key(spec)
     _exists(path, what)
     suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        kind = numpy_file_kind(path)
+        if kind is None:
+            raise InputError(f"{what} file {str(path)!r} is not a NumPy file: its first bytes are neither a .npy "
+                             f"header nor a .npz (zip) archive; write it with numpy.save or numpy.savez.")
+        if kind == "pickle":
+            raise InputError(f"{what} file {str(path)!r} holds Python objects (a pickle); slics reads only plain "
+                             f"numeric arrays.")
     try:
         if suffix == ".npy":
             return np.load(path, allow_pickle=False)
@@ -135,13 +160,19 @@ def read_embeddings_array(X, what: str, n_cols: int | None = None) -> np.ndarray
 
 def read_lines(path: str, what: str) -> list[str]:
     """Non-empty, stripped lines of a UTF-8 text file (unique)."""
-    p = Path(path)
-    _exists(p, what)
-    lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()]
+    lines = [ln.strip() for ln in _read_text(path, what).splitlines()]
     lines = [ln for ln in lines if ln]
     if not lines:
         raise InputError(f"{what} file {path!r} is empty; write one entry per line.")
     return lines
+
+
+def _read_csv(text: str, path: str, what: str) -> pd.DataFrame:
+    """A CSV input's cells as strings; a malformed row is named with the file."""
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"{what} file {path!r} is not a well-formed CSV: {str(exc).strip()}") from None
 
 
 def _unique(names, what: str, path: str) -> None:
@@ -152,10 +183,8 @@ def _unique(names, what: str, path: str) -> None:
 
 def read_labels(path: str, n_rows: int, what: str = "labels") -> tuple[list[str], np.ndarray]:
     """Concept names (the CSV header) and the boolean (n_rows, C) label matrix."""
-    p = Path(path)
-    _exists(p, what)
-    with open(p, newline="", encoding="utf-8") as fh:
-        header = next(csv.reader(fh), None)
+    text = _read_text(path, what)
+    header = next(csv.reader(io.StringIO(text, newline="")), None)
     if not header:
         raise InputError(f"{what} file {path!r} is empty; it needs a header of concept names and one 0/1 row "
                          f"per embedding.")
@@ -163,7 +192,7 @@ def read_labels(path: str, n_rows: int, what: str = "labels") -> tuple[list[str]
     if any(not n for n in names):
         raise InputError(f"{what} file {path!r} has an empty column name in its header.")
     _unique(names, f"the header of {what} file", path)
-    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    df = _read_csv(text, path, what)
     if len(df) != n_rows:
         raise InputError(f"{what} file {path!r} has {len(df)} rows but the embeddings have {n_rows}; row i of the "
                          f"labels must describe embedding i.")
@@ -184,12 +213,12 @@ def read_split(path: str, n_rows: int) -> np.ndarray:
     if p.suffix.lower() == ".npy":
         split = np.asarray(_read_array(path, "split")).astype(str)
     elif p.suffix.lower() == ".csv":
-        df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        df = _read_csv(_read_text(path, "split"), path, "split")
         if "split" not in df.columns:
             raise InputError(f"split file {path!r} needs a column named 'split' (it has {list(df.columns)}).")
         split = df["split"].to_numpy(dtype=str)
     else:
-        split = np.array([ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()])
+        split = np.array([ln.strip() for ln in _read_text(path, "split").splitlines() if ln.strip()])
     if split.shape != (n_rows,):
         raise InputError(f"split file {path!r} has {split.size} entries but the embeddings have {n_rows} rows.")
     unknown = sorted(set(split.tolist()) - set(SPLITS))
@@ -545,7 +574,7 @@ def _training_options(p, kinds=PREPROCESS) -> None:
     p.add_argument("--n-atoms", type=_positive_int, default=4, help="atoms per concept, K (default 4)")
     p.add_argument("--n-iter", type=_nonneg_int, default=10, help="SLiCS iterations (default 10; 0 = S-SVD)")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="mini-batch size (default full batch)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed, an integer >= 0 (default 0)")
     p.add_argument("--preprocess", choices=kinds, default="centre",
                    help="centre (the paper's: unit rows, subtract the training mean, unit rows; default), "
                         f"{', '.join(kinds[1:])} (tokens: unit slices, with --n-tokens)")

@@ -49,7 +49,7 @@ from tqdm import tqdm
 
 from ..utils.threads import single_thread_blas
 from ..utils.validation import (check_choice, check_index, check_int, check_labels, check_matrix, check_positive,
-                                is_dask_array)
+                                check_random_state, is_dask_array)
 from ._ksvd import ksvd_step
 from .nnls import nnls_batch
 
@@ -400,6 +400,7 @@ class SLiCS(BaseEstimator):
         check_positive(self.ridge, "ridge", allow_zero=True)
         if self.tol is not None:
             check_positive(self.tol, "tol", allow_zero=True)
+        check_random_state(self.random_state)
 
     def _check_XY(self, X, Y):
         check_is_fitted(self, "dictionary_")
@@ -466,7 +467,7 @@ class SLiCS(BaseEstimator):
         total = _check_scale(X)
         self.n_features_in_, self.n_concepts_ = X.shape[1], C
         self.atom_concept_ = np.repeat(np.arange(C), K)
-        rng = np.random.default_rng(self.random_state)
+        rng = check_random_state(self.random_state)
 
         with single_thread_blas():
             D = self._initialise(X, Y, rng)

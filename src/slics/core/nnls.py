@@ -407,6 +407,7 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
         init = np.asarray(init)
         if init.shape != (n, m):
             raise ValueError(f"init must have shape {(n, m)}, got {init.shape}.")
+        init = check_matrix(init, "init")           # numbers, finite: a NaN start never converges
 
     if method == "auto":
         method = "lh"

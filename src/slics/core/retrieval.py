@@ -123,6 +123,10 @@ def average_precision_at_k(relevance, n_relevant=None) -> np.ndarray:
         norm = hits[:, -1] if rel.shape[1] else np.zeros(rel.shape[0])
     else:
         R = np.asarray(n_relevant)
+        if R.dtype == bool or not np.issubdtype(R.dtype, np.number) or (
+                R.size and not np.all(np.isfinite(R) & (R == np.round(R)))):   # 2.5 or NaN: no count
+            raise ValueError(f"n_relevant must hold whole counts (relevant items in the pool per row), got dtype "
+                             f"{R.dtype} with values {R.ravel()[:5].tolist()}.")
         if R.shape != (rel.shape[0],) or (R.size and (R.min() < 0 or np.any(R < hits[:, -1]))):
             raise ValueError("n_relevant must give, per row, a count >= the relevant items in its top k.")
         norm = np.minimum(rel.shape[1], R)
@@ -184,7 +188,11 @@ def filtered_retrieval(query_emb, pool_emb, query_general, pool_general, *, quer
             raise ValueError("query_sub, pool_sub and sub_parent must describe the same sub-labels.")
     frames = []
     k = check_int(k, "k", minimum=1)
-    for j in (range(Yq.shape[1]) if concepts is None else check_indices(concepts, "concepts", Yq.shape[1])):
+    if concepts is not None:
+        concepts = check_indices(concepts, "concepts", Yq.shape[1])
+        if np.unique(concepts).size != concepts.size:           # a repeat would count its pairs twice in mAP
+            raise ValueError(f"concepts must not repeat a concept, got {concepts.tolist()[:10]}.")
+    for j in (range(Yq.shape[1]) if concepts is None else concepts):
         qi = np.flatnonzero(Yq[:, j])
         if qi.size == 0:
             continue
@@ -215,11 +223,18 @@ def filtered_retrieval(query_emb, pool_emb, query_general, pool_general, *, quer
 def mean_average_precision(pairs: pd.DataFrame) -> dict:
     """mAP@k over the pairs of :func:`filtered_retrieval`: general and sub-label under both
     normalisers (see the module docstring), and the pair counts."""
+    if not isinstance(pairs, pd.DataFrame):
+        raise TypeError(f"pairs must be the DataFrame of filtered_retrieval, got {type(pairs).__name__}.")
+    missing = [c for c in ("ap_general", "ap_sub") if c not in pairs.columns]     # the min(k, R) columns are optional
+    if missing:
+        raise ValueError(f"pairs must be the table of filtered_retrieval; it lacks the column(s) {missing}.")
     sub = pairs["ap_sub"].dropna()
     out = {"map_general": float(pairs["ap_general"].mean()) if len(pairs) else float("nan"),
            "map_sub": float(sub.mean()) if len(sub) else float("nan"),
            "n_pairs": int(len(pairs)), "n_sub_pairs": int(len(sub))}
     if "ap_general_minkr" in pairs:
+        if "ap_sub_minkr" not in pairs:
+            raise ValueError("pairs has the column ap_general_minkr but not ap_sub_minkr; pass both or neither.")
         sub_r = pairs["ap_sub_minkr"].dropna()
         out.update(map_general_minkr=float(pairs["ap_general_minkr"].mean()) if len(pairs) else float("nan"),
                    map_sub_minkr=float(sub_r.mean()) if len(sub_r) else float("nan"))

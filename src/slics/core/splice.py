@@ -113,6 +113,7 @@ class SpLiCE(BaseEstimator):
         -------
         self : SpLiCE
         """
+        check_positive(self.lam, "lam")
         V, mean = center_and_normalise(normalise_rows(check_matrix(vocab_emb, "vocab_emb")))
         zero = np.flatnonzero(~V.any(axis=1))
         if zero.size:
@@ -143,6 +144,7 @@ class SpLiCE(BaseEstimator):
             from ..distributed.coding import model_rows
 
             return model_rows(self, "transform", Z, tail=(self.vocab_.shape[0],))
+        Z = check_matrix(Z, "Z", n_cols=self.vocab_.shape[1])
         return nonneg_lasso(Z, self.vocab_, self.lam)
 
     def reconstruct(self, W, concept: int | None = None) -> np.ndarray:

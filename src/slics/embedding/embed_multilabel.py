@@ -36,7 +36,7 @@ import numpy as np
 from ..data.multilabel import MultiLabelSet, prompt_name
 from ..data.splits import make_split, split_table
 from ..utils.config import load_params
-from ..utils.io import atomic_dir, save_npy, write_json, write_text
+from ..utils.io import atomic_dir, check_writable, save_npy, write_json, write_text
 
 DATASETS = ("mirflickr25k", "coco")
 
@@ -90,6 +90,7 @@ def embed_multilabel(dataset: str, params: dict | None = None, out_dir: str | Pa
     profile, seed, cfg = params["profile"], int(params["seed"]), params["embed"]
     name, template, batch_size = cfg["backbone"], cfg["prompt_template"], int(cfg["batch_size"])
     check_profile(profile, name)
+    check_writable((Path(out_dir) if out_dir is not None else embeddings_dir(name, dataset)).parent)
     t0 = time.perf_counter()
     if profile == "full" and images is None:      # fail fast, before any model is built
         from ..data.images import ensure_archive
