@@ -140,13 +140,43 @@ def save_store(X, path) -> Path:
         raise ValueError(f"output {str(dest)!r} is a file; a store is written as a folder (NAME.zarr or a folder "
                          f"of .npy shards).")
     with atomic_dir(dest) as staging:
+        X = X.rechunk({i: -1 for i in range(1, X.ndim)})
+        blocks = X.to_delayed().reshape(-1)
         if dest.suffix == ".zarr":
+            import zarr
+
             rows = X.chunks[0]
             if len(set(rows[:-1])) > 1 or (len(rows) > 1 and rows[-1] > rows[0]):
                 X = X.rechunk({0: rows[0]})      # zarr needs regular chunks
-            X.to_zarr(str(staging), overwrite=True)
+                blocks = X.to_delayed().reshape(-1)
+            zarr.open_array(str(staging), mode="w", shape=X.shape, chunks=(X.chunks[0][0], *X.shape[1:]),
+                            dtype=X.dtype)
+            write = dask.delayed(_write_rows, pure=False)
+            starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]])
+            tasks = [write(b, str(staging), int(start)) for b, start in zip(blocks, starts)]
         else:
             save = dask.delayed(_save_shard, pure=False)
-            blocks = X.rechunk({i: -1 for i in range(1, X.ndim)}).to_delayed().reshape(-1)
-            dask.compute(*[save(b, str(staging / SHARD.format(i))) for i, b in enumerate(blocks)])
+            tasks = [save(b, str(staging / SHARD.format(i))) for i, b in enumerate(blocks)]
+        _compute_all(dask, tasks)
     return dest
+
+
+def _write_rows(block, path: str, start: int) -> None:
+    import zarr
+
+    zarr.open_array(path, mode="r+")[start:start + block.shape[0]] = block
+
+
+def _compute_all(dask, tasks) -> None:
+    """Run every task; on a distributed client wait for all of them, failed or not, before raising,
+    so that no block is still being written when the staging folder is removed."""
+    try:
+        from distributed import get_client, wait
+
+        client = get_client()
+    except (ImportError, ValueError):
+        dask.compute(*tasks)
+        return
+    futures = client.compute(list(tasks))
+    wait(futures)
+    client.gather(futures)
