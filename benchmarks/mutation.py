@@ -91,33 +91,46 @@ def write_record(record: dict) -> None:
     tmp.replace(OUT)
 
 
+_RECHECK_RUNNER = """
+import json, os, sys
+import pytest
+names, files = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+codes = {}
+for name in [""] + names:                # "" first: the unmutated sources must pass
+    os.environ["MUTANT_UNDER_TEST"] = name
+    codes[name] = int(pytest.main([*files, "-x", "-q", "-p", "no:cacheprovider", "--no-header", "-p", "no:warnings"]))
+    if name == "" and codes[name]:
+        break
+print("RECHECK " + json.dumps(codes))
+"""
+
+
 def _recheck(modules: list[str], extra_tests: list[str]) -> None:
-    """Run the surviving mutants of ``modules`` again, against the tests that reach their function
-    (mutmut's own records) plus ``extra_tests`` (tests written for the survivors), in the mutants
-    tree of the last run. A mutant that now fails them is recorded as killed in mutmut's records.
-    mutmut itself would keep a survivor's result while its function is unchanged."""
+    """Run the surviving mutants of ``modules`` again against ``extra_tests`` (tests written for the
+    survivors), in the mutants tree of the last run, and record those they kill in mutmut's
+    records (mutmut itself keeps a survivor's result while its function is unchanged). One
+    process runs them all: mutmut's trampolines read the mutant's name at every call."""
     mutants = ROOT / "mutants"
     shutil.copytree(ROOT / "tests", mutants / "tests", dirs_exist_ok=True)
-    stats = json.loads((mutants / "mutmut-stats.json").read_text())["tests_by_mangled_function_name"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(mutants / "src"), os.environ.get("PYTHONPATH", "")]),
            "NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER", "workqueue")}
-    clean = subprocess.run([sys.executable, "-m", "pytest", *extra_tests, "-q", "-p", "no:cacheprovider"], cwd=mutants,
-                           env=env, capture_output=True, text=True)
-    if clean.returncode:                # a test that fails unmutated would "kill" every mutant
-        raise SystemExit(f"{extra_tests} fail on the unmutated sources of the last run:\n{clean.stdout[-2000:]}")
+    survivors = {module: module_outcomes(module)[1] for module in modules}
+    names = [n for group in survivors.values() for n in group]
+    run = subprocess.run([sys.executable, "-c", _RECHECK_RUNNER, json.dumps(names), json.dumps(extra_tests)],
+                         cwd=mutants, env=env, capture_output=True, text=True)
+    line = next((l for l in run.stdout.splitlines() if l.startswith("RECHECK ")), None)
+    if line is None:
+        raise SystemExit(f"the recheck did not finish:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
+    codes = json.loads(line[len("RECHECK "):])
+    if codes.pop(""):                    # a test that fails unmutated would "kill" every mutant
+        raise SystemExit(f"{extra_tests} fail on the unmutated sources of the last run:\n{run.stdout[-3000:]}")
     for module in modules:
         meta_path = mutants / "src" / (module.replace(".", "/") + ".py.meta")
         meta = json.loads(meta_path.read_text())
-        _, survivors = module_outcomes(module)
-        for name in survivors:
-            function = name.rsplit("__mutmut_", 1)[0]
-            files = sorted({t.split("::")[0] for t in stats.get(function, [])} | set(extra_tests))
-            run = subprocess.run([sys.executable, "-m", "pytest", *files, "-x", "-q", "-p", "no:cacheprovider"],
-                                 cwd=mutants, env={**env, "MUTANT_UNDER_TEST": name}, capture_output=True, text=True)
-            print(f"{name}: {'killed' if run.returncode == 1 else 'survived' if run.returncode == 0 else run.returncode}",
-                  flush=True)
-            if run.returncode in (0, 1):
-                meta["exit_code_by_key"][name] = run.returncode
+        for name in survivors[module]:
+            if codes.get(name) == 1:
+                meta["exit_code_by_key"][name] = 1
+            print(f"{name}: {'killed' if codes.get(name) == 1 else 'survived'}")
         meta_path.write_text(json.dumps(meta))
 
 
