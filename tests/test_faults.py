@@ -95,6 +95,16 @@ def test_read_only_results_folder_is_named_before_the_stage_runs(project, read_o
     assert not list((project / "results").glob(".staging-*"))
 
 
+def test_a_project_without_a_results_folder_gets_one(project):
+    """A fresh scratch project (the full-profile rehearsal's) has no results/ yet: the stage makes it."""
+    shutil.rmtree(project / "results")
+    proc = _run(project, "-m", "slics.utils.notebooks", STAGE)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert (project / "results" / "notebooks" / f"{STAGE}.ipynb").is_file()
+    assert not list((project / "results").glob(".staging-*"))
+
+
 @pytest.mark.parametrize("dataset", ["cifar10", "mirflickr25k"])
 def test_read_only_embeddings_folder_is_named_before_any_encoding(project, read_only, dataset):
     data, results = project / "data", project / "results"

@@ -123,6 +123,7 @@ def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Pa
                                  "(or unset it to write into results/).")
     for folder in (out_root, *sorted(d for d in out_root.glob("*") if d.is_dir() and not d.name.startswith("."))):
         check_writable(folder)                              # before a kernel starts: read-only folders
+    out_root.mkdir(parents=True, exist_ok=True)             # a fresh project or scratch run has none yet
     remove_stale(out_root, f".staging-{name}-*")           # left by a killed run of this stage
     with tempfile.TemporaryDirectory(prefix=f".staging-{name}-", dir=out_root) as folder:
         staging = Path(folder)
