@@ -25,6 +25,7 @@ from slics.core.splice import nonneg_lasso  # noqa: E402
 from slics.distributed import open_embeddings, quantised_top_k, save_store, sharded_top_k  # noqa: E402
 from slics.distributed.blocks import map_rows  # noqa: E402
 from slics.retrieval import filtered_retrieval, top_k  # noqa: E402
+from slics.utils.threads import single_thread_blas  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +120,27 @@ def test_sharded_top_k_is_exactly_top_k_with_ties(client):
     Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
     assert np.allclose(scores, np.einsum("qd,qkd->qk", Qn, Pn[index]), atol=1e-14)
     assert np.array_equal(top_k(Q, lazy(P, 700), 4000), top_k(Q, P, 4000))       # k = n: every candidate
+
+
+def test_sharded_scores_are_bitwise_those_of_one_product_on_any_shards(client):
+    """Shards of any size (1-row ones: a matrix-vector product; unaligned ones: rows past a BLAS
+    kernel's last full tile) give the scores of one product over the whole pool, so exact ties
+    across shards fall by index as in memory."""
+    rng = np.random.default_rng(6)
+    P, Q = rng.standard_normal((4001, 512)), rng.standard_normal((333, 512))
+    P[[1033, 4000]] = P[3], 2 * P[3]                         # the same direction in 1-row shards
+    Q[[0, 332]] = P[3] + 0.1 * rng.standard_normal((2, 512))
+    pool = da.from_array(P, chunks=((700, 333, 1, 1967, 999, 1), -1))
+    Qn, Pn = Q / np.linalg.norm(Q, axis=1, keepdims=True), P / np.linalg.norm(P, axis=1, keepdims=True)
+    with single_thread_blas():                                # the reference: one BLAS thread
+        S = Qn[:100] @ Pn.T, Qn[100:200] @ Pn.T, Qn[200:300] @ Pn.T, Qn[300:] @ Pn.T
+        mem = top_k(Q, P, 30, block=100)
+    index, scores = sharded_top_k(Q, pool, 30, block=100)
+    assert np.array_equal(index, mem)
+    assert np.array_equal(scores, np.take_along_axis(np.vstack(S), index, axis=1))
+    # the three equal directions come first; row 4000, past the pool's last full tile, scores a
+    # last bit apart from the others in memory too, and the shards reproduce that bit
+    assert set(index[0, :3]) == set(index[332, :3]) == {3, 1033, 4000}
 
 
 def test_faiss_backend_agrees(client):
