@@ -63,8 +63,8 @@ def in_place(P, offset: int, n: int):
 def _scorer(kind, block, offset, n, extra):
     """``Q -> (len(Q), len(block))`` scores of one shard."""
     if kind == "dense":
-        P, own = in_place(check_matrix(block, "pool"), offset, n)
-        P = normalise_rows(P)      # zero rows stay zero
+        P, own = in_place(block, offset, n)
+        P = normalise_rows(check_matrix(P, "pool"))      # checked in place (float64 already); zero rows stay zero
         return lambda Q: (Q @ P.T)[:, own]
     from ..core.pq import QuantisedPool
 
