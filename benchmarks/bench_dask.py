@@ -16,7 +16,11 @@ many single-threaded processes):
 
 * coding: ``model.transform(X, Y)`` over the store (labels: 1 to 3 seeded concepts per row,
   lazy), reduced to its column sums (so nothing is written back);
-* retrieval: :func:`slics.distributed.sharded_top_k` of 100 queries, top 20, over the store.
+* retrieval: :func:`slics.distributed.sharded_top_k` of 100 queries, top 20, over the store,
+  exact (``dense``) and with the ``faiss`` backend (float32 flat index per shard, when
+  ``faiss-cpu`` is installed); and :func:`slics.distributed.quantised_top_k` over the quantised
+  pool (``TokenQuantiser``, 32 tokens x 256 codewords fitted on the first 20,000 rows: 32 bytes a
+  row, a zarr store of codes written once before the timings).
 
 Memory growth: with the largest worker count, coding and retrieval over the store repeated
 ``g / rows`` times (``--grow``, dask concatenation of the same store: the rows read from disk
@@ -42,6 +46,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_ista import machine_info  # noqa: E402
 
 N_CONCEPTS, N_ATOMS, N_QUERIES, K = 12, 4, 100, 20
+N_TOKENS, CODEBOOK = 32, 256
 
 
 def _rss() -> int:
@@ -128,6 +133,29 @@ def run_both(model, X, Q):
     return coding, retrieval
 
 
+def run_backends(X, Q, codes, codebook):
+    """Seconds of the FAISS backend (None without faiss-cpu) and of the quantised pool."""
+    from slics.distributed import quantised_top_k, sharded_top_k
+
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        faiss_s = None
+    else:
+        faiss_s = timed(lambda: sharded_top_k(Q, X, K, backend="faiss"))
+    return faiss_s, timed(lambda: quantised_top_k(Q, codes, codebook, K))
+
+
+def quantised_pool(X, path: Path):
+    """A TokenQuantiser fitted on the first rows, and the store of every row's codes (written now)."""
+    from slics import TokenQuantiser
+    from slics.distributed import open_embeddings, save_store
+
+    tq = TokenQuantiser(N_TOKENS, CODEBOOK, random_state=0).fit(X[:min(20_000, X.shape[0])].compute())
+    seconds = timed(lambda: save_store(tq.transform(X), path))
+    return tq.codebook_, open_embeddings(path, what="codes"), seconds
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="20,000 rows: a smoke run")
@@ -163,14 +191,25 @@ def main(argv=None):
         result["store"] = {"write_seconds": t, "bytes_on_disk": sum(f.stat().st_size for f in store.rglob("*")
                                                                     if f.is_file())}
         X = open_embeddings(store)
+        with connect(workers=max(args.workers)):
+            codebook, codes, t = quantised_pool(X, Path(tmp) / "codes.zarr")
+        result["quantised_pool"] = {"n_tokens": N_TOKENS, "codebook_size": CODEBOOK, "encode_seconds": t,
+                                    "bytes_per_row": N_TOKENS * codes.dtype.itemsize}
         for w in args.workers:
             with connect(workers=w, memory_limit="4GiB"):
-                run_both(model, X[:args.chunk * w], Q)        # warm-up: each worker compiles the numba kernels
+                part = slice(0, args.chunk * w)      # warm-up: each worker compiles the numba kernels
+                run_both(model, X[part], Q), run_backends(X[part], Q, codes[part], codebook)
                 coding, retrieval = run_both(model, X, Q)
-            result["scaling"][str(w)] = {"coding_seconds": coding, "coding_rows_per_s": args.rows / coding,
-                                         "retrieval_seconds": retrieval, "retrieval_rows_per_s": args.rows / retrieval}
-            print(f"{w} worker(s): coding {args.rows / coding:,.0f} rows/s, retrieval {args.rows / retrieval:,.0f} rows/s",
-                  flush=True)
+                faiss_s, pq_s = run_backends(X, Q, codes, codebook)
+            rates = {"coding_seconds": coding, "coding_rows_per_s": args.rows / coding,
+                     "retrieval_seconds": retrieval, "retrieval_rows_per_s": args.rows / retrieval,
+                     "retrieval_pq_seconds": pq_s, "retrieval_pq_rows_per_s": args.rows / pq_s}
+            if faiss_s is not None:
+                rates.update(retrieval_faiss_seconds=faiss_s, retrieval_faiss_rows_per_s=args.rows / faiss_s)
+            result["scaling"][str(w)] = rates
+            print(f"{w} worker(s): coding {args.rows / coding:,.0f} rows/s, retrieval {args.rows / retrieval:,.0f} "
+                  f"rows/s (faiss {args.rows / faiss_s if faiss_s else float('nan'):,.0f}, "
+                  f"quantised {args.rows / pq_s:,.0f})", flush=True)
         with connect(workers=max(args.workers), memory_limit="4GiB") as client:
             run_both(model, X[:args.chunk * max(args.workers)], Q)
             for g in args.grow:
@@ -183,8 +222,9 @@ def main(argv=None):
                       flush=True)
     one, two = (result["scaling"].get(str(w)) for w in (1, 2))
     if one and two:
-        result["speedup_2_workers"] = {"coding": one["coding_seconds"] / two["coding_seconds"],
-                                       "retrieval": one["retrieval_seconds"] / two["retrieval_seconds"]}
+        result["speedup_2_workers"] = {key: one[f"{key}_seconds"] / two[f"{key}_seconds"]
+                                       for key in ("coding", "retrieval", "retrieval_faiss", "retrieval_pq")
+                                       if f"{key}_seconds" in one and f"{key}_seconds" in two}
     peaks = [max(v["peak_rss_per_worker_bytes"]) for v in result["memory"].values()]
     result["memory_growth_largest_over_smallest"] = max(peaks) / min(peaks)
     result["machine"]["load_average_at_start"], result["machine"]["load_average_at_end"] = list(load), list(os.getloadavg())

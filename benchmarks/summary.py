@@ -17,8 +17,9 @@ INTRO = """# Benchmarks
 Speed measurements of the exact solvers and of SLiCS, not part of the pipeline (timings are not
 reproducible bytes). `make benchmarks` writes `results/benchmarks/*.json` (`solvers.json`: every
 peer of the first table; `slics.json`: the SLiCS coding step and fits; `ista.json`,
-`splice.json`, `pq.json`), then `benchmarks/summary.py` rewrites this page from `solvers.json`
-and `slics.json`, with each goal of issue #9 checked on the same numbers. The 2-core machine is
+`splice.json`, `pq.json`; `dask.json`, summarised in [scaling.md](scaling.md)), then
+`benchmarks/summary.py` rewrites this page from `solvers.json` and `slics.json`, with each goal of
+issue #9 checked on the same numbers. The 2-core machine is
 shared: absolute seconds move with its load (stated), ratios measured in one run are the figures
 to read. `time / slics.lasso` divides by the faster of the two `slics.lasso` rows; per-row loops
 ran with one BLAS thread on a subset of rows and are extrapolated.

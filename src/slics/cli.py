@@ -464,7 +464,7 @@ def cmd_retrieve(args) -> int:
                           f"is zero): they score 0 against every candidate, ranked in pool order.")
         projections.append(F)
     if sharded:      # one pass over the pool for every concept's projections
-        found = on_dask.retrieve(args, model, np.concatenate(projections))
+        found = on_dask.retrieve(args, model, np.concatenate(projections), Q.shape[0])
         tops, scores = (a.reshape(len(concepts), Q.shape[0], -1) for a in found)
     else:
         tops = [top_k(F, P, args.k) for F in projections]

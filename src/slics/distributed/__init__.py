@@ -13,7 +13,9 @@ memory and on a cluster::
 Chunks are blocks of rows (columns in one chunk). The model or dictionary is sent once per
 worker (``Client.scatter(..., broadcast=True)``; one graph key without a distributed client),
 never embedded per task. Results equal the in-memory ones row for row: every solver here is
-row-independent (see ``tests/test_distributed.py`` for what is bitwise and why).
+row-independent, up to the last bits of BLAS products whose row tiles fall elsewhere than in
+one in-memory call (bitwise for blocks of a multiple of 192 rows; retrieval pads its shards and
+is bitwise at any size; ``tests/test_distributed.py`` says what and why).
 
 Modules, by role: :mod:`.blocks` (row-block mapping and the broadcast), :mod:`.coding` (the
 solvers and estimators on dask arrays), :mod:`.store` (zarr and ``.npy``-shard stores, atomic

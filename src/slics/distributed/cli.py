@@ -78,8 +78,9 @@ def components(args, model) -> int:
     return 0
 
 
-def retrieve(args, model, F: np.ndarray):
-    """Top-k of the stacked query projections ``F`` in the pool store, in one pass; (index, scores)."""
+def retrieve(args, model, F: np.ndarray, n_queries: int):
+    """Top-k of the stacked query projections ``F`` (one group of ``n_queries`` rows per concept) in
+    the pool store, in one pass; (index, scores)."""
     from ..cli import InputError
     from .search import sharded_top_k
 
@@ -87,4 +88,5 @@ def retrieve(args, model, F: np.ndarray):
     if not 1 <= args.k <= P.shape[0]:
         raise InputError(f"-k must be between 1 and the pool size ({P.shape[0]}), got {args.k}.")
     with connect(args.scheduler, workers=args.workers):
-        return sharded_top_k(F, P, args.k, backend=args.backend, prepare=functools.partial(_prepared, model))
+        return sharded_top_k(F, P, args.k, backend=args.backend, prepare=functools.partial(_prepared, model),
+                             group=n_queries)

@@ -20,8 +20,11 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, threads
     workers : int, optional
         Worker processes of the local cluster (default 1; not with ``scheduler``).
     threads_per_worker : int, default 1
-        Threads per local worker. The solvers are compiled and single-threaded per block, so one
-        thread per process (and as many processes as cores) is the measured best.
+        Threads per local worker, for dask's tasks and for the compiled solvers inside them
+        (``NUMBA_NUM_THREADS``; numba would otherwise start one thread per core in every worker
+        process, and a worker count would no longer be a core count). One thread per process,
+        as many processes as cores, is the intended layout. Workers started by hand need the
+        same: ``NUMBA_NUM_THREADS=1 dask worker ADDRESS --nthreads 1``.
     memory_limit : str or int, default "auto"
         Per local worker (``"4GiB"``; ``"auto"`` shares the machine's memory between workers).
     """
@@ -40,6 +43,9 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, threads
         return
     workers = check_int(1 if workers is None else workers, "workers", minimum=1)
     threads_per_worker = check_int(threads_per_worker, "threads_per_worker", minimum=1)
+    threads = str(threads_per_worker)
     with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-                      memory_limit=memory_limit, dashboard_address=":0") as cluster, Client(cluster) as client:
+                      memory_limit=memory_limit, dashboard_address=":0",
+                      env={"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}) as cluster, \
+            Client(cluster) as client:
         yield client

@@ -5,7 +5,9 @@ Each public function of :mod:`slics` that accepts a dask array (:func:`slics.nnl
 ``components``, ``project``, :meth:`slics.SpLiCE.transform`, :meth:`slics.TokenQuantiser.transform`)
 calls the matching function here; each maps the in-memory function over the row blocks
 (:func:`slics.distributed.blocks.map_rows`) with the dictionary or model broadcast once.
-The solvers are row by row, so a block's rows get the codes they get in one in-memory call.
+The solvers are row by row, so a block's rows get the codes they get in one in-memory call, up to
+the last bits of the BLAS product ``X_block @ D.T`` for rows whose kernel tile differs (blocks of
+a multiple of 192 rows: none; see ``tests/test_distributed.py``).
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ regenerated, never typed). The model: coding and retrieval cost the measured sec
 per worker (the 2-worker rates divided by 2, so the measured scaling loss is included); a
 worker's memory is its measured peak at the largest row count (flat in the rows: it depends on
 the chunk size, not on the data); storage is the rows in float16 (as LAION-400M's published
-embeddings) or float32, and the SLiCS codes as ``n_concepts * n_atoms`` float32 per row (dense)
-or as CSR with the measured mean non-zeros.
+embeddings) or float32, the SLiCS codes as ``n_concepts * n_atoms`` float32 per row (dense),
+the quantised pool as its bytes per row. Retrieval with the FAISS backend and over the quantised
+pool is estimated the same way when the benchmark measured them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def estimate(bench: dict, n_rows: float = 400e6, workers: int = 64, hours: float
     """
     w = max(bench["scaling"], key=int)
     rate = bench["scaling"][w]
-    per_worker = {k: rate[f"{k}_rows_per_s"] / int(w) for k in ("coding", "retrieval")}
+    per_worker = {k: rate[f"{k}_rows_per_s"] / int(w) for k in ("coding", "retrieval", "retrieval_faiss", "retrieval_pq")
+                  if f"{k}_rows_per_s" in rate}
     peak = max(max(v["peak_rss_per_worker_bytes"]) for v in bench["memory"].values())
     d, C, K = bench["dim"], bench["n_concepts"], bench["n_atoms"]
     out = {"n_rows": n_rows, "dim": d, "workers": workers, "measured_workers": int(w),
@@ -49,6 +51,12 @@ def estimate(bench: dict, n_rows: float = 400e6, workers: int = 64, hours: float
            "cluster_memory_gib": workers * peak / 2 ** 30,
            "embeddings_float16_tb": n_rows * d * 2 / 1e12, "embeddings_float32_tb": n_rows * d * 4 / 1e12,
            "codes_dense_float32_tb": n_rows * C * K * 4 / 1e12}
+    for backend in ("faiss", "pq"):      # other retrieval backends, when the benchmark measured them
+        if f"retrieval_{backend}" in per_worker:
+            out[f"retrieval_{backend}_seconds_per_100_queries"] = (n_rows / (per_worker[f"retrieval_{backend}"] * workers)
+                                                                   * 100 / bench["n_queries"])
+    if "quantised_pool" in bench:
+        out["quantised_pool_tb"] = n_rows * bench["quantised_pool"]["bytes_per_row"] / 1e12
     if hours is not None:
         out["workers_for_deadline"] = math.ceil(n_rows / (per_worker["coding"] * hours * 3600))
         out["deadline_hours"] = hours
@@ -62,10 +70,15 @@ def markdown(e: dict) -> str:
              f"coding {e['coding_rows_per_s_per_worker']:,.0f} rows/s, retrieval {e['retrieval_rows_per_s_per_worker']:,.0f} rows/s"),
             (f"coding on {e['workers']} workers", f"{e['coding_hours']:.1f} h"),
             (f"retrieval of 100 queries on {e['workers']} workers", f"{e['retrieval_seconds_per_100_queries']:,.0f} s per pass over the pool"),
+            *[(f"retrieval of 100 queries on {e['workers']} workers, {name}",
+               f"{e[f'retrieval_{key}_seconds_per_100_queries']:,.0f} s per pass over the pool")
+              for key, name in (("faiss", "FAISS backend"), ("pq", "quantised pool")) if f"retrieval_{key}_seconds_per_100_queries" in e],
             ("memory per worker (peak RSS, flat in the rows)", f"{e['peak_memory_per_worker_gib']:.2f} GiB"),
             (f"memory of {e['workers']} workers", f"{e['cluster_memory_gib']:.0f} GiB"),
             ("embeddings on disk", f"{e['embeddings_float16_tb']:.2f} TB float16, {e['embeddings_float32_tb']:.2f} TB float32"),
             ("SLiCS codes, dense float32", f"{e['codes_dense_float32_tb']:.2f} TB")]
+    if "quantised_pool_tb" in e:
+        rows.append((f"quantised pool ({e['quantised_pool_tb'] * 1e12 / e['n_rows']:.0f} bytes a row)", f"{e['quantised_pool_tb']:.3f} TB"))
     if "workers_for_deadline" in e:
         rows.append((f"workers to code in {e['deadline_hours']:g} h", f"{e['workers_for_deadline']:,}"))
     return "\n".join(["| quantity | estimate |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]) + "\n"

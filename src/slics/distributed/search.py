@@ -9,7 +9,15 @@ lower candidate index included) whenever a shard's scores are those of the whole
 holds for the three backends:
 
 * ``"dense"``: cosine of the normalised rows, one BLAS product per block of queries, as
-  :func:`~slics.core.retrieval.top_k` computes it;
+  :func:`~slics.core.retrieval.top_k` computes it. A BLAS product computes the rows of a
+  matrix in tiles (OpenBLAS's x86 kernels: 4 pool rows at a time for float64), and a row past
+  the last full tile, or a lone row (a matrix-vector product), is summed in another order:
+  its score can differ in the last bit, enough to break an exact tie the other way. So each
+  shard is scored at its place in the pool: with zero rows before and after it up to multiples
+  of :data:`ALIGN` (a multiple of every kernel's tile), every row sits in the same tile
+  position as in one product over the whole pool, and the scores are bit for bit those of
+  :func:`~slics.core.retrieval.top_k` run with one BLAS thread (the shards use one; several
+  BLAS threads change some products' last bits in memory too);
 * ``"pq"``: the quantised pool (codes ``(n, T)`` and a codebook), scored through look-up tables
   by the compiled kernel of :mod:`slics.core.pq_kernels` (fixed summation order: the same bits
   as :meth:`slics.core.pq.QuantisedPool.top_k`, 1 byte per token for 256 codewords);
@@ -26,10 +34,12 @@ import numpy as np
 
 from ..core.normalise import normalise_rows
 from ..core.retrieval import select_top
+from ..utils.threads import single_thread_blas
 from ..utils.validation import check_choice, check_int, check_matrix
 from .blocks import broadcast, check_columns, dask_modules, rows_chunked
 
 BACKENDS = ("dense", "faiss", "pq")
+ALIGN = 192      # rows: a multiple of the row tiles of BLAS kernels (2, 4, 8, 12, 16, 24, 32, 64)
 
 
 def merge_top(a, b, k: int):
@@ -40,12 +50,33 @@ def merge_top(a, b, k: int):
     return np.take_along_axis(S, order, axis=1), np.take_along_axis(idx, order, axis=1)
 
 
-def _scores(kind, Q, block, extra):
+def in_place(P, offset: int, n: int):
+    """``P`` (rows ``offset`` to ``offset + len(P)`` of a pool of ``n``) between zero rows up to
+    multiples of :data:`ALIGN` (not past the pool's end), as float64, and the slice of its rows."""
+    lead, end = offset % ALIGN, offset + len(P)
+    trail = 0 if end == n else -end % ALIGN
+    padded = np.zeros((lead + len(P) + trail, P.shape[1]))
+    padded[lead:lead + len(P)] = P
+    return padded, slice(lead, lead + len(P))
+
+
+def _scorer(kind, block, offset, n, extra):
+    """``Q -> (len(Q), len(block))`` scores of one shard."""
     if kind == "dense":
-        return Q @ normalise_rows(check_matrix(block, "pool")).T
+        P, own = in_place(block, offset, n)
+        P = normalise_rows(check_matrix(P, "pool"))      # checked in place (float64 already); zero rows stay zero
+        return lambda Q: (Q @ P.T)[:, own]
     from ..core.pq import QuantisedPool
 
-    return QuantisedPool(block, extra).scores(Q)
+    return QuantisedPool(block, extra).scores
+
+
+def query_blocks(m: int, group: int | None, block: int) -> list[slice]:
+    """The blocks of queries scored at a time: ``block`` at a time within each ``group`` of rows
+    (the queries of one concept), as separate :func:`~slics.core.retrieval.top_k` calls do."""
+    group = group or max(m, 1)
+    return [slice(s, min(g + group, m, s + block)) for g in range(0, m, group)
+            for s in range(g, min(g + group, m), block)]
 
 
 def _faiss_top(Q, block, k):
@@ -60,7 +91,7 @@ def _faiss_top(Q, block, k):
 
 def _shard_top(block, offset, shared):
     """(scores, global indices), each (m, min(k, rows)), of one shard."""
-    Q, k, kind, extra, prepare, qblock = shared
+    Q, k, kind, extra, prepare, blocks, n = shared
     Q = check_matrix(Q, "queries", allow_empty=True)      # aligned (a worker's copy may not be): BLAS as in memory
     if prepare is not None:
         block = prepare(block)
@@ -71,11 +102,13 @@ def _shard_top(block, offset, shared):
         return np.take_along_axis(S, order, axis=1), np.take_along_axis(idx, order, axis=1) + offset
     scores = np.empty((len(Q), k))
     index = np.empty((len(Q), k), np.int64)
-    for start in range(0, len(Q), qblock):
-        S = _scores(kind, Q[start:start + qblock], block, extra)
-        top = select_top(S, k)
-        scores[start:start + qblock] = np.take_along_axis(S, top, axis=1)
-        index[start:start + qblock] = top + offset
+    with single_thread_blas():
+        score = _scorer(kind, block, offset, n, extra)
+        for rows in blocks:
+            S = score(Q[rows])
+            top = select_top(S, k)
+            scores[rows] = np.take_along_axis(S, top, axis=1)
+            index[rows] = top + offset
     return scores, index
 
 
@@ -88,7 +121,7 @@ def _reduce(parts, k: int):
     return parts[0]
 
 
-def _search(Q, pool, k, kind, extra=None, prepare=None, block=512):
+def _search(Q, pool, k, kind, extra=None, prepare=None, block=512, group=None):
     dask, _ = dask_modules()
     pool = rows_chunked(pool, "pool")
     n = pool.shape[0]
@@ -96,7 +129,7 @@ def _search(Q, pool, k, kind, extra=None, prepare=None, block=512):
     block = check_int(block, "block", minimum=1)
     if k > n:
         raise ValueError(f"k must be between 1 and the number of candidates ({n}), got {k}.")
-    ref = broadcast((Q, k, kind, extra, prepare, block))
+    ref = broadcast((Q, k, kind, extra, prepare, query_blocks(len(Q), group, block), n))
     offsets = np.r_[0, np.cumsum(pool.chunks[0])[:-1]]
     shard = dask.delayed(_shard_top, pure=True)
     parts = [shard(b, int(o), ref) for b, o in zip(pool.to_delayed().ravel(), offsets)]
@@ -104,7 +137,8 @@ def _search(Q, pool, k, kind, extra=None, prepare=None, block=512):
     return index, scores
 
 
-def sharded_top_k(queries, pool, k: int, *, backend: str = "dense", prepare=None, block: int = 512):
+def sharded_top_k(queries, pool, k: int, *, backend: str = "dense", prepare=None, block: int = 512,
+                  group: int | None = None):
     """The ``k`` candidates of a sharded pool most cosine-similar to each query, best first.
 
     Parameters
@@ -116,13 +150,17 @@ def sharded_top_k(queries, pool, k: int, *, backend: str = "dense", prepare=None
     k : int
         Between 1 and ``n``.
     backend : {"dense", "faiss"}, default "dense"
-        ``"dense"``: exactly :func:`slics.core.retrieval.top_k`; ``"faiss"``: FAISS's flat
-        inner-product index per shard (float32; needs ``faiss-cpu``).
+        ``"dense"``: exactly :func:`slics.core.retrieval.top_k` (with one BLAS thread; see the
+        module docstring); ``"faiss"``: FAISS's flat inner-product index per shard (float32;
+        needs ``faiss-cpu``).
     prepare : callable, optional
         A module-level function applied to every shard's rows before scoring (e.g. a model's
         preprocessing); sent to the workers once with the queries.
     block : int, default 512
         Queries scored at a time per shard (memory: ``block`` x shard rows x 8 bytes).
+    group : int, optional
+        The queries are groups of this many rows (e.g. one concept's projections each), blocked
+        as separate :func:`~slics.core.retrieval.top_k` calls on each group would be.
 
     Returns
     -------
@@ -135,7 +173,9 @@ def sharded_top_k(queries, pool, k: int, *, backend: str = "dense", prepare=None
     Q = normalise_rows(check_matrix(queries, "queries", allow_empty=True))
     if prepare is None:
         check_columns(pool, Q.shape[1], "pool")
-    return _search(Q, pool, k, backend, prepare=prepare, block=block)
+    if group is not None:
+        group = check_int(group, "group", minimum=1)
+    return _search(Q, pool, k, backend, prepare=prepare, block=block, group=group)
 
 
 def quantised_top_k(queries, codes, codebook, k: int, *, block: int = 512):
@@ -183,6 +223,6 @@ def filtered_top_k(model, queries, pool, concepts, k: int, *, backend: str = "de
     """
     Q = check_matrix(queries, "queries", n_cols=model.n_features_in_)
     F = np.concatenate([normalise_rows(model.project(Q, j)) for j in concepts])
-    index, scores = sharded_top_k(F, pool, k, backend=backend, prepare=prepare, block=block)
+    index, scores = sharded_top_k(F, pool, k, backend=backend, prepare=prepare, block=block, group=len(Q))
     shape = (len(concepts), Q.shape[0], -1)
     return index.reshape(shape), scores.reshape(shape)
