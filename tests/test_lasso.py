@@ -208,17 +208,47 @@ def test_fista_warm_start_method_same_optimum():
         lasso(X, D, lam, method="ista")
 
 
-def test_auto_method_switches_on_dense_codes(monkeypatch):
+def fake_clock(seconds_per_call_of):
+    """A clock under which the pilot of ``fista+cd`` (second timed pilot) looks faster or slower."""
+    ticks = iter(seconds_per_call_of)
+    total = [0.0]
+
+    def clock():
+        total[0] += next(ticks)
+        return total[0]
+    return clock
+
+
+@pytest.mark.parametrize("fista_faster", [False, True])
+def test_auto_solves_the_rest_with_the_faster_pilot(monkeypatch, fista_faster):
     import slics.core.lasso as mod
-    monkeypatch.setattr(mod, "_PILOT", 4)
-    X, D = problem(n=20, d=40, m=60, coherent=True)
-    _, dense = lasso(X, D, 0.02, return_info=True)            # ~0.9 d non-zeros: dense
-    _, sparse = lasso(X, D, 1.0, return_info=True)
-    assert dense["method"] == "fista+cd" and sparse["method"] == "cd"
-    assert dense["converged"].all()
+    X, D = problem(n=200, d=40, m=60, coherent=True)
+    # clock calls: cd start, cd end, fista start, fista end
+    monkeypatch.setattr(mod, "_clock", fake_clock([0, 1.0, 0, 0.5 if fista_faster else 2.0]))
+    W, info = lasso(X, D, 0.05, tol=1e-10, return_info=True)
+    assert info["method"] == ("fista+cd" if fista_faster else "cd")
+    p = info["pilot"]["rows_per_method"]
+    assert p == 16 and set(info["pilot"]["seconds"]) == {"cd", "fista+cd"}
+    assert info["converged"].all() and len(info["gap"]) == 200
+    # the rows after the pilot are exactly what the chosen method gives them
+    forced = lasso(X[2 * p:], D, 0.05, tol=1e-10, method=info["method"])
+    if info["method"] == "cd":
+        assert W[2 * p:].tobytes() == forced.tobytes()
+    # the choice does not change the optimum
+    W_cd = lasso(X, D, 0.05, tol=1e-10, method="cd")
+    np.testing.assert_allclose(lasso_objective(X, D, W, 0.05), lasso_objective(X, D, W_cd, 0.05), rtol=1e-9)
 
 
-def test_signed_path_uses_warm_fista_where_codes_are_dense():
+def test_auto_without_a_choice_is_cd():
+    X, D = problem(n=100, d=40, m=60, coherent=True)
+    _, few = lasso(X, D, 0.05, return_info=True)                          # fewer than 8 p rows
+    X2, D2 = problem(n=300, d=40, m=60, coherent=True)
+    W, pos = lasso(X2, D2, 0.05, positive=True, return_info=True)          # FISTA is signed only
+    assert few["method"] == pos["method"] == "cd" and few["pilot"] is None and pos["pilot"] is None
+    assert W.tobytes() == lasso(X2, D2, 0.05, positive=True, method="cd").tobytes()
+
+
+def test_path_measures_each_lambda():
     from sklearn.linear_model import Lasso
 
     rng = np.random.default_rng(8)
@@ -226,9 +256,10 @@ def test_signed_path_uses_warm_fista_where_codes_are_dense():
     X = rng.standard_normal((300, 20))
     lams = [0.01, 1.0, 60.0]
     Ws, infos = lasso_path(X, D, lams, tol=1e-9, return_info=True)
-    assert infos[0]["method"] == "fista+cd" and infos[2]["method"] == "cd"
     for lam, W, info in zip(lams, Ws, infos):
-        assert info["converged"].all()
+        assert info["converged"].all() and info["method"] in ("cd", "fista+cd")
+        assert info["pilot"]["rows_per_method"] == 16
+        assert info["method"] == min(info["pilot"]["seconds"], key=info["pilot"]["seconds"].get)
         ref = np.array([Lasso(alpha=lam / (2 * 20), fit_intercept=False, tol=1e-12, max_iter=100_000)
                         .fit(D.T, x).coef_ for x in X[:40]])
         f, f_ref = lasso_objective(X[:40], D, W[:40], lam), lasso_objective(X[:40], D, ref, lam)

@@ -34,7 +34,17 @@ runs at the machine's matmul peak but needs hundreds of full ``n x m x m`` produ
 dense ``lam`` (0.01, about 370 non-zeros per row, 70 % of ``d``) coordinate descent slows
 down (the support blocks of ``G`` are ill-conditioned) and FISTA is as fast at a matched gap;
 a loose FISTA solution (tolerance 1e-3) followed by this solver from it was measured fastest
-there, and ``method="auto"`` picks it when a pilot of the first rows shows dense codes.
+there. ``method="auto"`` does not guess which of the two pays: it times both on pilot rows
+of the call and solves the rest with the faster (``benchmarks/bench_grid.py`` checks the choice
+across shapes, lambdas and dictionaries).
+
+Exact by default: a support whose atoms are linearly dependent (more atoms than dimensions,
+duplicated or nearly collinear atoms) makes the Gram block singular, where coordinate descent
+crawls. Such a support is reduced along its null space (the homotopy step: same residual, L1
+norm not larger, an atom drops out), a nearly dependent one is solved on its eigenbasis, and a
+row that has not converged after ``_STALL`` sweeps repeats the support solve while atoms drop
+out (an active-set inner loop). All on supports small enough for the factorisations to be
+cheaper than sweeps (``_CHEAP``); the duality-gap certificate is unchanged.
 
 Memory: ``G`` is ``m x m`` in the storage dtype (400 MB for a 10,000-word vocabulary in
 float32, 800 MB in float64, as scikit-learn's ``sparse_encode``); each chunk of rows holds
@@ -48,6 +58,7 @@ Rows are processed in chunks, so the memory besides the output is ``O(m^2 + chun
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -66,8 +77,7 @@ _STALL = 20        # sweeps of a row after which its support solves repeat while
 _CHEAP = 30.0      # a support of s atoms in a working set of k is re-solved / reduced when s^3 <= this * k^2
 _TRY_EVERY = 10     # sweeps between exact solves on the support when it keeps changing
 _CHUNK_ELEMENTS = 1 << 22   # rows per chunk = this / m (32 MiB of float64 per chunk array)
-_PILOT = 64         # rows solved first by method="auto" to measure the density of the codes
-_DENSE = 0.4        # mean non-zeros / min(d, m) above which FISTA warm starts pay (measured)
+_PILOT = (16, 256)  # method="auto": rows per candidate in its timed pilot, n // 32 within these bounds
 _FISTA_TOL = 1e-3   # FISTA's (relative code change) tolerance for those warm starts
 
 
@@ -525,6 +535,7 @@ def _solve_chunk(G, B, W, xx, lam, positive, tol, max_sweeps, gaps, sweeps):
 
 
 # ----------------------------------------------------------------------------- Python API
+_clock = time.perf_counter      # the pilot's timer (a module attribute, so that tests can replace it)
 def _working_dtype(X, D, dtype):
     if dtype is not None:
         return check_float_dtype(dtype)
@@ -605,15 +616,19 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
         ``D`` are float32, else float64. The per-row arithmetic is float64 either way.
     return_info : bool, default False
         Also return a dict: ``gap`` (relative duality gap per row), ``n_iter`` (sweeps per
-        row), ``converged`` (bool per row, ``gap <= tol``), ``tol``, ``method`` (the one used).
+        row), ``converged`` (bool per row, ``gap <= tol``), ``tol``, ``method`` (the one used
+        for the bulk of the rows) and ``pilot`` (``method="auto"``: ``rows_per_method`` and the
+        ``seconds`` each candidate took on its pilot rows; None where no choice was made).
     method : {"auto", "cd", "fista+cd"}, default "auto"
         ``"cd"``: the coordinate-descent solver from ``init`` (or zero). ``"fista+cd"``: warm
         start every chunk with the batched FISTA of :mod:`slics.core.sparse_coding` at a loose
-        tolerance, then certify with ``"cd"`` (signed lasso only). ``"auto"`` (measured
-        choice): solves the first ``_PILOT`` rows with ``"cd"`` and uses ``"fista+cd"`` for the
-        rest when their codes are dense (mean non-zeros above ``_DENSE`` of ``min(d, m)``), as
-        at the section-2 notebook's smallest lambda; otherwise ``"cd"``. The result is the
-        same optimum either way (to ``tol``).
+        tolerance, then certify with ``"cd"`` (signed lasso only). ``"auto"`` (measured per
+        call): the first ``p`` rows (``n // 32``, within 16 and 256) are solved with ``"cd"``,
+        the next ``p`` with ``"fista+cd"`` (FISTA started from ``init`` when given), each
+        timed, and the other rows with the faster. Every row is certified to ``tol`` whichever
+        method solved it, so the optimum does not depend on the choice; the bytes may (the
+        choice depends on timing): pass ``"cd"`` or ``"fista+cd"`` for byte-reproducible
+        output. ``"auto"`` is ``"cd"`` with ``positive=True`` or fewer than ``8 p`` rows.
 
     Returns
     -------
@@ -637,30 +652,61 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
     if method == "fista+cd" and positive:
         raise ValueError("method='fista+cd' solves the signed lasso only; use 'cd' with positive=True.")
     G = D @ D.T
-    n, d = X.shape
-    used = "cd"
-    if method == "fista+cd":
-        used = "fista+cd"
-        gaps, sweeps = _solve(X, D, G, W, lam, positive, tol, max_iter, fista_warm=True)
-    elif method == "auto" and init is None and not positive and n > 2 * _PILOT:
-        gp, sp = _solve(X[:_PILOT], D, G, W[:_PILOT], lam, positive, tol, max_iter)
-        dense = np.count_nonzero(W[:_PILOT]) / _PILOT > _DENSE * min(d, D.shape[0])
-        used = "fista+cd" if dense else "cd"
-        gr, sr = _solve(X[_PILOT:], D, G, W[_PILOT:], lam, positive, tol, max_iter, fista_warm=dense)
-        gaps, sweeps = np.concatenate([gp, gr]), np.concatenate([sp, sr])
+    if method == "auto":
+        gaps, sweeps, used, pilot = _auto(X, D, G, W, lam, positive, tol, max_iter, init is not None)
     else:
+        used, pilot = method, None
+        gaps, sweeps = _solve(X, D, G, W, lam, positive, tol, max_iter, fista_warm=method == "fista+cd")
+    return _finish(W, gaps, sweeps, tol, lam, return_info, used, pilot)
+
+
+def _pilot_rows(n):
+    """Rows per candidate in ``method="auto"``'s pilot (0: too few rows for a pilot to pay)."""
+    lo, hi = _PILOT
+    p = min(hi, max(lo, n // 32))
+    return p if n >= 8 * p else 0
+
+
+def _auto(X, D, G, W, lam, positive, tol, max_iter, warm):
+    """``method="auto"``: time each candidate on its own pilot rows, solve the rest with the faster.
+
+    Rows ``[0, p)`` are solved by ``"cd"`` and rows ``[p, 2p)`` by ``"fista+cd"`` (FISTA from
+    the current ``W`` when ``warm``), each timed; both are kept (each certified to ``tol``), and
+    rows ``[2p, n)`` go to the one that took less time per row. Returns the gaps, sweeps, the
+    method used for the bulk and the pilot's record (None when there was no choice: the
+    non-negative lasso, where FISTA does not apply, or fewer than ``8 p`` rows).
+    """
+    n = X.shape[0]
+    p = 0 if positive else _pilot_rows(n)
+    if p == 0:
         gaps, sweeps = _solve(X, D, G, W, lam, positive, tol, max_iter)
-    return _finish(W, gaps, sweeps, tol, lam, return_info, used)
+        return gaps, sweeps, "cd", None
+    _solve_chunk(G, np.empty((0, W.shape[1]), W.dtype), W[:0], np.empty(0), 1.0, False, 1.0, 1,
+                 np.empty(0), np.empty(0, np.int64))       # load the compiled kernel before timing
+    seconds = {}
+    parts = []
+    for method, sl in (("cd", slice(0, p)), ("fista+cd", slice(p, 2 * p))):
+        t0 = _clock()
+        parts.append(_solve(X[sl], D, G, W[sl], lam, positive, tol, max_iter,
+                            fista_warm=method == "fista+cd", fista_init=warm))
+        seconds[method] = _clock() - t0
+    used = min(seconds, key=seconds.get)
+    parts.append(_solve(X[2 * p:], D, G, W[2 * p:], lam, positive, tol, max_iter,
+                        fista_warm=used == "fista+cd", fista_init=warm))
+    gaps = np.concatenate([g for g, _ in parts])
+    sweeps = np.concatenate([sw for _, sw in parts])
+    return gaps, sweeps, used, {"rows_per_method": p, "seconds": seconds}
 
 
-def _finish(W, gaps, sweeps, tol, lam, return_info, method="cd"):
+def _finish(W, gaps, sweeps, tol, lam, return_info, method="cd", pilot=None):
     converged = gaps <= tol
     if not converged.all():
         warnings.warn(f"lasso (lam={lam:g}): {int((~converged).sum())} of {converged.size} rows did not "
                       f"reach the relative duality gap tol={tol:g} (largest {gaps.max():.3g}); "
                       f"raise max_iter.", ConvergenceWarning, stacklevel=3)
     if return_info:
-        return W, {"gap": gaps, "n_iter": sweeps, "converged": converged, "tol": tol, "method": method}
+        return W, {"gap": gaps, "n_iter": sweeps, "converged": converged, "tol": tol, "method": method,
+                   "pilot": pilot}
     return W
 
 
@@ -668,12 +714,11 @@ def lasso_path(X, D, lams, *, positive=False, tol=1e-6, max_iter=1000, dtype=Non
                return_info=False):
     """Exact lasso codes for several ``lam``, warm-started from the largest ``lam`` down.
 
-    Each ``lam`` starts from the codes of the previous (larger) one. As in ``lasso(method=
-    "auto")``, the first ``_PILOT`` rows are solved by coordinate descent first; where their
-    codes are dense (the small ``lam`` of the section-2 path, 260-370 non-zeros per row) the
-    other rows get a loose FISTA solution started from the previous codes before coordinate
-    descent certifies them: there the support solves, not the number of sweeps, dominate,
-    and warm starts alone barely shorten them (measured in ``benchmarks/bench_solvers.py``).
+    Each ``lam`` starts from the codes of the previous (larger) one and makes its own measured
+    choice, as ``lasso(method="auto")``: a timed pilot of ``"cd"`` and of ``"fista+cd"`` (FISTA
+    started from the previous codes), then the faster for the other rows; each ``info`` records
+    the pilot. Pin nothing here: for byte-reproducible output call :func:`lasso` per ``lam``
+    with a fixed ``method`` and ``init``.
 
     Parameters
     ----------
@@ -699,23 +744,11 @@ def lasso_path(X, D, lams, *, positive=False, tol=1e-6, max_iter=1000, dtype=Non
     tol = check_positive(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     G = D @ D.T
-    n, d = X.shape
     out, infos = [None] * len(lams), [None] * len(lams)
     for i in np.argsort(lams)[::-1]:
-        used = "cd"
-        if positive or n <= 2 * _PILOT:
-            gaps, sweeps = _solve(X, D, G, W, lams[i], positive, tol, max_iter)
-        else:
-            # as lasso(method="auto"), from the previous lam's codes: a pilot of the first rows
-            # by coordinate descent; dense codes -> FISTA (warm-started) then coordinate descent
-            gp, sp = _solve(X[:_PILOT], D, G, W[:_PILOT], lams[i], positive, tol, max_iter)
-            dense = np.count_nonzero(W[:_PILOT]) / _PILOT > _DENSE * min(d, D.shape[0])
-            used = "fista+cd" if dense else "cd"
-            gr, sr = _solve(X[_PILOT:], D, G, W[_PILOT:], lams[i], positive, tol, max_iter,
-                            fista_warm=dense, fista_init=True)
-            gaps, sweeps = np.concatenate([gp, gr]), np.concatenate([sp, sr])
-        res = _finish(W.copy(), gaps, sweeps, tol, lams[i], True, used)
-        out[i], infos[i] = res
+        # from the previous (larger) lam's codes: each lam measures its own choice
+        gaps, sweeps, used, pilot = _auto(X, D, G, W, lams[i], positive, tol, max_iter, True)
+        out[i], infos[i] = _finish(W.copy(), gaps, sweeps, tol, lams[i], True, used, pilot)
     return (out, infos) if return_info else out
 
 
