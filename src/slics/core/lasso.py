@@ -67,7 +67,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..utils.threads import single_thread_blas
 from ..utils.validation import check_float_dtype, check_int, check_matrix, check_positive
-from .sparse_coding import fista, fista_from
+from .sparse_coding import _fista_rows, _prepare
 
 __all__ = ["lasso", "lasso_path", "duality_gap"]
 
@@ -559,12 +559,13 @@ def _check_inputs(X, D, dtype, init, positive):
     return X, D, W, dtype
 
 
-def _solve(X, D, G, W, lam, positive, tol, max_iter, fista_warm=False, fista_init=False):
+def _solve(X, D, G, W, lam, positive, tol, max_iter, fista=None, fista_init=False):
     """Solve in place into W, chunk by chunk; returns (relative gaps, sweeps) per row.
 
-    With ``fista_warm`` each chunk first gets a loose batched FISTA solution (tolerance
-    ``_FISTA_TOL``) as its warm start, started from zero or (``fista_init``) from the current
-    ``W``; the coordinate-descent solver then certifies it.
+    With ``fista`` (the dictionary prepared by :func:`slics.core.sparse_coding._prepare`) each
+    chunk first gets a loose batched FISTA solution (tolerance ``_FISTA_TOL``) as its warm start,
+    started from zero or (``fista_init``) from the current ``W``; the coordinate-descent solver
+    then certifies it.
     """
     n, m = W.shape
     gaps = np.empty(n)
@@ -572,10 +573,8 @@ def _solve(X, D, G, W, lam, positive, tol, max_iter, fista_warm=False, fista_ini
     chunk = max(1, _CHUNK_ELEMENTS // m)
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
-        if fista_warm and fista_init:
-            W[sl] = fista_from(X[sl], D, lam, W[sl], tol=_FISTA_TOL, dtype=W.dtype)
-        elif fista_warm:
-            W[sl] = fista(X[sl], D, lam, tol=_FISTA_TOL, dtype=W.dtype)
+        if fista is not None:
+            W[sl] = _fista_rows(X[sl], lam, W[sl] if fista_init else None, fista, _FISTA_TOL, W.dtype)
         # One BLAS thread: OpenBLAS threads spin after a product (a core lost to the kernel), and
         # the kernel's rows call LAPACK from every core at once.
         with single_thread_blas():
@@ -617,18 +616,23 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
     return_info : bool, default False
         Also return a dict: ``gap`` (relative duality gap per row), ``n_iter`` (sweeps per
         row), ``converged`` (bool per row, ``gap <= tol``), ``tol``, ``method`` (the one used
-        for the bulk of the rows) and ``pilot`` (``method="auto"``: ``rows_per_method`` and the
-        ``seconds`` each candidate took on its pilot rows; None where no choice was made).
+        for the bulk of the rows) and ``pilot`` (``method="auto"``: ``rows_per_method``, the
+        ``seconds`` each candidate took on its pilot rows, None for a FISTA pilot stopped over
+        its budget, and ``fista_setup_seconds``; None where no choice was made).
     method : {"auto", "cd", "fista+cd"}, default "auto"
         ``"cd"``: the coordinate-descent solver from ``init`` (or zero). ``"fista+cd"``: warm
         start every chunk with the batched FISTA of :mod:`slics.core.sparse_coding` at a loose
         tolerance, then certify with ``"cd"`` (signed lasso only). ``"auto"`` (measured per
         call): the first ``p`` rows (``n // 32``, within 16 and 256) are solved with ``"cd"``,
         the next ``p`` with ``"fista+cd"`` (FISTA started from ``init`` when given), each
-        timed, and the other rows with the faster. Every row is certified to ``tol`` whichever
-        method solved it, so the optimum does not depend on the choice; the bytes may (the
-        choice depends on timing): pass ``"cd"`` or ``"fista+cd"`` for byte-reproducible
-        output. ``"auto"`` is ``"cd"`` with ``positive=True`` or fewer than ``8 p`` rows.
+        timed, and the other rows with the faster; the FISTA pilot stops as soon as it has
+        taken longer than the ``"cd"`` pilot (it cannot win then), so a pilot costs at most
+        about ``p / n`` of the call. Every row is certified to ``tol`` whichever method solved
+        it, so the optimum does not depend on the choice (the objectives agree to the certified
+        relative gap), but the bytes may: the choice depends on timing, so ``"auto"`` can pick
+        differently on another machine, under another load or between two runs. Pass ``"cd"``
+        or ``"fista+cd"`` for byte-reproducible output (the pipeline pins ``"cd"``). ``"auto"``
+        is ``"cd"`` with ``positive=True`` or fewer than ``8 p`` rows.
 
     Returns
     -------
@@ -651,12 +655,15 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
         raise ValueError(f"method must be 'auto', 'cd' or 'fista+cd', got {method!r}.")
     if method == "fista+cd" and positive:
         raise ValueError("method='fista+cd' solves the signed lasso only; use 'cd' with positive=True.")
+    t0 = _clock()
     G = D @ D.T
     if method == "auto":
-        gaps, sweeps, used, pilot = _auto(X, D, G, W, lam, positive, tol, max_iter, init is not None)
+        gaps, sweeps, used, pilot = _auto(X, D, G, W, lam, positive, tol, max_iter, init is not None,
+                                          _clock() - t0)
     else:
         used, pilot = method, None
-        gaps, sweeps = _solve(X, D, G, W, lam, positive, tol, max_iter, fista_warm=method == "fista+cd")
+        prepared = _prepare(D, dtype, G) if method == "fista+cd" else None
+        gaps, sweeps = _solve(X, D, G, W, lam, positive, tol, max_iter, fista=prepared)
     return _finish(W, gaps, sweeps, tol, lam, return_info, used, pilot)
 
 
@@ -667,14 +674,19 @@ def _pilot_rows(n):
     return p if n >= 8 * p else 0
 
 
-def _auto(X, D, G, W, lam, positive, tol, max_iter, warm):
+def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
     """``method="auto"``: time each candidate on its own pilot rows, solve the rest with the faster.
 
-    Rows ``[0, p)`` are solved by ``"cd"`` and rows ``[p, 2p)`` by ``"fista+cd"`` (FISTA from
-    the current ``W`` when ``warm``), each timed; both are kept (each certified to ``tol``), and
-    rows ``[2p, n)`` go to the one that took less time per row. Returns the gaps, sweeps, the
-    method used for the bulk and the pilot's record (None when there was no choice: the
-    non-negative lasso, where FISTA does not apply, or fewer than ``8 p`` rows).
+    Rows ``[0, p)`` are solved by ``"cd"`` (taking ``T`` seconds), then rows ``[p, 2p)`` by
+    ``"fista+cd"`` (FISTA from the current ``W`` when ``warm``) under a budget: if the FISTA
+    part alone (its set-up included: the Lipschitz constant and the gradient product) runs past
+    ``T``, ``"fista+cd"`` is slower than ``"cd"`` whatever the certification costs, so FISTA
+    stops there and those rows are solved by ``"cd"`` from their start (the rows then equal
+    ``method="cd"``'s; the time lost is at most ``T``, about ``p / n`` of the call). Otherwise
+    rows ``[2p, n)`` go to the method that took less time on its ``p`` rows (the set-up, paid
+    once, is left out of that comparison). Every pilot row is kept (each is certified to ``tol``). Returns the gaps,
+    sweeps, the method used for the bulk and the pilot's record (None when there was no choice:
+    the non-negative lasso, where FISTA does not apply, or fewer than ``8 p`` rows).
     """
     n = X.shape[0]
     p = 0 if positive else _pilot_rows(n)
@@ -683,19 +695,38 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm):
         return gaps, sweeps, "cd", None
     _solve_chunk(G, np.empty((0, W.shape[1]), W.dtype), W[:0], np.empty(0), 1.0, False, 1.0, 1,
                  np.empty(0), np.empty(0, np.int64))       # load the compiled kernel before timing
-    seconds = {}
-    parts = []
-    for method, sl in (("cd", slice(0, p)), ("fista+cd", slice(p, 2 * p))):
-        t0 = _clock()
-        parts.append(_solve(X[sl], D, G, W[sl], lam, positive, tol, max_iter,
-                            fista_warm=method == "fista+cd", fista_init=warm))
-        seconds[method] = _clock() - t0
-    used = min(seconds, key=seconds.get)
+    head, pilot = slice(0, p), slice(p, 2 * p)
+    t0 = _clock()
+    parts = [_solve(X[head], D, G, W[head], lam, positive, tol, max_iter)]
+    budget = _clock() - t0
+    seconds = {"cd": budget}
+    start = W[pilot].copy()
+    t0 = _clock()
+    deadline = t0 + budget
+    prepared = Wf = None
+    setup = 0.0
+    # the set-up cannot be stopped: skip it when it would take longer than the budget (the Gram
+    # matrix of the smaller side costs about min(d, m) / m of G's, which the call timed)
+    if gram_seconds * min(D.shape) / D.shape[0] <= budget:
+        prepared = _prepare(D, W.dtype, G)
+        setup = _clock() - t0
+        Wf = _fista_rows(X[pilot], lam, start if warm else None, prepared, _FISTA_TOL, W.dtype,
+                         stop=lambda: _clock() > deadline)
+    if Wf is None:
+        W[pilot] = start
+        parts.append(_solve(X[pilot], D, G, W[pilot], lam, positive, tol, max_iter))
+        seconds["fista+cd"] = None                # stopped: over the budget
+        used = "cd"
+    else:
+        W[pilot] = Wf
+        parts.append(_solve(X[pilot], D, G, W[pilot], lam, positive, tol, max_iter))
+        seconds["fista+cd"] = _clock() - t0 - setup
+        used = "fista+cd" if seconds["fista+cd"] < budget else "cd"
     parts.append(_solve(X[2 * p:], D, G, W[2 * p:], lam, positive, tol, max_iter,
-                        fista_warm=used == "fista+cd", fista_init=warm))
+                        fista=prepared if used == "fista+cd" else None, fista_init=warm))
     gaps = np.concatenate([g for g, _ in parts])
     sweeps = np.concatenate([sw for _, sw in parts])
-    return gaps, sweeps, used, {"rows_per_method": p, "seconds": seconds}
+    return gaps, sweeps, used, {"rows_per_method": p, "seconds": seconds, "fista_setup_seconds": setup}
 
 
 def _finish(W, gaps, sweeps, tol, lam, return_info, method="cd", pilot=None):
@@ -743,11 +774,13 @@ def lasso_path(X, D, lams, *, positive=False, tol=1e-6, max_iter=1000, dtype=Non
     X, D, W, dtype = _check_inputs(X, D, dtype, None, positive)
     tol = check_positive(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", minimum=1)
+    t0 = _clock()
     G = D @ D.T
+    gram_seconds = _clock() - t0
     out, infos = [None] * len(lams), [None] * len(lams)
     for i in np.argsort(lams)[::-1]:
         # from the previous (larger) lam's codes: each lam measures its own choice
-        gaps, sweeps, used, pilot = _auto(X, D, G, W, lams[i], positive, tol, max_iter, True)
+        gaps, sweeps, used, pilot = _auto(X, D, G, W, lams[i], positive, tol, max_iter, True, gram_seconds)
         out[i], infos[i] = _finish(W.copy(), gaps, sweeps, tol, lams[i], True, used, pilot)
     return (out, infos) if return_info else out
 
