@@ -79,7 +79,7 @@ browser:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null \
 	  || echo "warning: could not install chromium (apt-get install -y chromium needs root); tests/test_site.py will be skipped" >&2; }
 
-# GRID_ARGS='--rows 2000' sizes the grid benchmark (rows per cell; see benchmarks/bench_grid.py).
+# GRID_ARGS='--rows 200' (rows per cell) or '--m 1000' sizes the grid benchmark (see benchmarks/bench_grid.py).
 benchmarks: venv
 	python benchmarks/bench_ista.py
 	python benchmarks/bench_slics.py
