@@ -32,11 +32,15 @@ gap of 1e-6 several times faster than scikit-learn's ``sparse_encode`` and than 
 scikit-learn, celer and skglm loops; the batched FISTA of :mod:`slics.core.sparse_coding`
 runs at the machine's matmul peak but needs hundreds of full ``n x m x m`` products. At
 dense ``lam`` (0.01, about 370 non-zeros per row, 70 % of ``d``) coordinate descent slows
-down (the support blocks of ``G`` are ill-conditioned) and FISTA is as fast at a matched gap;
-a loose FISTA solution (tolerance 1e-3) followed by this solver from it was measured fastest
-there. ``method="auto"`` does not guess which of the two pays: it times both on pilot rows
-of the call and solves the rest with the faster (``benchmarks/bench_grid.py`` checks the choice
-across shapes, lambdas and dictionaries).
+down (the support blocks of ``G`` are ill-conditioned), and a loose FISTA solution (tolerance
+1e-3) followed by this solver from it was once measured fastest there; with the exact support
+solves below coordinate descent is usually the faster again, but not on every problem.
+``method="auto"`` does not guess which of the two pays: it times both on pilot rows of the call,
+the FISTA pilot under the budget of the coordinate-descent one (so that a losing candidate
+costs about ``p / n`` of the call), and solves the rest with the faster
+(``benchmarks/bench_grid.py`` checks the choice across shapes, lambdas, dictionaries and
+dtypes). The choice depends on timing, hence on the machine and its load; the optimum does not
+(every row is certified to ``tol``), and a pinned ``method`` gives the same bytes on every run.
 
 Exact by default: a support whose atoms are linearly dependent (more atoms than dimensions,
 duplicated or nearly collinear atoms) makes the Gram block singular, where coordinate descent
@@ -143,6 +147,25 @@ def _candidate(Gw, bw, w_new, S, s, k, xx, lam, positive):
 
 
 @njit(cache=True)
+def _support_system(Gw, bw, ww, k, half):
+    """The support ``S[:s]`` of ``ww`` (working-set positions), its Gram block ``M`` and the
+    right-hand side ``v`` of the minimiser with the current signs: ``M v = b_S - half sign(w_S)``."""
+    S = np.empty(k, np.int64)
+    s = 0
+    for a in range(k):
+        if ww[a] != 0.0:
+            S[s] = a
+            s += 1
+    M = np.empty((s, s))
+    v = np.empty(s)
+    for i in range(s):
+        v[i] = bw[S[i]] - (half if ww[S[i]] > 0.0 else -half)
+        for j in range(s):
+            M[i, j] = Gw[S[i], S[j]]
+    return S, s, M, v
+
+
+@njit(cache=True)
 def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, again=False):
     """Exact minimiser ``v`` on the current support with its signs fixed (one Cholesky solve).
 
@@ -159,21 +182,9 @@ def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, again=False):
     null space) is first reduced by :func:`_reduce_support`, which moves along null directions
     and drops atoms without raising the objective; the solve then runs on what is left.
     """
-    half = 0.5 * lam
-    S = np.empty(k, np.int64)
-    s = 0
-    for a in range(k):
-        if ww[a] != 0.0:
-            S[s] = a
-            s += 1
+    S, s, M, v = _support_system(Gw, bw, ww, k, 0.5 * lam)
     if s == 0:
         return 0
-    M = np.empty((s, s))
-    v = np.empty(s)
-    for i in range(s):
-        v[i] = bw[S[i]] - (half if ww[S[i]] > 0.0 else -half)
-        for j in range(s):
-            M[i, j] = Gw[S[i], S[j]]
     # a factorisation costs s^3 / 3 flops and a sweep k^2: on large supports, one solve per call and
     # no eigendecomposition (coordinate descent is then the cheaper way on; measured on the
     # section-2 data, where dense supports of 300 atoms made repeated solves slower overall)
@@ -186,19 +197,9 @@ def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, again=False):
             return 0
         if _reduce_support(Gw, ww, qw, S, s, M, lam, positive):
             reduced = True
-            s = 0
-            for a in range(k):
-                if ww[a] != 0.0:
-                    S[s] = a
-                    s += 1
+            S, s, M, v = _support_system(Gw, bw, ww, k, 0.5 * lam)
             if s == 0:
                 return 2
-            M = np.empty((s, s))
-            v = np.empty(s)
-            for i in range(s):
-                v[i] = bw[S[i]] - (half if ww[S[i]] > 0.0 else -half)
-                for j in range(s):
-                    M[i, j] = Gw[S[i], S[j]]
             if not _cholesky_solve(M, v, s):
                 _eig_solve(M, v, s)
         else:
