@@ -707,8 +707,10 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
     prepared = Wf = None
     setup = 0.0
     # the set-up cannot be stopped: skip it when it would take longer than the budget (the Gram
-    # matrix of the smaller side costs about min(d, m) / m of G's, which the call timed)
-    if gram_seconds * min(D.shape) / D.shape[0] <= budget:
+    # matrix of the smaller side, k = min(d, m), costs about k / m of G's, which the call timed,
+    # and its eigenvalues about 4 k^3 flops more)
+    m, k = D.shape[0], min(D.shape)
+    if gram_seconds * (k / m) * (1.0 + 4.0 * k * k / (m * D.shape[1])) <= budget:
         prepared = _prepare(D, W.dtype, G)
         setup = _clock() - t0
         Wf = _fista_rows(X[pilot], lam, start if warm else None, prepared, _FISTA_TOL, W.dtype,
