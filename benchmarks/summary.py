@@ -17,9 +17,9 @@ INTRO = """# Benchmarks
 Speed measurements of the exact solvers and of SLiCS, not part of the pipeline (timings are not
 reproducible bytes). `make benchmarks` writes `results/benchmarks/*.json` (`solvers.json`: every
 peer of the first table; `slics.json`: the SLiCS coding step and fits; `ista.json`,
-`splice.json`, `pq.json`; `dask.json`, summarised in [scaling.md](scaling.md)), then
-`benchmarks/summary.py` rewrites this page from `solvers.json` and `slics.json`, with each goal of
-issue #9 checked on the same numbers. The 2-core machine is
+`splice.json`, `pq.json`, `grid.json`; `dask.json`, summarised in [scaling.md](scaling.md)), then
+`benchmarks/summary.py` rewrites this page from `solvers.json` and `slics.json` (and the grid from
+`grid.json`), with each goal of issue #9 checked on the same numbers. The 2-core machine is
 shared: absolute seconds move with its load (stated), ratios measured in one run are the figures
 to read. `time / slics.lasso` divides by the faster of the two `slics.lasso` rows; per-row loops
 ran with one BLAS thread on a subset of rows and are extrapolated.
@@ -129,18 +129,54 @@ def table(solvers: dict, slics: dict) -> str:
     return "\n".join([header, "", *lines, "", "Goals of issue #9, checked on these numbers:", "", *goals])
 
 
-def page(solvers: dict, slics: dict) -> str:
-    """The whole Markdown page: the introduction, then :func:`table`."""
-    return f"{INTRO}\n{table(solvers, slics)}\n"
+AUTO_GOAL = 1.10      # method="auto" within 10 % of the faster forced method (issue #19)
+GAP_GOAL = 1e-6       # relative objective gap at which the speed-ups count
+
+
+def grid_section(grid: dict) -> str:
+    """The grid of ``benchmarks/bench_grid.py`` (issue #19): one row per cell, then its goals."""
+    lines = [f"## Grid: `slics.lasso` against `sparse_encode` across shapes (issue #19)", "",
+             f"`{grid['command'].strip()}`: {grid['rows_per_cell']} rows per cell, seed {grid['seed']}, "
+             f"tol {grid['tol']:g}; load average {grid['load_average_before_after'][0][0]:.2f} at the start. "
+             "auto / own: `method=\"auto\"` over the faster forced method; gaps relative to the best "
+             "row objective over all solvers.", "",
+             "| d | m | dictionary | lam / lam_max | sign | dtype | nnz/row | auto chose | auto / own | "
+             "gap auto | gap sparse_encode | x sparse_encode | x best peer |",
+             "|---" * 13 + "|"]
+    for c in grid["cells"]:
+        sv = c["solvers"]
+        lines.append(f"| {c['d']} | {c['m']:,} | {c['dictionary']} | {c['lam_fraction']:g} | {c['sign']} | "
+                     f"{c['dtype']} | {c['mean_nnz_per_row']:.1f} | {sv['slics_auto']['method_used']} | "
+                     f"{c['auto_over_fastest_own']:.2f} | {sv['slics_auto']['relative_objective_gap']:.1e} | "
+                     f"{sv['sparse_encode_lasso_cd']['relative_objective_gap']:.1e} | "
+                     f"{c['speedup_over_sparse_encode']:.1f}x | {c['speedup_over_best_peer']:.1f}x |")
+    cells = grid["cells"]
+    auto = [c["auto_over_fastest_own"] for c in cells]
+    speed = [c["speedup_over_sparse_encode"] for c in cells]
+    gaps = [c["solvers"]["slics_auto"]["relative_objective_gap"] for c in cells]
+    lines += ["", "Goals of issue #19, checked on these numbers:", "",
+              f"- `auto` within {100 * (AUTO_GOAL - 1):.0f} % of the faster own method in every cell: worst "
+              f"{max(auto):.2f}: {_verdict(max(auto) <= AUTO_GOAL)}",
+              f"- at least {LASSO_GOAL:g}x `sparse_encode` in every cell at a relative gap of {GAP_GOAL:g} or "
+              f"better: worst {min(speed):.1f}x, largest gap {max(gaps):.1e}: "
+              f"{_verdict(min(speed) >= LASSO_GOAL and max(gaps) <= GAP_GOAL)}"]
+    return "\n".join(lines)
+
+
+def page(solvers: dict, slics: dict, grid: dict | None = None) -> str:
+    """The whole Markdown page: the introduction, then :func:`table` and (when measured) the grid."""
+    text = f"{INTRO}\n{table(solvers, slics)}\n"
+    return text if grid is None else f"{text}\n{grid_section(grid)}\n"
 
 
 def main(dest: Path = PAGE) -> None:
     bench = ROOT / "results" / "benchmarks"
     solvers = json.loads((bench / "solvers.json").read_text())
     slics = json.loads((bench / "slics.json").read_text())
+    grid = json.loads((bench / "grid.json").read_text()) if (bench / "grid.json").exists() else None
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_text(page(solvers, slics))
+    tmp.write_text(page(solvers, slics, grid))
     tmp.replace(dest)  # atomic: a failed run leaves the previous page
     print(f"wrote {dest}")
 

@@ -39,3 +39,24 @@ def test_readme_links_the_page_and_holds_no_benchmark_table():
     readme = (ROOT / "README.md").read_text()
     assert "(docs/benchmarks.md)" in readme
     assert "| problem | solver |" not in readme
+
+
+def test_grid_section_checks_the_issue_19_goals_on_every_cell():
+    """The grid table of ``benchmarks/bench_grid.py``: one row per cell; a goal missed in one cell
+    (auto 20 % over the faster own method) is reported as not met."""
+    summary = _summary()
+
+    def cell(auto_over_own, speedup, gap):
+        solvers = {"slics_auto": {"seconds": 1.0, "method_used": "cd", "relative_objective_gap": gap},
+                   "slics_cd": {"seconds": 1.0}, "slics_fista+cd": {"seconds": None, "stopped_after": 3.0},
+                   "sparse_encode_lasso_cd": {"seconds": speedup, "relative_objective_gap": 1e-8}}
+        return {"d": 384, "m": 1000, "dictionary": "coherent", "lam_fraction": 0.2, "sign": "signed",
+                "dtype": "float32", "mean_nnz_per_row": 25.0, "solvers": solvers, "rows": 10,
+                "auto_over_fastest_own": auto_over_own, "speedup_over_sparse_encode": speedup,
+                "speedup_over_best_peer": speedup}
+    grid = {"command": "python benchmarks/bench_grid.py --rows 10", "rows_per_cell": 10, "seed": 11, "tol": 1e-6,
+            "load_average_before_after": [[0.5, 0.5, 0.5], [0.6, 0.6, 0.6]], "cells": [cell(1.02, 5.0, 1e-12)]}
+    text = summary.grid_section(grid)
+    assert text.count("| 384 | 1,000 | coherent |") == 1 and "**not met**" not in text
+    grid["cells"].append(cell(1.2, 5.0, 1e-12))
+    assert "worst 1.20: **not met**" in summary.grid_section(grid)

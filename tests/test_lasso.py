@@ -208,17 +208,81 @@ def test_fista_warm_start_method_same_optimum():
         lasso(X, D, lam, method="ista")
 
 
-def test_auto_method_switches_on_dense_codes(monkeypatch):
-    import slics.core.lasso as mod
-    monkeypatch.setattr(mod, "_PILOT", 4)
-    X, D = problem(n=20, d=40, m=60, coherent=True)
-    _, dense = lasso(X, D, 0.02, return_info=True)            # ~0.9 d non-zeros: dense
-    _, sparse = lasso(X, D, 1.0, return_info=True)
-    assert dense["method"] == "fista+cd" and sparse["method"] == "cd"
-    assert dense["converged"].all()
+class FakeTime:
+    """A clock that moves only when a (wrapped) solver says what its call cost: the pilot's
+    timings, FISTA's budget checks included, then follow a script instead of the machine."""
+
+    def __init__(self, monkeypatch, solve_costs, fista_cost):
+        import slics.core.lasso as mod
+        self.now, self.costs = 0.0, list(solve_costs)
+        real_solve, real_fista = mod._solve, mod._fista_rows
+
+        def solve(*args, **kwargs):
+            self.now += self.costs.pop(0) if self.costs else 0.0
+            return real_solve(*args, **kwargs)
+
+        def fista_rows(*args, **kwargs):
+            self.now += fista_cost            # FISTA's first budget check sees this
+            return real_fista(*args, **kwargs)
+        monkeypatch.setattr(mod, "_clock", lambda: self.now)
+        monkeypatch.setattr(mod, "_solve", solve)
+        monkeypatch.setattr(mod, "_fista_rows", fista_rows)
 
 
-def test_signed_path_uses_warm_fista_where_codes_are_dense():
+@pytest.mark.parametrize("fista_faster", [False, True])
+def test_auto_solves_the_rest_with_the_faster_pilot(monkeypatch, fista_faster):
+    X, D = problem(n=200, d=40, m=60, coherent=True)
+    # cd's pilot costs 1 s; FISTA's 0.5 s (then 0.2 s to certify: 0.7 s in all) or 2 s (over its budget)
+    FakeTime(monkeypatch, [1.0, 0.2, 0.0], 0.5 if fista_faster else 2.0)
+    W, info = lasso(X, D, 0.05, tol=1e-10, return_info=True)
+    assert info["method"] == ("fista+cd" if fista_faster else "cd")
+    p = info["pilot"]["rows_per_method"]
+    assert p == 16 and info["pilot"]["seconds"] == {"cd": 1.0, "fista+cd": 0.7 if fista_faster else None}
+    assert info["converged"].all() and len(info["gap"]) == 200
+    monkeypatch.undo()
+    W_cd = lasso(X, D, 0.05, tol=1e-10, method="cd")
+    if not fista_faster:
+        # FISTA stopped at its budget: its pilot rows were solved by cd from zero, like every other row
+        assert W.tobytes() == W_cd.tobytes()
+    else:
+        assert W[:p].tobytes() == W_cd[:p].tobytes()
+        forced = lasso(X[2 * p:], D, 0.05, tol=1e-10, method="fista+cd")
+        np.testing.assert_allclose(W[2 * p:], forced, atol=1e-6)
+    # the choice does not change the optimum
+    np.testing.assert_allclose(lasso_objective(X, D, W, 0.05), lasso_objective(X, D, W_cd, 0.05), rtol=1e-9)
+
+
+def test_auto_fista_pilot_stops_on_time():
+    """With the real clock: FISTA's pilot never takes much longer than cd's (its budget)."""
+    X, D = problem(n=600, d=40, m=200, coherent=True)
+    _, info = lasso(X, D, 0.02, return_info=True)
+    seconds = info["pilot"]["seconds"]
+    assert info["converged"].all() and set(seconds) == {"cd", "fista+cd"}
+    if seconds["fista+cd"] is None:
+        assert info["method"] == "cd"
+
+
+def test_fista_warm_start_step_is_the_lipschitz_step():
+    from slics.core.sparse_coding import _fista_rows, _prepare, fista, lipschitz_step
+    for d, m in [(40, 60), (60, 40)]:
+        X, D = problem(n=5, d=d, m=m, coherent=True)
+        prepared = _prepare(D, np.float64, D @ D.T)
+        np.testing.assert_allclose(prepared.step, lipschitz_step(D), rtol=1e-12)
+        W = _fista_rows(X, 0.05, None, prepared, 1e-9, np.float64)
+        np.testing.assert_allclose(W, fista(X, D, 0.05, tol=1e-9), atol=1e-7)
+        assert _fista_rows(X, 0.05, None, prepared, 1e-9, np.float64, stop=lambda: True) is None
+
+
+def test_auto_without_a_choice_is_cd():
+    X, D = problem(n=100, d=40, m=60, coherent=True)
+    _, few = lasso(X, D, 0.05, return_info=True)                          # fewer than 8 p rows
+    X2, D2 = problem(n=300, d=40, m=60, coherent=True)
+    W, pos = lasso(X2, D2, 0.05, positive=True, return_info=True)          # FISTA is signed only
+    assert few["method"] == pos["method"] == "cd" and few["pilot"] is None and pos["pilot"] is None
+    assert W.tobytes() == lasso(X2, D2, 0.05, positive=True, method="cd").tobytes()
+
+
+def test_path_measures_each_lambda():
     from sklearn.linear_model import Lasso
 
     rng = np.random.default_rng(8)
@@ -226,9 +290,12 @@ def test_signed_path_uses_warm_fista_where_codes_are_dense():
     X = rng.standard_normal((300, 20))
     lams = [0.01, 1.0, 60.0]
     Ws, infos = lasso_path(X, D, lams, tol=1e-9, return_info=True)
-    assert infos[0]["method"] == "fista+cd" and infos[2]["method"] == "cd"
     for lam, W, info in zip(lams, Ws, infos):
-        assert info["converged"].all()
+        assert info["converged"].all() and info["method"] in ("cd", "fista+cd")
+        assert info["pilot"]["rows_per_method"] == 16
+        seconds = info["pilot"]["seconds"]
+        assert info["method"] == ("cd" if seconds["fista+cd"] is None or seconds["cd"] <= seconds["fista+cd"]
+                                  else "fista+cd")
         ref = np.array([Lasso(alpha=lam / (2 * 20), fit_intercept=False, tol=1e-12, max_iter=100_000)
                         .fit(D.T, x).coef_ for x in X[:40]])
         f, f_ref = lasso_objective(X[:40], D, W[:40], lam), lasso_objective(X[:40], D, ref, lam)

@@ -32,9 +32,23 @@ gap of 1e-6 several times faster than scikit-learn's ``sparse_encode`` and than 
 scikit-learn, celer and skglm loops; the batched FISTA of :mod:`slics.core.sparse_coding`
 runs at the machine's matmul peak but needs hundreds of full ``n x m x m`` products. At
 dense ``lam`` (0.01, about 370 non-zeros per row, 70 % of ``d``) coordinate descent slows
-down (the support blocks of ``G`` are ill-conditioned) and FISTA is as fast at a matched gap;
-a loose FISTA solution (tolerance 1e-3) followed by this solver from it was measured fastest
-there, and ``method="auto"`` picks it when a pilot of the first rows shows dense codes.
+down (the support blocks of ``G`` are ill-conditioned), and a loose FISTA solution (tolerance
+1e-3) followed by this solver from it was once measured fastest there; with the exact support
+solves below coordinate descent is usually the faster again, but not on every problem.
+``method="auto"`` does not guess which of the two pays: it times both on pilot rows of the call,
+the FISTA pilot under the budget of the coordinate-descent one (so that a losing candidate
+costs about ``p / n`` of the call), and solves the rest with the faster
+(``benchmarks/bench_grid.py`` checks the choice across shapes, lambdas, dictionaries and
+dtypes). The choice depends on timing, hence on the machine and its load; the optimum does not
+(every row is certified to ``tol``), and a pinned ``method`` gives the same bytes on every run.
+
+Exact by default: a support whose atoms are linearly dependent (more atoms than dimensions,
+duplicated or nearly collinear atoms) makes the Gram block singular, where coordinate descent
+crawls. Such a support is reduced along its null space (the homotopy step: same residual, L1
+norm not larger, an atom drops out), a nearly dependent one is solved on its eigenbasis, and a
+row that has not converged after ``_STALL`` sweeps repeats the support solve while atoms drop
+out (an active-set inner loop). All on supports small enough for the factorisations to be
+cheaper than sweeps (``_CHEAP``); the duality-gap certificate is unchanged.
 
 Memory: ``G`` is ``m x m`` in the storage dtype (400 MB for a 10,000-word vocabulary in
 float32, 800 MB in float64, as scikit-learn's ``sparse_encode``); each chunk of rows holds
@@ -48,6 +62,7 @@ Rows are processed in chunks, so the memory besides the output is ``O(m^2 + chun
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -56,16 +71,17 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..utils.threads import single_thread_blas
 from ..utils.validation import check_float_dtype, check_int, check_matrix, check_positive, is_dask_array
-from .sparse_coding import fista, fista_from
+from .sparse_coding import _fista_rows, _prepare
 
 __all__ = ["lasso", "lasso_path", "duality_gap"]
 
 _GROW = 16          # atoms added to a working set at least, per outer iteration
 _MAX_OUTER = 100    # working-set rounds per row (each adds >= 1 violator, so rarely reached)
+_STALL = 20        # sweeps of a row after which its support solves repeat while atoms drop out
+_CHEAP = 30.0      # a support of s atoms in a working set of k is re-solved / reduced when s^3 <= this * k^2
 _TRY_EVERY = 10     # sweeps between exact solves on the support when it keeps changing
 _CHUNK_ELEMENTS = 1 << 22   # rows per chunk = this / m (32 MiB of float64 per chunk array)
-_PILOT = 64         # rows solved first by method="auto" to measure the density of the codes
-_DENSE = 0.4        # mean non-zeros / min(d, m) above which FISTA warm starts pay (measured)
+_PILOT = (16, 256)  # method="auto": rows per candidate in its timed pilot, n // 32 within these bounds
 _FISTA_TOL = 1e-3   # FISTA's (relative code change) tolerance for those warm starts
 
 
@@ -131,32 +147,64 @@ def _candidate(Gw, bw, w_new, S, s, k, xx, lam, positive):
 
 
 @njit(cache=True)
-def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive):
-    """Exact minimiser ``v`` on the current support with its signs fixed (one Cholesky solve).
-
-    Two candidates: ``v`` with the coefficients whose sign flipped set to zero (projection
-    onto the orthant), and the step from ``ww`` towards ``v`` that stops where the first
-    coefficient reaches zero (an active-set step, never uphill). The better one is kept
-    (``ww``, ``qw`` updated in place, returns True) if it lowers the objective. This ends
-    coordinate descent's slow linear convergence on ill-conditioned supports.
-    """
-    half = 0.5 * lam
+def _support_system(Gw, bw, ww, k, half):
+    """The support ``S[:s]`` of ``ww`` (working-set positions), its Gram block ``M`` and the
+    right-hand side ``v`` of the minimiser with the current signs: ``M v = b_S - half sign(w_S)``."""
     S = np.empty(k, np.int64)
     s = 0
     for a in range(k):
         if ww[a] != 0.0:
             S[s] = a
             s += 1
-    if s == 0:
-        return False
     M = np.empty((s, s))
     v = np.empty(s)
     for i in range(s):
         v[i] = bw[S[i]] - (half if ww[S[i]] > 0.0 else -half)
         for j in range(s):
             M[i, j] = Gw[S[i], S[j]]
+    return S, s, M, v
+
+
+@njit(cache=True)
+def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, again=False):
+    """Exact minimiser ``v`` on the current support with its signs fixed (one Cholesky solve).
+
+    Two candidates: ``v`` with the coefficients whose sign flipped set to zero (projection
+    onto the orthant), and the step from ``ww`` towards ``v`` that stops where the first
+    coefficient reaches zero (an active-set step, never uphill). The better one is kept
+    (``ww``, ``qw`` updated in place) if it lowers the objective. This ends coordinate
+    descent's slow linear convergence on ill-conditioned supports. Returns 0 (nothing better
+    found, nothing changed), 1 (the minimiser on the support, signs kept) or 2 (atoms were
+    dropped on the way: :func:`_active_set` calls again on the smaller support).
+
+    A support whose atoms are linearly dependent (more atoms than dimensions, duplicated or
+    nearly collinear atoms: the Gram block is singular and coordinate descent crawls along its
+    null space) is first reduced by :func:`_reduce_support`, which moves along null directions
+    and drops atoms without raising the objective; the solve then runs on what is left.
+    """
+    S, s, M, v = _support_system(Gw, bw, ww, k, 0.5 * lam)
+    if s == 0:
+        return 0
+    # a factorisation costs s^3 / 3 flops and a sweep k^2: on large supports, one solve per call and
+    # no eigendecomposition (coordinate descent is then the cheaper way on; measured on the
+    # section-2 data, where dense supports of 300 atoms made repeated solves slower overall)
+    cheap = s * s * s <= _CHEAP * k * k
+    if again and not cheap:
+        return 0
+    reduced = False
     if not _cholesky_solve(M, v, s):
-        return False
+        if not cheap:
+            return 0
+        if _reduce_support(Gw, ww, qw, S, s, M, lam, positive):
+            reduced = True
+            S, s, M, v = _support_system(Gw, bw, ww, k, 0.5 * lam)
+            if s == 0:
+                return 2
+            if not _cholesky_solve(M, v, s):
+                _eig_solve(M, v, s)
+        else:
+            # nearly dependent atoms that the optimum needs: solve on the eigenbasis
+            _eig_solve(M, v, s)
     loc = np.arange(k)
     _, p_now = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
     # candidate 1: projection of v onto the sign pattern
@@ -169,6 +217,7 @@ def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive):
             flips += 1
     q1, p1 = _candidate(Gw, bw, w1, S, s, k, xx, lam, positive)
     best_w, best_q, best_p = w1, q1, p1
+    p2 = np.inf
     if flips > 0:
         # candidate 2: towards v until the first coefficient reaches zero
         step = 1.0
@@ -189,10 +238,131 @@ def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive):
         if p2 < best_p:
             best_w, best_q, best_p = w2, q2, p2
     if best_p > p_now:
-        return False
+        return 2 if reduced else 0
     ww[:] = best_w
     qw[:] = best_q
-    return True
+    return 2 if (reduced or best_p == p2) else 1
+
+
+@njit(cache=True)
+def _active_set(Gw, bw, ww, qw, k, xx, lam, positive, repeat):
+    """Repeat :func:`_support_solve` while it drops atoms (at most ``k`` times): the inner loop of
+    an active-set (homotopy-like) method, which ends at the minimiser on a support whose signs
+    hold. Coordinate descent then adds the atoms that violate the optimality conditions. Returns
+    True if the point changed."""
+    moved = False
+    for _ in range(k + 1):
+        res = _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, moved)
+        if res == 0:
+            break
+        moved = True
+        if res == 1 or not repeat:
+            break
+    return moved
+
+
+@njit(cache=True)
+def _reduce_support(Gw, ww, qw, S, s, M, lam, positive):
+    """Drop atoms of a linearly dependent support ``S[:s]`` (Gram block ``M``) without raising the objective.
+
+    For a direction ``u`` in the (numerical) null space of the support's atoms, ``w + t u`` has
+    the same residual, and with the signs fixed its L1 term is linear in ``t``: moving, in the
+    direction where the objective does not rise, until the first coefficient reaches zero drops
+    that atom (the step of homotopy / LARS on a degenerate support). The null space comes from one
+    eigendecomposition; after each drop the remaining directions are made zero on the dropped
+    atom by elimination. The objective change along ``u`` is computed exactly (``g t + e t^2``
+    with the directional derivative ``g`` and the curvature ``e = u M u``), and a step that would
+    raise it is not taken. ``ww``, ``qw`` are updated in place; returns True if an atom was dropped.
+    """
+    evals, evecs = np.linalg.eigh(M)
+    scale = 0.0
+    for i in range(s):
+        if M[i, i] > scale:
+            scale = M[i, i]
+    r = 0
+    while r < s and evals[r] <= 1e-10 * scale:
+        r += 1
+    if r == 0:
+        r = 1          # Cholesky failed on a pivot this threshold missed: try the weakest direction
+    N = evecs[:, :r].copy()
+    alive = np.ones(s, np.bool_)
+    dropped = False
+    k = qw.shape[0]
+    for step in range(r):
+        u = N[:, step]
+        nu = 0.0
+        for i in range(s):
+            nu += u[i] * u[i]
+        if nu <= 1e-24:
+            continue
+        nu = np.sqrt(nu)
+        for i in range(s):
+            u[i] /= nu
+        g = 0.0
+        for i in range(s):
+            if alive[i] and u[i] != 0.0:
+                sg = 1.0 if ww[S[i]] > 0.0 else -1.0
+                g += u[i] * (lam * sg - 2.0 * qw[S[i]])
+        if g > 0.0:
+            for i in range(s):
+                u[i] = -u[i]
+            g = -g
+        e = 0.0
+        for i in range(s):
+            acc = 0.0
+            for j in range(s):
+                acc += M[i, j] * u[j]
+            e += u[i] * acc
+        # first coefficient to reach zero along u
+        t = np.inf
+        hit = -1
+        for i in range(s):
+            if alive[i]:
+                wi = ww[S[i]]
+                if wi * u[i] < 0.0:
+                    ti = -wi / u[i]
+                    if ti < t:
+                        t = ti
+                        hit = i
+        if hit < 0 or g * t + e * t * t > 0.0:
+            continue
+        for i in range(s):
+            if alive[i] and u[i] != 0.0:
+                a = S[i]
+                ww[a] += t * u[i]
+                for c in range(k):
+                    qw[c] -= t * u[i] * Gw[a, c]
+        ww[S[hit]] = 0.0
+        alive[hit] = False
+        dropped = True
+        # keep the remaining directions zero on the dropped atom
+        for later in range(step + 1, r):
+            f = N[hit, later] / u[hit]
+            for i in range(s):
+                N[i, later] -= f * u[i]
+            N[hit, later] = 0.0
+    return dropped
+
+
+@njit(cache=True)
+def _eig_solve(M, v, s):
+    """``v <- M^+ v`` for symmetric positive semi-definite ``M`` (``s x s``): the minimum-norm
+    solution on the eigenbasis, eigenvalues below ``1e-15`` of the largest treated as zero. For
+    the supports Cholesky rejects (a pivot below ``1e-12`` of its diagonal)."""
+    evals, evecs = np.linalg.eigh(M)
+    cut = 1e-15 * max(evals[s - 1], 0.0)
+    c = np.zeros(s)
+    for t in range(s):
+        if evals[t] > cut:
+            acc = 0.0
+            for i in range(s):
+                acc += evecs[i, t] * v[i]
+            c[t] = acc / evals[t]
+    for i in range(s):
+        acc = 0.0
+        for t in range(s):
+            acc += evecs[i, t] * c[t]
+        v[i] = acc
 
 
 @njit(cache=True)
@@ -333,7 +503,7 @@ def _solve_row(G, b, w, xx, lam, positive, tol, max_sweeps):
                 # the exact solution on the support
                 tried = True
                 last_try = sweeps
-                if _support_solve(Gw, bw, ww, qw, k, xx, lam, positive):
+                if _active_set(Gw, bw, ww, qw, k, xx, lam, positive, sweeps >= _STALL):
                     g_in, p_in = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
                     if g_in <= tol_in * p_in or g_in <= floor:
                         break
@@ -366,6 +536,7 @@ def _solve_chunk(G, B, W, xx, lam, positive, tol, max_sweeps, gaps, sweeps):
 
 
 # ----------------------------------------------------------------------------- Python API
+_clock = time.perf_counter      # the pilot's timer (a module attribute, so that tests can replace it)
 def _working_dtype(X, D, dtype):
     if dtype is not None:
         return check_float_dtype(dtype)
@@ -389,12 +560,13 @@ def _check_inputs(X, D, dtype, init, positive):
     return X, D, W, dtype
 
 
-def _solve(X, D, G, W, lam, positive, tol, max_iter, fista_warm=False, fista_init=False):
+def _solve(X, D, G, W, lam, positive, tol, max_iter, fista=None, fista_init=False):
     """Solve in place into W, chunk by chunk; returns (relative gaps, sweeps) per row.
 
-    With ``fista_warm`` each chunk first gets a loose batched FISTA solution (tolerance
-    ``_FISTA_TOL``) as its warm start, started from zero or (``fista_init``) from the current
-    ``W``; the coordinate-descent solver then certifies it.
+    With ``fista`` (the dictionary prepared by :func:`slics.core.sparse_coding._prepare`) each
+    chunk first gets a loose batched FISTA solution (tolerance ``_FISTA_TOL``) as its warm start,
+    started from zero or (``fista_init``) from the current ``W``; the coordinate-descent solver
+    then certifies it.
     """
     n, m = W.shape
     gaps = np.empty(n)
@@ -402,10 +574,8 @@ def _solve(X, D, G, W, lam, positive, tol, max_iter, fista_warm=False, fista_ini
     chunk = max(1, _CHUNK_ELEMENTS // m)
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
-        if fista_warm and fista_init:
-            W[sl] = fista_from(X[sl], D, lam, W[sl], tol=_FISTA_TOL, dtype=W.dtype)
-        elif fista_warm:
-            W[sl] = fista(X[sl], D, lam, tol=_FISTA_TOL, dtype=W.dtype)
+        if fista is not None:
+            W[sl] = _fista_rows(X[sl], lam, W[sl] if fista_init else None, fista, _FISTA_TOL, W.dtype)
         # One BLAS thread: OpenBLAS threads spin after a product (a core lost to the kernel), and
         # the kernel's rows call LAPACK from every core at once.
         with single_thread_blas():
@@ -446,15 +616,24 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
         ``D`` are float32, else float64. The per-row arithmetic is float64 either way.
     return_info : bool, default False
         Also return a dict: ``gap`` (relative duality gap per row), ``n_iter`` (sweeps per
-        row), ``converged`` (bool per row, ``gap <= tol``), ``tol``, ``method`` (the one used).
+        row), ``converged`` (bool per row, ``gap <= tol``), ``tol``, ``method`` (the one used
+        for the bulk of the rows) and ``pilot`` (``method="auto"``: ``rows_per_method``, the
+        ``seconds`` each candidate took on its pilot rows, None for a FISTA pilot stopped over
+        its budget, and ``fista_setup_seconds``; None where no choice was made).
     method : {"auto", "cd", "fista+cd"}, default "auto"
         ``"cd"``: the coordinate-descent solver from ``init`` (or zero). ``"fista+cd"``: warm
         start every chunk with the batched FISTA of :mod:`slics.core.sparse_coding` at a loose
-        tolerance, then certify with ``"cd"`` (signed lasso only). ``"auto"`` (measured
-        choice): solves the first ``_PILOT`` rows with ``"cd"`` and uses ``"fista+cd"`` for the
-        rest when their codes are dense (mean non-zeros above ``_DENSE`` of ``min(d, m)``), as
-        at the section-2 notebook's smallest lambda; otherwise ``"cd"``. The result is the
-        same optimum either way (to ``tol``).
+        tolerance, then certify with ``"cd"`` (signed lasso only). ``"auto"`` (measured per
+        call): the first ``p`` rows (``n // 32``, within 16 and 256) are solved with ``"cd"``,
+        the next ``p`` with ``"fista+cd"`` (FISTA started from ``init`` when given), each
+        timed, and the other rows with the faster; the FISTA pilot stops as soon as it has
+        taken longer than the ``"cd"`` pilot (it cannot win then), so a pilot costs at most
+        about ``p / n`` of the call. Every row is certified to ``tol`` whichever method solved
+        it, so the optimum does not depend on the choice (the objectives agree to the certified
+        relative gap), but the bytes may: the choice depends on timing, so ``"auto"`` can pick
+        differently on another machine, under another load or between two runs. Pass ``"cd"``
+        or ``"fista+cd"`` for byte-reproducible output (the pipeline pins ``"cd"``). ``"auto"``
+        is ``"cd"`` with ``positive=True`` or fewer than ``8 p`` rows.
 
     Returns
     -------
@@ -483,31 +662,91 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
 
         return lasso_rows(X, D, lam, dtype=dtype, positive=positive, tol=tol, max_iter=max_iter, method=method)
     X, D, W, dtype = _check_inputs(X, D, dtype, init, positive)
+    t0 = _clock()
     G = D @ D.T
-    n, d = X.shape
-    used = "cd"
-    if method == "fista+cd":
-        used = "fista+cd"
-        gaps, sweeps = _solve(X, D, G, W, lam, positive, tol, max_iter, fista_warm=True)
-    elif method == "auto" and init is None and not positive and n > 2 * _PILOT:
-        gp, sp = _solve(X[:_PILOT], D, G, W[:_PILOT], lam, positive, tol, max_iter)
-        dense = np.count_nonzero(W[:_PILOT]) / _PILOT > _DENSE * min(d, D.shape[0])
-        used = "fista+cd" if dense else "cd"
-        gr, sr = _solve(X[_PILOT:], D, G, W[_PILOT:], lam, positive, tol, max_iter, fista_warm=dense)
-        gaps, sweeps = np.concatenate([gp, gr]), np.concatenate([sp, sr])
+    if method == "auto":
+        gaps, sweeps, used, pilot = _auto(X, D, G, W, lam, positive, tol, max_iter, init is not None,
+                                          _clock() - t0)
     else:
+        used, pilot = method, None
+        prepared = _prepare(D, dtype, G) if method == "fista+cd" else None
+        gaps, sweeps = _solve(X, D, G, W, lam, positive, tol, max_iter, fista=prepared)
+    return _finish(W, gaps, sweeps, tol, lam, return_info, used, pilot)
+
+
+def _pilot_rows(n):
+    """Rows per candidate in ``method="auto"``'s pilot (0: too few rows for a pilot to pay)."""
+    lo, hi = _PILOT
+    p = min(hi, max(lo, n // 32))
+    return p if n >= 8 * p else 0
+
+
+def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
+    """``method="auto"``: time each candidate on its own pilot rows, solve the rest with the faster.
+
+    Rows ``[0, p)`` are solved by ``"cd"`` (taking ``T`` seconds), then rows ``[p, 2p)`` by
+    ``"fista+cd"`` (FISTA from the current ``W`` when ``warm``) under a budget: if the FISTA
+    part alone (its set-up included: the Lipschitz constant and the gradient product) runs past
+    ``T``, ``"fista+cd"`` is slower than ``"cd"`` whatever the certification costs, so FISTA
+    stops there and those rows are solved by ``"cd"`` from their start (the rows then equal
+    ``method="cd"``'s; the time lost is at most ``T``, about ``p / n`` of the call). Otherwise
+    rows ``[2p, n)`` go to the method that took less time on its ``p`` rows (the set-up, paid
+    once, is left out of that comparison). Every pilot row is kept (each is certified to ``tol``). Returns the gaps,
+    sweeps, the method used for the bulk and the pilot's record (None when there was no choice:
+    the non-negative lasso, where FISTA does not apply, or fewer than ``8 p`` rows).
+    """
+    n = X.shape[0]
+    p = 0 if positive else _pilot_rows(n)
+    if p == 0:
         gaps, sweeps = _solve(X, D, G, W, lam, positive, tol, max_iter)
-    return _finish(W, gaps, sweeps, tol, lam, return_info, used)
+        return gaps, sweeps, "cd", None
+    _solve_chunk(G, np.empty((0, W.shape[1]), W.dtype), W[:0], np.empty(0), 1.0, False, 1.0, 1,
+                 np.empty(0), np.empty(0, np.int64))       # load the compiled kernel before timing
+    head, pilot = slice(0, p), slice(p, 2 * p)
+    t0 = _clock()
+    parts = [_solve(X[head], D, G, W[head], lam, positive, tol, max_iter)]
+    budget = _clock() - t0
+    seconds = {"cd": budget}
+    start = W[pilot].copy()
+    t0 = _clock()
+    deadline = t0 + budget
+    prepared = Wf = None
+    setup = 0.0
+    # the set-up cannot be stopped: skip it when it would take longer than the budget (the Gram
+    # matrix of the smaller side, k = min(d, m), costs about k / m of G's, which the call timed,
+    # and its eigenvalues about 4 k^3 flops more)
+    m, k = D.shape[0], min(D.shape)
+    if gram_seconds * (k / m) * (1.0 + 4.0 * k * k / (m * D.shape[1])) <= budget:
+        prepared = _prepare(D, W.dtype, G)
+        setup = _clock() - t0
+        Wf = _fista_rows(X[pilot], lam, start if warm else None, prepared, _FISTA_TOL, W.dtype,
+                         stop=lambda: _clock() > deadline)
+    if Wf is None:
+        W[pilot] = start
+        parts.append(_solve(X[pilot], D, G, W[pilot], lam, positive, tol, max_iter))
+        seconds["fista+cd"] = None                # stopped: over the budget
+        used = "cd"
+    else:
+        W[pilot] = Wf
+        parts.append(_solve(X[pilot], D, G, W[pilot], lam, positive, tol, max_iter))
+        seconds["fista+cd"] = _clock() - t0 - setup
+        used = "fista+cd" if seconds["fista+cd"] < budget else "cd"
+    parts.append(_solve(X[2 * p:], D, G, W[2 * p:], lam, positive, tol, max_iter,
+                        fista=prepared if used == "fista+cd" else None, fista_init=warm))
+    gaps = np.concatenate([g for g, _ in parts])
+    sweeps = np.concatenate([sw for _, sw in parts])
+    return gaps, sweeps, used, {"rows_per_method": p, "seconds": seconds, "fista_setup_seconds": setup}
 
 
-def _finish(W, gaps, sweeps, tol, lam, return_info, method="cd"):
+def _finish(W, gaps, sweeps, tol, lam, return_info, method="cd", pilot=None):
     converged = gaps <= tol
     if not converged.all():
         warnings.warn(f"lasso (lam={lam:g}): {int((~converged).sum())} of {converged.size} rows did not "
                       f"reach the relative duality gap tol={tol:g} (largest {gaps.max():.3g}); "
                       f"raise max_iter.", ConvergenceWarning, stacklevel=3)
     if return_info:
-        return W, {"gap": gaps, "n_iter": sweeps, "converged": converged, "tol": tol, "method": method}
+        return W, {"gap": gaps, "n_iter": sweeps, "converged": converged, "tol": tol, "method": method,
+                   "pilot": pilot}
     return W
 
 
@@ -515,12 +754,11 @@ def lasso_path(X, D, lams, *, positive=False, tol=1e-6, max_iter=1000, dtype=Non
                return_info=False):
     """Exact lasso codes for several ``lam``, warm-started from the largest ``lam`` down.
 
-    Each ``lam`` starts from the codes of the previous (larger) one. As in ``lasso(method=
-    "auto")``, the first ``_PILOT`` rows are solved by coordinate descent first; where their
-    codes are dense (the small ``lam`` of the section-2 path, 260-370 non-zeros per row) the
-    other rows get a loose FISTA solution started from the previous codes before coordinate
-    descent certifies them: there the support solves, not the number of sweeps, dominate,
-    and warm starts alone barely shorten them (measured in ``benchmarks/bench_solvers.py``).
+    Each ``lam`` starts from the codes of the previous (larger) one and makes its own measured
+    choice, as ``lasso(method="auto")``: a timed pilot of ``"cd"`` and of ``"fista+cd"`` (FISTA
+    started from the previous codes), then the faster for the other rows; each ``info`` records
+    the pilot. Pin nothing here: for byte-reproducible output call :func:`lasso` per ``lam``
+    with a fixed ``method`` and ``init``.
 
     Parameters
     ----------
@@ -545,24 +783,14 @@ def lasso_path(X, D, lams, *, positive=False, tol=1e-6, max_iter=1000, dtype=Non
     X, D, W, dtype = _check_inputs(X, D, dtype, None, positive)
     tol = check_positive(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", minimum=1)
+    t0 = _clock()
     G = D @ D.T
-    n, d = X.shape
+    gram_seconds = _clock() - t0
     out, infos = [None] * len(lams), [None] * len(lams)
     for i in np.argsort(lams)[::-1]:
-        used = "cd"
-        if positive or n <= 2 * _PILOT:
-            gaps, sweeps = _solve(X, D, G, W, lams[i], positive, tol, max_iter)
-        else:
-            # as lasso(method="auto"), from the previous lam's codes: a pilot of the first rows
-            # by coordinate descent; dense codes -> FISTA (warm-started) then coordinate descent
-            gp, sp = _solve(X[:_PILOT], D, G, W[:_PILOT], lams[i], positive, tol, max_iter)
-            dense = np.count_nonzero(W[:_PILOT]) / _PILOT > _DENSE * min(d, D.shape[0])
-            used = "fista+cd" if dense else "cd"
-            gr, sr = _solve(X[_PILOT:], D, G, W[_PILOT:], lams[i], positive, tol, max_iter,
-                            fista_warm=dense, fista_init=True)
-            gaps, sweeps = np.concatenate([gp, gr]), np.concatenate([sp, sr])
-        res = _finish(W.copy(), gaps, sweeps, tol, lams[i], True, used)
-        out[i], infos[i] = res
+        # from the previous (larger) lam's codes: each lam measures its own choice
+        gaps, sweeps, used, pilot = _auto(X, D, G, W, lams[i], positive, tol, max_iter, True, gram_seconds)
+        out[i], infos[i] = _finish(W.copy(), gaps, sweeps, tol, lams[i], True, used, pilot)
     return (out, infos) if return_info else out
 
 

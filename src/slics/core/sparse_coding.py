@@ -377,9 +377,11 @@ def fista(Z, D, lam, *, n_iter=5000, tol=1e-7, restart=True, return_history=Fals
                                       gradient_product), Z, A.shape[1], return_history, dtype)
 
 
-def _fista(Z, A, lam, n_iter, tol, restart, return_history, dtype, step, gradient_product, W0=None):
+def _fista(Z, A, lam, n_iter, tol, restart, return_history, dtype, step, gradient_product, W0=None,
+           stop=None):
     """FISTA on one chunk of checked rows (see :func:`fista`), ``A = D^T`` contiguous, from ``W0``
-    (default zero); returns ``(W, history or None)``."""
+    (default zero); returns ``(W, history or None)``, or ``(None, None)`` as soon as ``stop()``
+    (checked once per iteration, when given) is true."""
     ZA = Z @ A
     W = np.zeros_like(ZA) if W0 is None else np.array(W0, dtype=ZA.dtype)
     Y = W.copy()
@@ -388,6 +390,8 @@ def _fista(Z, A, lam, n_iter, tol, restart, return_history, dtype, step, gradien
     two_step, thr = np.dtype(dtype).type(2 * step), step * lam
     history = [float(lasso_objective(Z, A.T, W, lam).sum())] if return_history else None
     for _ in range(n_iter):
+        if stop is not None and stop():
+            return None, None
         gradient_product(Y, V)
         V -= ZA
         V *= -two_step
@@ -450,6 +454,46 @@ def fista_from(Z, D, lam, W0, *, tol=1e-7, n_iter=5000, dtype=np.float64):
         sl = slice(start, start + step_rows)
         W[sl] = _fista(Z[sl], A, lam, n_iter, tol, True, False, dtype, step, gradient_product, W0[sl])[0]
     return W
+
+
+class _Prepared(NamedTuple):
+    """A dictionary prepared once for repeated FISTA calls (:func:`_fista_rows`)."""
+
+    A: np.ndarray             #: (d, n_concepts) contiguous, ``D^T``
+    step: float               #: ``1 / L``
+    gradient_product: object  #: see :func:`_gram_product`
+
+
+def _prepare(D, dtype, G=None) -> _Prepared:
+    """``D`` (concepts as rows, checked) prepared for :func:`_fista_rows`, once per call.
+
+    The Lipschitz constant comes from the largest eigenvalue of the smaller Gram matrix in float64
+    (``D^T D`` or ``G = D D^T``, which the caller may pass in the storage dtype) rather than
+    from the SVD of :func:`lipschitz_step` (the same value to rounding, 10-30 times cheaper:
+    6.8 s against 0.6 s for 10,000 x 768 on the shared 2-core machine), and a passed ``G`` is
+    the gradient product when that order is the cheaper. The warm starts of
+    :func:`slics.core.lasso.lasso` use it; :func:`fista` itself is unchanged.
+    """
+    D = np.asarray(D, dtype=dtype)
+    m, d = D.shape
+    D64 = np.asarray(D, dtype=np.float64)
+    small = D64.T @ D64 if d < m else (D64 @ D64.T if G is None else np.asarray(G, dtype=np.float64))
+    L = 2.0 * float(np.linalg.eigvalsh(small)[-1]) if small.size else 0.0
+    if not L > 0:
+        raise ValueError("D is all zeros; the dictionary must contain at least one non-zero concept.")
+    A = _columns(D)
+    if G is not None and 2 * d >= m:
+        Gd = np.asarray(G, dtype=dtype)
+        return _Prepared(A, 1.0 / L, lambda W, out: np.matmul(W, Gd, out=out))
+    return _Prepared(A, 1.0 / L, _gram_product(A))
+
+
+def _fista_rows(Z, lam, W0, prepared: _Prepared, tol, dtype, stop=None):
+    """FISTA with restart on checked rows ``Z`` (one chunk) over a prepared dictionary, from ``W0``
+    (None: zero), at most 5,000 iterations (the default of :func:`fista`); None when ``stop()`` became true first. :func:`slics.core.lasso.lasso` uses it
+    for its warm starts and for its timed pilot."""
+    return _fista(Z, prepared.A, lam, 5000, tol, True, False, dtype, prepared.step, prepared.gradient_product,
+                  W0, stop)[0]
 
 
 # ----------------------------------------------------------------------------- uses of the codes

@@ -60,7 +60,8 @@ def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000)
     X = check_matrix(X, "X")
     D = check_matrix(D, "D", n_cols=X.shape[1])
     lam = check_positive(lam, "lam")
-    return np.maximum(lasso(X, D, lam, positive=True, tol=tol, max_iter=max_iter), 0.0)
+    # method pinned (byte-reproducible): "auto" may time candidates
+    return np.maximum(lasso(X, D, lam, positive=True, tol=tol, max_iter=max_iter, method="cd"), 0.0)
 
 
 def group_vocabulary(vocab_centred, concept_emb, vocab_mean) -> np.ndarray:

@@ -145,8 +145,9 @@ def exact_codes(Z, D, lam: float, *, init=None, tol: float = 1e-6, max_iter: int
     from ..core.lasso import lasso
 
     D = check_matrix(D, "D")
+    # method pinned: "auto" times its candidates, so its bytes could depend on the machine's load
     return lasso(check_matrix(Z, "Z", n_cols=D.shape[1]), D, lam, init=init, tol=tol, max_iter=max_iter,
-                 dtype=np.float64)
+                 dtype=np.float64, method="cd")
 
 
 def reconstruct_as(how: str, W, aligned: Aligned, concept_emb, class_emb, centred=None):

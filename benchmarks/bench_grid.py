@@ -1,0 +1,195 @@
+"""Benchmark grid (issue #19): ``slics.lasso`` against scikit-learn's ``sparse_encode`` across shapes.
+
+Every cell is one problem: ``d`` features, ``m`` atoms, a lambda (a fraction of the median of the
+rows' ``lambda_max``, so that the codes run from a few to a few hundred non-zeros per row; the
+mean non-zeros are recorded), signed or non-negative, a coherent or an incoherent dictionary,
+float32 or float64. In each cell, on the same rows and in the same process:
+
+- ``slics.lasso`` with ``method="auto"`` and with each forced method (``"cd"``; ``"fista+cd"``
+  for the signed lasso), all at ``tol=1e-6``. The forced ``"fista+cd"`` is stopped once its FISTA
+  part alone has taken ``--censor`` (3) times the faster of ``auto`` and ``"cd"`` (on coherent
+  dictionaries FISTA can run its 5,000 iterations: 77 s where ``"cd"`` took 2.3 s); it cannot be
+  the fastest own method then, and the cell records ``stopped_after``;
+- ``sparse_encode(algorithm="lasso_cd", n_jobs=2)`` at its defaults and ``algorithm="lasso_lars"``
+  (the strongest peer at its best settings: whichever is faster in the cell), ``alpha = lam / 2``
+  (the same objective);
+- the relative objective gap of each (summed row objectives, float64) against the best row by row
+  over all of them, the ratio of ``auto``'s time to the faster forced method, and the speed-up of
+  ``auto`` over ``sparse_encode`` and over the best peer. Calls under half a second are repeated
+  (best of 3).
+
+Dictionaries: ``coherent``, the CLIP-like generator of ``bench_ista.py`` (power-law spectrum and a
+shared offset, then the report's alignment); ``incoherent``, Gaussian unit atoms; ``--seed`` draws
+other problems (the project's own data is never used here). Timings are noisy on a shared
+machine: ratios within a cell are the figures to read.
+
+Usage::
+
+    python benchmarks/bench_grid.py                       # the full grid, 192 cells of 500 rows
+    python benchmarks/bench_grid.py --rows 200            # fewer rows per cell (auto's pilot is then
+                                                          # up to about 8 % of a call: read ratios with care)
+    python benchmarks/bench_grid.py --m 1000              # the 96 cells of 1,000 atoms only
+    python benchmarks/bench_grid.py --quick               # a tiny grid (smoke test)
+
+Time: every call at 10,000 atoms forms a 10,000 x 10,000 Gram matrix (``lasso`` and
+``sparse_encode`` alike; about 1e11 flops at d = 768), six per cell, so the 96 cells at 10,000
+atoms cost several minutes whatever the row count; ``--rows`` sizes the rest.
+
+Writes ``results/benchmarks/grid.json`` (``--out``); ``benchmarks/summary.py`` turns it into the
+grid table of ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import sparse_encode
+from sklearn.exceptions import ConvergenceWarning
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_ista import machine_info, synthetic_problem  # noqa: E402
+
+from slics.core.lasso import _FISTA_TOL, lasso  # noqa: E402
+from slics.core.objectives import lasso_objective  # noqa: E402
+from slics.core.sparse_coding import _fista_rows, _prepare  # noqa: E402
+from slics.utils.io import write_json  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+FRACTIONS = (0.5, 0.2, 0.06, 0.015)     # lambda / median lambda_max: about 3 to 400 non-zeros per row
+TOL = 1e-6
+
+
+def dictionary(kind: str, n: int, d: int, m: int, seed: int):
+    """Rows ``X`` (n, d) and atoms ``D`` (m, d), unit norm, of a coherent or incoherent dictionary."""
+    if kind == "coherent":
+        al = synthetic_problem(n, d, m, seed=seed)
+        return np.ascontiguousarray(al.Z), np.ascontiguousarray(al.D)
+    rng = np.random.default_rng(seed)
+    D = rng.normal(size=(m, d))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    W = rng.random((n, m)) * (rng.random((n, m)) < 8 / m)
+    X = W @ D + 0.3 * rng.normal(size=(n, d)) / np.sqrt(d)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X, D
+
+
+def run(fn, repeat_below: float = 0.5, repeats: int = 3):
+    """Seconds and result of ``fn()``; a call faster than ``repeat_below`` seconds is repeated (up to
+    ``repeats`` times) and the fastest kept, so that the small cells are not one noisy sample."""
+    best, out = np.inf, None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            out = fn()
+        sec = time.perf_counter() - t0
+        best = min(best, sec)
+        if sec >= repeat_below:
+            break
+    return best, out
+
+
+def fista_then_cd(X, D, lam, limit: float):
+    """``method="fista+cd"`` as ``lasso`` runs it (the loose FISTA warm start, then ``"cd"`` from it),
+    with the FISTA part stopped once it has taken ``limit`` seconds: then ``(None, None)``, the
+    method being slower than that (on coherent dictionaries FISTA can run its 5,000 iterations:
+    77 s where ``"cd"`` took 2.3 s). Otherwise ``(W, info)`` of ``lasso``."""
+    t0 = time.perf_counter()
+    prepared = _prepare(D, X.dtype)
+    W0 = _fista_rows(X, lam, None, prepared, _FISTA_TOL, X.dtype, stop=lambda: time.perf_counter() - t0 > limit)
+    if W0 is None:
+        return None, None
+    return lasso(X, D, lam, tol=TOL, init=W0, method="cd", return_info=True)
+
+
+def cell(X, D, lam, positive, dtype, lars: bool, censor: float) -> dict:
+    X, D = X.astype(dtype), D.astype(dtype)
+    X64, D64 = X.astype(np.float64), D.astype(np.float64)
+    solvers, codes = {}, {}
+    methods = ["auto", "cd"] + ([] if positive else ["fista+cd"])
+    for method in methods:
+        if method == "fista+cd":
+            limit = censor * min(solvers["slics_auto"]["seconds"], solvers["slics_cd"]["seconds"])
+            sec, (W, info) = run(lambda: fista_then_cd(X, D, lam, limit))
+            if W is None:
+                solvers["slics_fista+cd"] = {"seconds": None, "stopped_after": limit}
+                continue
+        else:
+            sec, (W, info) = run(lambda: lasso(X, D, lam, positive=positive, tol=TOL, method=method,
+                                               return_info=True))
+        solvers[f"slics_{method}"] = {"seconds": sec, "method_used": info["method"],
+                                      "max_certified_gap": float(info["gap"].max()), "pilot": info["pilot"]}
+        codes[f"slics_{method}"] = W
+    peers = [("sparse_encode_lasso_cd", "lasso_cd")] + ([("sparse_encode_lasso_lars", "lasso_lars")] if lars else [])
+    for name, algorithm in peers:
+        sec, W = run(lambda: sparse_encode(X, D, algorithm=algorithm, alpha=lam / 2, positive=positive, n_jobs=2))
+        solvers[name] = {"seconds": sec}
+        codes[name] = W
+    objectives = {k: lasso_objective(X64, D64, np.asarray(W, np.float64), lam) for k, W in codes.items()}
+    best_rows = np.min(np.vstack(list(objectives.values())), axis=0)
+    best = float(best_rows.sum())
+    for k, f in objectives.items():
+        solvers[k]["relative_objective_gap"] = float((f.sum() - best) / best) if best > 0 else 0.0
+    own = min(solvers[f"slics_{m}"]["seconds"] for m in methods[1:] if solvers[f"slics_{m}"]["seconds"] is not None)
+    auto = solvers["slics_auto"]["seconds"]
+    peer_best = min(solvers[name]["seconds"] for name, _ in peers)
+    return {"mean_nnz_per_row": float(np.count_nonzero(codes["slics_cd"]) / len(X)), "solvers": solvers,
+            "auto_over_fastest_own": auto / own,
+            "speedup_over_sparse_encode": solvers["sparse_encode_lasso_cd"]["seconds"] / auto,
+            "speedup_over_best_peer": peer_best / auto}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=500,
+                    help="rows per cell (default 500: auto's pilot, 2 x 16 rows, is then a few per cent of a call)")
+    ap.add_argument("--d", type=int, nargs="+", default=[384, 512, 768])
+    ap.add_argument("--m", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS),
+                    help="lambda as fractions of the median lambda_max of the rows")
+    ap.add_argument("--dicts", nargs="+", default=["coherent", "incoherent"])
+    ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    ap.add_argument("--signs", nargs="+", default=["signed", "nonneg"])
+    ap.add_argument("--seed", type=int, default=11, help="problem seed (other seeds: other problems)")
+    ap.add_argument("--no-lars", action="store_true", help="skip sparse_encode(algorithm='lasso_lars')")
+    ap.add_argument("--censor", type=float, default=3.0,
+                    help="stop the forced fista+cd once its FISTA part has taken this many times the "
+                         "faster of auto and cd (it cannot be the fastest own method then)")
+    ap.add_argument("--quick", action="store_true", help="a tiny grid: d 64, m 200, 100 rows, two lambdas")
+    ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "grid.json"))
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.rows, args.d, args.m, args.fractions = 100, [64], [200], [0.3, 0.03]
+    for dtype in args.dtypes:                                    # load the compiled kernels of each dtype
+        lasso(np.ones((1, 4), dtype), np.eye(4, dtype=dtype), 0.1)
+    cells = []
+    load0 = os.getloadavg()
+    for d, m, kind in itertools.product(args.d, args.m, args.dicts):
+        X, D = dictionary(kind, args.rows, d, m, args.seed)
+        lam_max = np.median(np.abs(2 * X @ D.T).max(axis=1))
+        for frac, sign, dtype in itertools.product(args.fractions, args.signs, args.dtypes):
+            lam = float(frac * lam_max)
+            res = cell(X, D, lam, sign == "nonneg", np.dtype(dtype), not args.no_lars, args.censor)
+            res.update({"d": d, "m": m, "dictionary": kind, "lam_fraction": frac, "lam": lam, "sign": sign,
+                        "dtype": dtype, "rows": args.rows})
+            cells.append(res)
+            print(f"d={d} m={m} {kind} lam={frac:g}*max {sign} {dtype}: nnz {res['mean_nnz_per_row']:.1f}, "
+                  f"auto/own {res['auto_over_fastest_own']:.2f}, x sparse_encode "
+                  f"{res['speedup_over_sparse_encode']:.1f}, x best peer {res['speedup_over_best_peer']:.1f}",
+                  flush=True)
+    out = {"cells": cells, "tol": TOL, "seed": args.seed, "rows_per_cell": args.rows,
+           "command": "python benchmarks/bench_grid.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "machine": machine_info(), "load_average_before_after": [list(load0), list(os.getloadavg())]}
+    write_json(args.out, out, significant=4)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
