@@ -1,4 +1,5 @@
-"""Image-to-prompt generation path on a tiny randomly initialised Stable unCLIP pipeline (no weights)."""
+"""Image-to-prompt generation on tiny randomly initialised pipelines (no weights): Stable unCLIP, and
+Stable Diffusion with the Ding et al. (2023) image-to-prompt conversion."""
 
 import json
 
@@ -28,29 +29,38 @@ def tiny_tokenizer(folder):
     return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
 
 
-def tiny_unclip(folder):
+def tiny_parts(folder, **unet_options):
+    """Tokenizer, CLIP text encoder, UNet and VAE of a tiny Stable Diffusion (random weights, seeded)."""
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableUnCLIPImg2ImgPipeline, UNet2DConditionModel
-    from diffusers.pipelines.stable_diffusion.stable_unclip_image_normalizer import StableUnCLIPImageNormalizer
-    from transformers import (CLIPImageProcessor, CLIPTextConfig, CLIPTextModel, CLIPVisionConfig,
-                              CLIPVisionModelWithProjection)
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
     tokenizer = tiny_tokenizer(folder)
     text_encoder = CLIPTextModel(CLIPTextConfig(
         bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=EMB, projection_dim=EMB, intermediate_size=37,
         num_attention_heads=4, num_hidden_layers=2, vocab_size=len(tokenizer), max_position_embeddings=77))
-    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
-        hidden_size=EMB, projection_dim=EMB, num_hidden_layers=2, num_attention_heads=4, image_size=32,
-        intermediate_size=37, patch_size=4))
     unet = UNet2DConditionModel(
         sample_size=8, in_channels=4, out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), block_out_channels=(32, 64), attention_head_dim=(2, 4),
-        class_embed_type="projection", projection_class_embeddings_input_dim=2 * EMB, cross_attention_dim=EMB,
-        layers_per_block=1, upcast_attention=True, use_linear_projection=True, norm_num_groups=8)
+        cross_attention_dim=EMB, layers_per_block=1, norm_num_groups=8, **unet_options)
     vae = AutoencoderKL(block_out_channels=(16, 16), in_channels=3, out_channels=3, latent_channels=4,
                         down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
                         up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), norm_num_groups=8)
+    return tokenizer, text_encoder, unet, vae
+
+
+def tiny_unclip(folder):
+    from diffusers import DDIMScheduler, DDPMScheduler, StableUnCLIPImg2ImgPipeline
+    from diffusers.pipelines.stable_diffusion.stable_unclip_image_normalizer import StableUnCLIPImageNormalizer
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    tokenizer, text_encoder, unet, vae = tiny_parts(
+        folder, class_embed_type="projection", projection_class_embeddings_input_dim=2 * EMB, upcast_attention=True,
+        use_linear_projection=True)
+    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=EMB, projection_dim=EMB, num_hidden_layers=2, num_attention_heads=4, image_size=32,
+        intermediate_size=37, patch_size=4))
     return StableUnCLIPImg2ImgPipeline(
         feature_extractor=CLIPImageProcessor(crop_size=32, size=32), image_encoder=image_encoder,
         image_normalizer=StableUnCLIPImageNormalizer(embedding_dim=EMB),
@@ -59,6 +69,18 @@ def tiny_unclip(folder):
         scheduler=DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
                                 prediction_type="v_prediction", set_alpha_to_one=False, steps_offset=1),
         vae=vae).to("cpu")
+
+
+def tiny_sd(folder):
+    """A tiny text-conditioned ``StableDiffusionPipeline`` (SD 1.x layout: epsilon prediction, no safety checker)."""
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    tokenizer, text_encoder, unet, vae = tiny_parts(folder)
+    return StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+        scheduler=DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                                clip_sample=False, set_alpha_to_one=False, steps_offset=1),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False).to("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +110,99 @@ def test_unclip_weights_fail_fast_offline(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(BackboneUnavailableError, match="huggingface-cli download"):
         load_unclip_pipeline()
+
+
+# ------------------------------------------------------------------ Ding et al. (2023): image to prompt
+
+PROJ = 24          # the text projection's output width e (< h = EMB: a wide W_t of full row rank)
+
+
+@pytest.fixture(scope="module")
+def sd(tmp_path_factory):
+    return tiny_sd(tmp_path_factory.mktemp("tok_sd"))
+
+
+def _numpy_conversion(V, W, T, eos, atol=0.0):
+    """The formula of ding2023_prompt_embeds in numpy: SVD pseudo-inverse, written out independently."""
+    U, S, Vt = np.linalg.svd(W, full_matrices=False)
+    cutoff = atol if atol > 0 else max(W.shape) * np.finfo(float).eps * S.max()
+    keep = S > cutoff
+    pinv = (Vt[keep].T / S[keep]) @ U[:, keep].T
+    out = np.repeat(T[None], len(V), axis=0)
+    for i, v in enumerate(V):
+        g = pinv @ (v / np.linalg.norm(v))
+        out[i, eos:] = np.linalg.norm(T[eos]) * g / np.linalg.norm(g)
+    return out
+
+
+def test_ding2023_conversion_matches_numpy_and_projects_back_to_the_input(sd):
+    from slics.embedding.diffusion import ding2023_prompt_embeds, template_prompt
+
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((PROJ, EMB))
+    V = rng.standard_normal((3, PROJ)) * np.array([[0.5], [3.0], [40.0]])
+    T, eos = template_prompt(sd, "")
+    assert eos == 1 and T.shape == (77, EMB)
+    P = ding2023_prompt_embeds(V, W, T, eos)
+    assert tuple(P.shape) == (3, 77, EMB)
+    Tn = T.double().numpy()
+    np.testing.assert_allclose(P.double().numpy(), _numpy_conversion(V, W, Tn, eos), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(P.double().numpy()[:, :eos], np.repeat(Tn[None, :eos], 3, axis=0))   # SOS kept
+    tokens = P.double().numpy()[:, eos]
+    back = tokens @ W.T                                     # W_t c_i: the CLIP text embedding of the token
+    cos = np.sum(back * V, axis=1) / np.linalg.norm(back, axis=1) / np.linalg.norm(V, axis=1)
+    np.testing.assert_allclose(cos, 1.0, atol=1e-6)         # the input's direction, whatever its norm
+    np.testing.assert_allclose(np.linalg.norm(tokens, axis=1), np.linalg.norm(Tn[eos]), rtol=1e-6)
+    # the minimum-norm preimage: the token lies in W_t's row space (no component W_t cannot see)
+    null = np.linalg.svd(W)[2][PROJ:]
+    np.testing.assert_allclose(tokens @ null.T, 0.0, atol=1e-5)
+
+
+def test_ding2023_conversion_truncation_and_template(sd):
+    from slics.embedding.diffusion import ding2023_prompt_embeds, template_prompt
+
+    rng = np.random.default_rng(2)
+    U, _, Vt = np.linalg.svd(rng.standard_normal((PROJ, EMB)), full_matrices=False)
+    S = np.geomspace(5.0, 0.01, PROJ)
+    W = (U * S) @ Vt
+    V = rng.standard_normal((2, PROJ))
+    T, eos = template_prompt(sd, "a b")
+    assert eos == 3                                          # SOS, a, b, EOS: the words stay
+    P = ding2023_prompt_embeds(V, W, T, eos, atol=0.3)
+    np.testing.assert_allclose(P.double().numpy(), _numpy_conversion(V, W, T.double().numpy(), eos, atol=0.3),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(P[:, :eos].numpy(), np.repeat(T[None, :eos].numpy(), 2, axis=0))
+    with pytest.raises(ValueError, match="zero row"):
+        ding2023_prompt_embeds(np.zeros((1, PROJ)), W, T, eos)
+    with pytest.raises(ValueError, match="hidden width"):
+        ding2023_prompt_embeds(V, W.T, T, eos)
+    with pytest.raises(ValueError, match="columns"):
+        ding2023_prompt_embeds(np.ones((1, 5)), W, T, eos)
+
+
+def test_generation_from_prompt_embeds_is_seeded_and_conditioned(sd):
+    from slics.embedding.diffusion import ding2023_prompt_embeds, generate_from_prompt_embeds, template_prompt
+
+    rng = np.random.default_rng(3)
+    W, V = rng.standard_normal((PROJ, EMB)), rng.standard_normal((2, PROJ))
+    P = ding2023_prompt_embeds(V, W, *template_prompt(sd))
+    imgs = generate_from_prompt_embeds(sd, P, seed=5, n_steps=2, guidance_scale=2.0, output_type="np")
+    assert len(imgs) == 2 and imgs[0].shape == (16, 16, 3) and np.all(np.isfinite(imgs[0]))
+    again = generate_from_prompt_embeds(sd, P[1:], seed=6, n_steps=2, guidance_scale=2.0, output_type="np")
+    np.testing.assert_allclose(again[0], imgs[1], atol=1e-5)
+    other = ding2023_prompt_embeds(-V[1:], W, *template_prompt(sd))
+    assert not np.allclose(generate_from_prompt_embeds(sd, other, seed=6, n_steps=2, guidance_scale=2.0,
+                                                       output_type="np")[0], imgs[1])
+    with pytest.raises(ValueError, match="shape"):
+        generate_from_prompt_embeds(sd, P[:, :, :5], n_steps=1)
+
+
+def test_sd_weights_fail_fast_offline(monkeypatch, tmp_path):
+    from slics.embedding.diffusion import load_pipeline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(BackboneUnavailableError, match="stable-diffusion-v1-4"):
+        load_pipeline("ding2023")
+    with pytest.raises(ValueError, match="method"):
+        load_pipeline("dalle")
