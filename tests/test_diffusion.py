@@ -206,3 +206,55 @@ def test_sd_weights_fail_fast_offline(monkeypatch, tmp_path):
         load_pipeline("ding2023")
     with pytest.raises(ValueError, match="method"):
         load_pipeline("dalle")
+
+
+def test_fig11_end_to_end_with_the_chosen_k(sd, tmp_path, monkeypatch):
+    """``generate`` on a tiny world: chosen K of section 03, Procrustes map, Ding et al.'s prompts, Fig. 11 PNG."""
+    import slics.embedding.diffusion as diffusion
+    import slics.embedding.retrieval_set as retrieval_set
+    import slics.evaluation as evaluation
+    from slics.embedding.retrieval_set import RetrievalSet
+    from slics.sections import image_generation as gen
+    from slics.sections import image_to_prompt as sec
+    from slics.utils.config import load_params
+
+    rng = np.random.default_rng(7)
+    n, d_src, C = 60, 16, 3
+    Y = np.zeros((n, C), dtype=bool)
+    Y[np.arange(n), rng.integers(0, C, n)] = True
+    Y[::3, (np.arange(0, n, 3) // 3 + 1) % C] = True               # every third row has two concepts
+    atoms = rng.standard_normal((C, d_src))
+    X = Y @ atoms + 0.1 * rng.standard_normal((n, d_src))
+    split = np.array(["train"] * 30 + ["val"] * 6 + ["query"] * 12 + ["pool"] * 12, dtype=object)
+    rs = RetrievalSet.from_arrays(X, Y, split, general_names=["cat", "dog", "car"], dataset="coco",
+                                  image_ids=[f"img{i}.jpg" for i in range(n)])
+    flickr = rng.standard_normal((80, d_src))
+    R0 = np.linalg.qr(rng.standard_normal((PROJ, PROJ)))[0][:d_src]
+    flickr_tgt = flickr @ R0 + 0.01 * rng.standard_normal((80, PROJ))
+    W = rng.standard_normal((PROJ, EMB))
+    fitted_k = []
+
+    class Spy(evaluation.SLiCSMethod):
+        def __init__(self, n_atoms, *args, **kwargs):
+            fitted_k.append(n_atoms)
+            super().__init__(n_atoms, *args, **kwargs)
+
+    monkeypatch.setattr(diffusion, "load_pipeline", lambda method, model, device=None: sd)
+    monkeypatch.setattr(sec, "full_embeddings", lambda params, device=None: (flickr, flickr_tgt))
+    monkeypatch.setattr(gen, "clip_text_projection", lambda backbone, device=None: W)
+    monkeypatch.setattr(gen, "chosen_k", lambda dataset, backbone: {("coco", "clip-vit-b32"): 3}[dataset, backbone])
+    monkeypatch.setattr(gen, "query_images", lambda rs_, rows: [rng.random((16, 16, 3)) for _ in rows])
+    monkeypatch.setattr(retrieval_set, "load_set", lambda dataset, params: rs)
+    monkeypatch.setattr(evaluation, "SLiCSMethod", Spy)
+    monkeypatch.setenv("SLICS_RESULTS_DIR", str(tmp_path))
+    params = load_params()
+    params.update(profile="full", embed={**params["embed"], "backbone": "clip-vit-b32"})
+    params["image_to_prompt"].update(n_train=40, n_test=20)
+    params["image_to_prompt"]["generation"].update(enabled=True, n_steps=2, n_queries=2)
+    dest = gen.generate(params)
+    assert dest == tmp_path / "figures" / gen.FIGURE and dest.stat().st_size > 0
+    assert fitted_k == [3]                                           # the K stage 03 chose, not k_grid[0]
+    from PIL import Image
+
+    with Image.open(dest) as img:
+        assert img.format == "PNG" and img.width > img.height      # two rows: query + up to two concepts each
