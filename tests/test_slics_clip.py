@@ -73,7 +73,7 @@ def _tiny_set(n=30, d=6, seed=0):
 def _cosine_top(q, P, k):
     """Brute force: candidate positions by decreasing cosine (stable ties), independent of top_k."""
     norms = np.linalg.norm(P, axis=1)
-    cos = (P @ q) / np.where(norms == 0, 1, norms) / np.linalg.norm(q)      # a zero candidate scores 0
+    cos = (P @ q) / np.where(norms == 0, 1, norms) / (np.linalg.norm(q) or 1.0)     # zero vectors score 0
     return np.argsort(-cos, kind="stable")[:k]
 
 
