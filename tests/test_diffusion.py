@@ -258,3 +258,26 @@ def test_fig11_end_to_end_with_the_chosen_k(sd, tmp_path, monkeypatch):
 
     with Image.open(dest) as img:
         assert img.format == "PNG" and img.width > img.height      # two rows: query + up to two concepts each
+
+
+def test_fig11_with_the_unclip_alternative(pipe):
+    """``method: unclip``: the aligned components, at the norm of the query's own unCLIP embedding."""
+    from PIL import Image
+
+    from slics.sections import image_generation as gen
+
+    rng = np.random.default_rng(8)
+    R = np.linalg.qr(rng.standard_normal((EMB, EMB)))[0][:10]
+    alignment = {"R": R, "source_mean": np.zeros(10), "target_mean": 0.1 * rng.standard_normal(EMB)}
+    image = Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8))
+    comps = {"cat": rng.standard_normal(10), "dog": rng.standard_normal(10)}
+    cond = gen.conditions("unclip", pipe, np.array(list(comps.values())), alignment, image=image)
+    assert cond.shape == (2, EMB)
+    np.testing.assert_allclose(np.linalg.norm(cond, axis=1), np.linalg.norm(cond[0]), rtol=1e-5)
+    fig = gen.generation_figure(pipe, "unclip", [{"title": "q", "image": image, "components": comps}], alignment,
+                                {"n_steps": 2, "guidance_scale": 2.0, "noise_level": 0}, seed=0)
+    assert len(fig.axes) == 3
+    with pytest.raises(ValueError, match="text_projection"):
+        gen.conditions("ding2023", pipe, np.ones((1, 10)), alignment)
+    with pytest.raises(ValueError, match="generation.method"):
+        gen.conditions("dalle", pipe, np.ones((1, 10)), alignment)
