@@ -100,16 +100,19 @@ def ding2023_prompt_embeds(image_embeds, text_projection, template_embeds, eos_p
     :math:`W_t c_i = (s/\|g_i\|)\,u_i`: projecting the converted token back gives the input's
     direction exactly (the tests check it).
 
-    What Ding et al. specify, as we read them: the linear map from a CLIP image embedding to the
-    text encoder's token-level feature given by the pseudo-inverse of the text projection, that
-    the converted feature takes the end-of-text position and the padding after it, and an empty
-    prompt for image variation. Our choices: the image embedding is normalised first and the
+    What Ding et al. specify: that the conversion is a linear projection matrix in closed form,
+    obtained from CLIP's own (text) projection, mapping the image embedding to the prompt
+    embedding of the text encoder Stable Diffusion reads (their abstract; the SLiCS paper cites
+    it for this step). The details below follow our reading and public re-implementations of
+    their method, not a quotation of it: the Moore-Penrose pseudo-inverse :math:`W_t^+`, the
+    converted token placed after the start token of the empty prompt (the end-of-text position
+    and the padding after it). Our choices: the image embedding is normalised first and the
     converted token rescaled to the template's own end-of-text feature norm ``s`` (a scale has to
     be chosen: :math:`W_t^+ u` has no natural norm; ``s`` is the norm of a real token feature the
-    UNet saw in training); ``atol`` defaults to the Moore-Penrose inverse (only singular values
+    UNet saw in training); ``atol`` defaults to the plain pseudo-inverse (only singular values
     below ``max(e, h)`` machine epsilons times the largest are dropped, ``torch.linalg.pinv``'s
-    default), while some public implementations truncate at 0.3; the template (default empty) and
-    the positions before its end-of-text token are kept as the encoder gives them.
+    default), while public implementations truncate at 0.3; a non-empty template keeps its words
+    before the end-of-text token as the encoder gives them.
 
     Parameters
     ----------
