@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # Offline copies of the small external inputs (see data/README.md); a sibling ../shared/data is used when present.
 export SLICS_DATA_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data))
 
-.PHONY: venv reproduce test inputs rehearse-full lab benchmarks mutation clean-venv site browser
+.PHONY: venv reproduce test inputs rehearse-full lab benchmarks mutation mutation-kernels clean-venv site browser
 
 # Hand runs in `make lab` write here (git-ignored), never into the committed results/.
 SCRATCH_RESULTS ?= $(CURDIR)/results-scratch
@@ -86,12 +86,18 @@ benchmarks: venv
 	python benchmarks/bench_splice.py
 	python benchmarks/bench_pq.py
 	python benchmarks/bench_cli.py
+	python benchmarks/bench_dask.py
 	python benchmarks/summary.py
+	python -m slics.distributed.estimate --write
 
 # Mutation score of src/slics/core (mutmut, config in pyproject.toml; needs the `bench` extra):
 # results/benchmarks/mutation.json. Slow, so not part of `make test`; MODULES=slics.core.retrieval narrows it.
 mutation: venv
 	python benchmarks/mutation.py $(MODULES)
+
+# Hand-made mutants of the numba kernels (mutmut skips decorated functions); minutes per mutant.
+mutation-kernels: venv
+	python benchmarks/mutation_kernels.py $(KERNELS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,25 +1,30 @@
 """Mutation score of the library's core, written to ``results/benchmarks/mutation.json``.
 
 Run by ``make mutation`` (not in CI time: minutes per module). mutmut, configured in
-``pyproject.toml`` (``[tool.mutmut]``: the modules of ``src/slics/core/`` except the
-numba-compiled ones, and the unit tests that run against them), makes single small changes
-("mutants") of the code and reruns the tests that reach each changed function; a mutant that
-no test notices "survived" and shows behaviour that no test pins down.
+``pyproject.toml`` (``[tool.mutmut]``: every module of ``src/slics/core/``, and the unit tests
+that run against them), makes single small changes ("mutants") of the code and reruns the
+tests that reach each changed function; a mutant that no test notices "survived" and shows
+behaviour that no test pins down. mutmut leaves decorated functions alone, so the numba
+kernels (``@njit``) get their mutants from ``benchmarks/mutation_kernels.py`` instead.
 
 Usage::
 
     python benchmarks/mutation.py                         # every module of the config
     python benchmarks/mutation.py slics.core.retrieval    # some modules only
+    python benchmarks/mutation.py --recheck --with=tests/test_mutants_core.py slics.core.splice
+        # the survivors of the last run again, against the tests written for them
 
 The JSON holds, per module checked, the count of each outcome, the score
 ``killed / (killed + survived + no tests + suspicious)`` (timeouts count as killed, as in
-mutmut) and the surviving mutants' names (``mutmut show NAME`` prints one). Modules are
-merged into the existing file, so one module can be rerun alone.
+mutmut), the surviving mutants' names (``mutmut show NAME`` prints one) and the equivalent
+mutants (``EQUIVALENT`` below: each with the reason no test can kill it; not counted).
+Modules are merged into the existing file, so one module can be rerun alone.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +35,35 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "benchmarks" / "mutation.json"
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+# Surviving mutants that no test can kill: they change nothing observable. Not counted in the
+# score; the names follow mutmut's numbering of the current sources (recheck after an edit).
+EQUIVALENT = {
+    "slics.core.alignment.x_rotation_error__mutmut_17":
+        "sqrt(R_true.shape[1]) for sqrt(R_true.shape[0]): the maps are square (p, p)",
+    "slics.core.alignment.x__check_pair__mutmut_4": "check_matrix(dtype=None): astype(None) is float64 too",
+    "slics.core.alignment.x__check_pair__mutmut_6": "check_matrix without a name: the default name is 'X'",
+    "slics.core.alignment.x__check_pair__mutmut_7": "check_matrix without dtype: the default dtype is float64",
+    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_10": "check_matrix(dtype=None): astype(None) is float64 too",
+    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_12": "check_matrix without a name: the default name is 'X'",
+    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_14": "check_matrix without dtype: the default dtype is float64",
+    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_2":
+        "check_is_fitted(self, None): sklearn then looks for any fitted attribute; an unfitted map has none",
+    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_4": "check_is_fitted(self): as above",
+    "slics.core.omp.x_nn_omp__mutmut_56": "active = counts >= 0: a row with count 0 is never in counts > step anyway",
+    "slics.core.omp.x_nn_omp__mutmut_60": "counts.max(initial=None): X has at least one row (checked), so a max exists",
+    "slics.core.omp.x_nn_omp__mutmut_61": "counts.max(initial=1): an extra step with no row breaks at once",
+    "slics.core.omp.x_nn_omp__mutmut_83": "active[...] = None: numpy stores None as False in a boolean array",
+    "slics.core.omp.x_nn_omp__mutmut_85":
+        "rows without gain kept active: their residual is unchanged, so they never gain later (work only)",
+    "slics.core.omp.x_nn_omp__mutmut_96": "NNLS refit without the warm start: the same solution, more iterations",
+    "slics.core.omp.x_nn_omp__mutmut_100": "as above (init omitted)",
+    "slics.core.omp.x_nn_omp__mutmut_101": "warm start W - selected: nnls_batch projects init on the orthant first",
+    "slics.core.splice.xǁSpLiCEǁtransform__mutmut_2":
+        "check_is_fitted(self, None): sklearn then looks for any fitted attribute; an unfitted SpLiCE has none",
+    "slics.core.splice.xǁSpLiCEǁtransform__mutmut_4": "check_is_fitted(self): as above",
+    "slics.core.splice.xǁSpLiCEǁreconstruct__mutmut_2": "check_is_fitted(self, None): as above",
+    "slics.core.splice.xǁSpLiCEǁreconstruct__mutmut_4": "check_is_fitted(self): as above",
+}
 COUNTED = KILLED | {"survived", "no tests", "suspicious"}
 
 
@@ -49,35 +83,104 @@ def score(outcomes: Counter) -> float | None:
     return sum(n for o, n in outcomes.items() if o in KILLED) / counted if counted else None
 
 
+def write_record(record: dict) -> None:
+    """Write ``record`` to ``OUT`` atomically (shared with ``mutation_kernels.py``)."""
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    tmp = OUT.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(OUT)
+
+
+_RECHECK_RUNNER = """
+import json, os, sys
+import pytest
+names, files = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+codes = {}
+for name in [""] + names:                # "" first: the unmutated sources must pass
+    os.environ["MUTANT_UNDER_TEST"] = name
+    codes[name] = int(pytest.main([*files, "-x", "-q", "-p", "no:cacheprovider", "--no-header", "-p", "no:warnings"]))
+    if name == "" and codes[name]:
+        break
+print("RECHECK " + json.dumps(codes))
+"""
+
+
+def _recheck(modules: list[str], extra_tests: list[str]) -> None:
+    """Run the surviving mutants of ``modules`` again against ``extra_tests`` (tests written for the
+    survivors), in the mutants tree of the last run, and record those they kill in mutmut's
+    records (mutmut itself keeps a survivor's result while its function is unchanged). One
+    process runs them all: mutmut's trampolines read the mutant's name at every call."""
+    mutants = ROOT / "mutants"
+    shutil.copytree(ROOT / "tests", mutants / "tests", dirs_exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(mutants / "src"), os.environ.get("PYTHONPATH", "")]),
+           "NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER", "workqueue")}
+    survivors = {module: module_outcomes(module)[1] for module in modules}
+    names = [n for group in survivors.values() for n in group]
+    run = subprocess.run([sys.executable, "-c", _RECHECK_RUNNER, json.dumps(names), json.dumps(extra_tests)],
+                         cwd=mutants, env=env, capture_output=True, text=True)
+    line = next((l for l in run.stdout.splitlines() if l.startswith("RECHECK ")), None)
+    if line is None:
+        raise SystemExit(f"the recheck did not finish:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
+    codes = json.loads(line[len("RECHECK "):])
+    if codes.pop(""):                    # a test that fails unmutated would "kill" every mutant
+        raise SystemExit(f"{extra_tests} fail on the unmutated sources of the last run:\n{run.stdout[-3000:]}")
+    for module in modules:
+        meta_path = mutants / "src" / (module.replace(".", "/") + ".py.meta")
+        meta = json.loads(meta_path.read_text())
+        for name in survivors[module]:
+            if codes.get(name) == 1:
+                meta["exit_code_by_key"][name] = 1
+            print(f"{name}: {'killed' if codes.get(name) == 1 else 'survived'}")
+        meta_path.write_text(json.dumps(meta))
+
+
 def main(argv: list[str]) -> int:
-    modules = argv or None
+    recheck = "--recheck" in argv
+    extra_tests = [a.split("=", 1)[1] for a in argv if a.startswith("--with=")]
+    modules = [a for a in argv if not a.startswith("--")] or None
     globs = [f"{m}.*" for m in modules] if modules else []
-    # mutmut keeps a mutant's result while its function is unchanged, even after the tests change
-    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "mutmut", "run", *globs], cwd=ROOT)
+    if recheck:
+        if not modules:
+            print("--recheck needs the modules to recheck.", file=sys.stderr)
+            return 2
+        _recheck(modules, extra_tests)
+    else:
+        # mutmut keeps a mutant's result while its function is unchanged, even after the tests change
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+        # mutmut forks one child per mutant from a warmed-up test process; numba's default OpenMP
+        # layer kills a forked child (SIGTERM, "fork() called from a process already using GNU
+        # OpenMP"), which mutmut would record as "suspicious". The workqueue layer survives a fork.
+        env = {**os.environ, "NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER", "workqueue")}
+        run = subprocess.run([sys.executable, "-m", "mutmut", "run", *globs], cwd=ROOT, env=env)
+        if run.returncode:
+            print(f"mutmut run failed (exit {run.returncode}); nothing recorded.", file=sys.stderr)
+            return 2
     seconds = time.perf_counter() - start
-    if run.returncode:
-        print(f"mutmut run failed (exit {run.returncode}); nothing recorded.", file=sys.stderr)
-        return 2
     if modules is None:
         modules = sorted(".".join(p.relative_to(ROOT / "mutants" / "src").with_suffix("").with_suffix("").parts)
                          for p in (ROOT / "mutants" / "src").rglob("*.py.meta"))
     record = json.loads(OUT.read_text()) if OUT.exists() else {"modules": {}}
     for module in modules:
         outcomes, survivors = module_outcomes(module)
-        record["modules"][module] = {"outcomes": dict(sorted(outcomes.items())), "score": score(outcomes),
-                                     "survivors": survivors, "seconds": round(seconds, 1)}
+        equivalent = {name: EQUIVALENT[name] for name in survivors if name in EQUIVALENT}
+        outcomes["survived"] -= len(equivalent)           # equivalent mutants are not counted
+        outcomes = +outcomes
+        if equivalent:
+            outcomes["equivalent"] = len(equivalent)
+        entry = {"outcomes": dict(sorted(outcomes.items())), "score": score(outcomes),
+                 "survivors": [n for n in survivors if n not in equivalent], "equivalent": equivalent,
+                 "seconds": round(seconds, 1)}
+        if recheck:
+            entry["rechecked_with"] = extra_tests
+        record["modules"][module] = entry
         print(f"{module}: score {score(outcomes):.3f}  {dict(outcomes)}")
     total = sum((Counter(m["outcomes"]) for m in record["modules"].values()), Counter())
     record["total"] = {"outcomes": dict(sorted(total.items())), "score": score(total)}
     from importlib.metadata import version
 
     record["tool"] = f"mutmut {version('mutmut')}"
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(OUT)
+    write_record(record)
     print(f"total score {record['total']['score']:.3f} -> {OUT.relative_to(ROOT)}")
     return 0
 

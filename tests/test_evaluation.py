@@ -104,13 +104,13 @@ def test_bad_methods_and_sets_are_named(planted):
         evaluate(planted, ["SLiCS"])
     with pytest.raises(TypeError, match="methods must be names"):
         evaluate(planted, [3])
-    no_text = RetrievalSet.from_arrays(planted.X_raw, planted.data.general, planted.split, general_names="abc")
+    no_text = RetrievalSet.from_arrays(planted.X_raw, planted.data.general, planted.split, general_names=["a", "b", "c"])
     with pytest.raises(ValueError, match="U-SLiCS needs concept-name embeddings"):
         evaluate(no_text, ["U-SLiCS"])
     with pytest.raises(ValueError, match="SpLiCE needs a word vocabulary"):
         evaluate(no_text, ["SpLiCE"])
     with pytest.raises(ValueError, match="split has no 'pool' rows"):
         RetrievalSet.from_arrays(planted.X_raw, planted.data.general, np.where(planted.split == "pool", "val",
-                                 planted.split), general_names="abc")
+                                 planted.split), general_names=["a", "b", "c"])
     with pytest.raises(ValueError, match="general_names has 2 names for 3 label columns"):
-        RetrievalSet.from_arrays(planted.X_raw, planted.data.general, planted.split, general_names="ab")
+        RetrievalSet.from_arrays(planted.X_raw, planted.data.general, planted.split, general_names=["a", "b"])

@@ -47,7 +47,7 @@ def test_normalise_tokens_makes_every_token_unit_and_keeps_direction():
 
 
 def test_token_shape_errors():
-    with pytest.raises(ValueError, match="tokens of equal length"):
+    with pytest.raises(ValueError, match="n_tokens = 3 does not divide the 10 features"):
         split_tokens(np.ones((2, 10)), 3)
     with pytest.raises(ValueError, match="zero"):
         normalise_tokens(np.zeros((1, 6)), 2)
@@ -153,7 +153,7 @@ def test_token_quantiser_unit_codebook_and_planted_clusters():
 
 
 def test_token_quantiser_needs_enough_tokens():
-    with pytest.raises(ValueError, match="cannot make"):
+    with pytest.raises(ValueError, match="codebook_size = 10 is more than the 6 training tokens"):
         TokenQuantiser(n_tokens=2, codebook_size=10).fit(np.ones((3, 4)))
 
 

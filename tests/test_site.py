@@ -95,6 +95,7 @@ def test_site_builds_quickly_with_one_page_per_notebook(site):
     notebooks = sorted(p.stem for p in (project_root() / "results" / "notebooks").glob("*.ipynb"))
     assert sorted(p.stem for p in (out / "notebooks").glob("*.html")) == notebooks
     assert {"index.html", "benchmarks.html", "data.html"} <= {p.name for p in pages}
+    assert (out / ".slics-site").is_file()                 # a rebuild may replace this folder (check_site_folder)
     assert seconds < 120
     for page in out.rglob("*.html"):
         text = page.read_text()

@@ -135,3 +135,78 @@ def test_tsne_layout_ignores_float_noise_below_its_input_precision():
     moved = X.copy()
     moved[0, 0] += 1e-4                         # one coordinate, one rounding step: t-SNE amplifies it
     assert a.tobytes() != figs.tsne_2d(moved, perplexity=10, seed=0).tobytes()
+
+
+def _full_params():
+    from slics.utils.config import load_params
+
+    params = load_params()
+    params["profile"] = "full"
+    params["embed"]["backbone"] = "clip-vit-b32"
+    return params
+
+
+def test_table2_backbones_put_the_embed_backbone_first_and_rows_follow_the_list():
+    params = _full_params()
+    assert sec.table2_backbones(params) == ["clip-vit-b32", "clip-rn50"]
+    rows = pd.DataFrame({"dataset": ["coco", "mirflickr25k", "mirflickr25k", "coco"],
+                         "backbone": ["clip-vit-b32", "clip-vit-b32", "clip-rn50", "clip-rn50"],
+                         "method": ["UF", "UF", "S-SLiCS", "S-SLiCS"]})
+    ordered = sec.order_cases(rows, params)
+    assert list(zip(ordered["dataset"], ordered["backbone"])) == [
+        ("mirflickr25k", "clip-rn50"), ("mirflickr25k", "clip-vit-b32"), ("coco", "clip-rn50"), ("coco", "clip-vit-b32")]
+    paper = {"uf_clip_general": {"mirflickr25k": 0.728, "coco": 0.791},
+             "best_s_slics_general": {"mirflickr25k": 0.895, "coco": 0.929}}
+    shown = sec.with_paper_values(ordered, paper)
+    assert shown["paper_vit_map_general"].tolist() == [0.895, 0.728, 0.929, 0.791]
+
+
+def test_paper_values_sit_at_vit_b32():
+    """The stated UF-CLIP and best S-SLiCS values are the ViT-B/32 cases: UF + (S-SLiCS - UF) of MIR/ViT
+    and COCO/ViT give exactly the stated best S-SLiCS (checked on the reference, not assumed)."""
+    from slics.utils.reference import report_values
+
+    ref = report_values("slics_clip")
+    diffs = dict(zip(ref["cases"], ref["differences"]["S-SLiCS - UF"]["general"]))
+    for dataset, label in (("mirflickr25k", "MIR"), ("coco", "COCO")):
+        uf, best = ref["uf_clip_general"][dataset], ref["best_s_slics_general"][dataset]
+        assert uf + diffs[f"{label}/{sec.PAPER_CASE_OF_STATED}"] == pytest.approx(best, abs=1e-9)
+        assert uf + diffs[f"{label}/RN"] != pytest.approx(best, abs=1e-3)
+
+
+def test_other_backbone_embeddings_are_cached_and_recomputed_when_the_run_changes(tmp_path, monkeypatch):
+    """Stage 03 encodes a second Table 2 backbone once: the key file says what it was made from."""
+    from slics.embedding import embed_multilabel as em
+    from slics.utils import config
+
+    monkeypatch.setenv("SLICS_DATA_DIR", str(tmp_path))
+    import slics.embedding.embed as embed_mod
+
+    monkeypatch.setattr(embed_mod, "laion10k_words", lambda: ["cat", "dog"])
+    calls = []
+
+    def fake_embed(dataset, params, **kw):
+        calls.append((dataset, params["embed"]["backbone"]))
+        folder = embed_mod.embeddings_dir(params["embed"]["backbone"], dataset)
+        folder.mkdir(parents=True, exist_ok=True)
+
+    class Text:
+        def encode_text(self, prompts, batch_size=256):
+            return np.ones((len(prompts), 3))
+
+    monkeypatch.setattr(em, "embed_multilabel", fake_embed)
+    import slics.embedding.registry as registry
+
+    monkeypatch.setattr(registry, "load_backbone", lambda name, **kw: Text())
+    params = _full_params()
+    em.backbone_embeddings("coco", params, "clip-rn50")
+    em.backbone_embeddings("coco", params, "clip-rn50")
+    assert calls == [("coco", "clip-rn50")]                     # the second call reuses the cache
+    vocab = np.load(tmp_path / "embeddings" / "clip-rn50" / "cifar10" / "laion10k_vocab.npy")
+    assert vocab.shape == (2, 3)
+    params["seed"] = 1
+    em.backbone_embeddings("coco", params, "clip-rn50")
+    assert calls == [("coco", "clip-rn50")] * 2                # another seed: another split, recomputed
+    with pytest.raises(ValueError, match="no text tower"):
+        em.backbone_embeddings("coco", params, "dinov2-vitb14")
+    assert config.data_dir() == tmp_path

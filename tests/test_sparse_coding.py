@@ -180,7 +180,7 @@ def test_center_and_normalise():
     np.testing.assert_allclose(np.linalg.norm(Xc, axis=1), 1.0)
     Xc2, mu2 = center_and_normalise(X, mean=np.zeros(8))
     np.testing.assert_allclose(Xc2, X / np.linalg.norm(X, axis=1, keepdims=True))
-    with pytest.raises(ValueError, match="mean must have shape"):
+    with pytest.raises(ValueError, match="mean must be a finite vector of length"):
         center_and_normalise(X, mean=np.zeros(3))
     D, mu_c = concept_dictionary(X)
     assert D.shape == (10, 8)

@@ -29,7 +29,7 @@ import numpy as np
 from .core.nnls import nnls_batch
 from .core.sparse_coding import center_and_normalise
 from .core.normalise import normalise_rows
-from .utils.validation import check_indices, check_int, check_matrix
+from .utils.validation import check_indices, check_int, check_matrix, check_names
 
 __all__ = ["word_captions", "centre_vocabulary"]
 
@@ -87,6 +87,8 @@ def word_captions(model_or_dictionary, vocab_emb, words, *, n_words: int = 5, co
         if atom_concept is None:
             raise ValueError("atom_concept is required with a bare dictionary: pass the concept index of every atom "
                              "(a fitted SLiCS model carries it).")
+    if concept_names is not None:                # the keys of the result: one string each, no repeats
+        concept_names = check_names(concept_names, "concept_names", unique=True)
     if np.shape(atom_concept) != (D.shape[0],):
         raise ValueError(f"atom_concept must hold one concept index per atom ({D.shape[0]}), "
                          f"got shape {np.shape(atom_concept)}.")
@@ -95,7 +97,7 @@ def word_captions(model_or_dictionary, vocab_emb, words, *, n_words: int = 5, co
     bound = max(D.shape[0], 0 if concept_names is None else len(concept_names))
     atom_concept = check_indices(atom_concept, "atom_concept", bound)
     V = check_matrix(vocab_emb, "vocab_emb", n_cols=D.shape[1])
-    words = list(words)
+    words = check_names(words, "words")
     if len(words) != V.shape[0]:
         raise ValueError(f"words has {len(words)} entries but vocab_emb has {V.shape[0]} rows; row i of vocab_emb "
                          f"must be the embedding of words[i].")
@@ -105,7 +107,6 @@ def word_captions(model_or_dictionary, vocab_emb, words, *, n_words: int = 5, co
     n_concepts = int(atom_concept.max()) + 1 if atom_concept.size else 0
     if concept_names is None:
         concept_names = [f"concept {j}" for j in range(n_concepts)]
-    concept_names = [str(c) for c in concept_names]
     if len(concept_names) < n_concepts:     # more names: the last concepts have no atoms (skipped)
         raise ValueError(f"concept_names has {len(concept_names)} names for {n_concepts} concepts.")
     if centre:

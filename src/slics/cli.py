@@ -7,6 +7,10 @@ Verbs (``slics <verb> --help`` lists every option):
 * ``caption``: the words each concept's subspace reconstructs best (:mod:`slics.captions`).
 * ``components``: every row's component in each of its concepts (full disentanglement).
 * ``retrieve``: concept-filtered top-k of query embeddings in a pool (:mod:`slics.retrieval`).
+
+``components`` and ``retrieve`` also read a chunked store (a zarr folder or a folder of ``.npy``
+shards) and run on Dask workers (``--workers N`` for a local cluster, ``--scheduler ADDRESS``
+for a running one; :mod:`slics.distributed.cli`).
 * ``evaluate``: mAP@k, general and sub-label, of any of the six methods on a user's split.
 
 Inputs: embeddings as ``.npy``, ``.npz`` (``FILE.npz:KEY`` when it holds several arrays) or
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
 import warnings
 from pathlib import Path
@@ -31,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .utils.io import numpy_file_kind
 
 __all__ = ["main", "InputError"]
 
@@ -55,14 +61,37 @@ def _split_key(spec: str) -> tuple[Path, str | None]:
 
 
 def _exists(path: Path, what: str) -> None:
+    if path.is_dir():
+        raise InputError(f"{what} file {str(path)!r} is a folder; give the path of a file.")
     if not path.is_file():
         raise FileNotFoundError(f"{what} file {str(path)!r} does not exist.")
+
+
+def _read_text(path: str, what: str) -> str:
+    """A text input as str: UTF-8, with the byte-order mark that spreadsheet programs write removed
+    (it would otherwise stick to the first name); other encodings are refused with the fix."""
+    p = Path(path)
+    _exists(p, what)
+    try:
+        return p.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[:exc.start].count(b"\n") + 1
+        raise InputError(f"{what} file {path!r} is not UTF-8 text (line {line}: {exc.reason}); save it as UTF-8 "
+                         f"(e.g. iconv -f latin1 -t utf-8).") from None
 
 
 def _read_array(spec: str, what: str) -> np.ndarray:
     path, key = _split_key(spec)
     _exists(path, what)
     suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        kind = numpy_file_kind(path)
+        if kind is None:
+            raise InputError(f"{what} file {str(path)!r} is not a NumPy file: its first bytes are neither a .npy "
+                             f"header nor a .npz (zip) archive; write it with numpy.save or numpy.savez.")
+        if kind == "pickle":
+            raise InputError(f"{what} file {str(path)!r} holds Python objects (a pickle); slics reads only plain "
+                             f"numeric arrays.")
     try:
         if suffix == ".npy":
             return np.load(path, allow_pickle=False)
@@ -131,13 +160,19 @@ def read_embeddings_array(X, what: str, n_cols: int | None = None) -> np.ndarray
 
 def read_lines(path: str, what: str) -> list[str]:
     """Non-empty, stripped lines of a UTF-8 text file (unique)."""
-    p = Path(path)
-    _exists(p, what)
-    lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()]
+    lines = [ln.strip() for ln in _read_text(path, what).splitlines()]
     lines = [ln for ln in lines if ln]
     if not lines:
         raise InputError(f"{what} file {path!r} is empty; write one entry per line.")
     return lines
+
+
+def _read_csv(text: str, path: str, what: str) -> pd.DataFrame:
+    """A CSV input's cells as strings; a malformed row is named with the file."""
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"{what} file {path!r} is not a well-formed CSV: {str(exc).strip()}") from None
 
 
 def _unique(names, what: str, path: str) -> None:
@@ -148,10 +183,8 @@ def _unique(names, what: str, path: str) -> None:
 
 def read_labels(path: str, n_rows: int, what: str = "labels") -> tuple[list[str], np.ndarray]:
     """Concept names (the CSV header) and the boolean (n_rows, C) label matrix."""
-    p = Path(path)
-    _exists(p, what)
-    with open(p, newline="", encoding="utf-8") as fh:
-        header = next(csv.reader(fh), None)
+    text = _read_text(path, what)
+    header = next(csv.reader(io.StringIO(text, newline="")), None)
     if not header:
         raise InputError(f"{what} file {path!r} is empty; it needs a header of concept names and one 0/1 row "
                          f"per embedding.")
@@ -159,7 +192,7 @@ def read_labels(path: str, n_rows: int, what: str = "labels") -> tuple[list[str]
     if any(not n for n in names):
         raise InputError(f"{what} file {path!r} has an empty column name in its header.")
     _unique(names, f"the header of {what} file", path)
-    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    df = _read_csv(text, path, what)
     if len(df) != n_rows:
         raise InputError(f"{what} file {path!r} has {len(df)} rows but the embeddings have {n_rows}; row i of the "
                          f"labels must describe embedding i.")
@@ -180,12 +213,12 @@ def read_split(path: str, n_rows: int) -> np.ndarray:
     if p.suffix.lower() == ".npy":
         split = np.asarray(_read_array(path, "split")).astype(str)
     elif p.suffix.lower() == ".csv":
-        df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        df = _read_csv(_read_text(path, "split"), path, "split")
         if "split" not in df.columns:
             raise InputError(f"split file {path!r} needs a column named 'split' (it has {list(df.columns)}).")
         split = df["split"].to_numpy(dtype=str)
     else:
-        split = np.array([ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()])
+        split = np.array([ln.strip() for ln in _read_text(path, "split").splitlines() if ln.strip()])
     if split.shape != (n_rows,):
         raise InputError(f"split file {path!r} has {split.size} entries but the embeddings have {n_rows} rows.")
     unknown = sorted(set(split.tolist()) - set(SPLITS))
@@ -386,8 +419,11 @@ def cmd_caption(args) -> int:
 
 
 def cmd_components(args) -> int:
+    from .distributed import cli as on_dask
     from .utils.io import atomic_path
 
+    if on_dask.wanted(args, args.embeddings):     # a chunked store, or a cluster asked for
+        return on_dask.components(args, _load(args.model))
     out = _check_out(args.out, (".npy", ".npz"))
     model = _load(args.model)
     X = read_embeddings(args.embeddings, n_cols=model.n_features_in_)
@@ -407,23 +443,34 @@ def cmd_retrieve(args) -> int:
     from .core.normalise import normalise_rows
     from .retrieval import top_k
 
+    from .distributed import cli as on_dask
+
     out = _check_out(args.out, (".csv", ".md"))
     model = _load(args.model)
     concepts = _concept_index(model, args.concept)
-    P = read_embeddings(args.pool, "pool embeddings", n_cols=model.n_features_in_)
-    Q = read_embeddings(args.queries, "query embeddings", n_cols=model.n_features_in_)
-    if not 1 <= args.k <= P.shape[0]:
-        raise InputError(f"-k must be between 1 and the pool size ({P.shape[0]}), got {args.k}.")
-    P, Q = normalise_rows(prepare_for(model, P)), prepare_for(model, Q)
-    frames = []
+    sharded = on_dask.wanted(args, args.pool)     # a chunked store, or a cluster asked for
+    if not sharded:
+        P = read_embeddings(args.pool, "pool embeddings", n_cols=model.n_features_in_)
+        if not 1 <= args.k <= P.shape[0]:
+            raise InputError(f"-k must be between 1 and the pool size ({P.shape[0]}), got {args.k}.")
+        P = normalise_rows(prepare_for(model, P))
+    Q = prepare_for(model, read_embeddings(args.queries, "query embeddings", n_cols=model.n_features_in_))
+    projections = []
     for name, j in zip(args.concept, concepts):
         F = normalise_rows(model.project(Q, j))
         zero = int(np.sum(~F.any(axis=1)))
         if zero:
             warnings.warn(f"{zero} of {len(F)} queries have no component in concept {name!r} (their projection "
                           f"is zero): they score 0 against every candidate, ranked in pool order.")
-        top = top_k(F, P, args.k)
-        score = np.einsum("qd,qkd->qk", F, P[top])
+        projections.append(F)
+    if sharded:      # one pass over the pool for every concept's projections
+        found = on_dask.retrieve(args, model, np.concatenate(projections))
+        tops, scores = (a.reshape(len(concepts), Q.shape[0], -1) for a in found)
+    else:
+        tops = [top_k(F, P, args.k) for F in projections]
+        scores = [np.einsum("qd,qkd->qk", F, P[top]) for F, top in zip(projections, tops)]
+    frames = []
+    for name, top, score in zip(args.concept, tops, scores):
         m = Q.shape[0]
         frames.append(pd.DataFrame({"query": np.repeat(np.arange(m), args.k), "concept": name,
                                     "rank": np.tile(np.arange(1, args.k + 1), m), "index": top.ravel(),
@@ -527,13 +574,21 @@ def _training_options(p, kinds=PREPROCESS) -> None:
     p.add_argument("--n-atoms", type=_positive_int, default=4, help="atoms per concept, K (default 4)")
     p.add_argument("--n-iter", type=_nonneg_int, default=10, help="SLiCS iterations (default 10; 0 = S-SVD)")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="mini-batch size (default full batch)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed, an integer >= 0 (default 0)")
     p.add_argument("--preprocess", choices=kinds, default="centre",
                    help="centre (the paper's: unit rows, subtract the training mean, unit rows; default), "
                         f"{', '.join(kinds[1:])} (tokens: unit slices, with --n-tokens)")
     p.add_argument("--n-tokens", type=_positive_int, default=None, help="tokens per row for --preprocess tokens")
     p.add_argument("--n-pseudo-labels", type=_positive_int, default=2,
                    help="U-SLiCS: zero-shot concepts per training row (default 2)")
+
+
+def _cluster_options(p) -> None:
+    g = p.add_argument_group("chunked stores on Dask (a zarr folder or a folder of .npy shards as input; "
+                             "docs/scaling.md)")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler (tcp://host:8786)")
+    g.add_argument("--workers", type=_positive_int, help="run on a local cluster of this many worker processes")
+    g.add_argument("--rows-per-chunk", type=_positive_int, help="rows per block (default: the store's chunks)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -574,7 +629,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embeddings", required=True)
     p.add_argument("--labels", required=True, help="CSV with the model's concept names as header")
     p.add_argument("--out", required=True,
-                   help=".npy: array (rows, concepts, features); .npz: components and concept_names")
+                   help=".npy: array (rows, concepts, features); .npz: components and concept_names; "
+                        "with a store as --embeddings: NAME.zarr or a folder of .npy shards")
+    _cluster_options(p)
     p.set_defaults(func=cmd_components)
 
     p = verb("retrieve", "concept-filtered top-k of query embeddings in a pool")
@@ -584,6 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concept", required=True, action="append", help="concept name (repeat for several)")
     p.add_argument("-k", type=int, default=20, help="results per query (default 20)")
     p.add_argument("--out", help="table to write (.csv or .md; default Markdown on stdout)")
+    _cluster_options(p)
+    p.add_argument("--backend", choices=("dense", "faiss"), default="dense",
+                   help="scoring of a sharded pool: dense (exact, as in memory; default) or faiss (float32)")
     p.set_defaults(func=cmd_retrieve)
 
     p = verb("evaluate", "mAP@k, general and sub-label, of retrieval methods on your split (your Table 2)")

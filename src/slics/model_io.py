@@ -49,8 +49,8 @@ import numpy as np
 
 from . import __version__
 from .core.dictionary import SLiCS
-from .utils.io import atomic_path
-from .utils.validation import check_int
+from .utils.io import atomic_path, numpy_file_kind
+from .utils.validation import check_int, check_matrix, check_names, check_vector
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "PREPROCESSING", "save_model", "load_model"]
 
@@ -61,6 +61,14 @@ PREPROCESSING = ("centre", "unit", "tokens", "none")
 
 def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _json_value(value):
+    """``json.dumps``'s fallback for ``metadata``: NumPy scalars and arrays as plain numbers and lists."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"metadata is not JSON serializable: it holds a {type(value).__name__} "
+                    f"({str(value)[:60]!r}); use str, numbers, lists and dicts.")
 
 
 def save_model(model: SLiCS, path, *, concept_names=None, preprocessing: str = "none", image_mean=None,
@@ -98,11 +106,9 @@ def save_model(model: SLiCS, path, *, concept_names=None, preprocessing: str = "
     C, d = int(model.n_concepts_), int(model.n_features_in_)
     if concept_names is None:
         concept_names = getattr(model, "concept_names_", None) or [f"concept {j}" for j in range(C)]
-    names = [str(c) for c in concept_names]
+    names = check_names(concept_names, "concept_names", unique=True)
     if len(names) != C:
         raise ValueError(f"concept_names has {len(names)} names but the model has {C} concepts.")
-    if len(set(names)) != C:
-        raise ValueError(f"concept_names must be unique; repeated: {sorted({n for n in names if names.count(n) > 1})}.")
     if preprocessing not in PREPROCESSING:
         raise ValueError(f"preprocessing must be one of {', '.join(PREPROCESSING)}, got {preprocessing!r}.")
     arrays = {"dictionary": np.asarray(model.dictionary_), "atom_concept": np.asarray(model.atom_concept_),
@@ -110,10 +116,7 @@ def save_model(model: SLiCS, path, *, concept_names=None, preprocessing: str = "
     if preprocessing == "centre":
         if image_mean is None:
             raise ValueError("preprocessing 'centre' needs the image_mean that was removed.")
-        mean = np.asarray(image_mean, dtype=np.float64)
-        if mean.shape != (d,) or not np.all(np.isfinite(mean)):
-            raise ValueError(f"image_mean must be a finite vector of length {d}, got shape {mean.shape}.")
-        arrays["image_mean"] = mean
+        arrays["image_mean"] = check_vector(image_mean, "image_mean", d)
     elif image_mean is not None:
         raise ValueError(f"image_mean is only stored with preprocessing 'centre', not {preprocessing!r}.")
     if (preprocessing == "tokens") != (n_tokens is not None):
@@ -123,7 +126,7 @@ def save_model(model: SLiCS, path, *, concept_names=None, preprocessing: str = "
             "preprocessing": preprocessing, "n_tokens": None if n_tokens is None else check_int(n_tokens, "n_tokens", minimum=1),
             "params": {p: _plain(v) for p, v in sorted(model.get_params().items()) if p != "n_atoms"},
             "n_iter_": int(model.n_iter_), "n_rejected_": int(model.n_rejected_), "user": metadata or {}}
-    text = json.dumps(meta, sort_keys=True)
+    text = json.dumps(meta, sort_keys=True, default=_json_value)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, metadata=np.array(text), **arrays)
@@ -133,6 +136,12 @@ def save_model(model: SLiCS, path, *, concept_names=None, preprocessing: str = "
 def _read(path: Path) -> tuple[dict, dict]:
     if not path.is_file():
         raise FileNotFoundError(f"model file {str(path)!r} does not exist; create one with `slics fit`.")
+    kind = numpy_file_kind(path)
+    if kind == "npy":
+        raise ValueError(f"{str(path)!r} is a single array (.npy), not a slics model file (a .npz archive).")
+    if kind != "npz":
+        raise ValueError(f"{str(path)!r} is not a slics model file: a model is a .npz (zip) archive written by "
+                         f"`slics fit` or slics.model_io.save_model; this file's first bytes are not a zip archive's.")
     try:
         z = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
@@ -150,7 +159,43 @@ def _read(path: Path) -> tuple[dict, dict]:
         meta = json.loads(str(arrays.pop("metadata")))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{str(path)!r}: the model metadata is not valid JSON ({exc}).") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{str(path)!r}: the model metadata is a JSON {type(meta).__name__}, not an object: "
+                         f"not a slics model file.")
     return meta, arrays
+
+
+# Metadata entries load_model reads, and their JSON types (a file edited by hand or damaged is refused).
+_META_TYPES = {"n_concepts": int, "n_atoms": int, "n_features": int, "concept_names": list, "params": dict,
+               "n_iter_": int, "n_rejected_": int, "preprocessing": str, "n_tokens": (int, type(None))}
+
+
+def _check_meta(meta: dict, path: Path) -> None:
+    bad = sorted(k for k, t in _META_TYPES.items()
+                 if k not in meta or not isinstance(meta[k], t) or isinstance(meta[k], bool))
+    if "preprocessing" not in bad and meta["preprocessing"] not in PREPROCESSING:
+        bad.append("preprocessing")
+    if bad:
+        raise ValueError(f"{str(path)!r}: the model metadata lacks or garbles the entr(y/ies) {bad}: the file is "
+                         f"damaged; refit the model (slics fit).")
+
+
+def _check_arrays(arrays: dict, C: int, K: int, d: int, preprocessing: str, path: Path) -> None:
+    """The arrays of a model file as :func:`save_model` writes them, or a ValueError: the file is damaged."""
+    try:
+        for name in ("dictionary", "init_dictionary"):
+            check_matrix(arrays[name], name, n_cols=d)        # real, finite (a NaN atom fails only at use)
+        if arrays["init_dictionary"].shape != (C * K, d):
+            raise ValueError(f"init_dictionary has shape {arrays['init_dictionary'].shape}, not {(C * K, d)}")
+        if preprocessing == "centre":
+            if "image_mean" not in arrays:
+                raise ValueError(f"preprocessing 'centre' needs the {d}-vector image_mean")
+            check_vector(arrays["image_mean"], "image_mean", d)
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r}: {str(exc).rstrip('.')}: the file is damaged.") from None
+    if not np.array_equal(arrays["atom_concept"], np.repeat(np.arange(C), K)):      # SLiCS's concept-major layout
+        raise ValueError(f"{str(path)!r}: atom_concept is not the concept-major layout of {C} concepts x {K} atoms "
+                         f"(0, ..., 0, 1, ...): the file is damaged.")
 
 
 def load_model(path) -> SLiCS:
@@ -181,11 +226,13 @@ def load_model(path) -> SLiCS:
     missing = [k for k in ("dictionary", "atom_concept", "init_dictionary", "error_history") if k not in arrays]
     if missing:
         raise ValueError(f"{str(path)!r} lacks the array(s) {missing}: the file is damaged.")
+    _check_meta(meta, path)
     C, K, d = meta["n_concepts"], meta["n_atoms"], meta["n_features"]
     D = arrays["dictionary"]
     if D.shape != (C * K, d) or arrays["atom_concept"].shape != (C * K,) or len(meta["concept_names"]) != C:
         raise ValueError(f"{str(path)!r}: the arrays do not match the metadata ({C} concepts x {K} atoms, "
                          f"{d} features; dictionary {D.shape}): the file is damaged.")
+    _check_arrays(arrays, C, K, d, meta["preprocessing"], path)
     model = SLiCS(n_atoms=K)
     known = model.get_params()
     model.set_params(**{p: v for p, v in meta["params"].items() if p in known})
@@ -196,7 +243,5 @@ def load_model(path) -> SLiCS:
     model.concept_names_ = tuple(meta["concept_names"])
     model.preprocessing_, model.n_tokens_ = meta["preprocessing"], meta["n_tokens"]
     model.image_mean_ = arrays.get("image_mean")
-    if model.preprocessing_ == "centre" and (model.image_mean_ is None or model.image_mean_.shape != (d,)):
-        raise ValueError(f"{str(path)!r}: preprocessing 'centre' without a {d}-vector image_mean: the file is damaged.")
     model.metadata_ = meta
     return model

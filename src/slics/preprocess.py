@@ -30,7 +30,7 @@ import numpy as np
 
 from .core.pq import normalise_tokens
 from .core.normalise import normalise_rows
-from .utils.validation import check_matrix
+from .utils.validation import check_matrix, check_rows, check_vector
 
 __all__ = ["KINDS", "image_mean", "centre", "preprocess", "preprocess_for", "backbone_mean"]
 
@@ -76,10 +76,7 @@ def centre(X, mean) -> np.ndarray:
     ndarray of shape (n, d)
     """
     X = check_matrix(X, "X")
-    mean = np.asarray(mean, dtype=np.float64)
-    if mean.shape != (X.shape[1],) or not np.all(np.isfinite(mean)):
-        raise ValueError(f"mean must be a finite vector of length {X.shape[1]} (the embedding dimension), "
-                         f"got shape {mean.shape}.")
+    mean = check_vector(mean, "mean", X.shape[1])
     return normalise_rows(normalise_rows(X) - mean)
 
 
@@ -151,11 +148,12 @@ def preprocess_for(X, backbone: str, *, train=None) -> tuple[np.ndarray, np.ndar
 
     spec = get_spec(backbone)
     X = check_matrix(X, "X")
+    rows = None if train is None else check_rows(train, "train", X.shape[0])   # indices or a mask
     if spec.dim is not None and X.shape[1] != spec.dim:
         raise ValueError(f"X has {X.shape[1]} columns but backbone {backbone!r} gives {spec.dim}-d embeddings.")
     if spec.preprocessing != "centre":
         return preprocess(X, spec.preprocessing, n_tokens=spec.n_tokens), np.zeros(X.shape[1])
     mean = backbone_mean(backbone)
     if mean is None:
-        mean = image_mean(X if train is None else X[np.asarray(train)])
+        mean = image_mean(X if train is None else X[rows])
     return centre(X, mean), mean

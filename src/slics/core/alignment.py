@@ -127,7 +127,7 @@ def rotation_error(R_hat, R_true) -> float:
     """``||R_hat - R_true||_F / sqrt(p)``: 0 for exact recovery, about 1.41 for an unrelated rotation."""
     R_hat, R_true = np.asarray(R_hat, dtype=np.float64), np.asarray(R_true, dtype=np.float64)
     if R_hat.shape != R_true.shape:
-        raise ValueError(f"maps of shapes {R_hat.shape} and {R_true.shape} cannot be compared.")
+        raise ValueError(f"R_hat and R_true must have the same shape (p, p), got {R_hat.shape} and {R_true.shape}.")
     return float(np.linalg.norm(R_hat - R_true) / np.sqrt(R_true.shape[0]))
 
 
@@ -144,6 +144,8 @@ def alignment_errors(mapped, Y) -> dict:
     M, Y = _check_pair(mapped, Y)
     if M.shape[1] != Y.shape[1]:
         raise ValueError(f"mapped rows have {M.shape[1]} features but Y has {Y.shape[1]}.")
+    if not np.any(Y):
+        raise ValueError("Y is all zeros: the relative error ||M - Y|| / ||Y|| is undefined.")
     diff = M - Y
     Mn = M / np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-300)
     Yn = Y / np.maximum(np.linalg.norm(Y, axis=1, keepdims=True), 1e-300)

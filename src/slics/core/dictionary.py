@@ -48,7 +48,8 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
 from ..utils.threads import single_thread_blas
-from ..utils.validation import check_choice, check_index, check_int, check_labels, check_matrix, check_positive
+from ..utils.validation import (check_choice, check_index, check_int, check_labels, check_matrix, check_positive,
+                                check_random_state, is_dask_array)
 from ._ksvd import ksvd_step
 from .nnls import nnls_batch
 
@@ -292,6 +293,26 @@ def _check_scale(X: np.ndarray) -> float:
     return total
 
 
+def _labelled_rows(X, Y):
+    """``X`` and boolean ``Y`` without the rows of ``Y`` that are all zero (dropped with a warning)."""
+    Y = check_labels(Y, X.shape[0])
+    empty = ~Y.any(axis=1)
+    if empty.any():
+        warnings.warn(f"dropping {int(empty.sum())} sample(s) with no concept label (all-zero rows of Y).",
+                      UserWarning, stacklevel=3)
+        X, Y = X[~empty], Y[~empty]
+        if X.shape[0] == 0:
+            raise ValueError("every row of Y is all-zero: there is nothing to learn from.")
+    return X, Y
+
+
+def _check_concepts(Y) -> None:
+    missing = np.flatnonzero(~Y.any(axis=0))
+    if missing.size:
+        raise ValueError(f"concept(s) {missing.tolist()} have no training samples; drop those columns of Y "
+                         f"or add labelled samples.")
+
+
 class SLiCS(BaseEstimator):
     """Sparse Linear Concept Subspaces: a group-structured, non-negative dictionary.
 
@@ -379,6 +400,7 @@ class SLiCS(BaseEstimator):
         check_positive(self.ridge, "ridge", allow_zero=True)
         if self.tol is not None:
             check_positive(self.tol, "tol", allow_zero=True)
+        check_random_state(self.random_state)
 
     def _check_XY(self, X, Y):
         check_is_fitted(self, "dictionary_")
@@ -387,6 +409,13 @@ class SLiCS(BaseEstimator):
         if Y.shape[1] != self.n_concepts_:
             raise ValueError(f"Y has {Y.shape[1]} concepts but the model was fitted with {self.n_concepts_}.")
         return X, Y
+
+    def _on_blocks(self, method, X, Y, *extra):
+        """``method`` over the row blocks of a dask ``X`` (:mod:`slics.distributed.coding`)."""
+        from ..distributed.coding import slics_rows
+
+        check_is_fitted(self, "dictionary_")
+        return slics_rows(self, method, X, Y, *extra)
 
     def _support(self, Y):
         return np.repeat(Y, int(self.n_atoms), axis=1)
@@ -431,25 +460,14 @@ class SLiCS(BaseEstimator):
         self : SLiCS
         """
         self._check_params()
-        X = check_matrix(X, "X")
-        Y = check_labels(Y, X.shape[0])
-        empty = ~Y.any(axis=1)
-        if empty.any():
-            warnings.warn(f"dropping {int(empty.sum())} sample(s) with no concept label (all-zero rows of Y).",
-                          UserWarning, stacklevel=2)
-            X, Y = X[~empty], Y[~empty]
-            if X.shape[0] == 0:
-                raise ValueError("every row of Y is all-zero: there is nothing to learn from.")
-        missing = np.flatnonzero(~Y.any(axis=0))
-        if missing.size:
-            raise ValueError(f"concept(s) {missing.tolist()} have no training samples; drop those columns of Y "
-                             f"or add labelled samples.")
+        X, Y = _labelled_rows(check_matrix(X, "X"), Y)
+        _check_concepts(Y)
         K, C = int(self.n_atoms), Y.shape[1]
         _check_memory(K, C, *X.shape)
         total = _check_scale(X)
         self.n_features_in_, self.n_concepts_ = X.shape[1], C
         self.atom_concept_ = np.repeat(np.arange(C), K)
-        rng = np.random.default_rng(self.random_state)
+        rng = check_random_state(self.random_state)
 
         with single_thread_blas():
             D = self._initialise(X, Y, rng)
@@ -466,10 +484,7 @@ class SLiCS(BaseEstimator):
             else:
                 perm = rng.permutation(n)
                 for b in np.array_split(perm, int(np.ceil(n / self.batch_size))):
-                    Wb = nnls_batch(D, X[b], S[b], ridge=self.ridge, init=W[b], overwrite_init=True)
-                    Eb = _residual(X[b], Wb, D)
-                    self.n_rejected_ += _atom_step(D, Wb, Eb, Y[b], K, self.update, self.monotone)
-                    W[b] = Wb
+                    W[b] = self._batch_step(D, X[b], Y[b], S[b], init=W[b])[0]
             W = nnls_batch(D, X, S, ridge=self.ridge, init=W, overwrite_init=True)
             E = _residual(X, W, D, out=E)
             history.append(np.sqrt(np.einsum("ij,ij->", E, E) / total))
@@ -478,6 +493,77 @@ class SLiCS(BaseEstimator):
         self.n_iter_ = len(history) - 1
         self.dictionary_ = D
         self.error_history_ = np.asarray(history)
+        return self
+
+    def _batch_step(self, D, Xb, Yb, Sb, init=None):
+        """One mini-batch step, in place on ``D``: NNLS coefficients of the batch, then the atoms
+        active on it; returns the batch's coefficients and residual."""
+        Wb = nnls_batch(D, Xb, Sb, ridge=self.ridge, init=init, overwrite_init=init is not None)
+        Eb = _residual(Xb, Wb, D)
+        self.n_rejected_ += _atom_step(D, Wb, Eb, Yb, int(self.n_atoms), self.update, self.monotone)
+        return Wb, Eb
+
+    def partial_fit(self, X, Y, *, init_dictionary=None):
+        """One mini-batch step of SLiCS on the batch ``(X, Y)``: the paper's mini-batch fit, fed from a stream.
+
+        The first call starts the dictionary: by S-SVD on this batch (each concept needs a sample
+        in it), or from ``init_dictionary``; every call then does what one batch of
+        :meth:`fit` with ``batch_size`` does (NNLS coefficients of the batch, then the atoms active
+        on it). Calling it on the batches of an epoch of ``fit`` (same rows, same order), from
+        ``fit``'s ``init_dictionary_``, gives ``fit``'s dictionary (``fit`` warm-starts each NNLS
+        from the previous pass, which changes only rounding). Memory is set by the batch.
+
+        Parameters
+        ----------
+        X : array of shape (n_batch, n_features), or a dask array
+            A dask array is streamed: one step per row chunk, each chunk computed in turn.
+        Y : array of shape (n_batch, n_concepts)
+            Binary labels; all-zero rows are dropped with a warning.
+        init_dictionary : array of shape (n_concepts * n_atoms, n_features), optional
+            The starting dictionary (first call only), e.g. an S-SVD over more data.
+
+        Returns
+        -------
+        self : SLiCS
+            With ``dictionary_``, ``init_dictionary_``, ``atom_concept_``, ``n_rejected_``,
+            ``n_iter_`` (batch steps so far) and ``error_history_`` (relative error of each batch
+            after its step).
+        """
+        if is_dask_array(X):
+            from ..distributed.coding import stream_batches
+
+            for Xb, Yb in stream_batches(X, Y):
+                self.partial_fit(Xb, Yb, init_dictionary=init_dictionary)
+                init_dictionary = None
+            return self
+        self._check_params()
+        started = hasattr(self, "dictionary_")
+        X = check_matrix(X, "X", n_cols=self.n_features_in_ if started else None)
+        X, Y = _labelled_rows(X, Y)
+        total = _check_scale(X)
+        K = int(self.n_atoms)
+        if not started:
+            C = Y.shape[1]
+            if init_dictionary is None:
+                _check_concepts(Y)
+                with single_thread_blas():
+                    D = self._initialise(X, Y, np.random.default_rng(self.random_state))
+            else:
+                D = np.array(check_matrix(init_dictionary, "init_dictionary", n_cols=X.shape[1]), order="C")
+                if D.shape[0] != C * K:
+                    raise ValueError(f"init_dictionary has {D.shape[0]} atoms; {C} concepts x n_atoms={K} "
+                                     f"= {C * K} are expected.")
+            self.n_features_in_, self.n_concepts_ = X.shape[1], C
+            self.atom_concept_ = np.repeat(np.arange(C), K)
+            self.init_dictionary_, self.dictionary_ = D.copy(), D
+            self.n_rejected_, self.n_iter_, self.error_history_ = 0, 0, np.empty(0)
+        elif init_dictionary is not None:
+            raise ValueError("init_dictionary starts a partial fit; this model already has a dictionary.")
+        elif Y.shape[1] != self.n_concepts_:
+            raise ValueError(f"Y has {Y.shape[1]} concepts but the model was fitted with {self.n_concepts_}.")
+        _, Eb = self._batch_step(self.dictionary_, X, Y, self._support(Y))
+        self.n_iter_ += 1
+        self.error_history_ = np.append(self.error_history_, np.sqrt(np.einsum("ij,ij->", Eb, Eb) / total))
         return self
 
     # ------------------------------------------------------------------ using
@@ -495,6 +581,8 @@ class SLiCS(BaseEstimator):
         W : ndarray of shape (n, n_concepts * n_atoms)
             NNLS coefficients (``X ≈ W @ dictionary_``), zero outside ``Y``'s concepts.
         """
+        if is_dask_array(X):      # lazy, block by block, the model sent once (slics.distributed)
+            return self._on_blocks("transform", X, Y)
         X, Y = self._check_XY(X, Y)
         return nnls_batch(self.dictionary_, X, self._support(Y), ridge=self.ridge)
 
@@ -512,6 +600,8 @@ class SLiCS(BaseEstimator):
             ``[i, j]`` is ``D_j^T w_j`` for row ``i`` (zero for unlabelled concepts); the
             components sum to the NNLS reconstruction ``transform(X, Y) @ dictionary_``.
         """
+        if is_dask_array(X):
+            return self._on_blocks("components", X, Y)
         W = self.transform(X, Y)
         C, K = self.n_concepts_, int(self.n_atoms)
         return np.einsum("nck,ckd->ncd", W.reshape(-1, C, K), self.dictionary_.reshape(C, K, -1))
@@ -533,6 +623,8 @@ class SLiCS(BaseEstimator):
         ndarray of shape (n, n_features)
         """
         check_is_fitted(self, "dictionary_")
+        if is_dask_array(X):
+            return self._on_blocks("project", X, None, check_index(concept, "concept", self.n_concepts_))
         X = check_matrix(X, "X", n_cols=self.n_features_in_)
         concept = check_index(concept, "concept", self.n_concepts_)
         Dj = self.dictionary_[self.atom_concept_ == concept]

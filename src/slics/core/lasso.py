@@ -55,7 +55,7 @@ from numba import njit, prange
 from sklearn.exceptions import ConvergenceWarning
 
 from ..utils.threads import single_thread_blas
-from ..utils.validation import check_float_dtype, check_int, check_matrix, check_positive
+from ..utils.validation import check_float_dtype, check_int, check_matrix, check_positive, is_dask_array
 from .sparse_coding import fista, fista_from
 
 __all__ = ["lasso", "lasso_path", "duality_gap"]
@@ -469,7 +469,6 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
     >>> lasso(np.array([[3.0, 0.0]]), np.eye(2), 2.0)
     array([[2., 0.]])
     """
-    X, D, W, dtype = _check_inputs(X, D, dtype, init, positive)
     lam = check_positive(lam, "lam (lambda)")
     tol = check_positive(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", minimum=1)
@@ -477,6 +476,13 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
         raise ValueError(f"method must be 'auto', 'cd' or 'fista+cd', got {method!r}.")
     if method == "fista+cd" and positive:
         raise ValueError("method='fista+cd' solves the signed lasso only; use 'cd' with positive=True.")
+    if is_dask_array(X):      # a lazy (n, m) array, block by block (slics.distributed)
+        if init is not None or return_info:
+            raise ValueError("lasso on a dask array takes neither init nor return_info; compute X first to use them.")
+        from ..distributed.coding import lasso_rows
+
+        return lasso_rows(X, D, lam, dtype=dtype, positive=positive, tol=tol, max_iter=max_iter, method=method)
+    X, D, W, dtype = _check_inputs(X, D, dtype, init, positive)
     G = D @ D.T
     n, d = X.shape
     used = "cd"

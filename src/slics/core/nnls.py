@@ -62,7 +62,7 @@ import scipy.linalg
 import scipy.optimize
 
 from ..utils.threads import single_thread_blas
-from ..utils.validation import check_int, check_matrix, check_positive
+from ..utils.validation import check_int, check_matrix, check_positive, is_dask_array
 
 _SOLVE_CHUNK = 4_000_000  # max elements of one stacked (rows, k, k) system
 _MIN_GROUP = 8            # group by support when groups average at least this many rows
@@ -394,9 +394,12 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
     array([[1. , 0. , 0.5]])
     """
     D = check_matrix(D, "D")
-    X = check_matrix(X, "X", n_cols=D.shape[1])
     ridge = check_positive(ridge, "ridge", allow_zero=True)
     check_positive(tol, "tol")
+    if is_dask_array(X):      # a lazy (n, m) array, block by block (slics.distributed)
+        return _nnls_dask(D, X, support, ridge=ridge, init=init, tol=tol, max_iter=max_iter, method=method,
+                          return_info=return_info)
+    X = check_matrix(X, "X", n_cols=D.shape[1])
     n, m = X.shape[0], D.shape[0]
     support = np.ones((n, m), bool) if support is None else _check_support(support, n, m)
     max_iter = 3 * m + 50 if max_iter is None else check_int(max_iter, "max_iter", minimum=0)
@@ -404,6 +407,7 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
         init = np.asarray(init)
         if init.shape != (n, m):
             raise ValueError(f"init must have shape {(n, m)}, got {init.shape}.")
+        init = check_matrix(init, "init")           # numbers, finite: a NaN start never converges
 
     if method == "auto":
         method = "lh"
@@ -462,6 +466,19 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
                    "n_zero_form": int(via_zero.sum()), "n_lawson_hanson": int(stalled.size),
                    "n_fallback": int(bad.size)}
     return W
+
+
+def _nnls_dask(D, X, support, *, init, return_info, **options):
+    if init is not None or return_info:
+        raise ValueError("nnls_batch on a dask array takes neither init nor return_info (each block is solved "
+                         "cold, as one in-memory call); compute X first to use them.")
+    if options["max_iter"] is not None:
+        check_int(options["max_iter"], "max_iter", minimum=0)
+    if options["method"] not in ("auto", "active_set", "lh"):
+        raise ValueError(f"method must be 'auto', 'lh' or 'active_set', got {options['method']!r}.")
+    from ..distributed.coding import nnls_rows
+
+    return nnls_rows(D, X, support, **options)
 
 
 def _start(init, support, overwrite):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..utils.validation import check_real_array
+
 __all__ = ["normalise_rows"]
 
 
@@ -27,5 +29,6 @@ def normalise_rows(X: np.ndarray) -> np.ndarray:
     array([[0.6, 0.8],
            [0. , 0. ]])
     """
+    X = check_real_array(X, "X")
     norms = np.linalg.norm(X, axis=-1, keepdims=True)
     return X / np.where(norms == 0, 1, norms)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..utils.validation import check_int, check_matrix, check_positive
+from ..utils.validation import check_int, check_matrix, check_positive, check_random_state
 from .normalise import normalise_rows
 
 
@@ -33,8 +33,14 @@ def relative_error(X, W, D) -> float:
     -------
     float
     """
-    X = np.asarray(X, float)
-    return float(np.linalg.norm(X - np.asarray(W) @ np.asarray(D)) / np.linalg.norm(X))
+    D = check_matrix(D, "D")
+    X = check_matrix(X, "X", n_cols=D.shape[1])
+    W = check_matrix(W, "W", n_cols=D.shape[0])
+    if W.shape[0] != X.shape[0]:
+        raise ValueError(f"W has {W.shape[0]} rows but X has {X.shape[0]}; one code per row of X is expected.")
+    if not np.any(X):
+        raise ValueError("X is all zeros: the relative error ||X - W D|| / ||X|| is undefined.")
+    return float(np.linalg.norm(X - W @ D) / np.linalg.norm(X))
 
 
 def make_planted(n_samples: int = 1000, n_features: int = 64, n_concepts: int = 6, n_atoms: int = 4,
@@ -93,18 +99,30 @@ def make_planted(n_samples: int = 1000, n_features: int = 64, n_concepts: int = 
                    (n_atoms, "n_atoms")))
     if min(n, d, C, K) < 1:
         raise ValueError("n_samples, n_features, n_concepts and n_atoms must all be >= 1.")
+    if isinstance(concepts_per_sample, str) or np.ndim(concepts_per_sample) != 1 or len(concepts_per_sample) != 2:
+        raise ValueError(f"concepts_per_sample must be a pair (lo, hi) of concept counts, got {concepts_per_sample!r}.")
     lo, hi = (check_int(v, "concepts_per_sample") for v in concepts_per_sample)
     if not 1 <= lo <= hi <= C:
         raise ValueError(f"concepts_per_sample must satisfy 1 <= lo <= hi <= n_concepts ({C}), "
                          f"got {concepts_per_sample}.")
     check_positive(noise, "noise", allow_zero=True)
+    # numbers first (a string would fail the comparisons below with Python's words), then their ranges
+    atom_coherence, concept_coherence = (check_positive(v, name, allow_zero=True) for v, name in
+                                         ((atom_coherence, "atom_coherence"), (concept_coherence, "concept_coherence")))
+    atom_density = check_positive(atom_density, "atom_density")
     if not 0 <= atom_coherence < 1:
         raise ValueError(f"atom_coherence must be in [0, 1), got {atom_coherence}.")
     if not 0 <= concept_coherence < 1:
         raise ValueError(f"concept_coherence must be in [0, 1), got {concept_coherence}.")
     if not 0 < atom_density <= 1:
         raise ValueError(f"atom_density must be in (0, 1], got {atom_density}.")
-    rng = np.random.default_rng(random_state)
+    if concept_probs is not None:
+        probs = np.asarray(concept_probs, dtype=float)
+        if probs.shape != (hi - lo + 1,) or not np.all(np.isfinite(probs)) or np.any(probs < 0) \
+                or not np.isclose(probs.sum(), 1.0):
+            raise ValueError(f"concept_probs must be {hi - lo + 1} non-negative probabilities summing to 1 (one for "
+                             f"each count {lo}..{hi} of concepts_per_sample), got {concept_probs!r}.")
+    rng = check_random_state(random_state)
 
     common = normalise_rows(rng.standard_normal((1, d)))
     shared = normalise_rows(np.sqrt(concept_coherence) * common
@@ -179,7 +197,8 @@ def support_recovery(true_support, estimated_support) -> dict:
     t = np.asarray(true_support, bool)
     e = np.asarray(estimated_support, bool)
     if t.shape != e.shape or t.ndim != 2:
-        raise ValueError(f"supports must be 2-D of the same shape, got {t.shape} and {e.shape}.")
+        raise ValueError(f"true_support and estimated_support must be 2-D boolean arrays of the same shape "
+                         f"(n, m), got {t.shape} and {e.shape}.")
     hit = (t & e).sum(axis=1)
     recall = hit / np.maximum(t.sum(axis=1), 1)
     precision = hit / np.maximum(e.sum(axis=1), 1)

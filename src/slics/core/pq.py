@@ -37,7 +37,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils.validation import check_int, check_matrix
+from ..utils.validation import check_int, check_matrix, check_random_state, is_dask_array
 from .pq_kernels import lut_gather_sum, lut_scores_kernel, table_scratch
 
 FLOAT_BYTES = 4          # storage is counted as float32 (the scores are computed in float64)
@@ -46,7 +46,8 @@ FLOAT_BYTES = 4          # storage is counted as float32 (the scores are compute
 def _check_tokens_shape(n_features: int, n_tokens: int) -> int:
     n_tokens = check_int(n_tokens, "n_tokens", minimum=1)
     if n_features % n_tokens:
-        raise ValueError(f"{n_features} features cannot be read as {n_tokens} tokens of equal length.")
+        raise ValueError(f"n_tokens = {n_tokens} does not divide the {n_features} features of each row: "
+                         f"the tokens must all have the same length; choose a divisor of {n_features}.")
     return n_features // n_tokens
 
 
@@ -99,7 +100,9 @@ def nearest_codeword(tokens, codebook, *, block: int = 128, n_jobs: int | None =
 
     T = check_matrix(tokens, "tokens", allow_empty=True)
     C = check_matrix(codebook, "codebook", n_cols=T.shape[1])
-    block = max(1, int(block))
+    block = check_int(block, "block", minimum=1)
+    if n_jobs is not None:
+        check_int(n_jobs, "n_jobs", minimum=1)
     half_sq = 0.5 * np.einsum("kd,kd->k", C, C)
     CT = C.T
     out = np.empty(T.shape[0], dtype=np.int64)
@@ -347,7 +350,13 @@ class QuantisedPool:
 
 def index_bits(codebook_size: int) -> int:
     """Bits of one codeword index: ``ceil(log2 K)`` (at least 1)."""
-    return max(1, math.ceil(math.log2(int(codebook_size))))
+    return max(1, math.ceil(math.log2(check_int(codebook_size, "codebook_size", minimum=1))))
+
+
+def _sizes(**sizes) -> list[int]:
+    """The counts of :func:`storage` and :func:`operation_counts`, checked (no truncation, none
+    negative; at least one token, dimension and codeword)."""
+    return [check_int(v, name, minimum=0 if name == "n_candidates" else 1) for name, v in sizes.items()]
 
 
 def storage(n_candidates: int, n_tokens: int, token_dim: int, codebook_size: int) -> dict:
@@ -357,7 +366,7 @@ def storage(n_candidates: int, n_tokens: int, token_dim: int, codebook_size: int
     ``ceil(log2 K)`` bits and as the smallest unsigned integer type, the bytes of the
     float32 pool, and the codebook's own float32 bytes (shared by the whole pool).
     """
-    n, T, d, K = int(n_candidates), int(n_tokens), int(token_dim), int(codebook_size)
+    n, T, d, K = _sizes(n_candidates=n_candidates, n_tokens=n_tokens, token_dim=token_dim, codebook_size=codebook_size)
     bits = index_bits(K)
     return {
         "n_candidates": n, "n_tokens": T, "token_dim": d, "codebook_size": K, "index_bits": bits,
@@ -377,7 +386,8 @@ def operation_counts(n_candidates: int, n_tokens: int, token_dim: int, codebook_
     table, ``K * D`` multiply-adds per query, then ``T`` additions (table look-ups) per
     (query, candidate): the paper's ``O(K D + n T)`` against ``O(n D)``.
     """
-    n, T, d, K, m = (int(v) for v in (n_candidates, n_tokens, token_dim, codebook_size, n_queries))
+    n, T, d, K, m = _sizes(n_candidates=n_candidates, n_tokens=n_tokens, token_dim=token_dim,
+                           codebook_size=codebook_size, n_queries=n_queries)
     D = T * d
     return {"dense_multiply_adds": m * n * D, "lut_multiply_adds": m * K * D, "lut_additions": m * n * T,
             "lut_total": m * (K * D + n * T)}
@@ -446,15 +456,18 @@ class TokenQuantiser(BaseEstimator):
             check_int(getattr(self, name), name, minimum=1)
         if self.max_tokens is not None:
             check_int(self.max_tokens, "max_tokens", minimum=1)
+        rng = check_random_state(self.random_state)
         X = normalise_tokens(X, self.n_tokens)
         tokens = X.reshape(-1, X.shape[1] // int(self.n_tokens))
-        rng = np.random.default_rng(self.random_state)
         if self.max_tokens is not None and tokens.shape[0] > int(self.max_tokens):
             tokens = tokens[np.sort(rng.choice(tokens.shape[0], int(self.max_tokens), replace=False))]
         if tokens.shape[0] < K:
-            raise ValueError(f"{tokens.shape[0]} training tokens cannot make {K} codewords.")
-        km = MiniBatchKMeans(n_clusters=int(K), max_iter=int(self.max_iter), batch_size=int(self.batch_size),
-                             n_init=1, random_state=int(self.random_state), compute_labels=False)
+            raise ValueError(f"codebook_size = {K} is more than the {tokens.shape[0]} training tokens (rows of X "
+                             f"times n_tokens); k-means needs at least one token per codeword.")
+        seeded = self.random_state is not None and not isinstance(self.random_state, np.random.Generator)
+        km = MiniBatchKMeans(n_clusters=int(K), max_iter=int(self.max_iter), batch_size=int(self.batch_size), n_init=1,
+                             random_state=int(self.random_state) if seeded else int(rng.integers(2**31 - 1)),
+                             compute_labels=False)
         centres = km.fit(tokens).cluster_centers_
         norms = np.linalg.norm(centres, axis=1)
         for k in np.flatnonzero(norms == 0):
@@ -480,6 +493,11 @@ class TokenQuantiser(BaseEstimator):
             Index of the nearest codeword of every token.
         """
         check_is_fitted(self, "codebook_")
+        if is_dask_array(X):      # lazy, block by block, the fitted quantiser sent once (slics.distributed)
+            from ..distributed.coding import model_rows
+
+            return model_rows(self, "transform", X, tail=(self.n_tokens,),
+                              dtype=np.min_scalar_type(self.codebook_.shape[0] - 1))
         return encode(normalise_tokens(X, self.n_tokens), self.codebook_, self.n_tokens)
 
     def inverse_transform(self, codes) -> np.ndarray:

@@ -39,7 +39,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..utils.validation import check_indices, check_int, check_labels, check_matrix
+from ..utils.validation import check_indices, check_int, check_labels, check_matrix, is_dask_array
 from .normalise import normalise_rows
 
 Transform = Callable[[np.ndarray, int], np.ndarray]
@@ -50,6 +50,10 @@ def top_k(queries, candidates, k: int, *, block: int = 512) -> np.ndarray:
 
     Ties are broken by the lower candidate index. ``block`` queries are scored at a time.
     """
+    if is_dask_array(candidates):      # a sharded pool: top-k per shard on the workers, merged exactly
+        from ..distributed.search import sharded_top_k
+
+        return sharded_top_k(queries, candidates, k, block=block)[0]
     Q = normalise_rows(check_matrix(queries, "queries", allow_empty=True))
     P = normalise_rows(check_matrix(candidates, "candidates", n_cols=Q.shape[1]))
     n = P.shape[0]
@@ -58,22 +62,30 @@ def top_k(queries, candidates, k: int, *, block: int = 512) -> np.ndarray:
         raise ValueError(f"k must be between 1 and the number of candidates ({n}), got {k}.")
     out = np.empty((Q.shape[0], k), dtype=np.int64)
     for start in range(0, Q.shape[0], block):
-        S = Q[start:start + block] @ P.T
-        if k < n:
-            # the k-th best score per row; every candidate scoring strictly above it is in, and
-            # ties at the threshold are filled by lowest index
-            part = np.argpartition(-S, k - 1, axis=1)[:, :k]
-            kth = np.take_along_axis(S, part, axis=1).min(axis=1, keepdims=True)
-            cand = np.where(S >= kth)
-        else:
-            cand = np.nonzero(np.ones_like(S, dtype=bool))
-        rows, cols = cand
-        order = np.lexsort((cols, -S[rows, cols], rows))
-        rows, cols = rows[order], cols[order]
-        first = np.searchsorted(rows, np.arange(S.shape[0]))
-        rank = np.arange(rows.size) - first[rows]
-        keep = rank < k
-        out[start + rows[keep], rank[keep]] = cols[keep]
+        out[start:start + block] = select_top(Q[start:start + block] @ P.T, k)
+    return out
+
+
+def select_top(S: np.ndarray, k: int) -> np.ndarray:
+    """Column indices (m, k) of the ``k`` largest scores of every row of ``S`` (m, n), best first,
+    ties by the lower column (``1 <= k <= n``): the selection of :func:`top_k`."""
+    n = S.shape[1]
+    out = np.empty((S.shape[0], k), dtype=np.int64)
+    if k < n:
+        # the k-th best score per row; every candidate scoring strictly above it is in, and
+        # ties at the threshold are filled by lowest index
+        part = np.argpartition(-S, k - 1, axis=1)[:, :k]
+        kth = np.take_along_axis(S, part, axis=1).min(axis=1, keepdims=True)
+        cand = np.where(S >= kth)
+    else:
+        cand = np.nonzero(np.ones_like(S, dtype=bool))
+    rows, cols = cand
+    order = np.lexsort((cols, -S[rows, cols], rows))
+    rows, cols = rows[order], cols[order]
+    first = np.searchsorted(rows, np.arange(S.shape[0]))
+    rank = np.arange(rows.size) - first[rows]
+    keep = rank < k
+    out[rows[keep], rank[keep]] = cols[keep]
     return out
 
 
@@ -111,6 +123,10 @@ def average_precision_at_k(relevance, n_relevant=None) -> np.ndarray:
         norm = hits[:, -1] if rel.shape[1] else np.zeros(rel.shape[0])
     else:
         R = np.asarray(n_relevant)
+        if R.dtype == bool or not np.issubdtype(R.dtype, np.number) or (
+                R.size and not np.all(np.isfinite(R) & (R == np.round(R)))):   # 2.5 or NaN: no count
+            raise ValueError(f"n_relevant must hold whole counts (relevant items in the pool per row), got dtype "
+                             f"{R.dtype} with values {R.ravel()[:5].tolist()}.")
         if R.shape != (rel.shape[0],) or (R.size and (R.min() < 0 or np.any(R < hits[:, -1]))):
             raise ValueError("n_relevant must give, per row, a count >= the relevant items in its top k.")
         norm = np.minimum(rel.shape[1], R)
@@ -151,7 +167,14 @@ def filtered_retrieval(query_emb, pool_emb, query_general, pool_general, *, quer
     """
     Xq = check_matrix(query_emb, "query_emb")
     same = transform_query is None and transform_pool is None      # else the transforms set the space
-    Xp = check_matrix(pool_emb, "pool_emb", n_cols=Xq.shape[1] if same else None)
+    if is_dask_array(pool_emb):      # a sharded pool (slics.distributed): its shape is checked, its rows on the workers
+        from ..distributed.blocks import check_columns, rows_chunked
+
+        Xp = rows_chunked(pool_emb, "pool_emb")
+        if same:
+            check_columns(Xp, Xq.shape[1], "pool_emb")
+    else:
+        Xp = check_matrix(pool_emb, "pool_emb", n_cols=Xq.shape[1] if same else None)
     Yq = check_labels(query_general, Xq.shape[0], "query_general")
     Yp = check_labels(pool_general, Xp.shape[0], "pool_general")
     if Yq.shape[1] != Yp.shape[1]:
@@ -165,7 +188,11 @@ def filtered_retrieval(query_emb, pool_emb, query_general, pool_general, *, quer
             raise ValueError("query_sub, pool_sub and sub_parent must describe the same sub-labels.")
     frames = []
     k = check_int(k, "k", minimum=1)
-    for j in (range(Yq.shape[1]) if concepts is None else check_indices(concepts, "concepts", Yq.shape[1])):
+    if concepts is not None:
+        concepts = check_indices(concepts, "concepts", Yq.shape[1])
+        if np.unique(concepts).size != concepts.size:           # a repeat would count its pairs twice in mAP
+            raise ValueError(f"concepts must not repeat a concept, got {concepts.tolist()[:10]}.")
+    for j in (range(Yq.shape[1]) if concepts is None else concepts):
         qi = np.flatnonzero(Yq[:, j])
         if qi.size == 0:
             continue
@@ -196,11 +223,18 @@ def filtered_retrieval(query_emb, pool_emb, query_general, pool_general, *, quer
 def mean_average_precision(pairs: pd.DataFrame) -> dict:
     """mAP@k over the pairs of :func:`filtered_retrieval`: general and sub-label under both
     normalisers (see the module docstring), and the pair counts."""
+    if not isinstance(pairs, pd.DataFrame):
+        raise TypeError(f"pairs must be the DataFrame of filtered_retrieval, got {type(pairs).__name__}.")
+    missing = [c for c in ("ap_general", "ap_sub") if c not in pairs.columns]     # the min(k, R) columns are optional
+    if missing:
+        raise ValueError(f"pairs must be the table of filtered_retrieval; it lacks the column(s) {missing}.")
     sub = pairs["ap_sub"].dropna()
     out = {"map_general": float(pairs["ap_general"].mean()) if len(pairs) else float("nan"),
            "map_sub": float(sub.mean()) if len(sub) else float("nan"),
            "n_pairs": int(len(pairs)), "n_sub_pairs": int(len(sub))}
     if "ap_general_minkr" in pairs:
+        if "ap_sub_minkr" not in pairs:
+            raise ValueError("pairs has the column ap_general_minkr but not ap_sub_minkr; pass both or neither.")
         sub_r = pairs["ap_sub_minkr"].dropna()
         out.update(map_general_minkr=float(pairs["ap_general_minkr"].mean()) if len(pairs) else float("nan"),
                    map_sub_minkr=float(sub_r.mean()) if len(sub_r) else float("nan"))

@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from ..utils.validation import check_float_dtype, check_int, check_matrix, check_positive
+from ..utils.validation import check_float_dtype, check_int, check_matrix, check_positive, check_real_array, check_vector
 from .normalise import normalise_rows
 from .objectives import lasso_objective
 
@@ -72,11 +72,7 @@ def center_and_normalise(X, mean=None):
     if mean is None:
         mean = X.mean(axis=0)
     else:
-        mean = np.asarray(mean, dtype=np.float64)
-        if mean.shape != (X.shape[1],):
-            raise ValueError(f"mean must have shape ({X.shape[1]},) to match the columns of X, got {mean.shape}.")
-        if not np.all(np.isfinite(mean)):
-            raise ValueError("mean contains NaN or infinite values.")
+        mean = check_vector(mean, "mean", X.shape[1])
     return normalise_rows(X - mean), mean
 
 
@@ -148,7 +144,7 @@ def soft_threshold(X, t):
         Same shape and float dtype as ``X``; entries with ``|x| <= t`` are exactly zero.
     """
     t = check_positive(t, "threshold t", allow_zero=True)
-    X = np.asarray(X)
+    X = check_real_array(X, "X")
     if not np.issubdtype(X.dtype, np.floating):
         X = X.astype(np.float64)
     return np.maximum(X - t, 0) + np.minimum(X + t, 0)
@@ -446,6 +442,8 @@ def fista_from(Z, D, lam, W0, *, tol=1e-7, n_iter=5000, dtype=np.float64):
     step = _safe_step(A)
     gradient_product = _gram_product(A)
     W0 = check_matrix(W0, "W0", n_cols=A.shape[1], dtype=dtype)
+    if W0.shape[0] != Z.shape[0]:
+        raise ValueError(f"W0 has {W0.shape[0]} rows but Z has {Z.shape[0]}; one starting code per row of Z is expected.")
     step_rows = chunk_rows(A.shape[1])
     W = np.empty((Z.shape[0], A.shape[1]), dtype=dtype)
     for start in range(0, Z.shape[0], step_rows):
@@ -476,10 +474,7 @@ def reconstruct(W, D, mean=None) -> np.ndarray:
     W = check_matrix(W, "W", n_cols=D.shape[0])
     Z_hat = W @ D
     if mean is not None:
-        mean = np.asarray(mean, dtype=np.float64)
-        if mean.shape != (D.shape[1],):
-            raise ValueError(f"mean must have shape ({D.shape[1]},) (the embedding dimension), got {mean.shape}.")
-        Z_hat += mean
+        Z_hat += check_vector(mean, "mean", D.shape[1])
     return Z_hat
 
 
@@ -501,6 +496,7 @@ def sparse_memory_bytes(W, dtype=np.float32) -> dict:
         ``dense_float32_bytes`` (``n * m * 4``) and ``ratio`` (csr / dense).
     """
     W = check_matrix(W, "W")
+    dtype = check_float_dtype(dtype)        # an integer dtype would truncate the codes and miscount nnz
     S = sp.csr_array(W.astype(dtype))
     S.eliminate_zeros()
     csr = S.data.nbytes + S.indices.nbytes + S.indptr.nbytes

@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .sparse_coding import center_and_normalise
 from .normalise import normalise_rows
-from ..utils.validation import check_index, check_matrix, check_positive
+from ..utils.validation import check_index, check_matrix, check_positive, is_dask_array
 
 
 def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000) -> np.ndarray:
@@ -55,6 +55,8 @@ def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000)
     """
     from .lasso import lasso
 
+    if is_dask_array(X):      # lazy, block by block (slics.distributed)
+        return np.maximum(lasso(X, D, check_positive(lam, "lam"), positive=True, tol=tol, max_iter=max_iter), 0.0)
     X = check_matrix(X, "X")
     D = check_matrix(D, "D", n_cols=X.shape[1])
     lam = check_positive(lam, "lam")
@@ -111,6 +113,7 @@ class SpLiCE(BaseEstimator):
         -------
         self : SpLiCE
         """
+        check_positive(self.lam, "lam")
         V, mean = center_and_normalise(normalise_rows(check_matrix(vocab_emb, "vocab_emb")))
         zero = np.flatnonzero(~V.any(axis=1))
         if zero.size:
@@ -137,6 +140,11 @@ class SpLiCE(BaseEstimator):
         ndarray of shape (n, V), float64, non-negative
         """
         check_is_fitted(self, "vocab_")
+        if is_dask_array(Z):      # lazy, block by block, the fitted model sent once (slics.distributed)
+            from ..distributed.coding import model_rows
+
+            return model_rows(self, "transform", Z, tail=(self.vocab_.shape[0],))
+        Z = check_matrix(Z, "Z", n_cols=self.vocab_.shape[1])
         return nonneg_lasso(Z, self.vocab_, self.lam)
 
     def reconstruct(self, W, concept: int | None = None) -> np.ndarray:

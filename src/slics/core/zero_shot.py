@@ -9,7 +9,13 @@ from .normalise import normalise_rows
 
 
 def cosine_similarity(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """(n, m) cosine similarities between the rows of ``A`` and ``B``."""
+    """(n, m) cosine similarities between the rows of ``A`` and ``B`` (a zero row has similarity 0)."""
+    A, B = np.asarray(A), np.asarray(B)         # the dtype is kept (float32 stays float32)
+    for name, M in (("A", A), ("B", B)):
+        if M.ndim != 2:
+            raise ValueError(f"{name} must be a 2-D array (rows are vectors), got shape {M.shape}.")
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(f"B has {B.shape[1]} columns but A has {A.shape[1]}; the rows must have the same dimension.")
     return normalise_rows(A) @ normalise_rows(B).T
 
 

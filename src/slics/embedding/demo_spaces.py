@@ -12,9 +12,11 @@ vectors, :func:`slics.embedding.simulator.draw_scenes`), but with their own word
 * ``demo-dino``: the scene rendered with these vectors in ``visual_dim`` (768, as DINOv2
   ViT-B/14) dimensions, a shared offset of length ``dino_offset`` along a random direction
   (which its "unit" protocol does not remove) and noise of length ``dino_noise_std``;
-* ``demo-titok``: the scene rendered with another seeded map plus *appearance* noise of
-  length ``titok_appearance_std`` (a tokenizer trained to reconstruct pixels keeps what an
-  image looks like, not only what is in it), then compressed to the registry's 32 tokens of 12
+* ``demo-titok``: the scene rendered with another seeded map plus an *appearance* term of
+  length ``titok_appearance_std`` on ``titok_appearance_rank`` fixed random directions (a
+  tokenizer trained to reconstruct pixels keeps what an image looks like, colour and layout,
+  not only what is in it; images that look alike are near each other whatever they show), then
+  compressed to the registry's 32 tokens of 12
   numbers, ``tanh(titok_nonlinearity * B x)`` with ``B`` standard Gaussian (384 x
   ``visual_dim``): a 2x compressive, tokenised space.
 
@@ -41,6 +43,13 @@ def visual_word_vectors(text_emb, dim: int, gain: float, rng: np.random.Generato
     return normalise_rows(np.tanh(gain * (E @ G.T)))
 
 
+def appearance(n: int, dim: int, rank: int, norm: float, rng: np.random.Generator) -> np.ndarray:
+    """(n, dim) appearance of each item: Gaussian coordinates on ``rank`` fixed random directions
+    (colour, layout, texture vary along few axes, shared by all images), expected length ``norm``."""
+    basis = np.linalg.qr(rng.standard_normal((dim, rank)))[0]           # (dim, rank), orthonormal columns
+    return (rng.standard_normal((n, rank)) * (norm / np.sqrt(rank))) @ basis.T
+
+
 def render_image_only(backbone: str, labels, placement_emb, descriptors, params, seed: int) -> np.ndarray:
     """Images of an image-only demo backbone (``demo-dino`` or ``demo-titok``): float64 (n, dim)."""
     from .registry import get_spec
@@ -54,7 +63,9 @@ def render_image_only(backbone: str, labels, placement_emb, descriptors, params,
     if backbone == "demo-dino":
         offset = p.dino_offset * normalise_rows(rng.standard_normal(p.visual_dim))
         return render_scenes(scenes, words, descriptors, offset, p.dino_noise_std, rng)
-    X = render_scenes(scenes, words, descriptors, np.zeros(p.visual_dim), p.titok_appearance_std, rng)
+    X = render_scenes(scenes, words, descriptors, np.zeros(p.visual_dim), 0.0, rng, normalise=False)
+    X = normalise_rows(X + appearance(scenes.n_items, p.visual_dim, p.titok_appearance_rank,
+                                      p.titok_appearance_std, rng))
     dim = get_spec(backbone).dim
     B = rng.standard_normal((dim, p.visual_dim))
     return np.tanh(p.titok_nonlinearity * (X @ B.T))

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.config import data_dir, load_params
-from ..utils.io import atomic_dir, load_npy, save_npy, write_json, write_text
+from ..utils.io import atomic_dir, check_writable, load_npy, save_npy, write_json, write_text
 
 DATASETS = ("cifar10", "mirflickr25k", "coco")   # the last two: slics.embedding.embed_multilabel
 VOCAB_RESOURCE, VOCAB_FILE = "splice_vocab", "splice/vocab/laion.txt"
@@ -154,6 +154,7 @@ def embed_cifar10(params: dict | None = None, concepts: list[str] | None = None,
     name, template, batch_size = cfg["backbone"], cfg["prompt_template"], int(cfg["batch_size"])
     check_profile(profile, name)
     make_prompts(template, ["x"])
+    check_writable((Path(out_dir) if out_dir is not None else embeddings_dir(name, "cifar10")).parent)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
 

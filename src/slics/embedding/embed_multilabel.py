@@ -36,7 +36,7 @@ import numpy as np
 from ..data.multilabel import MultiLabelSet, prompt_name
 from ..data.splits import make_split, split_table
 from ..utils.config import load_params
-from ..utils.io import atomic_dir, save_npy, write_json, write_text
+from ..utils.io import atomic_dir, check_writable, save_npy, write_json, write_text
 
 DATASETS = ("mirflickr25k", "coco")
 
@@ -90,6 +90,7 @@ def embed_multilabel(dataset: str, params: dict | None = None, out_dir: str | Pa
     profile, seed, cfg = params["profile"], int(params["seed"]), params["embed"]
     name, template, batch_size = cfg["backbone"], cfg["prompt_template"], int(cfg["batch_size"])
     check_profile(profile, name)
+    check_writable((Path(out_dir) if out_dir is not None else embeddings_dir(name, dataset)).parent)
     t0 = time.perf_counter()
     if profile == "full" and images is None:      # fail fast, before any model is built
         from ..data.images import ensure_archive
@@ -147,3 +148,46 @@ def embed_multilabel(dataset: str, params: dict | None = None, out_dir: str | Pa
         write_json(staging / "manifest.json", manifest, decimals=4)
     manifest["total_s"] = round(time.perf_counter() - t0, 1)       # returned, not written
     return manifest
+
+
+def backbone_embeddings(dataset: str, params: dict, backbone: str) -> None:
+    """The files :func:`slics.embedding.retrieval_set.load_set` reads for a Table 2 backbone that is not
+    ``embed.backbone`` (``slics_clip.backbones``): ``<backbone>/<dataset>/`` as the embed stage writes
+    it, and the LAION-10k prompts under ``<backbone>/cifar10/laion10k_vocab.npy``.
+
+    Stage 03 computes them once and keeps them as a cache (not a DVC output); a key file written after
+    the folder (``table2_key.json``: backbone, weights, profile, seed, split sizes, templates) says what
+    they were made from, and they are recomputed when this run asks for something else.
+    """
+    import copy
+    import json
+
+    from ..utils.io import write_json
+    from .cache import cached_array, weights_tag
+    from .embed import embeddings_dir, laion10k_words, make_prompts
+    from .registry import get_spec, load_backbone
+
+    spec = get_spec(backbone)
+    if not spec.text_tower:
+        raise ValueError(f"slics_clip.backbones: {backbone!r} has no text tower; Table 2 needs CLIP backbones.")
+    own = copy.deepcopy(params)
+    own["embed"]["backbone"] = backbone
+    weights = weights_tag(spec.weights_file())
+    key = {"backbone": backbone, "weights": weights, "profile": params["profile"], "seed": int(params["seed"]),
+           "splits": params["datasets"][dataset]["splits"][params["profile"]],
+           "prompt_template": params["embed"]["prompt_template"],
+           "zero_shot_templates": list(params["datasets"]["zero_shot_templates"])}
+    folder = embeddings_dir(backbone, dataset)
+    key_file = folder / "table2_key.json"
+    try:
+        current = json.loads(key_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        current = None
+    if current != key:
+        embed_multilabel(dataset, own)
+        write_json(key_file, key, decimals=0)
+    template = params["embed"]["prompt_template"]
+    prompts = make_prompts(template, laion10k_words())
+    batch_size = int(params["embed"]["batch_size"])
+    cached_array(embeddings_dir(backbone, "cifar10") / "laion10k_vocab.npy", prompts, backbone, weights,
+                 lambda: load_backbone(backbone).encode_text(prompts, batch_size=batch_size))

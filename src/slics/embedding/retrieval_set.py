@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.multilabel import MultiLabelSet
-from ..utils.validation import check_labels, check_matrix
+from ..utils.validation import check_indices, check_labels, check_matrix, check_names
 from .registry import embeddings_source, get_spec
 
 SPLITS = ("train", "val", "query", "pool")
@@ -87,7 +87,7 @@ class RetrievalSet:
         X = check_matrix(X, "X")
         n, d = X.shape
         Y = check_labels(general, n, "general")
-        names = tuple(str(g) for g in general_names)
+        names = tuple(check_names(general_names, "general_names", unique=True))
         if len(names) != Y.shape[1]:
             raise ValueError(f"general_names has {len(names)} names for {Y.shape[1]} label columns.")
         split = np.asarray(split, dtype=object)
@@ -103,8 +103,9 @@ class RetrievalSet:
             S, parent, snames = np.zeros((n, 0), dtype=bool), np.zeros(0, dtype=np.int64), ()
         else:
             S = check_labels(sub, n, "sub")
-            parent = np.asarray(sub_parent, dtype=np.int64)
-            snames = tuple(str(s) for s in (sub_names if sub_names is not None else range(S.shape[1])))
+            parent = check_indices(sub_parent, "sub_parent", Y.shape[1])       # no truncation, no wrap-around
+            snames = tuple(check_names(sub_names, "sub_names", n=S.shape[1]) if sub_names is not None
+                           else (str(s) for s in range(S.shape[1])))
         ids = tuple(str(i) for i in (image_ids if image_ids is not None else range(n)))
         data = MultiLabelSet(ids, Y, names, Y, names, S, snames, parent)
         for what, E in (("general_text", general_text), ("vocab", vocab)):

@@ -69,7 +69,7 @@ def _pair(value, name: str) -> tuple[float, float]:
 
 
 _PAIRS = ("core_weight", "label_weight", "clutter_weight")
-_COUNTS = ("n_per_class", "placement_words", "n_descriptors", "visual_dim")
+_COUNTS = ("n_per_class", "placement_words", "n_descriptors", "visual_dim", "titok_appearance_rank")
 _NONNEG = ("gap_norm", "gap_text_offset", "noise_std", "visual_nonlinearity", "dino_offset",
            "dino_noise_std", "titok_appearance_std", "titok_nonlinearity")
 
@@ -93,7 +93,8 @@ class SimulatorParams:
     visual_nonlinearity: float = 2.0                     # image-only maps: gain inside tanh
     dino_offset: float = 1.0                             # demo-dino: length of its shared offset
     dino_noise_std: float = 0.9                          # demo-dino: expected length of its noise
-    titok_appearance_std: float = 1.5                    # demo-titok: appearance noise before tokens
+    titok_appearance_std: float = 4.0                    # demo-titok: length of the appearance term
+    titok_appearance_rank: int = 16                      # demo-titok: directions the appearance varies on
     titok_nonlinearity: float = 1.0                      # demo-titok: gain inside the token tanh
 
     def __post_init__(self):

@@ -60,6 +60,7 @@ def tiny_params(params: dict, backbone: str = "clip-vit-b32", batch_size: int = 
            "batch_size": {"mirflickr25k": None, "coco": 8},
            "seeds": {"mirflickr25k": [0], "coco": [0]}}
     p["slics_clip"].update(fit, n_caption_words=3, tsne_images=10)
+    p["slics_clip"]["backbones"]["full"] = list(dict.fromkeys([backbone, *p["slics_clip"]["backbones"]["full"]]))
     p["slics_clip"]["splice"].update(n_queries=None, n_pool=None)
     p["slics_titok"].update(fit, codebook_size=8, kmeans_max_iter=5, lut_check_queries=4)
     p["slics_dino"].update(fit)

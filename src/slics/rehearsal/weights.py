@@ -78,7 +78,8 @@ def full_backbones(params: dict) -> list[str]:
     """The registry backbones whose weights a full-profile run of ``params`` loads."""
     ip = params["image_to_prompt"]["full"]
     names = [params["embed"]["backbone"], ip["source_backbone"], ip["target_backbone"],
-             params["slics_titok"]["backbone"]["full"], params["slics_dino"]["backbone"]["full"]]
+             params["slics_titok"]["backbone"]["full"], params["slics_dino"]["backbone"]["full"],
+             *params["slics_clip"]["backbones"]["full"]]
     return list(dict.fromkeys(names))
 
 

@@ -142,11 +142,15 @@ def _sub_below_general(table, claim):
 
 def _interior_k(table, claim):
     parts, ok = [], []
-    for dataset, g in table.groupby("dataset", sort=False):
+    keys = [k for k in ("dataset", "backbone") if k in table]
+    for case, g in table.groupby(keys, sort=False):
+        case = case if isinstance(case, tuple) else (case,)
         K = best_k(g)
         inside = g["K"].min() < K < g["K"].max()
         ok.append(inside)
-        parts.append(f"{DATASET_LABEL.get(dataset, dataset)}: K = {K} of {sorted(g['K'].tolist())}")
+        name = "/".join([DATASET_LABEL.get(case[0], case[0]), *case[1:]]) if len(case) > 1 and \
+            table["backbone"].nunique() > 1 else DATASET_LABEL.get(case[0], case[0])
+        parts.append(f"{name}: K = {K} of {sorted(g['K'].tolist())}")
     return all(ok), "; ".join(parts)
 
 
@@ -177,7 +181,10 @@ def _cross_table(table, claim, tables):
         return None, f"n/a ({c['other']} not available)"
     r = c.get("retrieval", "general")
     mine = table[(table.get("pool", "dense") == "dense") & (table["method"] == c["method"])].set_index("dataset")
-    theirs = other[other["method"] == c["method"]].set_index("dataset")
+    from .slics_clip import stated_rows
+
+    theirs = stated_rows(other)
+    theirs = theirs[theirs["method"] == c["method"]].set_index("dataset")
     found = [(d, _diff(mine.loc[d, f"map_{r}"], theirs.loc[d, f"map_{r}"])) for d in mine.index if d in theirs.index]
     if not found:
         return None, "n/a"

@@ -28,17 +28,19 @@ def figure_k_grid(grid: pd.DataFrame):
     """Fig. 6: validation mAP@20 (general, sub-label) versus atoms per concept."""
     import matplotlib.pyplot as plt
 
-    datasets = list(dict.fromkeys(grid["dataset"]))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.8 * len(datasets), 3.4), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
-        t = grid[grid["dataset"] == dataset]
+    keys = ["dataset", "backbone"] if "backbone" in grid and grid["backbone"].nunique() > 1 else ["dataset"]
+    cases = list(dict.fromkeys(zip(*(grid[k] for k in keys))))
+    fig, axes = plt.subplots(1, len(cases), figsize=(4.8 * len(cases), 3.4), squeeze=False)
+    for ax, case in zip(axes[0], cases):
+        dataset = case[0]
+        t = grid[np.logical_and.reduce([grid[k] == v for k, v in zip(keys, case)])]
         ax.plot(t["K"], t["map_general"], marker=MARKERS[0], color=PALETTE[0], label="general labels")
         ax.plot(t["K"], t["map_sub"], marker=MARKERS[1], color=PALETTE[1], label="sub-labels")
         K = best_k(t)
         ax.axvline(K, color="0.5", ls=":", label=f"chosen K = {K}")
         value_axis(ax, t["K"], "x", fmt="{:.0f}")
         ax.set(xlabel="K (atoms per concept)", ylabel="validation mAP@20",
-               title=f"{dataset_name(dataset)}: retrieval versus K")
+               title=f"{' / '.join([dataset_name(dataset), *case[1:]])}: retrieval versus K")
         legend_outside(ax, "below", ncol=3, frameon=False)
     fig.tight_layout()
     return fig
@@ -70,7 +72,8 @@ def figure_ablation(ablation: pd.DataFrame, baseline: pd.DataFrame | None = None
             ax.plot(np.arange(len(datasets)) + offsets[i], [rows.loc[d, f"map_{kind}"] for d in datasets],
                     ls="none", marker=MARKERS[i], markersize=8, color=PALETTE[i], label=variant)
         if baseline is not None:
-            uf = baseline[baseline["method"] == "UF"].set_index("dataset")
+            same = baseline["backbone"].isin(set(ablation["backbone"])) if "backbone" in baseline else True
+            uf = baseline[(baseline["method"] == "UF") & same].set_index("dataset")   # the ablation's backbone
             for j, d in enumerate(datasets):
                 if d in uf.index:
                     ax.hlines(uf.loc[d, f"map_{kind}"], j - 0.4, j + 0.4, **BASELINE,

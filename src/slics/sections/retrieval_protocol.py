@@ -34,7 +34,7 @@ def choose_k(rs: RetrievalSet, grid, n_iter: int, batch_size, pool: np.ndarray, 
     for K in tqdm(list(grid), desc=f"K grid ({rs.dataset})", disable=None):
         method = fitted[int(K)] = SLiCSMethod(int(K), int(n_iter), batch_size, seed).fit(rs)
         summary = mean_average_precision(retrieval_pairs(rs, method, rs.rows("val"), pool, k))
-        rows.append({"dataset": rs.dataset, "K": int(K), "map_general": summary["map_general"],
+        rows.append({"dataset": rs.dataset, "backbone": rs.backbone, "K": int(K), "map_general": summary["map_general"],
                      "map_sub": summary["map_sub"]})
     return pd.DataFrame(rows), fitted
 

@@ -2,6 +2,7 @@
 
 import sys
 
+from ..utils.errors import run_main
 from .build import main
 
-sys.exit(main())
+sys.exit(run_main(main))

@@ -102,8 +102,30 @@ def resources_table(path: Path) -> str:
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
+# Written into every site: a folder holding it (or an earlier site's index.html and stylesheet) may be
+# replaced whole; any other non-empty folder is someone's files and is refused.
+SITE_MARKER = ".slics-site"
+
+
+def check_site_folder(out: Path) -> None:
+    """Refuse an ``out`` that a rebuild would destroy: a file, or a non-empty folder that is not a site."""
+    if out.is_file() or out.is_symlink() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; the site is a folder (it would replace the file): choose "
+                         f"another path.")
+    if out.is_dir() and any(out.iterdir()) and not (
+            (out / SITE_MARKER).is_file() or ((out / "index.html").is_file() and (out / "static" / "site.css").is_file())):
+        raise ValueError(f"--out {out} is a folder that holds other files and is not a site built here; the site "
+                         f"replaces its folder whole, so choose a new or empty folder (nothing was changed).")
+
+
 def build(out: Path, results: Path | None = None) -> list[Path]:
-    """Write the site into ``out`` (replaced whole, atomically); return the HTML pages written."""
+    """Write the site into ``out`` (replaced whole, atomically); return the HTML pages written.
+
+    ``out`` must be absent, empty, or an earlier site (:func:`check_site_folder`): a folder of other
+    files is refused before anything is written.
+    """
+    out = Path(out)
+    check_site_folder(out)
     root = project_root()
     results = results or upstream_results_dir()
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=False,
@@ -114,6 +136,7 @@ def build(out: Path, results: Path | None = None) -> list[Path]:
     exporter = HTMLExporter(template_name="basic")
     with atomic_dir(out) as staging:
         staging.chmod(0o755)  # mkdtemp's 0700 would hide the site from a web server
+        (staging / SITE_MARKER).write_text("built by python -m slics.site; this folder is replaced whole on rebuild\n")
         (staging / "notebooks").mkdir()
         (staging / "static").mkdir()
         shutil.copy2(HERE / "static" / "site.css", staging / "static" / "site.css")
@@ -158,15 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="site", help="output folder (replaced whole; default: site/)")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    try:
-        pages = build(Path(args.out).resolve())
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    pages = build(Path(args.out).resolve())        # errors: one line and exit 2 (slics.utils.errors.run_main)
     print(f"wrote {len(pages)} pages under {args.out}/ in {time.monotonic() - started:.0f} s; "
           f"open {Path(args.out) / 'index.html'} in a browser")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ..utils.errors import run_main
+
+    sys.exit(run_main(main))

@@ -7,6 +7,7 @@ byte-stable: sorted JSON keys, fixed float formatting, no timestamps.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -20,14 +21,71 @@ import pandas as pd
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+# What a folder that cannot be written into answers: permissions, a read-only file system.
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+class NotWritableError(PermissionError):
+    """A folder the project must write into cannot be written; the message names it and the fix."""
+
+
+def _not_writable(folder: Path, err: OSError) -> NotWritableError:
+    """The error for a write refused in ``folder`` (``err``), naming the folder and the fix."""
+    from .config import data_dir, results_dir
+
+    folder = Path(folder).absolute()
+    redirect = ""
+    for root, variable in ((results_dir, "SLICS_RESULTS_DIR"), (data_dir, "SLICS_DATA_DIR")):
+        try:
+            root = root().absolute()
+        except Exception:       # no project here: nothing to redirect
+            continue
+        if folder == root or root in folder.parents:
+            redirect = f", or point {variable} at a writable folder"
+    return NotWritableError(f"cannot write into {folder} ({err.strerror}); make it writable "
+                            f"(chmod -R u+w {folder}, or remount it read-write){redirect}. Nothing was changed.")
+
+
+def _make_in(folder: Path, make):
+    """``make()`` after creating ``folder``; a refused write becomes a :class:`NotWritableError`."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return make()
+    except OSError as err:
+        if err.errno in (errno.EEXIST, errno.ENOTDIR):      # a file where a folder must be
+            blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+            raise NotADirectoryError(f"cannot write into {folder}: {blocker} is a file, not a folder; choose "
+                                     f"another path (or move that file away).") from None
+        if err.errno not in _NOT_WRITABLE:
+            raise
+        refused = Path(err.filename).parent if err.filename and not folder.is_dir() else folder
+        raise _not_writable(refused, err) from None
+
+
+def check_writable(folder: str | Path) -> Path:
+    """Check, before any work starts, that files can be made in ``folder`` (or, while it does not
+    exist yet, in its nearest existing parent, where it will be made); nothing is created.
+
+    Raises :class:`NotWritableError` (a ``PermissionError``) naming the folder and the fix when
+    it is read-only (permissions or a read-only file system).
+    """
+    folder = Path(folder)
+    existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
+
+    def probe():
+        fd, path = tempfile.mkstemp(prefix=".write-check-", dir=existing)
+        os.close(fd)
+        os.unlink(path)
+
+    _make_in(existing, probe)
+    return folder
 
 
 @contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``dest``; rename it onto ``dest`` on success."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    fd, tmp = _make_in(dest.parent, lambda: tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -46,9 +104,9 @@ def atomic_dir(dest: str | Path) -> Iterator[Path]:
     On failure the staging folder is removed and ``dest`` keeps its previous contents.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(dest.parent)
     remove_stale(dest.parent, f".{dest.name}.staging-*", f".{dest.name}.old-*")
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
+    staging = Path(_make_in(dest.parent, lambda: tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent)))
     os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp creates 0700; the published folder gets the usual mode
     try:
         yield staging
@@ -174,6 +232,21 @@ def write_table(df: pd.DataFrame, stem: str | Path, decimals: int | Mapping[str,
         md = f"{caption}\n\n{md}"
     write_text(stem.with_suffix(".md"), md + "\n")
     return round_table(df, decimals)
+
+
+def numpy_file_kind(path: str | Path) -> str | None:
+    """What ``path`` holds, from its first bytes: ``"npy"``, ``"npz"`` (a zip archive), ``"pickle"``,
+    or None (none of these: text, an image, a truncated file...). ``np.load`` itself falls back
+    to unpickling an unknown file, and then reports any file as a pickle."""
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head == b"\x93NUMPY":
+        return "npy"
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "npz"
+    if head[:1] == b"\x80":
+        return "pickle"
+    return None
 
 
 def save_npy(dest: str | Path, array: np.ndarray) -> Path:

@@ -26,7 +26,7 @@ import nbformat
 from traitlets.config import Config
 
 from .config import load_params, load_yaml, project_root, results_dir
-from .io import remove_stale, write_text
+from .io import check_writable, remove_stale, write_text
 from .progress import ENGINE, CellClock
 from .schema import ParamsError
 
@@ -82,14 +82,19 @@ class StageFailed(RuntimeError):
 
 
 def _publish(staging: Path, dest_root: Path) -> list[Path]:
-    """Move every file written under ``staging`` to the same place under ``dest_root``."""
-    moved = []
-    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-        target = dest_root / path.relative_to(staging)
+    """Move every file written under ``staging`` to the same place under ``dest_root``.
+
+    Every destination folder is checked first, so a read-only one stops the publication before
+    any file has moved (no mix of old and new results).
+    """
+    files = sorted(p for p in staging.rglob("*") if p.is_file())
+    targets = [dest_root / path.relative_to(staging) for path in files]
+    for folder in sorted({target.parent for target in targets}):
+        check_writable(folder)
+    for path, target in zip(files, targets):
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
-        moved.append(target)
-    return moved
+    return targets
 
 
 def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Path:
@@ -116,7 +121,8 @@ def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Pa
     if out_root.exists() and not out_root.is_dir():
         raise NotADirectoryError(f"the results folder {out_root} is a file; point SLICS_RESULTS_DIR at a folder "
                                  "(or unset it to write into results/).")
-    out_root.mkdir(parents=True, exist_ok=True)
+    for folder in (out_root, *sorted(d for d in out_root.glob("*") if d.is_dir() and not d.name.startswith("."))):
+        check_writable(folder)                              # before a kernel starts: read-only folders
     remove_stale(out_root, f".staging-{name}-*")           # left by a killed run of this stage
     with tempfile.TemporaryDirectory(prefix=f".staging-{name}-", dir=out_root) as folder:
         staging = Path(folder)

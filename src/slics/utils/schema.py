@@ -214,6 +214,7 @@ SCHEMA = {
     },
     "slics_clip": {
         **SLICS_FIT,
+        "backbones": {"demo": List(Str(_text_backbones("demo"))), "full": List(Str(_text_backbones("full")))},
         "n_pseudo_labels": COUNT,
         "splice": {"lam": POSITIVE, "n_queries": Maybe(COUNT), "n_pool": Maybe(COUNT)},
         "n_caption_words": COUNT,
@@ -236,6 +237,7 @@ SCHEMA = {
         "dino_offset": NONNEG,
         "dino_noise_std": NONNEG,
         "titok_appearance_std": NONNEG,
+        "titok_appearance_rank": COUNT,
         "titok_nonlinearity": NONNEG,
     },
     **{key: {
@@ -292,6 +294,11 @@ CROSS_CHECKS = [
     (lambda p: p["embed"]["backbone"] in _text_backbones(p["profile"]), "embed.backbone",
      "must be a backbone of the profile it runs in (slics.embedding.registry): " + "; ".join(
          f"the {profile} profile takes {', '.join(_text_backbones(profile))}" for profile in ("demo", "full"))),
+    (lambda p: p["embed"]["backbone"] in p["slics_clip"]["backbones"][p["profile"]], "slics_clip.backbones",
+     lambda p: (f"must include embed.backbone ({p['embed']['backbone']!r}) in the {p['profile']} profile: its "
+                "embed stages' files are Table 2's first backbone; the others are encoded by stage 03")),
+    (lambda p: len(set(p["slics_clip"]["backbones"][p["profile"]])) == len(p["slics_clip"]["backbones"][p["profile"]]),
+     "slics_clip.backbones", "must not name a backbone twice"),
     (lambda p: min(p["image_to_prompt"]["train_sizes"]) >= _alignment_source_dim(p), "image_to_prompt.train_sizes",
      lambda p: (f"must all be >= the dimension of the profile's source space ({p['profile']} "
                 f"{_alignment_source_dim(p)}); below it the maps are not unique")),

@@ -33,6 +33,10 @@ def check_matrix(X, name: str = "X", n_cols: int | None = None, dtype=np.float64
     if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
         raise ValueError(f"{name} must be real-valued numbers, got dtype {X.dtype}.")
     X = X.astype(dtype, copy=False)
+    if not X.flags.aligned:
+        # as deserialised (a Dask worker's copy): NumPy's matmul takes its non-BLAS loop on unaligned
+        # data, whose sums differ in the last bits from the BLAS product of the in-memory arrays
+        X = X.copy()
     if not np.all(np.isfinite(X)):
         bad = int(np.sum(~np.isfinite(X)))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s) (after conversion to {np.dtype(dtype)}); "
@@ -126,6 +130,17 @@ def check_indices(values, name: str, n: int) -> np.ndarray:
     return arr
 
 
+def check_random_state(value, name: str = "random_state") -> np.random.Generator:
+    """Return a NumPy ``Generator`` from ``value``: None, a non-negative integer seed, or a ``Generator``."""
+    if value is None or isinstance(value, np.random.Generator):
+        return np.random.default_rng(value)
+    try:
+        seed = check_int(value, name, minimum=0)
+    except ValueError as err:
+        raise ValueError(f"{err} ({name} is None, a non-negative integer seed or a numpy Generator)") from None
+    return np.random.default_rng(seed)
+
+
 def check_choice(value, name: str, choices) -> object:
     """Return ``value`` unless it is not one of ``choices``."""
     if not isinstance(value, str) or value not in choices:
@@ -143,3 +158,64 @@ def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
         raise ValueError(f"{name} must be float32 or float64, got {out}; other dtypes would round the "
                          f"unit-norm dictionary and the codes.")
     return out
+
+
+def is_dask_array(X) -> bool:
+    """Whether ``X`` is a ``dask.array.Array``, decided without importing dask (the in-memory path
+    of every solver stays free of it)."""
+    cls = type(X)
+    return cls.__name__ == "Array" and cls.__module__.startswith("dask.array")
+
+
+def check_vector(value, name: str, length: int) -> np.ndarray:
+    """Return ``value`` as a finite float64 vector of ``length`` entries (a mean, an offset), or raise
+    a ValueError naming ``name`` before anything is converted."""
+    arr = np.asarray(value)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ValueError(f"{name} must be a finite vector of length {length} (real numbers), got {_show(value)} "
+                         f"(dtype {arr.dtype}).")
+    if arr.shape != (length,):
+        raise ValueError(f"{name} must be a finite vector of length {length} (the embedding dimension), "
+                         f"got shape {arr.shape}.")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains {int(np.sum(~np.isfinite(arr)))} NaN or infinite value(s).")
+    return arr
+
+
+def check_names(values, name: str, n: int | None = None, unique: bool = False) -> list[str]:
+    """Return ``values`` as a list of str (one name per item), or raise a ValueError naming ``name``.
+
+    A single string is refused rather than read as a sequence of one-letter names; with ``n`` the
+    count must match, and with ``unique`` no name may repeat (a dict keyed by the names would
+    silently keep one of them).
+    """
+    if isinstance(values, (str, bytes)) or not np.iterable(values):
+        raise ValueError(f"{name} must be a sequence of names (one per item), got {_show(values)}; "
+                         f"a single string is not read as a list of letters.")
+    out = [str(v) for v in values]
+    if n is not None and len(out) != n:
+        raise ValueError(f"{name} has {len(out)} names but {n} are expected.")
+    if unique:
+        repeated = sorted({v for v in out if out.count(v) > 1})
+        if repeated:
+            raise ValueError(f"{name} must be unique; repeated: {repeated[:5]}.")
+    return out
+
+
+def check_rows(rows, name: str, n: int) -> np.ndarray:
+    """Row selection ``rows`` (indices in ``[0, n)``, or a boolean mask of length ``n``) as int64 indices."""
+    arr = np.asarray(rows)
+    if arr.dtype == bool:
+        if arr.shape != (n,):
+            raise ValueError(f"{name} as a boolean mask must have one entry per row ({n}), got shape {arr.shape}.")
+        return np.flatnonzero(arr)
+    return check_indices(arr, name, n)
+
+
+def check_real_array(X, name: str = "X") -> np.ndarray:
+    """``np.asarray(X)`` of any shape, or a TypeError naming ``name`` unless it holds real numbers (or booleans)."""
+    X = np.asarray(X)
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.iscomplexobj(X):
+        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}.")
+    return X

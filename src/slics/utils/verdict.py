@@ -95,9 +95,19 @@ def _committed(root: Path, rel: str, rev: str) -> bytes | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
+def check_rev(root: Path, rev: str) -> None:
+    """Raise unless ``rev`` names a commit of the git checkout at ``root`` (else every file would be 'new')."""
+    proc = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=root,
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise ValueError(f"--rev {rev!r} is not a commit of {root} (is it a git checkout, and is the name "
+                         f"spelled right? `git log --oneline` lists the commits); nothing was compared.")
+
+
 def compare_results(results: Path | None = None, rev: str = "HEAD") -> list[Comparison]:
-    """Compare every file under ``results/`` with its version at ``rev``."""
+    """Compare every file under ``results/`` with its version at ``rev`` (a commit of the checkout)."""
     root = project_root()
+    check_rev(root, rev)
     results = results or root / "results"
     out = []
     for path in sorted(p for p in results.rglob("*") if p.is_file() and not p.name.startswith(".")):

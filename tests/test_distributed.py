@@ -1,0 +1,229 @@
+"""slics on Dask (:mod:`slics.distributed`), on a real cluster of two worker processes.
+
+Every lazy result is compared with the in-memory function on the same rows: bitwise for the
+row-independent solvers (each row's BLAS products and compiled solves do not depend on how many
+other rows are in the call), to the solver's tolerance where the in-memory call itself depends
+on its batch (``lasso(method="auto")`` picks FISTA warm starts from a batch's first rows).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+from slics import SLiCS, SpLiCE, TokenQuantiser, lasso, nnls_batch  # noqa: E402
+from slics.cli import main  # noqa: E402
+from slics.core.objectives import lasso_objective  # noqa: E402
+from slics.core.pq import QuantisedPool  # noqa: E402
+from slics.core.splice import nonneg_lasso  # noqa: E402
+from slics.distributed import open_embeddings, quantised_top_k, save_store, sharded_top_k  # noqa: E402
+from slics.distributed.blocks import map_rows  # noqa: E402
+from slics.retrieval import filtered_retrieval, top_k  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    n, d, C = 1500, 32, 5
+    X = rng.standard_normal((n, d))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    Y = rng.random((n, C)) < 0.35
+    Y[np.arange(n), rng.integers(0, C, n)] = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = SLiCS(3, n_iter=2).fit(X, Y)
+    return X, Y, model
+
+
+def lazy(X, rows=400):
+    return da.from_array(X, chunks=(rows, -1))
+
+
+# --------------------------------------------------------------------------- coding
+def test_estimators_and_solvers_on_workers_equal_in_memory(client, data):
+    X, Y, model = data
+    Xd, D = lazy(X), model.dictionary_
+    pairs = {
+        "transform": (model.transform(X, Y), model.transform(Xd, Y)),
+        "components": (model.components(X, Y), model.components(Xd, lazy(Y))),
+        "project": (model.project(X, 1), model.project(Xd, 1)),
+        "nnls_batch": (nnls_batch(D, X, np.repeat(Y, 3, axis=1)), nnls_batch(D, Xd, np.repeat(Y, 3, axis=1))),
+        "lasso cd": (lasso(X, D, 0.05, method="cd"), lasso(Xd, D, 0.05, method="cd")),
+        "nonneg_lasso": (nonneg_lasso(X, D, 0.05), nonneg_lasso(Xd, D, 0.05)),
+    }
+    splice = SpLiCE(0.1).fit(np.random.default_rng(3).standard_normal((60, X.shape[1])))
+    pairs["SpLiCE"] = (splice.transform(X), splice.transform(Xd))
+    for name, (mem, lz) in pairs.items():
+        assert isinstance(lz, da.Array) and lz.numblocks[0] == 4, name
+        got = lz.compute()
+        assert got.shape == mem.shape and got.dtype == mem.dtype, name
+        assert np.array_equal(got, mem), f"{name}: differs by {np.abs(got - mem).max():.3g}"
+
+
+def test_lasso_auto_per_block_reaches_the_same_optimum(client, data):
+    X, _, model = data
+    D, lam, tol = model.dictionary_, 0.002, 1e-8
+    mem = lasso(X, D, lam, tol=tol)
+    got = lasso(lazy(X, 300), D, lam, tol=tol).compute()
+    f_mem, f_got = lasso_objective(X, D, mem, lam), lasso_objective(X, D, got, lam)
+    assert np.all(np.abs(f_got - f_mem) <= 2 * tol * np.maximum(f_mem, f_got))
+
+
+def test_model_is_broadcast_once_not_embedded_per_task(client, data):
+    X, Y, model = data
+    W = model.transform(lazy(X, 100), Y)
+    assert not [k for k in W.__dask_graph__().keys() if str(k).startswith("SLiCS-")]     # not a task
+    held = {k: v for k, v in client.who_has().items() if str(k).startswith("SLiCS-")}
+    assert held and all(len(v) == 2 for v in held.values())      # a scattered copy on each worker
+
+
+def test_token_quantiser_codes_and_quantised_top_k(client):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((3000, 16))
+    q = TokenQuantiser(n_tokens=4, codebook_size=16, random_state=0).fit(X[:1000])
+    codes = q.transform(lazy(X, 700))
+    mem = q.transform(X)
+    assert np.array_equal(codes.compute(), mem) and codes.dtype == mem.dtype
+    mem[11] = mem[2900]                                      # an exact tie across shards
+    Z = np.vstack([q.inverse_transform(mem[[2900]]), rng.standard_normal((40, 16))])
+    index, scores = quantised_top_k(Z, lazy(mem, 700), q.codebook_, 15)
+    pool = QuantisedPool(mem, q.codebook_)
+    assert np.array_equal(index, pool.top_k(Z, 15))
+    assert np.array_equal(scores, np.take_along_axis(pool.scores(Z), index, axis=1))
+    assert index[0, 0] == 11 and 2900 in index[0, :3]
+
+
+# --------------------------------------------------------------------------- retrieval
+def test_sharded_top_k_is_exactly_top_k_with_ties(client):
+    rng = np.random.default_rng(1)
+    P, Q = rng.standard_normal((4000, 24)), rng.standard_normal((120, 24))
+    P[[10, 3999]] = P[2000], 3 * P[2000]                      # equal cosines in three shards
+    Q[0] = P[2000]
+    index, scores = sharded_top_k(Q, lazy(P, 700), 25)
+    assert np.array_equal(index, top_k(Q, P, 25))
+    assert list(index[0, :3]) == [10, 2000, 3999]
+    Pn = P / np.linalg.norm(P, axis=1, keepdims=True)
+    Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    assert np.allclose(scores, np.einsum("qd,qkd->qk", Qn, Pn[index]), atol=1e-14)
+    assert np.array_equal(top_k(Q, lazy(P, 700), 4000), top_k(Q, P, 4000))       # k = n: every candidate
+
+
+def test_faiss_backend_agrees(client):
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(4)
+    P, Q = rng.standard_normal((3000, 32)), rng.standard_normal((50, 32))
+    index, scores = sharded_top_k(Q, lazy(P, 700), 20, backend="faiss")
+    exact, exact_scores = sharded_top_k(Q, lazy(P, 700), 20)
+    assert np.abs(scores - exact_scores).max() < 1e-5
+    assert np.array_equal(index, exact)
+
+
+def test_filtered_retrieval_on_a_sharded_pool_equals_in_memory(client, data):
+    X, Y, model = data
+    q, p = slice(0, 60), slice(60, None)
+    for transform_pool in (None, model.project):
+        mem = filtered_retrieval(X[q], X[p], Y[q], Y[p], transform_query=model.project,
+                                 transform_pool=transform_pool, k=10)
+        got = filtered_retrieval(X[q], lazy(X[p], 500), Y[q], Y[p], transform_query=model.project,
+                                 transform_pool=transform_pool, k=10)
+        pd.testing.assert_frame_equal(got, mem)
+
+
+# --------------------------------------------------------------------------- stores
+def test_stores_read_back_and_failed_writes_leave_nothing(client, tmp_path):
+    X = np.random.default_rng(5).standard_normal((1000, 8)).astype(np.float32)
+    for name in ("a.zarr", "shards"):
+        out = save_store(lazy(X, 300), tmp_path / name)
+        back = open_embeddings(out)
+        assert back.chunks[0] == (300, 300, 300, 100) and np.array_equal(back.compute(), X)
+    np.save(tmp_path / "one.npy", X)
+    assert np.array_equal(open_embeddings(tmp_path / "one.npy", rows_per_chunk=128).compute(), X)
+    (tmp_path / "odd").mkdir()
+    np.save(tmp_path / "odd" / "part-1.npy", X[:10])
+    np.save(tmp_path / "odd" / "part-2.npy", X[:10, :4])
+    with pytest.raises(ValueError, match="differ in columns"):
+        open_embeddings(tmp_path / "odd")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        open_embeddings(tmp_path / "missing.zarr")
+    for name in ("bad.zarr", "bad"):
+        with pytest.raises(ValueError, match="block 2 fails"):
+            save_store(map_rows(_fail_third, lazy(X, 300), tail=(8,), dtype=np.float32), tmp_path / name)
+        assert not (tmp_path / name).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zarr", "odd", "one.npy", "shards"]
+
+
+def _fail_third(block, shared):
+    if block[0, 0] == np.float32(_FIRST_OF_THIRD):
+        raise ValueError("block 2 fails")
+    return block
+
+
+_FIRST_OF_THIRD = float(np.random.default_rng(5).standard_normal((1000, 8)).astype(np.float32)[600, 0])
+
+
+# --------------------------------------------------------------------------- partial_fit
+def test_partial_fit_over_fit_batches_gives_fit_dictionary(data):
+    X, Y, _ = data
+    batch = 300
+    fitted = SLiCS(3, n_iter=1, batch_size=batch).fit(X, Y)
+    perm = np.random.default_rng(0).permutation(len(X))       # fit's epoch order (random_state=0)
+    batches = np.array_split(perm, len(X) // batch)
+    stream = SLiCS(3)
+    for i, b in enumerate(batches):
+        stream.partial_fit(X[b], Y[b], init_dictionary=fitted.init_dictionary_ if i == 0 else None)
+    # fit warm-starts each batch's NNLS from its last pass: only rounding differs
+    np.testing.assert_allclose(stream.dictionary_, fitted.dictionary_, rtol=0, atol=1e-12)
+    assert stream.n_iter_ == len(batches) and stream.error_history_.shape == (len(batches),)
+    chunked = SLiCS(3).partial_fit(lazy(X[perm], batch), Y[perm], init_dictionary=fitted.init_dictionary_)
+    assert np.array_equal(chunked.dictionary_, stream.dictionary_)
+    first = SLiCS(3).partial_fit(X[:500], Y[:500])            # S-SVD of the first batch
+    assert np.allclose(first.init_dictionary_, SLiCS(3, n_iter=0).fit(X[:500], Y[:500]).dictionary_)
+    with pytest.raises(ValueError, match="already has a dictionary"):
+        first.partial_fit(X[:10], Y[:10], init_dictionary=fitted.init_dictionary_)
+    with pytest.raises(ValueError, match="2 concepts"):
+        first.partial_fit(X[:10], Y[:10, :2])
+
+
+# --------------------------------------------------------------------------- command line
+def test_cli_components_and_retrieve_on_stores(client, data, tmp_path, capsys):
+    X, Y, _ = data
+    names = [f"c{j}" for j in range(Y.shape[1])]
+    np.save(tmp_path / "emb.npy", X)
+    pd.DataFrame(Y.astype(int), columns=names).to_csv(tmp_path / "labels.csv", index=False)
+    assert main(["fit", "--embeddings", str(tmp_path / "emb.npy"), "--labels", str(tmp_path / "labels.csv"),
+                 "--n-atoms", "2", "--n-iter", "2", "--out", str(tmp_path / "model.npz")]) == 0
+    save_store(lazy(X, 400), tmp_path / "emb.zarr")
+    save_store(lazy(X[100:], 333), tmp_path / "pool")
+    np.save(tmp_path / "pool.npy", X[100:])
+    np.save(tmp_path / "q.npy", X[:7])
+    address = client.scheduler.address
+    common = ["--model", tmp_path / "model.npz", "--labels", tmp_path / "labels.csv"]
+    assert main(["components", *map(str, common), "--embeddings", str(tmp_path / "emb.npy"),
+                 "--out", str(tmp_path / "c.npy")]) == 0
+    assert main(["components", *map(str, common), "--embeddings", str(tmp_path / "emb.zarr"),
+                 "--scheduler", address, "--out", str(tmp_path / "c.zarr")]) == 0
+    assert np.array_equal(da.from_zarr(str(tmp_path / "c.zarr")).compute(), np.load(tmp_path / "c.npy"))
+    ask = ["retrieve", "--model", str(tmp_path / "model.npz"), "--queries", str(tmp_path / "q.npy"),
+           "--concept", "c1", "--concept", "c3", "-k", "12"]
+    assert main([*ask, "--pool", str(tmp_path / "pool.npy"), "--out", str(tmp_path / "mem.csv")]) == 0
+    assert main([*ask, "--pool", str(tmp_path / "pool"), "--scheduler", address,
+                 "--out", str(tmp_path / "dask.csv")]) == 0
+    assert (tmp_path / "mem.csv").read_text() == (tmp_path / "dask.csv").read_text()
+    capsys.readouterr()
+    code = main(["components", *map(str, common), "--embeddings", str(tmp_path / "emb.zarr"),
+                 "--scheduler", address, "--out", str(tmp_path / "c2.npy")])
+    assert code == 2 and "written as a store" in capsys.readouterr().err
+    assert not (tmp_path / "c2.npy").exists()

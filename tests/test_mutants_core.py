@@ -1,0 +1,244 @@
+"""Tests written for the survivors of `make mutation` over slics.core (alignment, splice, planted,
+omp), class by class: dtype handling of the inputs, the scale of the rows, which argument an
+error names, the default parameters, the code formats accepted, and that atoms are only
+matched within their concept. Each test compares against the formula or a hand-made case.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse
+
+from slics.core.alignment import alignment_errors, rotation_error
+from slics.core.planted import atom_recovery
+from slics.core.splice import SpLiCE, group_vocabulary
+
+
+# ------------------------------------------------------------------ alignment
+@pytest.mark.parametrize("dtype", [bool, np.int8, np.int64])
+def test_rotation_error_reads_any_numeric_maps_as_float(dtype):
+    """Boolean or integer maps are read as numbers (a boolean subtraction would raise)."""
+    eye, zero = np.eye(3, dtype=dtype), np.zeros((3, 3), dtype=dtype)
+    assert rotation_error(eye, zero) == pytest.approx(1.0)          # ||I||_F / sqrt(3)
+    assert rotation_error(zero, eye) == pytest.approx(1.0)
+    assert rotation_error(eye, eye) == 0.0
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e-150, 1e3])
+def test_alignment_errors_cosines_do_not_depend_on_the_scale(scale):
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(6, 4))
+    M = Y + 0.1 * rng.normal(size=Y.shape)
+    cos = np.sum(M * Y, axis=1) / (np.linalg.norm(M, axis=1) * np.linalg.norm(Y, axis=1))
+    out = alignment_errors(scale * M, scale * Y)
+    assert out["mean_cosine"] == pytest.approx(cos.mean(), rel=1e-12)
+    assert out["top1_match"] == 1.0
+    assert out["relative_error"] == pytest.approx(np.linalg.norm(M - Y) / np.linalg.norm(Y), rel=1e-12)
+
+
+def test_alignment_errors_names_a_width_mismatch():
+    with pytest.raises(ValueError, match=r"^mapped rows have 3 features but Y has 4\.$"):
+        alignment_errors(np.ones((2, 3)), np.ones((2, 4)))
+
+
+# ------------------------------------------------------------------ SpLiCE
+def test_splice_default_lam_is_the_papers():
+    assert SpLiCE().get_params() == {"lam": 0.25}
+
+
+def test_group_vocabulary_names_its_arguments():
+    V = np.random.default_rng(1).normal(size=(5, 4))
+    with pytest.raises(ValueError, match="^vocab_centred contains 1 NaN"):
+        group_vocabulary(np.vstack([V[:4], [np.nan, 0, 0, 0]]), V[:2], np.zeros(4))
+    with pytest.raises(ValueError, match="^concept_emb has 3 columns but 4 are expected"):
+        group_vocabulary(V, V[:2, :3], np.zeros(4))
+    with pytest.raises(ValueError, match="^concept_emb contains"):
+        group_vocabulary(V, np.full((2, 4), np.inf), np.zeros(4))
+
+
+@pytest.fixture(scope="module")
+def grouped():
+    rng = np.random.default_rng(2)
+    vocab, concepts = rng.normal(size=(12, 6)), rng.normal(size=(3, 6))
+    model = SpLiCE(lam=0.05).fit(vocab, concepts)
+    return model, model.transform(rng.normal(size=(4, 6)))
+
+
+def test_splice_reconstruct_accepts_sparse_and_list_codes(grouped):
+    model, W = grouped
+    dense = model.reconstruct(W)
+    assert np.allclose(dense, W @ model.vocab_)
+    assert np.allclose(model.reconstruct(scipy.sparse.csr_matrix(W)), dense)
+    assert np.allclose(model.reconstruct(W.tolist()), dense)
+    part = model.reconstruct(scipy.sparse.csr_matrix(W), concept=1)
+    keep = model.groups_ == 1
+    assert np.allclose(part, W[:, keep] @ model.vocab_[keep])
+
+
+def test_splice_partial_reconstruction_without_groups_says_how():
+    rng = np.random.default_rng(3)
+    model = SpLiCE(lam=0.05).fit(rng.normal(size=(6, 4)))
+    W = model.transform(rng.normal(size=(2, 4)))
+    with pytest.raises(ValueError, match=r"^fit with concept_emb to group the vocabulary before partial "
+                                         r"reconstructions\.$"):
+        model.reconstruct(W, concept=0)
+
+
+# ------------------------------------------------------------------ planted
+def test_atom_recovery_matches_atoms_only_within_their_concept():
+    """Concepts 0 and 1 learned each other's atoms: they count 0, however well the atoms match across."""
+    true_D = np.eye(6)
+    learned = true_D[[2, 3, 0, 1, 4, 5]]
+    assert atom_recovery(true_D, learned, np.array([0, 0, 1, 1, 2, 2])) == pytest.approx(2 / 6)
+    assert atom_recovery(true_D, true_D[[1, 0, 3, 2, 5, 4]], np.array([0, 0, 1, 1, 2, 2])) == 1.0  # order, sign free
+    assert atom_recovery(true_D, -true_D, np.array([0, 0, 1, 1, 2, 2])) == 1.0
+
+
+def test_atom_recovery_names_its_arguments():
+    D = np.eye(4)
+    with pytest.raises(ValueError, match="^true_D contains 1 NaN"):
+        atom_recovery(np.vstack([D[:3], [np.nan, 0, 0, 0]]), D, np.zeros(4, int))
+    with pytest.raises(ValueError, match="^learned_D has 3 columns but 4 are expected"):
+        atom_recovery(D, D[:, :3], np.zeros(4, int))
+    with pytest.raises(ValueError, match="^learned_D contains"):
+        atom_recovery(D, np.full((4, 4), np.inf), np.zeros(4, int))
+
+
+@pytest.fixture(scope="module")
+def planted_default():
+    from slics.core.planted import make_planted
+
+    return make_planted()
+
+
+def test_make_planted_defaults_are_the_documented_ones(planted_default):
+    """n_samples=1000, n_features=64, 6 concepts of 4 atoms, (1, 3) concepts per sample, noise 0.05,
+    atom_coherence 0.3, concept_coherence 0, random_state 0, measured from the draw itself."""
+    from slics.core.planted import make_planted
+
+    X, Y, D, W = planted_default
+    assert X.shape == (1000, 64) and Y.shape == (1000, 6) and D.shape == (24, 64) and W.shape == (1000, 24)
+    counts = Y.sum(axis=1)
+    assert counts.min() == 1 and counts.max() == 3 and abs(counts.mean() - 2) < 0.1
+    S = W @ D
+    noise = np.linalg.norm(X - S, axis=1) / np.linalg.norm(S, axis=1)
+    assert abs(noise.mean() - 0.05) < 0.005                          # ||E|| is about 1
+    G = D @ D.T
+    same = np.kron(np.eye(6), np.ones((4, 4))).astype(bool) & ~np.eye(24, dtype=bool)
+    assert abs(G[same].mean() - 0.3) < 0.1 and abs(G[~same & ~np.eye(24, dtype=bool)].mean()) < 0.05
+    again = make_planted(random_state=0)
+    assert all(np.array_equal(a, b) for a, b in zip(planted_default, again))
+
+
+@pytest.mark.parametrize("name", ["n_samples", "n_features", "n_concepts", "n_atoms"])
+def test_make_planted_names_each_size(name):
+    from slics.core.planted import make_planted
+
+    with pytest.raises(ValueError, match=f"^{name} must be an integer, got 2.5"):
+        make_planted(**{name: 2.5})
+    with pytest.raises(ValueError, match="must all be >= 1"):
+        make_planted(**{name: 0})
+
+
+# ------------------------------------------------------------------ alignment (second pass)
+def test_procrustes_scale_is_the_sum_of_singular_values():
+    rng = np.random.default_rng(4)
+    X, Y = rng.normal(size=(10, 4)), rng.normal(size=(10, 4))
+    model = __import__("slics.core.alignment", fromlist=["x"]).ProcrustesAlignment().fit(X, Y)
+    assert isinstance(model.scale_, float)
+    assert model.scale_ == pytest.approx(np.linalg.svd(X.T @ Y, compute_uv=False).sum(), rel=1e-12)
+
+
+def test_linear_map_transform_checks_x_against_the_source_width():
+    from slics.core.alignment import LeastSquaresAlignment
+
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(12, 5)), rng.normal(size=(12, 3))
+    model = LeastSquaresAlignment().fit(X, Y)                          # map_ is (5, 3)
+    assert np.allclose(model.transform(X), X @ model.map_)
+    with pytest.raises(ValueError, match="^X has 3 columns but 5 are expected"):
+        model.transform(Y)
+    with pytest.raises(ValueError, match="^X contains 1 NaN"):
+        model.transform(np.where(np.arange(60).reshape(12, 5) == 0, np.nan, X))
+
+
+def test_random_rotation_seed_must_be_non_negative():
+    from slics.core.alignment import random_rotation
+
+    with pytest.raises(ValueError, match="^seed must be at least 0, got -1"):
+        random_rotation(3, -1)
+    R = random_rotation(3, 0)
+    assert np.allclose(R @ R.T, np.eye(3)) and np.linalg.det(R) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------ omp
+def _positive_problem():
+    rng = np.random.default_rng(6)
+    D = np.abs(rng.normal(size=(6, 5)))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    W = np.zeros((8, 6))
+    W[np.arange(8), np.arange(8) % 6] = 1.0
+    W[np.arange(8), (np.arange(8) + 2) % 6] = 0.5
+    return D, W @ D
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_nn_omp_selects_exactly_the_requested_atoms(k):
+    from slics.core.omp import nn_omp
+
+    D, X = _positive_problem()
+    W, selected = nn_omp(D, X, k, return_selection=True)
+    assert np.array_equal(selected.sum(axis=1), np.full(8, k))         # 2-sparse positive rows: no early stop
+    assert np.all(W[~selected] == 0) and np.all(W >= 0)
+    W, selected = nn_omp(D, X, 3, return_selection=True)                # exact after 2 atoms: may stop there
+    assert np.all((selected.sum(axis=1) >= 2) & (selected.sum(axis=1) <= 3))
+
+
+def test_nn_omp_stops_where_no_atom_correlates_positively():
+    """A row orthogonal to every atom (correlation 0) or opposite to them selects nothing."""
+    from slics.core.omp import nn_omp
+
+    D = np.eye(4)[:3]                                                   # atoms e0, e1, e2
+    X = np.array([[0, 0, 0, 1.0], [-1.0, -1.0, 0, 0], [1.0, 0.5, 0, 0]])
+    W, selected = nn_omp(D, X, 3, return_selection=True)
+    assert not selected[0].any() and not selected[1].any()
+    assert np.array_equal(selected[2], [True, True, False]) and np.allclose(W[2], [1.0, 0.5, 0])
+    W, selected = nn_omp(D, X[:2], 2, return_selection=True)           # every row stops at once
+    assert isinstance(W, np.ndarray) and np.all(W == 0) and not selected.any()
+
+
+def test_nn_omp_names_d_and_x():
+    from slics.core.omp import nn_omp
+
+    with pytest.raises(ValueError, match="^D contains 1 NaN"):
+        nn_omp(np.array([[np.nan, 0.0], [0.0, 1.0]]), np.ones((1, 2)), 1)
+    with pytest.raises(ValueError, match="^X has 3 columns but 2 are expected"):
+        nn_omp(np.eye(2), np.ones((1, 3)), 1)
+    with pytest.raises(ValueError, match="^X contains 1 NaN"):
+        nn_omp(np.eye(2), np.array([[np.nan, 1.0]]), 1)
+
+
+# ------------------------------------------------------------------ planted (second pass)
+def test_make_planted_boundaries_of_its_ranges():
+    from slics.core.planted import make_planted
+
+    X, Y, D, W = make_planted(n_samples=1, n_features=1, n_concepts=1, n_atoms=1, concepts_per_sample=(1, 1))
+    assert X.shape == (1, 1) and Y.tolist() == [[True]] and D.shape == (1, 1)
+    X, Y, D, W = make_planted(n_samples=50, n_concepts=4, concepts_per_sample=(2, 2), atom_coherence=0.0,
+                              concept_coherence=0.0, noise=0.0)
+    assert np.array_equal(Y.sum(axis=1), np.full(50, 2)) and np.allclose(X, W @ D)
+    with pytest.raises(ValueError, match=r"^n_samples, n_features, n_concepts and n_atoms must all be >= 1\.$"):
+        make_planted(n_features=0)
+    with pytest.raises(ValueError, match=r"^concept_coherence must be in \[0, 1\), got 1"):
+        make_planted(concept_coherence=1.0)
+    with pytest.raises(ValueError, match=r"^atom_coherence must be in \[0, 1\), got 1"):
+        make_planted(atom_coherence=1.0)
+
+
+@pytest.mark.parametrize("kw, match", [({"concepts_per_sample": (1.5, 3)}, "^concepts_per_sample must be an integer"),
+                                       ({"noise": -0.1}, "^noise must be a finite non-negative number"),
+                                       ({"noise": "0.1"}, "^noise must be a real number")])
+def test_make_planted_names_its_other_parameters(kw, match):
+    from slics.core.planted import make_planted
+
+    with pytest.raises((ValueError, TypeError), match=match):
+        make_planted(n_samples=10, **kw)
