@@ -158,6 +158,31 @@ def test_ding2023_conversion_matches_numpy_and_projects_back_to_the_input(sd):
     np.testing.assert_allclose(tokens @ null.T, 0.0, atol=1e-5)
 
 
+def test_ding2023_conversion_of_a_text_embedding_gives_back_its_own_token(sd):
+    """A square, invertible W_t (as ViT-L/14's 768 x 768): converting CLIP's *text* embedding of a prompt
+    recovers that prompt's own end-of-text token feature (its direction; the norm is the template's)."""
+    import torch
+    from transformers import CLIPTextModelWithProjection
+
+    from slics.embedding.diffusion import ding2023_prompt_embeds, template_prompt
+
+    torch.manual_seed(4)
+    clip = CLIPTextModelWithProjection(sd.text_encoder.config)      # projection_dim = hidden: square W_t
+    encoder = sd.text_encoder                                       # the pipeline's own encoder (transformers 4: .text_model)
+    clip.text_model.load_state_dict(getattr(encoder, "text_model", encoder).state_dict())
+    ids = sd.tokenizer("a b", padding="max_length", max_length=77, return_tensors="pt").input_ids
+    with torch.inference_mode():
+        out = clip(ids)
+    token = out.last_hidden_state[0, 3].double().numpy()            # SOS, a, b, EOS: after the final layer norm
+    W = clip.text_projection.weight.detach().double().numpy()
+    np.testing.assert_allclose(out.text_embeds[0].double().numpy(), W @ token, rtol=1e-5, atol=1e-6)
+    T, eos = template_prompt(sd, "")
+    P = ding2023_prompt_embeds(out.text_embeds, W, T, eos)[0].double().numpy()
+    s = np.linalg.norm(T[eos].double().numpy())
+    np.testing.assert_allclose(P[eos:], np.repeat((s * token / np.linalg.norm(token))[None], 77 - eos, axis=0),
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_ding2023_conversion_truncation_and_template(sd):
     from slics.embedding.diffusion import ding2023_prompt_embeds, template_prompt
 
