@@ -269,7 +269,7 @@ def test_fig11_end_to_end_with_the_chosen_k(sd, tmp_path, monkeypatch):
     monkeypatch.setattr(gen, "clip_text_projection", lambda backbone, device=None: W)
     monkeypatch.setattr(gen, "chosen_k", lambda dataset, backbone: {("coco", "clip-vit-b32"): 3}[dataset, backbone])
     monkeypatch.setattr(gen, "query_images", lambda rs_, rows: [rng.random((16, 16, 3)) for _ in rows])
-    monkeypatch.setattr(retrieval_set, "load_set", lambda dataset, params: rs)
+    monkeypatch.setattr(retrieval_set, "load_set", lambda dataset, params, backbone: {"clip-vit-b32": rs}[backbone])
     monkeypatch.setattr(evaluation, "SLiCSMethod", Spy)
     monkeypatch.setenv("SLICS_RESULTS_DIR", str(tmp_path))
     params = load_params()

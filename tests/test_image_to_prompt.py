@@ -85,6 +85,12 @@ def test_generation_refuses_outside_the_full_profile():
         gen.generate(params)
     with pytest.raises(RuntimeError, match="profile: full"):        # the CLI of section 3.7 says the same
         sec.main(["generate"])
+    params.update(profile="full")
+    params["image_to_prompt"]["generation"]["enabled"] = True
+    assert gen.check_generation(params)["method"] == "ding2023"    # embed.backbone need not be the source
+    params["slics_clip"]["backbones"]["full"] = ["clip-rn50"]     # no K chosen for the source backbone
+    with pytest.raises(ValueError, match="add clip-vit-b32 to it"):
+        gen.check_generation(params)
 
 
 def test_generation_uses_the_k_section_03_chose(tmp_path):

@@ -81,12 +81,13 @@ def chosen_k(dataset: str, backbone: str, metrics_path: str | Path | None = None
 
     path = Path(metrics_path) if metrics_path is not None else upstream_results_dir() / "metrics" / "slics_clip.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: run stage 03_slics_clip (profile full, embed.backbone: "
-                                f"{backbone}) first; generation uses the K it chose.")
+        raise FileNotFoundError(f"{path} does not exist: run stage 03_slics_clip (profile full, {backbone} in "
+                                f"slics_clip.backbones.full) first; generation uses the K it chose.")
     case = f"{dataset}/{backbone}"
     entry = json.loads(path.read_text()).get(case, {})
     if "K" not in entry:
-        raise KeyError(f"{path} has no chosen K for {case}: run stage 03_slics_clip with embed.backbone: {backbone}.")
+        raise KeyError(f"{path} has no chosen K for {case}: run stage 03_slics_clip with {backbone} in "
+                       f"slics_clip.backbones.full.")
     return int(entry["K"])
 
 
@@ -169,10 +170,10 @@ def check_generation(params: dict) -> dict:
     if params["profile"] != "full" or not cfg["generation"]["enabled"]:
         raise RuntimeError("image-to-prompt generation runs only with profile: full and "
                            "image_to_prompt.generation.enabled: true (it needs Stable Diffusion's weights).")
-    source = cfg["full"]["source_backbone"]
-    if params["embed"]["backbone"] != source:
-        raise ValueError(f"generation aligns {source} components (image_to_prompt.full.source_backbone): "
-                         f"set embed.backbone: {source}.")
+    source, table2 = cfg["full"]["source_backbone"], params["slics_clip"]["backbones"]["full"]
+    if source not in table2:
+        raise ValueError(f"generation uses the K stage 03 chose for {source} (image_to_prompt.full.source_backbone), "
+                         f"but slics_clip.backbones.full is {table2}: add {source} to it.")
     return cfg["generation"]
 
 
@@ -187,8 +188,10 @@ def generate(params: dict, device=None) -> Path:
     """Fig. 11 (full profile, optional): ``results/figures/image_to_prompt_generation.png``.
 
     Needs ``profile: full``, ``image_to_prompt.generation.enabled: true``, the extra
-    ``diffusion``, the weights of the generation model, the Flickr30k images, the ViT-B/32 COCO
-    embeddings of stage ``embed_coco`` and the ``K`` stage ``03_slics_clip`` chose. Every
+    ``diffusion``, the weights of the generation model, the Flickr30k images, the COCO embeddings
+    of ``image_to_prompt.full.source_backbone`` (one of Table 2's ``slics_clip.backbones``: stage
+    ``embed_coco`` made them, or stage ``03_slics_clip`` encoded them) and the ``K`` stage
+    ``03_slics_clip`` chose for it. Every
     missing piece raises before the dictionary is fitted or images are generated.
     """
     from ..embedding.diffusion import load_pipeline, require_diffusers
@@ -209,7 +212,11 @@ def generate(params: dict, device=None) -> Path:
     W = clip_text_projection(cfg["full"]["target_backbone"], device) if method == "ding2023" else None
     train, _ = split_rows(len(X), int(cfg["n_train"]), int(cfg["n_test"]), seed)
     alignment = centred_alignment(X, Y, train)
-    rs = load_set("coco", params)
+    if source != params["embed"]["backbone"]:        # a Table 2 backbone stage 03 encoded (its cache)
+        from ..embedding.embed_multilabel import backbone_embeddings
+
+        backbone_embeddings("coco", params, source)
+    rs = load_set("coco", params, source)
     sc = params["slics_clip"]
     model = SLiCSMethod(K, int(sc["n_iter"]), sc["batch_size"]["coco"], seed).fit(rs).model
     chosen = example_queries(rs, int(gen["n_queries"]), seed)
