@@ -271,14 +271,23 @@ def test_fig11_end_to_end_with_the_chosen_k(sd, tmp_path, monkeypatch):
     monkeypatch.setattr(gen, "query_images", lambda rs_, rows: [rng.random((16, 16, 3)) for _ in rows])
     monkeypatch.setattr(retrieval_set, "load_set", lambda dataset, params, backbone: {"clip-vit-b32": rs}[backbone])
     monkeypatch.setattr(evaluation, "SLiCSMethod", Spy)
+    cutoffs = []
+    convert = diffusion.ding2023_prompt_embeds
+
+    def spy_convert(*args, atol=0.0):
+        cutoffs.append(atol)
+        return convert(*args, atol=atol)
+
+    monkeypatch.setattr(diffusion, "ding2023_prompt_embeds", spy_convert)
     monkeypatch.setenv("SLICS_RESULTS_DIR", str(tmp_path))
     params = load_params()
     params.update(profile="full", embed={**params["embed"], "backbone": "clip-vit-b32"})
     params["image_to_prompt"].update(n_train=40, n_test=20)
-    params["image_to_prompt"]["generation"].update(enabled=True, n_steps=2, n_queries=2)
+    params["image_to_prompt"]["generation"].update(enabled=True, n_steps=2, n_queries=2, pinv_atol=0.25)
     dest = gen.generate(params)
     assert dest == tmp_path / "figures" / gen.FIGURE and dest.stat().st_size > 0
     assert fitted_k == [3]                                           # the K stage 03 chose, not k_grid[0]
+    assert cutoffs == [0.25, 0.25]                                   # one conversion per query, at pinv_atol
     from PIL import Image
 
     with Image.open(dest) as img:

@@ -111,7 +111,8 @@ def ding2023_prompt_embeds(image_embeds, text_projection, template_embeds, eos_p
     be chosen: :math:`W_t^+ u` has no natural norm; ``s`` is the norm of a real token feature the
     UNet saw in training); ``atol`` defaults to the plain pseudo-inverse (only singular values
     below ``max(e, h)`` machine epsilons times the largest are dropped, ``torch.linalg.pinv``'s
-    default), while public implementations truncate at 0.3; a non-empty template keeps its words
+    default), while public implementations of the method truncate at 0.3, which Fig. 11 follows
+    (``image_to_prompt.generation.pinv_atol: 0.3``); a non-empty template keeps its words
     before the end-of-text token as the encoder gives them.
 
     Parameters

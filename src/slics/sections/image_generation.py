@@ -101,12 +101,14 @@ def clip_text_projection(backbone: str, device=None) -> np.ndarray:
     return W.detach().float().cpu().numpy()
 
 
-def conditions(method: str, pipe, components, alignment: dict, *, image=None, text_projection=None):
+def conditions(method: str, pipe, components, alignment: dict, *, image=None, text_projection=None,
+               pinv_atol: float = 0.0):
     """What the pipeline of ``method`` is conditioned on for each concept component (rows).
 
     ``ding2023``: ``prompt_embeds`` (n, 77, h) of the aligned components (the empty prompt as
-    template; needs ``text_projection``). ``unclip``: image embeddings (n, e) rescaled to the norm
-    of ``image``'s own unCLIP embedding.
+    template; needs ``text_projection``; ``pinv_atol``: the pseudo-inverse's cut-off, see
+    :func:`~slics.embedding.diffusion.ding2023_prompt_embeds`). ``unclip``: image embeddings (n, e)
+    rescaled to the norm of ``image``'s own unCLIP embedding.
     """
     from ..utils.validation import check_choice
 
@@ -117,7 +119,7 @@ def conditions(method: str, pipe, components, alignment: dict, *, image=None, te
         if text_projection is None:
             raise ValueError("method ding2023 needs the text projection of the target CLIP (text_projection).")
         return ding2023_prompt_embeds(aligned_embeddings(components, alignment), text_projection,
-                                      *template_prompt(pipe, ""))
+                                      *template_prompt(pipe, ""), atol=pinv_atol)
     import torch
 
     with torch.inference_mode():
@@ -131,8 +133,8 @@ def generation_figure(pipe, method: str, queries: list[dict], alignment: dict, g
     """Fig. 11: one row per query, its image then one generated image per concept component.
 
     ``queries``: dicts with ``title``, ``image`` (PIL or array) and ``components`` (concept
-    name -> source-space vector). ``gen``: ``n_steps``, ``guidance_scale`` and, for unCLIP,
-    ``noise_level``. ``size``: ``height``/``width`` passed to the pipeline (tests).
+    name -> source-space vector). ``gen``: ``n_steps``, ``guidance_scale`` and ``pinv_atol``
+    (ding2023) or ``noise_level`` (unclip). ``size``: ``height``/``width`` passed to the pipeline (tests).
     """
     import matplotlib.pyplot as plt
 
@@ -144,7 +146,8 @@ def generation_figure(pipe, method: str, queries: list[dict], alignment: dict, g
     for row, q in zip(axes, queries):
         names = list(q["components"])
         cond = conditions(method, pipe, np.array([q["components"][n] for n in names]), alignment,
-                          image=q["image"], text_projection=text_projection)
+                          image=q["image"], text_projection=text_projection,
+                          pinv_atol=float(gen["pinv_atol"]) if method == "ding2023" else 0.0)
         images = []
         for i in range(len(names)):        # every image of a row from the same initial noise
             if method == "ding2023":

@@ -263,6 +263,7 @@ SCHEMA = {
             "n_queries": COUNT,
             "n_steps": COUNT,
             "guidance_scale": NONNEG,
+            "pinv_atol": NONNEG,
             "noise_level": Num(0, integer=True),
         },
     },
