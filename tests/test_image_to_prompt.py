@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from slics.sections import image_generation as gen
 from slics.sections import image_to_prompt as sec
 
 
@@ -52,7 +53,7 @@ def test_concept_prompts_are_aligned_and_rescaled():
     R = np.linalg.qr(rng.standard_normal((8, 5)))[0].T          # (5, 8) orthonormal rows
     Z = rng.standard_normal((3, 5))
     Z[1] = 0
-    P = sec.concept_prompts(Z, R, target_norm=2.5)
+    P = gen.concept_prompts(Z, R, target_norm=2.5)
     np.testing.assert_allclose(np.linalg.norm(P[[0, 2]], axis=1), 2.5)
     assert np.all(P[1] == 0)
     np.testing.assert_allclose(P[0] / 2.5, Z[0] @ R / np.linalg.norm(Z[0]), atol=1e-12)
@@ -68,10 +69,10 @@ def test_centred_alignment_maps_components_and_prompts_have_the_target_norm():
     R0 = np.linalg.qr(rng.standard_normal((7, 7)))[0][:5]          # (5, 7) orthonormal rows
     X = rng.standard_normal((300, 5)) + 2.0
     Y = (X - X.mean(axis=0)) @ R0 + 3.0
-    al = sec.centred_alignment(X, Y, np.arange(200))
+    al = gen.centred_alignment(X, Y, np.arange(200))
     np.testing.assert_allclose(al["R"], R0, atol=1e-8)
     np.testing.assert_allclose(al["target_mean"], Y[:200].mean(axis=0))
-    P = sec.generation_prompts(X[:2] - al["source_mean"], al, [4.0, 9.0])
+    P = gen.generation_prompts(X[:2] - al["source_mean"], al, [4.0, 9.0])
     np.testing.assert_allclose(np.linalg.norm(P, axis=1), [4.0, 9.0])
     np.testing.assert_allclose(P[0] / 4.0, Y[0] / np.linalg.norm(Y[0]), atol=1e-8)
 
@@ -81,7 +82,27 @@ def test_generation_refuses_outside_the_full_profile():
 
     params = load_params()
     with pytest.raises(RuntimeError, match="profile: full"):
-        sec.generate(params)
+        gen.generate(params)
+    with pytest.raises(RuntimeError, match="profile: full"):        # the CLI of section 3.7 says the same
+        sec.main(["generate"])
+    params.update(profile="full")
+    params["image_to_prompt"]["generation"]["enabled"] = True
+    assert gen.check_generation(params)["method"] == "ding2023"    # embed.backbone need not be the source
+    params["slics_clip"]["backbones"]["full"] = ["clip-rn50"]     # no K chosen for the source backbone
+    with pytest.raises(ValueError, match="add clip-vit-b32 to it"):
+        gen.check_generation(params)
+
+
+def test_generation_uses_the_k_section_03_chose(tmp_path):
+    import json
+
+    path = tmp_path / "slics_clip.json"
+    path.write_text(json.dumps({"coco/clip-vit-b32": {"K": 8, "UF": {}}, "mirflickr25k/clip-vit-b32": {"K": 4}}))
+    assert gen.chosen_k("coco", "clip-vit-b32", path) == 8
+    with pytest.raises(KeyError, match="coco/clip-rn50"):
+        gen.chosen_k("coco", "clip-rn50", path)
+    with pytest.raises(FileNotFoundError, match="03_slics_clip"):
+        gen.chosen_k("coco", "clip-vit-b32", tmp_path / "missing.json")
 
 
 def test_training_sizes_below_the_dimension_are_refused():

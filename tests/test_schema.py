@@ -35,6 +35,13 @@ def test_committed_params_are_valid():
      "integer"),
     (lambda p: p["slics_clip"].update(datasets=["voc"]), "slics_clip.datasets[0]", "one of mirflickr25k, coco"),
     (lambda p: p["image_to_prompt"].update(train_sizes=[300, 800]), "image_to_prompt.train_sizes", "demo 384"),
+    (lambda p: p["image_to_prompt"]["generation"].update(method="dalle"), "image_to_prompt.generation.method",
+     "one of ding2023, unclip"),
+    (lambda p: p["image_to_prompt"]["generation"]["model"].pop("ding2023"), "image_to_prompt.generation.model.ding2023",
+     "missing"),
+    (lambda p: p["image_to_prompt"]["generation"].update(n_queries=0), "image_to_prompt.generation.n_queries", ">= 1"),
+    (lambda p: p["image_to_prompt"]["generation"].update(pinv_atol=-0.3), "image_to_prompt.generation.pinv_atol",
+     ">= 0"),
     (lambda p: p.update(profile="full") or p["embed"].update(backbone="clip-vit-b32"),
      "image_to_prompt.train_sizes", "full 512"),   # the demo's 400 is below ViT-B/32's 512 dimensions
 ])

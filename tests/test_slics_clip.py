@@ -70,18 +70,46 @@ def _tiny_set(n=30, d=6, seed=0):
                         rng.standard_normal((20, d)), np.zeros(d))
 
 
-def test_qualitative_image_grid_rows_and_label_lists():
+def _cosine_top(q, P, k):
+    """Brute force: candidate positions by decreasing cosine (stable ties), independent of top_k."""
+    norms = np.linalg.norm(P, axis=1)
+    cos = (P @ q) / np.where(norms == 0, 1, norms) / (np.linalg.norm(q) or 1.0)     # zero vectors score 0
+    return np.argsort(-cos, kind="stable")[:k]
+
+
+def test_qualitative_lists_every_method_as_its_retrieval_ranks():
+    from slics.evaluation import Unfiltered
+
     rs = _tiny_set()
-    model = SLiCSMethod(2, n_iter=1).fit(rs).model
-    q = rs.rows("query")[:2]
+    cache: dict = {}
+    methods = [Unfiltered().fit(rs), SLiCSMethod(2, n_iter=1).fit(rs),
+               SLiCSMethod(2, n_iter=1, labels="pseudo").fit(rs), SpLiCEMethod(0.1, filtered=True).fit(rs, cache)]
+    q, pool = rs.rows("query")[:2], rs.rows("pool")
+    rows = proto.qualitative_rankings(rs, methods, q, k=3)
+    expected = [(int(i), m.name, j) for i in q for m in methods
+                for j in ([None] if m.name == "UF" else list(np.flatnonzero(rs.data.general[i])))]
+    assert [(r[0], r[1], r[2]) for r in rows] == expected          # UF once, the others once per concept
+    s_slics = methods[1].model
+    for i, name, j, top in rows:
+        if name == "UF":
+            np.testing.assert_array_equal(top, pool[_cosine_top(rs.X[i], rs.X[pool], 3)])
+        elif name == "S-SLiCS":
+            np.testing.assert_array_equal(top, pool[_cosine_top(s_slics.project(rs.X[i:i + 1], j)[0], rs.X[pool], 3)])
+        elif name == "F-SpLiCE":                                     # the query's words of concept j only
+            sp = methods[3].model
+            w = sp.transform(rs.X[i:i + 1])
+            np.testing.assert_array_equal(top, pool[_cosine_top(sp.reconstruct(w, j)[0],
+                                                                sp.reconstruct(sp.transform(rs.X[pool])), 3)])
     from PIL import Image
 
     images = [Image.new("RGB", (8, 8), (i, 0, 0)) for i in range(len(rs.data))]
-    fig = figs.figure_qualitative_images(rs, model, images, q, k=3)
-    n_rows = sum(1 + int(rs.data.general[i].sum()) for i in q)
-    assert len(fig.axes) == n_rows * 4
-    table = proto.qualitative(rs, model, n_queries=1, seed=0, k=3)
-    assert set(table["filter"]) >= {"UF (no filter)"} and len(table) >= 2
+    fig = figs.figure_qualitative_images(rs, methods, images, q, k=3)
+    assert len(fig.axes) == len(rows) * 4
+    table = proto.qualitative(rs, methods, n_queries=1, seed=0, k=3)
+    assert list(dict.fromkeys(table["method"])) == ["UF", "S-SLiCS", "U-SLiCS", "F-SpLiCE"]
+    assert set(table.loc[table["method"] == "UF", "filter"]) == {"none"}
+    with pytest.raises(ValueError, match="not query rows"):
+        proto.qualitative_rankings(rs, methods, pool[:1])
 
 
 @pytest.mark.parametrize("chunk", [1, 4, 100])

@@ -1,10 +1,10 @@
 """Section 3.7 of the SLiCS paper: aligning image spaces for image-to-prompt generation.
 
-The notebook ``07_image_to_prompt`` calls these functions. Stable Diffusion (its unCLIP
-variant) is conditioned on CLIP ViT-L/14 image embeddings, while the concept components
-of SLiCS live in another space (ViT-B/32); an orthogonal Procrustes map
-(:mod:`slics.core.alignment`) fitted on the two embeddings of the same images carries a
-component across, and the aligned component is the prompt.
+The notebook ``07_image_to_prompt`` calls these functions. Stable Diffusion 1.x is conditioned
+on CLIP ViT-L/14 (its text encoder), while the concept components of SLiCS live in another
+space (ViT-B/32); an orthogonal Procrustes map (:mod:`slics.core.alignment`) fitted on the two
+embeddings of the same images carries a component across, and the aligned component becomes
+the prompt (Ding et al., 2023; :mod:`slics.sections.image_generation`).
 
 * **demo** (offline): the two spaces are the demo world's image vectors (the CIFAR-10
   stand-in of :mod:`slics.embedding.simulator`) and the same vectors after a known,
@@ -14,10 +14,10 @@ component across, and the aligned component is the prompt.
   least-squares map on held-out rows, across noise levels and training sizes.
 * **full**: CLIP ViT-B/32 and ViT-L/14 (open_clip, OpenAI weights) image embeddings of
   the Flickr30k images, 512 and 768 dimensions: the map is semi-orthogonal and the
-  identity baseline does not exist (reported as n/a). Generation with Stable unCLIP
-  conditioned on aligned concept components is an optional step
-  (:mod:`slics.embedding.diffusion`, ``image_to_prompt.generation.enabled``), never run
-  by the demo pipeline.
+  identity baseline does not exist (reported as n/a). Generating images from aligned
+  concept components (the paper's Fig. 11: Ding et al.'s image-to-prompt conversion for Stable
+  Diffusion, or Stable unCLIP) is an optional step (:mod:`slics.sections.image_generation`,
+  ``image_to_prompt.generation.enabled``), never run by the demo pipeline.
 """
 
 from __future__ import annotations
@@ -308,114 +308,12 @@ def full_embeddings(params: dict, device=None) -> tuple[np.ndarray, np.ndarray]:
     return tuple(arrays)
 
 
-def concept_prompts(components, R, target_norm: float) -> np.ndarray:
-    """Aligned concept components as prompts: ``z_j R``, rescaled to ``target_norm`` (zero rows stay zero).
-
-    ``target_norm`` is the typical norm of the conditioning space's image embeddings (the
-    mean norm of unnormalised ViT-L/14 image embeddings for Stable unCLIP).
-    """
-    Z = np.asarray(components, dtype=np.float64) @ np.asarray(R, dtype=np.float64)
-    norms = np.linalg.norm(Z, axis=1, keepdims=True)
-    return Z * (float(target_norm) / np.where(norms == 0, 1, norms))
-
-
-# ------------------------------------------------------------------------- optional generation (full)
-
-def centred_alignment(X_src, Y_tgt, train) -> dict:
-    """Procrustes between the two spaces centred by their training means (how the prompt map is read here).
-
-    SLiCS components live in the source space after its image mean is removed, so the map is
-    fitted between centred embeddings; a component ``z`` becomes ``z R + mu_tgt`` in the target
-    space (the target mean put back, since Stable unCLIP expects an image embedding).
-    """
-    X, Y = np.asarray(X_src, dtype=np.float64)[train], np.asarray(Y_tgt, dtype=np.float64)[train]
-    mu_x, mu_y = X.mean(axis=0), Y.mean(axis=0)
-    R = ProcrustesAlignment().fit(X - mu_x, Y - mu_y).map_
-    return {"R": R, "source_mean": mu_x, "target_mean": mu_y}
-
-
-def generation_prompts(components, alignment: dict, target_norms) -> np.ndarray:
-    """Prompts of concept components: ``z R + mu_tgt``, each rescaled to its image's embedding norm."""
-    P = np.asarray(components, dtype=np.float64) @ alignment["R"] + alignment["target_mean"]
-    return concept_prompts(P, np.eye(P.shape[1]), 1.0) * np.asarray(target_norms, dtype=np.float64).reshape(-1, 1)
-
-
-def generate(params: dict, device=None) -> Path:
-    """Fig. 11 (full profile, optional): images generated from the aligned concept components of COCO queries.
-
-    Needs ``profile: full``, ``image_to_prompt.generation.enabled: true``, the extra
-    ``diffusion``, Stable unCLIP's weights, the Flickr30k images and the ViT-B/32 COCO embeddings
-    of stage ``embed_coco``. Every missing piece raises before any model is built.
-    """
-    cfg = params["image_to_prompt"]
-    gen = cfg["generation"]
-    if params["profile"] != "full" or not gen["enabled"]:
-        raise RuntimeError("image-to-prompt generation runs only with profile: full and "
-                           "image_to_prompt.generation.enabled: true (it needs Stable unCLIP's weights).")
-    source = cfg["full"]["source_backbone"]
-    if params["embed"]["backbone"] != source:
-        raise ValueError(f"generation aligns {source} components (image_to_prompt.full.source_backbone): "
-                         f"set embed.backbone: {source}.")
-    from ..embedding.diffusion import generate_from_embeddings, load_unclip_pipeline, require_diffusers
-
-    require_diffusers()
-    X, Y = full_embeddings(params, device=device)                # fails fast without images or weights
-    pipe = load_unclip_pipeline(gen["model"], device=device)     # fails fast without the weights
-    from ..embedding.retrieval_set import load_set
-    from ..evaluation import SLiCSMethod
-    from .retrieval_protocol import example_queries
-
-    rs = load_set("coco", params)
-    K = int(params["slics_clip"]["k_grid"][0])
-    model = SLiCSMethod(K, int(params["slics_clip"]["n_iter"]), params["slics_clip"]["batch_size"]["coco"],
-                        int(params["seed"])).fit(rs).model
-    train, _ = split_rows(len(X), int(cfg["n_train"]), int(cfg["n_test"]), int(params["seed"]))
-    alignment = centred_alignment(X, Y, train)
-    chosen = example_queries(rs, 2, int(params["seed"]))
-    import torch
-
-    from ..data.images import ZipImages, ensure_archive
-
-    pixels = ZipImages(ensure_archive("coco"), [rs.data.image_ids[q] for q in chosen])
-    rows, names, norms = [], [], []
-    for q, img in zip(chosen, pixels):
-        with torch.inference_mode():       # the norm of the image's own unCLIP embedding sets the prompt's
-            px = pipe.feature_extractor(images=img, return_tensors="pt").pixel_values.to(pipe.device)
-            norm = float(pipe.image_encoder(px).image_embeds.norm())
-        for j in np.flatnonzero(rs.data.general[q]):
-            rows.append(model.project(rs.X[q:q + 1], int(j))[0])
-            names.append(f"{rs.data.image_ids[q]}: {rs.data.general_names[j]}")
-            norms.append(norm)
-    prompts = generation_prompts(np.array(rows), alignment, norms)
-    images = generate_from_embeddings(pipe, prompts.astype(np.float32), seed=int(params["seed"]),
-                                      n_steps=int(gen["n_steps"]), guidance_scale=float(gen["guidance_scale"]),
-                                      noise_level=int(gen["noise_level"]))
-    import matplotlib.pyplot as plt
-
-    from ..utils.config import results_dir
-    from ..utils.plotting import save_figure
-
-    fig, axes = plt.subplots(1, len(images), figsize=(3 * len(images), 3.4), squeeze=False)
-    for ax, img, name in zip(axes[0], images, names):
-        ax.imshow(img)
-        ax.set_title(name, fontsize=7)
-        ax.axis("off")
-    dest = results_dir() / "figures" / "image_to_prompt_generation.png"
-    save_figure(fig, dest)
-    return dest
-
-
 def main(argv=None) -> int:
-    """``python -m slics.sections.image_to_prompt generate``: the optional Fig. 11 (full profile)."""
-    import argparse
+    """``python -m slics.sections.image_to_prompt generate``: the optional Fig. 11 (full profile), made by
+    :mod:`slics.sections.image_generation`."""
+    from .image_generation import main as generation_main
 
-    from ..utils.config import load_params
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("command", choices=["generate"])
-    parser.parse_args(argv)
-    print(generate(load_params()))
-    return 0
+    return generation_main(argv)
 
 
 if __name__ == "__main__":

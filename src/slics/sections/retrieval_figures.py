@@ -247,23 +247,19 @@ def figure_tsne_k(models: dict, rs: RetrievalSet, concept: int, n_images: int, s
     return fig
 
 
-def figure_qualitative_images(rs: RetrievalSet, model: SLiCS, images, queries, k: int = 5):
-    """Fig. 8 (full profile): each query image, then its top ``k`` results unfiltered (UF) and
-    filtered by each of its concepts (S-SLiCS). ``images`` maps an image row of ``rs`` to a PIL
-    image (e.g. :class:`slics.data.images.ZipImages` over ``rs.data.image_ids``)."""
+def figure_qualitative_images(rs: RetrievalSet, methods, images, queries, k: int = 5):
+    """Figs. 8-10 (full profile): each query image, then its top ``k`` results under each fitted method
+    (``methods``, in the order shown), unfiltered once (UF, SpLiCE) or filtered by each of the query's
+    concepts (S-SLiCS, U-SLiCS, F-SpLiCE, ...), as :func:`~slics.sections.retrieval_protocol.qualitative_rankings`
+    ranks them. ``images`` maps an image row of ``rs`` to a PIL image (e.g.
+    :class:`slics.data.images.ZipImages` over ``rs.data.image_ids``)."""
     import matplotlib.pyplot as plt
 
-    from ..core.retrieval import top_k
+    from .retrieval_protocol import qualitative_rankings
 
-    pool = rs.rows("pool")
-    rows = []
-    for q in queries:
-        rows.append((q, "UF", pool[top_k(rs.X[q:q + 1], rs.X[pool], k)[0]]))
-        for j in np.flatnonzero(rs.data.general[q]):
-            rows.append((q, rs.data.general_names[j],
-                         pool[top_k(model.project(rs.X[q:q + 1], int(j)), rs.X[pool], k)[0]]))
+    rows = qualitative_rankings(rs, methods, queries, k)
     fig, axes = plt.subplots(len(rows), k + 1, figsize=(1.8 * (k + 1), 1.9 * len(rows)), squeeze=False)
-    for r, (q, name, top) in enumerate(rows):
+    for r, (q, name, j, top) in enumerate(rows):
         for c, index in enumerate([q, *top]):
             ax = axes[r][c]
             ax.imshow(images[int(index)])
@@ -271,6 +267,7 @@ def figure_qualitative_images(rs: RetrievalSet, model: SLiCS, images, queries, k
             ax.set_yticks([])
             ax.grid(False)
         axes[r][0].set_title("query", fontsize=8)
-        axes[r][1].set_title(f"filter: {name}", fontsize=8, loc="left")
+        axes[r][1].set_title(f"{name}" + ("" if j is None else f", filter: {rs.data.general_names[j]}"),
+                             fontsize=8, loc="left")
     fig.tight_layout()
     return fig

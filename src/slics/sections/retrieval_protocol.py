@@ -3,7 +3,8 @@
 Every retrieval section fits its methods through :mod:`slics.evaluation` and chooses the
 number of atoms per concept ``K`` the same way: S-SLiCS for every ``K`` of a grid, scored on
 the validation queries against the pool, the best sub-label mAP wins (ties: the smaller
-``K``). The qualitative label lists (the paper's Figs. 8-10, in words) are shared too.
+``K``). The qualitative label lists (the paper's Figs. 8-10, in words, every method a section
+fits) are shared too.
 """
 
 from __future__ import annotations
@@ -59,10 +60,52 @@ def example_queries(rs: RetrievalSet, n_queries: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(multi, size=min(n_queries, multi.size), replace=False))
 
 
-def qualitative(rs: RetrievalSet, model, n_queries: int, seed: int, k: int = 5) -> pd.DataFrame:
-    """The label lists of Figs. 8-10: the labels of the top results, filtered (``model``) and unfiltered (UF)."""
+def qualitative_rankings(rs: RetrievalSet, methods, queries, k: int = 5, pool=None) -> list[tuple]:
+    """The top ``k`` candidates of each query under each fitted method, as concept-filtered retrieval ranks them.
+
+    ``methods``: :class:`~slics.evaluation.FittedMethod` objects, in the order shown. A method
+    whose inputs have no per-concept transform (UF, SpLiCE) ranks the same for every concept
+    and gives one ranking per query (concept ``None``); the others give one per concept of the
+    query. Each method's inputs are computed once for all the set's query rows against ``pool``
+    (default the ``pool`` split), so work a method caches for that protocol (SpLiCE's codes) is
+    reused. Returns ``(query row, method name, concept index or None, candidate rows)`` tuples.
+    """
+    pool = rs.rows("pool") if pool is None else np.asarray(pool)
+    all_queries = rs.rows("query")
+    position = {int(q): i for i, q in enumerate(all_queries)}
+    missing = [int(q) for q in queries if int(q) not in position]
+    if missing:
+        raise ValueError(f"rows {missing[:5]} are not query rows of the {rs.dataset} set.")
+    out = []
+    fitted_inputs = [(f.name, f.inputs(all_queries, pool)) for f in methods]
+    for q in queries:
+        i = position[int(q)]
+        for name, inputs in fitted_inputs:
+            Q = inputs.query_emb[i:i + 1]
+            filtered = inputs.transform_query is not None or inputs.transform_pool is not None
+            for j in (np.flatnonzero(rs.data.general[q]) if filtered else [None]):
+                Qj = Q if inputs.transform_query is None else inputs.transform_query(Q, int(j))
+                P = inputs.pool_emb if inputs.transform_pool is None else inputs.transform_pool(inputs.pool_emb, int(j))
+                out.append((int(q), name, None if j is None else int(j), pool[top_k(Qj, P, k)[0]]))
+    return out
+
+
+def qualitative_methods(result: dict, names) -> list:
+    """The fitted methods ``names`` of a section's ``run_dataset`` result (its ``fitted`` dict), in that order."""
+    missing = [n for n in names if n not in result["fitted"]]
+    if missing:
+        raise KeyError(f"the run fitted no {', '.join(missing)}; it has {', '.join(result['fitted'])}.")
+    return [result["fitted"][n] for n in names]
+
+
+def qualitative(rs: RetrievalSet, methods, n_queries: int, seed: int, k: int = 5) -> pd.DataFrame:
+    """The label lists of Figs. 8-10: the labels of the top ``k`` results of a few queries under each method.
+
+    ``methods``: fitted methods in the order shown (the paper's Fig. 8: UF, S-SLiCS, U-SLiCS,
+    F-SpLiCE), ranked by :func:`qualitative_rankings`; ``filter`` is the concept, or ``none``
+    for a method that does not filter (UF, SpLiCE).
+    """
     chosen = example_queries(rs, n_queries, seed)
-    pool = rs.rows("pool")
     d = rs.data
 
     def labels(i):
@@ -72,13 +115,7 @@ def qualitative(rs: RetrievalSet, model, n_queries: int, seed: int, k: int = 5) 
             parts.append(f"{d.general_names[j]} ({'+'.join(subs)})" if subs else d.general_names[j])
         return ", ".join(parts)
 
-    rows = []
-    for q in chosen:
-        uf = pool[top_k(rs.X[q:q + 1], rs.X[pool], k)[0]]
-        rows.append({"query": d.image_ids[q], "query labels": labels(q), "filter": "UF (no filter)",
-                     "top results (labels)": " | ".join(labels(i) for i in uf)})
-        for j in np.flatnonzero(d.general[q]):
-            top = pool[top_k(model.project(rs.X[q:q + 1], int(j)), rs.X[pool], k)[0]]
-            rows.append({"query": d.image_ids[q], "query labels": labels(q), "filter": d.general_names[j],
-                         "top results (labels)": " | ".join(labels(i) for i in top)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{"query": d.image_ids[q], "query labels": labels(q), "method": name,
+                          "filter": "none" if j is None else d.general_names[j],
+                          "top results (labels)": " | ".join(labels(i) for i in top)}
+                         for q, name, j, top in qualitative_rankings(rs, methods, chosen, k)])

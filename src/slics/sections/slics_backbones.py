@@ -41,6 +41,7 @@ from ..evaluation import Quantised, QuantisedCandidates, SLiCSMethod, Unfiltered
 from .retrieval_protocol import DATASET_LABEL, DECIMALS as RETRIEVAL_DECIMALS, best_k, choose_k
 
 POOLS = ("dense", "quantised")
+QUALITATIVE = ("UF", "S-SVD", "S-SLiCS")     # the label lists: the methods these sections fit (no text tower)
 # Candidate pools of the paper's splits, derived here (not stated in the paper): images with a general
 # label minus train, validation and queries. MIRFlickr25K: 24,581 - 3,500; COCO train2017: the
 # 117,266 images with an annotation - 21,500.
@@ -151,7 +152,8 @@ def run_dataset(dataset: str, params: dict, section: str) -> dict:
         runs.append(run(ssvd, "S-SVD"))
         runs.extend(run(fitted, "S-SLiCS", seed) for seed, fitted in by_seed.items())
         runs.append(run(uf, "UF"))
-    out.update(models={"S-SVD": ssvd.model, "S-SLiCS": by_seed[seeds[0]].model}, runs=pd.DataFrame(runs))
+    out.update(models={"S-SVD": ssvd.model, "S-SLiCS": by_seed[seeds[0]].model}, runs=pd.DataFrame(runs),
+               fitted={"UF": uf, "S-SVD": ssvd, "S-SLiCS": by_seed[seeds[0]]})    # dense, for the label lists
     if candidates is not None:
         out["lut"] = lut_agreement(rs, out["models"]["S-SLiCS"], out["qpool"], out["Xhat"],
                                    int(cfg["lut_check_queries"]), int(params["seed"]), k)

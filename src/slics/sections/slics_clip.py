@@ -163,12 +163,15 @@ def _run_dataset(dataset: str, params: dict, backbone: str | None) -> dict:
     nnz = splice.encode(np.concatenate([sq, spool])).getnnz(axis=1)
     models = {name: f.model for name, f in fitted.items()}
     return {"set": rs, "K": K, "grid": grid, "runs": pd.DataFrame(runs), "ablation": pd.DataFrame(ablation),
+            "fitted": {"UF": uf, **fitted, "F-SpLiCE": f_splice, "SpLiCE": splice},
             "splice": pd.DataFrame(splice_rows), "splice_mean_nonzeros": float(nnz.mean()),
             "splice_sizes": {"queries": (sq.size, queries.size), "pool": (spool.size, pool.size)}, "models": models,
             "pseudo_labels": pseudo, "grid_models": {K_: f.model for K_, f in grid_models.items()}, "notes": notes}
 
 
 # --- tables, metrics and figures for the notebook ----------------------------------------
+
+QUALITATIVE = ("UF", "S-SLiCS", "U-SLiCS", "F-SpLiCE")     # the methods of the paper's Fig. 8, in its order
 
 def splice_protocol(results: dict) -> str:
     """Markdown: how many queries and candidates SpLiCE decomposed on each dataset."""

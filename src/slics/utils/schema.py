@@ -258,9 +258,12 @@ SCHEMA = {
                  "target_backbone": Str(_backbones("full", text_tower=True))},
         "generation": {
             "enabled": Bool(),
-            "model": Str(),
+            "method": Str(("ding2023", "unclip")),
+            "model": {"ding2023": Str(), "unclip": Str()},
+            "n_queries": COUNT,
             "n_steps": COUNT,
             "guidance_scale": NONNEG,
+            "pinv_atol": NONNEG,
             "noise_level": Num(0, integer=True),
         },
     },
