@@ -14,16 +14,16 @@ are copied, not recomputed, so they carry their section's stated precision.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import sys
 from pathlib import Path
 
-from .config import results_dir
+from .config import load_params, results_dir
 from .io import write_text
 
-# section -> {short key: path of keys into the detailed JSON}; a path segment may be a glob
-# (``mirflickr25k/*`` matches ``mirflickr25k/<backbone>``) that must match exactly one key.
+# section -> {short key: path of keys into the detailed JSON}. ``{backbone}`` stands for
+# ``embed.backbone``: Table 2 has a key ``<dataset>/<backbone>`` per backbone of the profile (two in
+# full), and the headline is the primary one.
 SUMMARIES: dict[str, dict[str, tuple[str, ...]]] = {
     "robustness": {
         "mean": ("estimates", "mean", "numerical"),
@@ -48,12 +48,12 @@ SUMMARIES: dict[str, dict[str, tuple[str, ...]]] = {
         "obj_ista": ("convergence", "ista_objective_at_n_iter"),
     },
     "slics_clip": {
-        "mir_gen": ("mirflickr25k/*", "S-SLiCS", "map_general"),
-        "mir_sub": ("mirflickr25k/*", "S-SLiCS", "map_sub"),
-        "mir_uf_gen": ("mirflickr25k/*", "UF", "map_general"),
-        "coco_gen": ("coco/*", "S-SLiCS", "map_general"),
-        "coco_sub": ("coco/*", "S-SLiCS", "map_sub"),
-        "coco_uf_gen": ("coco/*", "UF", "map_general"),
+        "mir_gen": ("mirflickr25k/{backbone}", "S-SLiCS", "map_general"),
+        "mir_sub": ("mirflickr25k/{backbone}", "S-SLiCS", "map_sub"),
+        "mir_uf_gen": ("mirflickr25k/{backbone}", "UF", "map_general"),
+        "coco_gen": ("coco/{backbone}", "S-SLiCS", "map_general"),
+        "coco_sub": ("coco/{backbone}", "S-SLiCS", "map_sub"),
+        "coco_uf_gen": ("coco/{backbone}", "UF", "map_general"),
     },
     "slics_titok": {
         "mir_gen": ("mirflickr25k", "dense", "S-SLiCS", "map_general"),
@@ -84,28 +84,29 @@ SUMMARIES: dict[str, dict[str, tuple[str, ...]]] = {
 PROFILE_KEYS: dict[str, dict[str, str]] = {"image_to_prompt": {"noise": "demo", "rot_error": "demo"}}
 
 
-def _lookup(detail: dict, path: tuple[str, ...], section: str):
+def _lookup(detail: dict, path: tuple[str, ...], section: str, backbone: str):
     node = detail
-    for depth, pattern in enumerate(path):
-        keys = fnmatch.filter(node, pattern) if isinstance(node, dict) else []
-        if len(keys) != 1:
+    for depth, key in enumerate(path):
+        key = key.replace("{backbone}", backbone)
+        if not isinstance(node, dict) or key not in node:
             where = ".".join(path[:depth]) or "the top level"
             raise KeyError(
-                f"results/metrics/{section}.json: {pattern!r} under {where} matches {len(keys)} keys "
-                f"({sorted(node)[:8] if isinstance(node, dict) else type(node).__name__}); "
+                f"results/metrics/{section}.json has no {key!r} under {where} "
+                f"(it has {sorted(node)[:8] if isinstance(node, dict) else type(node).__name__}); "
                 f"update SUMMARIES[{section!r}] in slics/utils/summaries.py to the new layout."
             )
-        node = node[keys[0]]
+        node = node[key]
     return node
 
 
-def summarise(section: str, detail: dict) -> dict:
-    """The flat headline dictionary of ``section`` picked from its detailed metrics ``detail``."""
+def summarise(section: str, detail: dict, backbone: str = "demo") -> dict:
+    """The flat headline dictionary of ``section`` picked from its detailed metrics ``detail``;
+    ``backbone`` (``embed.backbone``) picks the headline backbone where a section has several."""
     if section not in SUMMARIES:
         raise ValueError(f"section={section!r} has no summary; choose one of {sorted(SUMMARIES)}.")
     profile = detail.get("profile", "demo")
     only = PROFILE_KEYS.get(section, {})
-    return {key: _lookup(detail, path, section) for key, path in SUMMARIES[section].items()
+    return {key: _lookup(detail, path, section, backbone) for key, path in SUMMARIES[section].items()
             if only.get(key, profile) == profile}
 
 
@@ -113,15 +114,17 @@ def summary_path(section: str, root: Path | None = None) -> Path:
     return (root or results_dir()) / "metrics" / f"{section}_summary.json"
 
 
-def write_summaries(root: Path | None = None) -> list[Path]:
-    """Write ``<section>_summary.json`` beside each section's detailed metrics file."""
+def write_summaries(root: Path | None = None, backbone: str | None = None) -> list[Path]:
+    """Write ``<section>_summary.json`` beside each section's detailed metrics file; ``backbone``
+    defaults to ``embed.backbone`` of ``params.yaml``."""
     root = root or results_dir()
+    backbone = backbone or load_params()["embed"]["backbone"]
     written = []
     for section in SUMMARIES:
         source = root / "metrics" / f"{section}.json"
         if not source.is_file():
             raise FileNotFoundError(f"{source} does not exist; run its stage first (`dvc repro`).")
-        summary = summarise(section, json.loads(source.read_text(encoding="utf-8")))
+        summary = summarise(section, json.loads(source.read_text(encoding="utf-8")), backbone)
         written.append(write_text(summary_path(section, root), json.dumps(summary, indent=2) + "\n"))
     return written
 
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     try:
         written = write_summaries()
-    except (FileNotFoundError, KeyError) as err:
+    except (FileNotFoundError, KeyError, ValueError) as err:  # ValueError: ConfigError, ParamsError
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"wrote {len(written)} summaries under {written[0].parent}")
