@@ -4,6 +4,8 @@ error names, the default parameters, the code formats accepted, and that atoms a
 matched within their concept. Each test compares against the formula or a hand-made case.
 """
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse
@@ -242,3 +244,150 @@ def test_make_planted_names_its_other_parameters(kw, match):
 
     with pytest.raises((ValueError, TypeError), match=match):
         make_planted(n_samples=10, **kw)
+
+
+# ------------------------------------------------------------------ omp (second pass: per-row counts, group pursuit)
+def test_nn_omp_keeps_each_rows_own_count():
+    """Rows whose count is reached stay out of later steps (counts 0, 1, 2, 3 in one call)."""
+    from slics.core.omp import nn_omp
+
+    D, X = _positive_problem()
+    D4 = np.vstack([D, np.abs(np.random.default_rng(7).normal(size=(4, 5)))])
+    X = X + 0.3 * np.abs(np.random.default_rng(8).normal(size=X.shape))   # no row is exact after 3 atoms
+    counts = np.arange(8) % 4
+    W, selected = nn_omp(D4, X, counts, return_selection=True)
+    assert np.array_equal(selected.sum(axis=1), counts)
+    assert not W[counts == 0].any()
+
+
+def test_nn_omp_returns_coefficients_when_every_row_stops_early():
+    """All rows stop before their count (a step with no row left ends the loop, it does not return)."""
+    from slics.core.omp import nn_omp
+
+    D = np.eye(3)
+    W = nn_omp(D, np.array([[1.0, 0, 0], [0, 2.0, 0]]), 3)
+    assert isinstance(W, np.ndarray) and np.allclose(W, [[1, 0, 0], [0, 2, 0]])
+
+
+def _grouped_problem():
+    """Atoms e0..e5 of R^8 in groups of two: every group with a positive entry of the residual
+    lowers the error, so a positive row never stops early while it has such a group."""
+    return np.eye(8)[:6], np.array([0, 0, 1, 1, 2, 2])
+
+
+def test_group_nn_omp_returns_only_the_codes_by_default():
+    from slics.core.omp import group_nn_omp
+
+    D, groups = _grouped_problem()
+    W = group_nn_omp(D, groups, D[:2] + D[2:4], 2)
+    assert isinstance(W, np.ndarray) and W.shape == (2, 6)
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1.0, 1e9])
+def test_group_nn_omp_selection_does_not_depend_on_the_scale(scale):
+    """The stopping threshold is relative to the residual's energy, so a scaled X selects the same."""
+    from slics.core.omp import group_nn_omp
+
+    D, groups = _grouped_problem()
+    X = np.abs(np.random.default_rng(10).normal(size=(5, 8)))
+    W1, sel1 = group_nn_omp(D, groups, X, 2, return_selection=True)
+    Ws, sels = group_nn_omp(D, groups, scale * X, 2, return_selection=True)
+    assert np.array_equal(sels, sel1) and sel1.sum() == 10
+    np.testing.assert_allclose(Ws, scale * W1, rtol=1e-9, atol=0)
+
+
+def test_group_nn_omp_single_row_and_early_stop():
+    """One row gets all its groups; a row explained exactly by one group stops there and the call
+    still returns its codes (one row left, then none)."""
+    from slics.core.omp import group_nn_omp
+
+    D, groups = _grouped_problem()
+    x = np.abs(np.random.default_rng(11).normal(size=(1, 8)))
+    W, sel = group_nn_omp(D, groups, x, 3, return_selection=True)
+    assert sel.all() and np.allclose(W, x[:, :6])
+    exact = 0.7 * D[[2]] + 0.2 * D[[3]]                                  # group 1 alone, exactly
+    W, sel = group_nn_omp(D, groups, exact, 3, return_selection=True)
+    assert np.array_equal(sel, [[False, True, False]])
+    np.testing.assert_allclose(W, [[0, 0, 0.7, 0.2, 0, 0]], atol=1e-10)
+    W, sel = group_nn_omp(D, groups, np.vstack([exact, 0.5 * D[[4]]]), 3, return_selection=True)
+    assert np.array_equal(sel, [[False, True, False], [False, False, True]])
+
+
+def test_group_nn_omp_names_d_x_and_the_atom_count():
+    from slics.core.omp import group_nn_omp
+
+    D, groups = _grouped_problem()
+    with pytest.raises(ValueError, match="^D contains 1 NaN"):
+        group_nn_omp(np.where(np.arange(48).reshape(6, 8) == 0, np.nan, D), groups, D[:1], 1)
+    with pytest.raises(ValueError, match="^X has 4 columns but 8 are expected"):
+        group_nn_omp(D, groups, np.ones((1, 4)), 1)
+    with pytest.raises(ValueError, match="^X contains 1 NaN"):
+        group_nn_omp(D, groups, np.array([[np.nan, 1, 1, 1, 1, 1, 1, 1]]), 1)
+    with pytest.raises(ValueError, match=r"^groups must have one label per atom \(6\), got shape \(5,\)\.$"):
+        group_nn_omp(D, groups[:5], D[:1], 1)
+
+
+# ------------------------------------------------------------------ SpLiCE (second pass: the solver call, dask)
+def test_nonneg_lasso_hands_its_settings_to_the_exact_solver(monkeypatch):
+    """The one place that names SpLiCE's solver passes lam, positivity, tol, max_iter and the pinned
+    method through, in memory and for a dask array, and clips at zero."""
+    import inspect
+
+    from slics.core import lasso as lasso_module
+    from slics.core.splice import nonneg_lasso
+
+    assert inspect.signature(nonneg_lasso).parameters["max_iter"].default == 10_000
+    assert inspect.signature(nonneg_lasso).parameters["tol"].default == 1e-7
+    calls = []
+
+    def spy(X, D, lam, **kw):
+        calls.append((np.asarray(X).shape, np.asarray(D).shape, lam, kw))
+        return np.full((np.asarray(X).shape[0], np.asarray(D).shape[0]), -0.5)
+
+    monkeypatch.setattr(lasso_module, "lasso", spy)
+    W = nonneg_lasso(np.ones((3, 4)), np.eye(4)[:2], 0.3, tol=1e-4, max_iter=77)
+    assert calls == [((3, 4), (2, 4), 0.3, {"positive": True, "tol": 1e-4, "max_iter": 77, "method": "cd"})]
+    assert np.array_equal(W, np.zeros((3, 2)))
+
+
+def test_nonneg_lasso_names_x_d_and_lam():
+    from slics.core.splice import nonneg_lasso
+
+    with pytest.raises(ValueError, match="^X contains 1 NaN"):
+        nonneg_lasso(np.array([[np.nan, 1.0]]), np.eye(2), 0.1)
+    with pytest.raises(ValueError, match="^D has 3 columns but 2 are expected"):
+        nonneg_lasso(np.ones((1, 2)), np.eye(3), 0.1)
+    with pytest.raises(ValueError, match="^D contains"):
+        nonneg_lasso(np.ones((1, 2)), np.full((2, 2), np.inf), 0.1)
+    with pytest.raises(ValueError, match="^lam must be"):
+        nonneg_lasso(np.ones((1, 2)), np.eye(2), -0.1)
+
+
+def test_splice_on_a_dask_array_equals_the_in_memory_codes(grouped):
+    """The lazy path (slics.distributed) gives the in-memory codes, block by block, for
+    nonneg_lasso and SpLiCE.transform (the synchronous scheduler: no cluster needed)."""
+    da = pytest.importorskip("dask.array")
+    from slics.core.splice import nonneg_lasso
+
+    model, _ = grouped
+    Z = np.random.default_rng(12).normal(size=(7, 6))
+    lazy = da.from_array(Z, chunks=(3, 6))
+    codes = model.transform(lazy)
+    assert isinstance(codes, da.Array) and codes.shape == (7, model.vocab_.shape[0])
+    np.testing.assert_allclose(codes.compute(scheduler="sync"), model.transform(Z), atol=1e-9)
+    W = nonneg_lasso(lazy, model.vocab_, 0.05)
+    assert isinstance(W, da.Array)
+    W = W.compute(scheduler="sync")
+    np.testing.assert_allclose(W, nonneg_lasso(Z, model.vocab_, 0.05), atol=1e-9)
+    assert W.min() == 0.0
+    with pytest.raises(ValueError, match="^lam must be"):
+        nonneg_lasso(lazy, model.vocab_, -1.0)
+
+
+@pytest.mark.parametrize("n_words", [3, 7])
+def test_splice_fit_counts_every_word_a_constant_vocabulary_loses(n_words):
+    word = np.random.default_rng(13).normal(size=(1, 4))
+    rows = list(range(min(n_words, 5)))
+    expected = f"leaves {n_words} of {n_words} word(s) all-zero up to rounding (rows {rows});"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        SpLiCE().fit(np.repeat(word, n_words, axis=0))

@@ -27,6 +27,10 @@ from .normalise import normalise_rows
 from ..utils.validation import check_index, check_matrix, check_positive, is_dask_array
 
 
+# norm below which a centred unit word counts as zero: rounding leaves about 1e-16 per entry
+_CENTRED_ZERO = 1e-10
+
+
 def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000) -> np.ndarray:
     """Non-negative lasso of every row of ``X`` over the atoms (rows) of ``D``.
 
@@ -115,14 +119,16 @@ class SpLiCE(BaseEstimator):
         self : SpLiCE
         """
         check_positive(self.lam, "lam")
-        V, mean = center_and_normalise(normalise_rows(check_matrix(vocab_emb, "vocab_emb")))
-        zero = np.flatnonzero(~V.any(axis=1))
+        unit = normalise_rows(check_matrix(vocab_emb, "vocab_emb"))
+        V, mean = center_and_normalise(unit)
+        # a word equal to the vocabulary mean (every word of a one-word or all-identical
+        # vocabulary) centres to zero, or to rounding noise that renormalising would blow up to
+        # a random unit word; unit rows make the threshold relative
+        zero = np.flatnonzero(np.linalg.norm(unit - mean, axis=1) <= _CENTRED_ZERO)
         if zero.size:
-            # a word equal to the vocabulary mean (every word of a one-word or all-identical
-            # vocabulary) centres to zero: it could never be used, and the codes would be all zero
             raise ValueError(f"vocab_emb: centring by the vocabulary mean leaves {zero.size} of {V.shape[0]} "
-                             f"word(s) all-zero (rows {zero[:5].tolist()}); pass at least 2 distinct words "
-                             f"(a one-word or all-identical vocabulary cannot be centred).")
+                             f"word(s) all-zero up to rounding (rows {zero[:5].tolist()}); pass at least 2 distinct "
+                             f"words (a one-word or all-identical vocabulary cannot be centred).")
         self.vocab_, self.vocab_mean_ = V, mean
         self.groups_ = None if concept_emb is None else group_vocabulary(V, concept_emb, mean)
         self.n_concepts_ = None if concept_emb is None else int(np.asarray(concept_emb).shape[0])
