@@ -89,6 +89,24 @@ def test_successful_stage_publishes_everything(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def test_timings_go_to_their_own_file_and_never_into_the_notebook(tmp_path, monkeypatch):
+    """With $SLICS_TIMINGS set, a stage appends its cell durations there (profile_pipeline.py);
+    the executed notebook stays free of them, so results keep their bytes."""
+    _toy_stage(tmp_path, monkeypatch, "import time; time.sleep(0.3)")
+    timings = tmp_path / "timings.jsonl"
+    monkeypatch.setenv("SLICS_TIMINGS", str(timings))
+    dest = run_notebook("toy", ["seed"])
+    run_notebook("toy", ["seed"])
+    records = [json.loads(line) for line in timings.read_text().splitlines()]
+    assert [r["stage"] for r in records] == ["toy", "toy"]
+    cells = records[0]["cells"]
+    assert [c["cell"] for c in cells] == list(range(len(cells))) and len(cells) == 3  # parameters, injected, body
+    assert cells[-1]["line"] == "import pandas as pd" and cells[-1]["seconds"] >= 0.3
+    assert records[0]["seconds"] >= sum(c["seconds"] for c in cells)
+    assert "duration" not in dest.read_text()
+
+
+@pytest.mark.slow
 def test_dead_kernel_is_a_stage_failure_that_publishes_nothing(tmp_path, monkeypatch):
     committed = _toy_stage(tmp_path, monkeypatch, "import os\nos._exit(1)")
     with pytest.raises(StageFailed, match="DeadKernelError") as err:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from .errors import EXIT_ERROR
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -32,6 +33,9 @@ from .schema import ParamsError
 
 log = logging.getLogger(__name__)
 
+# A JSON-lines file that every notebook stage appends its cell durations to (profiling, off when unset;
+# benchmarks/profile_pipeline.py): the executed notebooks themselves keep no timings.
+TIMINGS_ENV = "SLICS_TIMINGS"
 VOLATILE_CELL_KEYS = ("execution", "papermill")
 KEPT_PAPERMILL_KEYS = ("parameters",)
 
@@ -46,6 +50,18 @@ def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         for key in VOLATILE_CELL_KEYS:
             cell.metadata.pop(key, None)
     return nb
+
+
+def record_timings(name: str, nb: nbformat.NotebookNode, seconds: float) -> None:
+    """Append stage ``name``'s wall time and papermill's per-cell durations to ``$SLICS_TIMINGS``."""
+    path = os.environ.get(TIMINGS_ENV)
+    if not path:
+        return
+    cells = [{"cell": index, "line": next((line for line in cell.source.splitlines() if line.strip()), ""),
+              "seconds": cell.metadata.get("papermill", {}).get("duration")}
+             for index, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps({"stage": name, "seconds": round(seconds, 3), "cells": cells}) + "\n")
 
 
 def stage_param_keys(stage: str) -> list[str]:
@@ -158,7 +174,9 @@ def run_notebook(name: str, keys: list[str], kernel_name: str = "python3") -> Pa
                 os.environ.pop("SLICS_RESULTS_DIR", None)
             else:
                 os.environ["SLICS_RESULTS_DIR"] = previous
-        write_text(executed, nbformat.writes(clean_notebook(nbformat.read(executed, as_version=4))) + "\n")
+        raw = nbformat.read(executed, as_version=4)
+        record_timings(name, raw, time.monotonic() - started)
+        write_text(executed, nbformat.writes(clean_notebook(raw)) + "\n")
         published = _publish(staging, out_root)
         log.info("%s: done in %.0f s, %d files written under %s", name, time.monotonic() - started,
                  len(published), out_root)

@@ -1,0 +1,135 @@
+"""Where the demo pipeline spends its time: a per-stage and per-cell table of ``dvc repro``.
+
+Run ``.venv/bin/python benchmarks/profile_pipeline.py`` on a quiet machine (about as long as the
+pipeline). It clones the committed project (``HEAD``) into a scratch folder and runs every stage
+of ``dvc.yaml`` there, from scratch and in the pipeline's order, with
+``dvc repro --force --single-item`` (so DVC's hashing of each stage counts), using this checkout's
+environment and the clone's sources. The notebook stages append papermill's cell durations to
+``$SLICS_TIMINGS`` (:func:`slics.utils.notebooks.record_timings`). Writes
+``results/benchmarks/pipeline.json`` (``--out`` to change) and prints each stage's share of the
+total and the slowest cells.
+
+The record also holds the machine's matmul rate (GFLOP/s of a 2048 x 2048 x 2048 product in float32
+and float64), the limit of the steps that are dense linear algebra, and whether the rerun left the
+clone's committed results byte for byte as they were (the profile changes no result).
+
+Timings are not reproducible bytes; the JSON records the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_ista import machine_info, matmul_gflops  # noqa: E402  (one machine record for every benchmark)
+
+OUT = ROOT / "results" / "benchmarks" / "pipeline.json"
+SCRUBBED = ("SLICS_ROOT", "SLICS_RESULTS_DIR", "SLICS_DATA_DIR", "SLICS_TIMINGS")
+
+
+def stage_order(project: Path, env: dict) -> list[str]:
+    """The stages in the order ``dvc repro`` runs them (its dry run of a forced full repro)."""
+    dry = subprocess.run(["dvc", "repro", "--dry", "--force"], cwd=project, env=env, capture_output=True,
+                         text=True, check=True).stdout
+    return re.findall(r"Running stage '([^']+)'", dry)
+
+
+def run_stages(project: Path, env: dict, stages: list[str], log=print) -> dict[str, float]:
+    seconds = {}
+    for index, stage in enumerate(stages, 1):
+        start = time.perf_counter()
+        run = subprocess.run(["dvc", "repro", "--force", "--single-item", stage], cwd=project, env=env,
+                             capture_output=True, text=True)
+        seconds[stage] = round(time.perf_counter() - start, 2)
+        if run.returncode:
+            raise RuntimeError(f"stage {stage} failed (exit {run.returncode}):\n{run.stderr[-3000:]}")
+        log(f"[{index}/{len(stages)}] {stage}: {seconds[stage]:.1f} s")
+    return seconds
+
+
+def profile(stages: dict[str, float], timings: list[dict], top: int = 15) -> dict:
+    total = sum(stages.values())
+    cells = [{"stage": t["stage"], **c} for t in timings for c in t["cells"] if c["seconds"] is not None]
+    cells.sort(key=lambda c: -c["seconds"])
+    notebook = {t["stage"]: t["seconds"] for t in timings}
+    return {
+        "total_seconds": round(total, 1),
+        "stages": [{"stage": s, "seconds": t, "share": round(t / total, 4),
+                    "in_cells": round(sum(c["seconds"] for c in cells if c["stage"] == s), 2) if s in notebook else None}
+                   for s, t in sorted(stages.items(), key=lambda kv: -kv[1])],
+        "slowest_cells": [{**c, "seconds": round(c["seconds"], 2), "share": round(c["seconds"] / total, 4)}
+                          for c in cells[:top]],
+    }
+
+
+def table(record: dict) -> str:
+    lines = [f"demo `dvc repro` from scratch: {record['total_seconds']:.0f} s "
+             f"(float32 matmul {record['matmul_gflops']['float32']:.0f} GFLOP/s)", "",
+             "| stage | seconds | share | in cells |", "|---|---|---|---|"]
+    for s in record["stages"]:
+        cells = "" if s["in_cells"] is None else f"{s['in_cells']:.1f}"
+        lines.append(f"| {s['stage']} | {s['seconds']:.1f} | {100 * s['share']:.1f} % | {cells} |")
+    lines += ["", "| stage | cell | first line | seconds | share |", "|---|---|---|---|---|"]
+    for c in record["slowest_cells"]:
+        first = c["line"].replace("|", "\\|")[:60]
+        lines.append(f"| {c['stage']} | {c['cell']} | `{first}` | {c['seconds']:.1f} | {100 * c['share']:.1f} % |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=OUT, help=f"output JSON (default {OUT.relative_to(ROOT)})")
+    ap.add_argument("--stages", nargs="*", help="profile only these stages (their inputs must exist: "
+                                                "a smoke run, not a from-scratch profile)")
+    args = ap.parse_args(argv)
+    info = machine_info()
+    rates = {name: round(matmul_gflops(2048, 2048, dtype), 1) for name, dtype in
+             (("float32", np.float32), ("float64", np.float64))}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="slics-profile-") as scratch:
+        project = Path(scratch) / "project"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(project)], check=True)
+        timings_file = Path(scratch) / "timings.jsonl"
+        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+        env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+                   PYTHONPATH=str(project / "src"), SLICS_TIMINGS=str(timings_file), HF_HUB_OFFLINE="1")
+        if not env.get("SLICS_DATA_MIRROR") and (ROOT.parent / "shared" / "data").is_dir():
+            env["SLICS_DATA_MIRROR"] = str(ROOT.parent / "shared" / "data")
+        order = stage_order(project, env)
+        if args.stages:
+            unknown = sorted(set(args.stages) - set(order))
+            if unknown:
+                print(f"error: --stages {unknown} are not stages of dvc.yaml; its stages: {', '.join(order)}.",
+                      file=sys.stderr)
+                return 2
+            order = [s for s in order if s in args.stages]
+        seconds = run_stages(project, env, order)
+        timings = [json.loads(line) for line in timings_file.read_text().splitlines()] if timings_file.exists() else []
+        changed = subprocess.run(["git", "status", "--porcelain", "--", "results"], cwd=project,
+                                 capture_output=True, text=True, check=True).stdout.split("\n")
+    record = {"commit": commit, "machine": info, "matmul_gflops": rates, "complete": not args.stages,
+              **profile(seconds, timings),
+              "results_changed": [line[3:] for line in changed if line.strip()]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    print(table(record))
+    print(f"results changed by the rerun: {record['results_changed'] or 'none'}")
+    print(f"-> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
