@@ -7,7 +7,7 @@ of ``dvc.yaml`` there, from scratch and in the pipeline's order, with
 environment and the clone's sources. The notebook stages append papermill's cell durations to
 ``$SLICS_TIMINGS`` (:func:`slics.utils.notebooks.record_timings`). Writes
 ``results/benchmarks/pipeline.json`` (``--out`` to change) and prints each stage's share of the
-total and the slowest cells.
+total and the slowest cells; ``benchmarks/summary.py`` puts the same table on ``docs/benchmarks.md``.
 
 The record also holds the machine's matmul rate (GFLOP/s of a 2048 x 2048 x 2048 product in float32
 and float64), the limit of the steps that are dense linear algebra, and whether the rerun left the
@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_ista import machine_info, matmul_gflops  # noqa: E402  (one machine record for every benchmark)
+from summary import pipeline_section  # noqa: E402  (the page's table, written once)
 
 OUT = ROOT / "results" / "benchmarks" / "pipeline.json"
 SCRUBBED = ("SLICS_ROOT", "SLICS_RESULTS_DIR", "SLICS_DATA_DIR", "SLICS_TIMINGS")
@@ -74,20 +75,6 @@ def profile(stages: dict[str, float], timings: list[dict], top: int = 15) -> dic
     }
 
 
-def table(record: dict) -> str:
-    lines = [f"demo `dvc repro` from scratch: {record['total_seconds']:.0f} s "
-             f"(float32 matmul {record['matmul_gflops']['float32']:.0f} GFLOP/s)", "",
-             "| stage | seconds | share | in cells |", "|---|---|---|---|"]
-    for s in record["stages"]:
-        cells = "" if s["in_cells"] is None else f"{s['in_cells']:.1f}"
-        lines.append(f"| {s['stage']} | {s['seconds']:.1f} | {100 * s['share']:.1f} % | {cells} |")
-    lines += ["", "| stage | cell | first line | seconds | share |", "|---|---|---|---|---|"]
-    for c in record["slowest_cells"]:
-        first = c["line"].replace("|", "\\|")[:60]
-        lines.append(f"| {c['stage']} | {c['cell']} | `{first}` | {c['seconds']:.1f} | {100 * c['share']:.1f} % |")
-    return "\n".join(lines)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT, help=f"output JSON (default {OUT.relative_to(ROOT)})")
@@ -125,7 +112,7 @@ def main(argv=None) -> int:
               "results_changed": [line[3:] for line in changed if line.strip()]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(table(record))
+    print(pipeline_section(record, top=len(record["slowest_cells"])))
     print(f"results changed by the rerun: {record['results_changed'] or 'none'}")
     print(f"-> {args.out}")
     return 0

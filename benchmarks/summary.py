@@ -17,9 +17,10 @@ INTRO = """# Benchmarks
 Speed measurements of the exact solvers and of SLiCS, not part of the pipeline (timings are not
 reproducible bytes). `make benchmarks` writes `results/benchmarks/*.json` (`solvers.json`: every
 peer of the first table; `slics.json`: the SLiCS coding step and fits; `ista.json`,
-`splice.json`, `pq.json`, `grid.json`; `dask.json`, summarised in [scaling.md](scaling.md)), then
-`benchmarks/summary.py` rewrites this page from `solvers.json` and `slics.json` (and the grid from
-`grid.json`), with each goal of issue #9 checked on the same numbers. The 2-core machine is
+`splice.json`, `pq.json`, `grid.json`; `dask.json`, summarised in [scaling.md](scaling.md);
+`pipeline.json`, the profile of `benchmarks/profile_pipeline.py`), then `benchmarks/summary.py`
+rewrites this page from `solvers.json` and `slics.json` (the grid and the profile from
+`grid.json` and `pipeline.json` when measured), with each goal of issue #9 checked on the same numbers. The 2-core machine is
 shared: absolute seconds move with its load (stated), ratios measured in one run are the figures
 to read. `time / slics.lasso` divides by the faster of the two `slics.lasso` rows; per-row loops
 ran with one BLAS thread on a subset of rows and are extrapolated.
@@ -163,20 +164,52 @@ def grid_section(grid: dict) -> str:
     return "\n".join(lines)
 
 
-def page(solvers: dict, slics: dict, grid: dict | None = None) -> str:
-    """The whole Markdown page: the introduction, then :func:`table` and (when measured) the grid."""
+REPRO_GOAL_S = 360.0  # demo dvc repro from scratch on the 2-core machine (issue #19)
+
+
+def pipeline_section(record: dict, top: int = 10) -> str:
+    """The profile of ``benchmarks/profile_pipeline.py``: stages by time, then the slowest cells."""
+    total = record["total_seconds"]
+    rates = record["matmul_gflops"]
+    lines = ["## Where the demo pipeline spends its time (issue #19)", "",
+             f"`python benchmarks/profile_pipeline.py` at commit {record['commit']}: every stage of a "
+             f"from-scratch demo `dvc repro` in a clone, {total:.0f} s in all "
+             f"(load average {record['machine']['load_average_at_start'][0]:.2f} at the start; matmul "
+             f"{rates['float32']:.0f} GFLOP/s in float32, {rates['float64']:.0f} in float64). "
+             f"Results changed by the rerun: {', '.join(record['results_changed']) or 'none'}.", "",
+             "| stage | seconds | share | in its cells |", "|---|---|---|---|"]
+    for s in record["stages"]:
+        cells = "" if s["in_cells"] is None else f"{s['in_cells']:.1f}"
+        lines.append(f"| {s['stage']} | {s['seconds']:.1f} | {100 * s['share']:.1f} % | {cells} |")
+    lines += ["", "| stage | cell | first line | seconds | share |", "|---|---|---|---|---|"]
+    for c in record["slowest_cells"][:top]:
+        first = c["line"].replace("|", "\\|")[:60]
+        lines.append(f"| {c['stage']} | {c['cell']} | `{first}` | {c['seconds']:.1f} | {100 * c['share']:.1f} % |")
+    if record.get("complete", True):
+        lines += ["", f"- demo `dvc repro` from scratch under {REPRO_GOAL_S / 60:.0f} minutes: {total / 60:.1f} min: "
+                      f"{_verdict(total <= REPRO_GOAL_S)}"]
+    return "\n".join(lines)
+
+
+def page(solvers: dict, slics: dict, grid: dict | None = None, pipeline: dict | None = None) -> str:
+    """The whole Markdown page: the introduction, then :func:`table` and (when measured) the grid
+    and the pipeline's profile."""
     text = f"{INTRO}\n{table(solvers, slics)}\n"
-    return text if grid is None else f"{text}\n{grid_section(grid)}\n"
+    for part, section in ((grid, grid_section), (pipeline, pipeline_section)):
+        if part is not None:
+            text += f"\n{section(part)}\n"
+    return text
 
 
 def main(dest: Path = PAGE) -> None:
     bench = ROOT / "results" / "benchmarks"
     solvers = json.loads((bench / "solvers.json").read_text())
     slics = json.loads((bench / "slics.json").read_text())
-    grid = json.loads((bench / "grid.json").read_text()) if (bench / "grid.json").exists() else None
+    optional = {name: json.loads((bench / f"{name}.json").read_text()) if (bench / f"{name}.json").exists() else None
+                for name in ("grid", "pipeline")}
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_text(page(solvers, slics, grid))
+    tmp.write_text(page(solvers, slics, optional["grid"], optional["pipeline"]))
     tmp.replace(dest)  # atomic: a failed run leaves the previous page
     print(f"wrote {dest}")
 

@@ -60,3 +60,29 @@ def test_grid_section_checks_the_issue_19_goals_on_every_cell():
     assert text.count("| 384 | 1,000 | coherent |") == 1 and "**not met**" not in text
     grid["cells"].append(cell(1.2, 5.0, 1e-12))
     assert "worst 1.20: **not met**" in summary.grid_section(grid)
+
+
+def test_pipeline_profile_shares_and_its_goal():
+    """profile_pipeline.profile ranks stages and cells by time with shares of the total, and the
+    page states the demo repro goal from the same numbers."""
+    spec = importlib.util.spec_from_file_location("profile_pipeline", ROOT / "benchmarks" / "profile_pipeline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    timings = [{"stage": "02_ista_clip", "seconds": 150.0,
+                "cells": [{"cell": 0, "line": "params = {}", "seconds": 0.01},
+                          {"cell": 4, "line": "sweep = run_sweep(params)", "seconds": 120.0},
+                          {"cell": 5, "line": "# a markdown-free cell | with a pipe", "seconds": 20.0}]}]
+    record = module.profile({"fetch": 50.0, "02_ista_clip": 150.0}, timings, top=2)
+    assert record["total_seconds"] == 200.0
+    assert [s["stage"] for s in record["stages"]] == ["02_ista_clip", "fetch"]
+    assert record["stages"][0]["share"] == 0.75 and record["stages"][0]["in_cells"] == 140.01
+    assert record["stages"][1]["in_cells"] is None
+    assert [c["cell"] for c in record["slowest_cells"]] == [4, 5] and record["slowest_cells"][0]["share"] == 0.6
+    record.update(commit="abc1234", matmul_gflops={"float32": 250.0, "float64": 120.0}, results_changed=[],
+                  machine={"load_average_at_start": [0.1, 0.1, 0.1]}, complete=True)
+    text = _summary().pipeline_section(record)
+    assert "| 02_ista_clip | 150.0 | 75.0 % | 140.0 |" in text
+    assert "with a pipe" in text and "\\| with a pipe" in text
+    assert "3.3 min: met" in text
+    record["total_seconds"] = 400.0
+    assert "6.7 min: **not met**" in _summary().pipeline_section(record)
