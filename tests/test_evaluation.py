@@ -114,3 +114,37 @@ def test_bad_methods_and_sets_are_named(planted):
                                  planted.split), general_names=["a", "b", "c"])
     with pytest.raises(ValueError, match="general_names has 2 names for 3 label columns"):
         RetrievalSet.from_arrays(planted.X_raw, planted.data.general, planted.split, general_names=["a", "b"])
+
+
+def test_pool_projections_on_one_atoms_ray_tie_exactly():
+    """Candidates whose cone projection lies on one atom's ray all have the same cosine to a query;
+    raw floating-point projections order them by rounding noise (machine-dependent), the pool
+    transform of the ablation ties them exactly, so they go to the lower index."""
+    from slics.core.nnls import nnls_batch
+    from slics.core.retrieval import top_k
+    from slics.evaluation.methods import ray_exact
+
+    class Cone:
+        def __init__(self, D, concept):
+            self.dictionary_, self.atom_concept_ = D, concept
+
+        def project(self, X, j):
+            Dj = self.dictionary_[self.atom_concept_ == j]
+            return nnls_batch(Dj, X) @ Dj
+
+    rng = np.random.default_rng(0)
+    D = rng.normal(size=(3, 16))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    model = Cone(D, np.array([0, 0, 1]))
+    basis, _ = np.linalg.qr(np.vstack([D[:2], rng.normal(size=(14, 16))]).T)
+    on_ray = rng.uniform(0.1, 10, size=(200, 1)) * D[0] + rng.normal(size=(200, 14)) @ basis[:, 2:].T
+    off_ray = np.abs(rng.normal(size=(30, 2))) @ D[:2] + 0.01                # two atoms: generic directions
+    X = np.vstack([on_ray, off_ray])
+    q = rng.normal(size=(1, 16)) + 3 * D[0]
+    raw = top_k(q, model.project(X, 0), 20)[0]
+    assert not np.array_equal(raw, np.arange(20))       # the noise this guards against is real here
+    P = ray_exact(model)(X, 0)
+    assert np.array_equal(top_k(q, P, 20)[0], np.arange(20))
+    assert np.array_equal(P[:200], np.repeat(D[[0]], 200, axis=0))
+    np.testing.assert_array_equal(P[200:], model.project(X[200:], 0))     # off the rays: untouched
+    assert np.all((ray_exact(model)(X, 1) == D[2]).all(axis=1) | ~model.project(X, 1).any(axis=1))   # one atom: every row on it

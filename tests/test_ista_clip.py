@@ -237,3 +237,23 @@ def test_every_written_float_has_a_precision():
         assert not [c for c in floats if c not in sec.DECIMALS], floats
     assert sec.rounded({"lambda": 0.123456, "fista_iterations": 3}) == {"lambda": 0.12, "fista_iterations": 3}
     assert len(CIFAR10_CLASSES) == 10
+
+
+def test_convergence_figure_draws_rounding_level_gaps_at_a_fixed_floor():
+    """Gaps under GAP_FLOOR of the optimum are rounding (they differ between BLAS builds): they are
+    drawn at the floor, and the axis's bottom does not follow them."""
+    import matplotlib.pyplot as plt
+
+    from slics.sections import ista_clip as sec
+
+    optimum = 303.15
+    floor = sec.GAP_FLOOR * optimum
+    limits = []
+    for noise in (1e-13, 7e-13):                       # two machines' last iterates
+        history = optimum + np.concatenate([np.logspace(2, -9, 50), [noise, noise]])
+        fig = sec.figure_convergence({"FISTA": history}, optimum)
+        ax = fig.axes[0]
+        limits.append(ax.get_ylim())
+        assert ax.lines[0].get_ydata().min() == floor
+        plt.close(fig)
+    assert limits[0] == limits[1] and limits[0][0] == floor / 2

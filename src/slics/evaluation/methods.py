@@ -176,9 +176,41 @@ class SLiCSMethod(RetrievalMethod):
                 index = np.arange(q.size, dtype=np.float64)[:, None]
                 return RetrievalInputs(index, rs.X[p], lambda idx, j: comps[idx[:, 0].astype(np.int64), j])
         else:
+            pool_project = ray_exact(model) if self.project_pool else None
+
             def inputs(q, p):
-                return RetrievalInputs(rs.X[q], rs.X[p], project, project if self.project_pool else None)
+                return RetrievalInputs(rs.X[q], rs.X[p], project, pool_project)
         return FittedMethod(self.name, inputs, model, notes=notes)
+
+
+# cosine to an atom above which a projection counts as lying on that atom's ray (rounding leaves ~1e-15)
+RAY_COSINE = 1.0 - 1e-12
+
+
+def ray_exact(model) -> Transform:
+    """``model.project`` for candidates, with the exact ties of exact arithmetic kept exact.
+
+    A candidate whose cone projection uses one atom alone lies on that atom's ray, and all such
+    candidates have the same cosine to any query: a tie. Computed in floating point their
+    directions differ in the last bits, so the order among them (and so AP@k) would be set by
+    rounding, which differs between machines and BLAS builds. Each of them is replaced by its atom
+    (the cosine does not depend on the length), so they tie exactly and go to the lower index, as
+    every tie of :func:`slics.core.retrieval.top_k` does.
+    """
+    from ..core.normalise import normalise_rows
+
+    def transform(X, concept):
+        P = np.array(model.project(X, concept), dtype=np.float64)
+        atoms = model.dictionary_[model.atom_concept_ == concept]
+        if atoms.shape[0] == 0 or P.shape[0] == 0:        # a skipped concept: the rows themselves
+            return P
+        cos = normalise_rows(P) @ normalise_rows(atoms).T
+        best = np.argmax(cos, axis=1)
+        on_ray = cos[np.arange(P.shape[0]), best] >= RAY_COSINE
+        P[on_ray] = atoms[best[on_ray]]
+        return P
+
+    return transform
 
 
 class ConceptSubsetModel:
