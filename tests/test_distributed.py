@@ -129,7 +129,7 @@ def test_token_quantiser_codes_and_quantised_top_k(client):
 def test_sharded_top_k_is_exactly_top_k_with_ties(client):
     rng = np.random.default_rng(1)
     P, Q = rng.standard_normal((4000, 24)), rng.standard_normal((120, 24))
-    P[[10, 3999]] = P[2000], 3 * P[2000]                      # equal cosines in three shards
+    P[[10, 3999]] = P[2000], 4 * P[2000]      # equal cosines in three shards (a power of two: exactly)
     Q[0] = P[2000]
     index, scores = sharded_top_k(Q, lazy(P, 700), 25)
     assert np.array_equal(index, top_k(Q, P, 25))
