@@ -3,16 +3,18 @@ per worker as the rows grow (issue #21's goals: at least 1.8x from 1 to 2 worker
 per worker flat, within 10 %, from 2 to 8 million rows).
 
 Run ``.venv/bin/python benchmarks/bench_dask.py`` (full size: 2,000,000 x 512 float32 rows on
-disk, about 4.1 GB in a temporary folder, then 2, 4 and 8 million rows; about an hour on 2
+disk, about 4.1 GB in a temporary folder, then 2, 4 and 8 million rows; about 15 minutes on 2
 quiet cores) or ``--quick`` (20,000 rows, seconds). Every size is a parameter (``--rows``,
-``--grow``, ``--dim``, ``--chunk``, ``--workers``). Writes ``results/benchmarks/dask.json``
+``--grow``, ``--dim``, ``--chunk``, ``--workers``, ``--repeat``). Writes ``results/benchmarks/dask.json``
 (``--out`` to change; ``--quick`` writes to ``results-scratch/``); ``docs/scaling.md`` is computed from it (``python -m
 slics.distributed.estimate --write``).
 
 Problem. A zarr store of ``--rows`` unit rows (seeded normal, float32, ``--chunk`` rows per
 chunk), written once by the cluster. A SLiCS model of 12 concepts x 4 atoms fitted in memory on
-20,000 planted rows of the same dimension. Per worker count (a fresh ``LocalCluster`` of that
-many single-threaded processes):
+20,000 planted rows of the same dimension. In each of ``--repeat`` rounds, per worker count in
+turn (a fresh ``LocalCluster`` of that many single-threaded processes); the JSON keeps every
+pass, the median seconds per worker count, and the speed-up as the median of the rounds' paired
+1-to-2-worker ratios:
 
 * coding: ``model.transform(X, Y)`` over the store (labels: 1 to 3 seeded concepts per row,
   lazy), reduced to its column sums (so nothing is written back);
@@ -22,9 +24,9 @@ many single-threaded processes):
   pool (``TokenQuantiser``, 32 tokens x 256 codewords fitted on the first 20,000 rows: 32 bytes a
   row, a zarr store of codes written once before the timings).
 
-Memory growth: with the largest worker count, coding and retrieval over the store repeated
-``g / rows`` times (``--grow``, dask concatenation of the same store: the rows read from disk
-grow without writing 16 GB), while a thread polls every worker's resident set size every 0.2 s
+Memory growth: with the largest worker count, coding and retrieval over the store read
+``g / rows`` times (``--grow``; each read with its own task names, so the rows read from disk
+grow as from a larger store, without writing 16 GB), while a thread polls every worker's resident set size every 0.2 s
 (``Client.run`` with psutil); the JSON records each worker's peak.
 """
 
@@ -47,6 +49,7 @@ from bench_ista import machine_info  # noqa: E402
 
 N_CONCEPTS, N_ATOMS, N_QUERIES, K = 12, 4, 100, 20
 N_TOKENS, CODEBOOK = 32, 256
+PASSES = ("coding", "retrieval", "retrieval_faiss", "retrieval_pq")   # timed per worker count (faiss: if installed)
 
 
 def _rss() -> int:
@@ -165,11 +168,16 @@ def main(argv=None):
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--chunk", type=int, default=50_000, help="rows per chunk (default 50,000: 100 MB float32)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="timed passes per worker count, their median reported (default 3; --quick: 1)")
     ap.add_argument("--tmp", default=None, help="folder for the store (default a temporary folder)")
     ap.add_argument("--out", default=None, help="default results/benchmarks/dask.json (--quick: results-scratch/)")
     args = ap.parse_args(argv)
     if args.quick:
         args.rows, args.grow, args.chunk = 20_000, [20_000, 40_000, 80_000], 2_000
+    args.repeat = (1 if args.quick else 3) if args.repeat is None else args.repeat
+    if args.repeat < 1:
+        ap.error(f"--repeat must be at least 1, got {args.repeat}")
     args.out = args.out or str(ROOT / ("results-scratch" if args.quick else "results") / "benchmarks" / "dask.json")
     if any(g % args.rows for g in args.grow):
         ap.error("every --grow count must be a multiple of --rows")
@@ -181,7 +189,7 @@ def main(argv=None):
     load = os.getloadavg()
     model = fitted_model(args.dim)
     Q = np.random.default_rng(2).standard_normal((N_QUERIES, args.dim))
-    result = {"machine": machine_info(), "rows": args.rows, "dim": args.dim, "chunk_rows": args.chunk,
+    result = {"machine": machine_info(), "rows": args.rows, "repeat": args.repeat, "dim": args.dim, "chunk_rows": args.chunk,
               "dtype": "float32", "n_concepts": N_CONCEPTS, "n_atoms": N_ATOMS, "n_queries": N_QUERIES, "k": K,
               "scaling": {}, "memory": {}}
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
@@ -195,36 +203,41 @@ def main(argv=None):
             codebook, codes, t = quantised_pool(X, Path(tmp) / "codes.zarr")
         result["quantised_pool"] = {"n_tokens": N_TOKENS, "codebook_size": CODEBOOK, "encode_seconds": t,
                                     "bytes_per_row": N_TOKENS * codes.dtype.itemsize}
+        # the worker counts interleaved, --repeat rounds: the machine's speed drifts by 10-20 % over
+        # minutes, so each round's ratio compares passes run close together
+        passes = {w: [] for w in args.workers}
+        for _ in range(args.repeat):
+            for w in args.workers:
+                with connect(workers=w, memory_limit="4GiB"):
+                    part = slice(0, args.chunk * w)      # warm-up: each worker compiles the numba kernels
+                    run_both(model, X[part], Q), run_backends(X[part], Q, codes[part], codebook)
+                    passes[w].append(dict(zip(PASSES, (*run_both(model, X, Q), *run_backends(X, Q, codes, codebook)))))
         for w in args.workers:
-            with connect(workers=w, memory_limit="4GiB"):
-                part = slice(0, args.chunk * w)      # warm-up: each worker compiles the numba kernels
-                run_both(model, X[part], Q), run_backends(X[part], Q, codes[part], codebook)
-                coding, retrieval = run_both(model, X, Q)
-                faiss_s, pq_s = run_backends(X, Q, codes, codebook)
-            rates = {"coding_seconds": coding, "coding_rows_per_s": args.rows / coding,
-                     "retrieval_seconds": retrieval, "retrieval_rows_per_s": args.rows / retrieval,
-                     "retrieval_pq_seconds": pq_s, "retrieval_pq_rows_per_s": args.rows / pq_s}
-            if faiss_s is not None:
-                rates.update(retrieval_faiss_seconds=faiss_s, retrieval_faiss_rows_per_s=args.rows / faiss_s)
+            rates = {}
+            for key in PASSES:
+                if passes[w][0][key] is not None:
+                    seconds = float(np.median([p[key] for p in passes[w]]))
+                    rates.update({f"{key}_seconds": seconds, f"{key}_rows_per_s": args.rows / seconds})
+            rates["passes_seconds"] = passes[w]
             result["scaling"][str(w)] = rates
-            print(f"{w} worker(s): coding {args.rows / coding:,.0f} rows/s, retrieval {args.rows / retrieval:,.0f} "
-                  f"rows/s (faiss {args.rows / faiss_s if faiss_s else float('nan'):,.0f}, "
-                  f"quantised {args.rows / pq_s:,.0f})", flush=True)
+            print(f"{w} worker(s), median of {args.repeat}: " + ", ".join(
+                f"{key} {rates[f'{key}_rows_per_s']:,.0f} rows/s" for key in PASSES if f"{key}_seconds" in rates), flush=True)
         with connect(workers=max(args.workers), memory_limit="4GiB") as client:
             run_both(model, X[:args.chunk * max(args.workers)], Q)
             for g in args.grow:
-                Xg = da.concatenate([X] * (g // args.rows))
+                # separate reads of the store: shared task names would make dask keep every chunk
+                # in memory until its last repetition had used it
+                Xg = da.concatenate([da.from_zarr(str(store), name=f"pool-read-{g}-{r}").rechunk({1: -1})
+                                     for r in range(g // args.rows)])
                 with PeakMemory(client) as mem:
                     coding, retrieval = run_both(model, Xg, Q)
                 result["memory"][str(g)] = {"peak_rss_per_worker_bytes": sorted(mem.peaks.values()),
                                             "coding_seconds": coding, "retrieval_seconds": retrieval}
                 print(f"{g:,} rows: peak RSS per worker {[f'{p / 2**20:.0f} MiB' for p in sorted(mem.peaks.values())]}",
                       flush=True)
-    one, two = (result["scaling"].get(str(w)) for w in (1, 2))
-    if one and two:
-        result["speedup_2_workers"] = {key: one[f"{key}_seconds"] / two[f"{key}_seconds"]
-                                       for key in ("coding", "retrieval", "retrieval_faiss", "retrieval_pq")
-                                       if f"{key}_seconds" in one and f"{key}_seconds" in two}
+    if 1 in passes and 2 in passes:              # median of the rounds' paired ratios
+        result["speedup_2_workers"] = {key: float(np.median([a[key] / b[key] for a, b in zip(passes[1], passes[2])]))
+                                       for key in PASSES if passes[1][0][key] is not None}
     peaks = [max(v["peak_rss_per_worker_bytes"]) for v in result["memory"].values()]
     result["memory_growth_largest_over_smallest"] = max(peaks) / min(peaks)
     result["machine"]["load_average_at_start"], result["machine"]["load_average_at_end"] = list(load), list(os.getloadavg())

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from slics.distributed.estimate import END, START, estimate, markdown, write
+from slics.distributed.estimate import END, START, estimate, goals, goals_markdown, markdown, write
 
 BENCH = {
     "rows": 2_000_000, "dim": 512, "n_concepts": 12, "n_atoms": 4, "n_queries": 100,
@@ -42,3 +42,37 @@ def test_write_replaces_only_the_marked_part(tmp_path):
     text = page.read_text()
     assert text.startswith("# head\n\n") and text.endswith(f"{END}\n\ntail\n") and "old numbers" not in text
     assert markdown(estimate(BENCH, hours=24)) in text and "Smoke-run" not in text
+
+
+def test_goals_from_the_rates_and_peaks():
+    g = goals(BENCH)
+    assert g["speedup_2_workers"] == {"coding": 1.9, "retrieval": 2.0}     # pq: measured at 2 workers only
+    assert g["memory_growth"] == 1.5 and g["memory_rows"] == (2_000_000, 8_000_000)
+    text = goals_markdown(g)
+    assert "coding 1.90x (met)" in text and "exact retrieval 2.00x (met)" in text
+    assert "x1.50 (goal within 10%: **not met**)" in text
+    slow = {**BENCH, "scaling": {"1": {"coding_rows_per_s": 1000.0, "retrieval_rows_per_s": 1000.0},
+                                 "2": {"coding_rows_per_s": 1790.0, "retrieval_rows_per_s": 1800.0}}}
+    assert "coding 1.79x (**not met**)" in goals_markdown(goals(slow))
+    assert "exact retrieval 1.80x (met)" in goals_markdown(goals(slow))
+
+
+def test_memory_goal_reads_the_row_counts_as_numbers():
+    """'10000000' sorts before '2000000' as text: the growth must compare the fewest with the most rows."""
+    bench = {**BENCH, "memory": {"10000000": {"peak_rss_per_worker_bytes": [110]},
+                                 "2000000": {"peak_rss_per_worker_bytes": [100]}}}
+    g = goals(bench)
+    assert g["memory_rows"] == (2_000_000, 10_000_000) and g["memory_growth"] == pytest.approx(1.1)
+
+
+def test_goals_prefer_the_benchmarks_paired_ratios():
+    paired = {**BENCH, "speedup_2_workers": {"coding": 1.85, "retrieval": 1.7}}
+    assert goals(paired)["speedup_2_workers"] == {"coding": 1.85, "retrieval": 1.7}
+    assert "exact retrieval 1.70x (**not met**)" in goals_markdown(goals(paired))
+
+
+def test_short_coding_times_are_printed_in_minutes():
+    fast = {**BENCH, "scaling": {"2": {"coding_rows_per_s": 2e5, "retrieval_rows_per_s": 2e5}}}
+    e = estimate(fast, n_rows=400e6, workers=64)
+    assert "| coding on 64 workers | 1.0 min |" in markdown(e)        # 400e6 / (1e5 * 64) s = 62.5 s
+    assert "| coding on 4 workers | 29.2 h |" in markdown(estimate(BENCH, n_rows=400e6, workers=4))   # 950 rows/s a worker

@@ -63,12 +63,50 @@ def estimate(bench: dict, n_rows: float = 400e6, workers: int = 64, hours: float
     return out
 
 
+SPEEDUP_GOAL, MEMORY_GOAL = 1.8, 1.10     # issue #21: 1 -> 2 workers; peak memory per worker, largest / smallest rows
+
+
+def goals(bench: dict) -> dict:
+    """The benchmark against its goals: the 1 -> 2 worker speed-up of every measured pass (the
+    benchmark's ``speedup_2_workers``, its paired ratios; else rows per second at 2 over 1 worker)
+    and the growth of the peak memory per worker (the largest worker's peak at the most rows over
+    that at the fewest)."""
+    one, two = bench["scaling"].get("1", {}), bench["scaling"].get("2", {})
+    speedup = bench.get("speedup_2_workers") or {
+        k: two[f"{k}_rows_per_s"] / one[f"{k}_rows_per_s"] for k in ("coding", "retrieval", "retrieval_faiss", "retrieval_pq")
+        if f"{k}_rows_per_s" in one and f"{k}_rows_per_s" in two}
+    by_rows = sorted(bench["memory"].items(), key=lambda kv: int(kv[0]))
+    growth = max(by_rows[-1][1]["peak_rss_per_worker_bytes"]) / max(by_rows[0][1]["peak_rss_per_worker_bytes"])
+    return {"speedup_2_workers": speedup, "memory_growth": growth,
+            "memory_rows": (int(by_rows[0][0]), int(by_rows[-1][0]))}
+
+
+def goals_markdown(g: dict) -> str:
+    """One sentence: each measured number beside its goal, met or not."""
+    verdict = lambda ok: "met" if ok else "**not met**"  # noqa: E731
+    names = {"coding": "coding", "retrieval": "exact retrieval", "retrieval_faiss": "FAISS backend",
+             "retrieval_pq": "quantised pool"}
+    main = [f"{names[k]} {v:.2f}x ({verdict(v >= SPEEDUP_GOAL)})" for k, v in g["speedup_2_workers"].items()
+            if k in ("coding", "retrieval")]
+    other = [f"{names[k]} {v:.2f}x" for k, v in g["speedup_2_workers"].items() if k not in ("coding", "retrieval")]
+    lo, hi = g["memory_rows"]
+    text = (f"Against the goals: speed-up from 1 to 2 workers (goal {SPEEDUP_GOAL:g}x) {', '.join(main) or 'not measured'}"
+            + (f" (not goals: {', '.join(other)})" if other else "")
+            + f"; peak memory per worker from {lo / 1e6:g} to {hi / 1e6:g} million rows x{g['memory_growth']:.2f}"
+              f" (goal within {MEMORY_GOAL - 1:.0%}: {verdict(g['memory_growth'] <= MEMORY_GOAL)}).")
+    return text
+
+
+def _duration(hours: float) -> str:
+    return f"{hours:.1f} h" if hours >= 1 else f"{hours * 60:.1f} min"
+
+
 def markdown(e: dict) -> str:
     """The estimate as the Markdown of ``docs/scaling.md``."""
     rows = [("rows x dimension", f"{e['n_rows'] / 1e6:.0f} million x {e['dim']}"),
             ("measured per worker (at " + str(e["measured_workers"]) + " workers)",
              f"coding {e['coding_rows_per_s_per_worker']:,.0f} rows/s, retrieval {e['retrieval_rows_per_s_per_worker']:,.0f} rows/s"),
-            (f"coding on {e['workers']} workers", f"{e['coding_hours']:.1f} h"),
+            (f"coding on {e['workers']} workers", _duration(e["coding_hours"])),
             (f"retrieval of 100 queries on {e['workers']} workers", f"{e['retrieval_seconds_per_100_queries']:,.0f} s per pass over the pool"),
             *[(f"retrieval of 100 queries on {e['workers']} workers, {name}",
                f"{e[f'retrieval_{key}_seconds_per_100_queries']:,.0f} s per pass over the pool")
@@ -101,6 +139,7 @@ def write(page: Path = PAGE, bench: Path = BENCH) -> None:
     if data["rows"] < 2_000_000:
         source = ("**Smoke-run numbers** (fewer rows than the benchmark's 2 million: start-up costs dominate); "
                   "rerun `python benchmarks/bench_dask.py` at full size, then this command. ") + source
+    source += goals_markdown(goals(data)) + "\n\n"
     write_text(page, f"{head}{START}\n{source}{markdown(estimate(data, hours=24))}{END}{tail}")
 
 
