@@ -42,10 +42,10 @@ MUTANTS: dict[str, tuple[list[str], list[tuple[str, str, str, int]]]] = {
          "min(n, c0 + CANDIDATE_BLOCK - 1))", 1),
     ]),
     "_nnls_lh": (["tests/test_nnls_lh.py", "tests/test_nnls.py"], [
-        ("cold start not projected on the orthant", "x[a] = z[a] if z[a] > 0.0 else 0.0", "x[a] = z[a]", 0),
+        ("starting point not projected on the orthant (negative cold or warm starts kept)",
+         "        else:\n            x[a] = 0.0\n    factored", "        else:\n            x[a] = x[a]\n    factored", 0),
         ("step length takes the largest ratio", "if t < step:", "if t > step:", 0),
         ("gradient sign flipped", "acc = -b[c]", "acc = b[c]", 0),
-        ("warm start not projected on the orthant", "x[a] = max(W[i, ja], 0.0)", "x[a] = W[i, ja]", 0),
         ("Givens downdate: wrong sign", "L[q, i + 1] = -sn * u + cs * v", "L[q, i + 1] = sn * u + cs * v", 0),
         ("relative singularity threshold dropped", "if acc <= 1e-13 * Gs[ja, ja] or acc <= 0.0:",
          "if acc <= 0.0:", 0),

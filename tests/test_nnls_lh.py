@@ -79,3 +79,62 @@ def test_bitwise_identical_under_one_and_two_threads():
     finally:
         numba.set_num_threads(before)
     assert out[0].tobytes() == out[1].tobytes()
+
+
+def _row_objective(Gs, b, x):
+    return 0.5 * x @ Gs @ x - b @ x
+
+
+@pytest.mark.parametrize("start", ["uniform", "near_optimum"])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_objective_never_rises_from_one_iteration_to_the_next(seed, start):
+    """Lawson-Hanson steps from x towards the passive-set minimiser only as far as feasibility
+    allows, so the objective never rises (the reason it cannot cycle). Checked on the kernel of
+    one row, stopped after 0, 1, 2, ... iterations, on a coherent block where many coefficients
+    of the first minimiser are negative, from warm starts with every coefficient positive: uniform
+    ones, and scipy's optimum with 0.01 added to its zeros (there, jumping to the minimiser and
+    clipping it would rise above the start)."""
+    from slics.core._nnls_lh import _lh_row
+
+    rng = np.random.default_rng(seed)
+    D = rng.standard_normal((24, 30)) + 1.5 * rng.standard_normal(30)      # a shared direction
+    y = rng.standard_normal(30)
+    Gs, b = D @ D.T, D @ y                     # 0.5 x Gs x - b x = 0.5 ||x D - y||^2 - 0.5 ||y||^2
+    if start == "uniform":
+        start = rng.uniform(0.1, 1.0, 24)
+    else:
+        start = scipy_reference(D, y[None, :])[0]
+        start[start == 0] = 0.01
+    values, steps = [], None
+    for max_iter in range(60):
+        x = start.copy()
+        status = _lh_row(Gs, b, x, 1e-10, max_iter, False)
+        assert np.all(x >= 0)
+        values.append(_row_objective(Gs, b, x))
+        if status >= 0:
+            steps = status
+            break
+    assert steps is not None, "did not finish within 60 iterations"
+    rises = np.diff(values) > 1e-12 * np.abs(values[:-1]).max()
+    assert not rises.any(), np.flatnonzero(rises)
+    reference = scipy_reference(D, y[None, :])[0]
+    assert abs(values[-1] - _row_objective(Gs, b, reference)) <= 1e-9 * abs(values[-1])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_nearly_dependent_atoms_are_left_out_not_factored(seed):
+    """Atoms numerically dependent on the passive ones (exact copies, scaled copies, copies with
+    1e-13 noise, sums of two atoms) must not enter the factor: a pivot of rounding size would
+    spoil the factor for every later atom. The result is optimal (KKT, scipy's objective) with no
+    row sent to the fallback."""
+    rng = np.random.default_rng(seed)
+    D = rng.standard_normal((16, 12))
+    D[5] = D[2]
+    D[7] = 3.0 * D[1]
+    D[9] = D[4] + 1e-13 * rng.standard_normal(12)
+    D[11] = D[0] + D[3]
+    X = rng.standard_normal((80, 12))
+    W, info = nnls_batch(D, X, method="lh", return_info=True)
+    assert info["n_fallback"] == 0
+    assert_matches_scipy(D, X, W)
+    assert_kkt(D, X, W)

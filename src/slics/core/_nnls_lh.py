@@ -112,12 +112,12 @@ def _lh_row(Gs, b, x, tol, max_iter, cold):
         if _factor(Gs, P, p, L):
             _solve(L, P, p, b, z)
             for a in range(p):
-                x[a] = z[a] if z[a] > 0.0 else 0.0
+                x[a] = z[a]             # projected on the orthant below, with a warm start
         else:
             for a in range(p):
                 x[a] = 0.0
     np_ = 0
-    for a in range(p):
+    for a in range(p):          # the start's positive part is the passive set; the rest is zero
         if x[a] > 0.0:
             P[np_] = a
             inP[a] = True
@@ -217,7 +217,7 @@ def nnls_lh_chunk(G, B, S, W, tol, max_iter, cold, status):
         for a in range(p):
             ja = idx[a]
             b[a] = B[i, ja]
-            x[a] = max(W[i, ja], 0.0)
+            x[a] = W[i, ja]              # _lh_row projects it on the orthant
             for c in range(p):
                 Gs[a, c] = G[ja, idx[c]]
         status[i] = _lh_row(Gs, b, x, tol, max_iter, cold)
