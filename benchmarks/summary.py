@@ -165,10 +165,12 @@ def grid_section(grid: dict) -> str:
 
 
 REPRO_GOAL_S = 360.0  # demo dvc repro from scratch on the 2-core machine (issue #19)
+ISTA_PEAK_GOAL = 0.8  # the report's ISTA sweep: at least this share of the float32 matmul peak (issue #19)
 
 
-def pipeline_section(record: dict, top: int = 10) -> str:
-    """The profile of ``benchmarks/profile_pipeline.py``: stages by time, then the slowest cells."""
+def pipeline_section(record: dict, top: int = 10, ista: dict | None = None) -> str:
+    """The profile of ``benchmarks/profile_pipeline.py``: stages by time, then the slowest cells;
+    with ``ista`` (``ista.json``), the report's ISTA sweep as a share of the matmul peak."""
     total = record["total_seconds"]
     rates = record["matmul_gflops"]
     lines = ["## Where the demo pipeline spends its time (issue #19)", "",
@@ -188,16 +190,24 @@ def pipeline_section(record: dict, top: int = 10) -> str:
     if record.get("complete", True):
         lines += ["", f"- demo `dvc repro` from scratch under {REPRO_GOAL_S / 60:.0f} minutes: {total / 60:.1f} min: "
                       f"{_verdict(total <= REPRO_GOAL_S)}"]
+    if ista is not None:
+        run, peak = ista["float32"]["ista_report_settings"], ista["float32"]["matmul_gflops_same_shape"]
+        share = run["gflops"] / peak
+        lines += [f"- the report's ISTA sweep (`benchmarks/bench_ista.py`, float32, {run['n_iter']} iterations, all "
+                  f"images) at {run['gflops']:.0f} GFLOP/s, {100 * share:.0f} % of a float32 matmul of the same shape "
+                  f"({peak:.0f} GFLOP/s; goal {100 * ISTA_PEAK_GOAL:.0f} %): {_verdict(share >= ISTA_PEAK_GOAL)}"]
     return "\n".join(lines)
 
 
-def page(solvers: dict, slics: dict, grid: dict | None = None, pipeline: dict | None = None) -> str:
+def page(solvers: dict, slics: dict, grid: dict | None = None, pipeline: dict | None = None,
+         ista: dict | None = None) -> str:
     """The whole Markdown page: the introduction, then :func:`table` and (when measured) the grid
     and the pipeline's profile."""
     text = f"{INTRO}\n{table(solvers, slics)}\n"
-    for part, section in ((grid, grid_section), (pipeline, pipeline_section)):
-        if part is not None:
-            text += f"\n{section(part)}\n"
+    if grid is not None:
+        text += f"\n{grid_section(grid)}\n"
+    if pipeline is not None:
+        text += f"\n{pipeline_section(pipeline, ista=ista)}\n"
     return text
 
 
@@ -206,10 +216,10 @@ def main(dest: Path = PAGE) -> None:
     solvers = json.loads((bench / "solvers.json").read_text())
     slics = json.loads((bench / "slics.json").read_text())
     optional = {name: json.loads((bench / f"{name}.json").read_text()) if (bench / f"{name}.json").exists() else None
-                for name in ("grid", "pipeline")}
+                for name in ("grid", "pipeline", "ista")}
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_text(page(solvers, slics, optional["grid"], optional["pipeline"]))
+    tmp.write_text(page(solvers, slics, optional["grid"], optional["pipeline"], optional["ista"]))
     tmp.replace(dest)  # atomic: a failed run leaves the previous page
     print(f"wrote {dest}")
 

@@ -86,3 +86,9 @@ def test_pipeline_profile_shares_and_its_goal():
     assert "3.3 min: met" in text
     record["total_seconds"] = 400.0
     assert "6.7 min: **not met**" in _summary().pipeline_section(record)
+    ista = {"float32": {"ista_report_settings": {"gflops": 200.0, "n_iter": 200}, "matmul_gflops_same_shape": 240.0}}
+    assert "200 GFLOP/s, 83 % of a float32 matmul of the same shape (240 GFLOP/s; goal 80 %): met" in \
+        _summary().pipeline_section(record, ista=ista)
+    ista["float32"]["ista_report_settings"]["gflops"] = 190.0
+    assert "79 % of a float32 matmul" in _summary().pipeline_section(record, ista=ista)
+    assert "(240 GFLOP/s; goal 80 %): **not met**" in _summary().pipeline_section(record, ista=ista)
