@@ -259,8 +259,9 @@ def _lawson_hanson(G, B, S, x0, tol, max_iter, groups=None, rows=None):
     Every iteration, each row either moves to the minimiser on its passive set (when that
     is positive) and then adds its most violating variable, or steps towards it as far as
     feasibility allows and drops the variables that reach zero. The objective decreases
-    monotonically, so it cannot cycle. Returns the solutions, zero-form flags, the rows
-    still unconverged after ``max_iter`` iterations and the number of iterations.
+    monotonically, so it cannot cycle. Returns the solutions (the last feasible point of a
+    row still unconverged after ``max_iter`` iterations), zero-form flags, those rows and the
+    number of iterations.
     """
     n, m = S.shape
     W = np.zeros((n, m))
@@ -301,6 +302,7 @@ def _lawson_hanson(G, B, S, x0, tol, max_iter, groups=None, rows=None):
         keep = ~done
         act, glob, Ba, Sa, Pa, xa, sc = act[keep], glob[keep], Ba[keep], Sa[keep], Pa[keep], xa[keep], sc[keep]
         it += 1
+    W[act] = xa
     return W, via_zero, act, it
 
 
