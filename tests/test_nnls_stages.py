@@ -13,7 +13,7 @@ from scipy.optimize import nnls as scipy_nnls
 
 from slics.core.nnls import _bpp, _group_ids, _Groups, _kkt_failures, _lawson_hanson, _scipy_row, _solve_passive
 
-from test_nnls import scipy_reference
+from test_nnls import objective, scipy_reference
 
 
 def problem(seed, n=60, m=12, d=20, ridge=0.0, duplicate=False):
@@ -31,10 +31,6 @@ def problem(seed, n=60, m=12, d=20, ridge=0.0, duplicate=False):
     B = X @ D.T
     B[~support] = 0.0
     return D, X, support, G, B
-
-
-def objective(D, x, w, ridge=0.0):
-    return float(np.sum((x - w @ D) ** 2) + ridge * w @ w)
 
 
 def assert_rows_optimal(D, X, W, support, rows, ridge=0.0):
