@@ -232,3 +232,78 @@ def test_nearest_codeword_ties_go_to_the_lower_index_and_threads_do_not_matter()
     np.testing.assert_array_equal(got, brute)
     np.testing.assert_array_equal(nearest_codeword(X, C, block=7, n_jobs=3), got)
     np.testing.assert_array_equal(got[:10], np.arange(10))
+
+
+def brute_top_k(S, k):
+    """Best first, ties to the lower index: a stable sort of the negated scores."""
+    return np.argsort(-S, axis=1, kind="stable")[:, :k]
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 11, 12])
+def test_lut_top_k_on_a_pool_full_of_ties_is_the_stable_brute_force_ranking(k):
+    # a 3-word codebook and 2 tokens: 12 candidates take only 9 distinct vectors, so equal
+    # scores straddle the k-th place; k = 12 is the whole pool (no partition at all)
+    rng = np.random.default_rng(8)
+    codebook = unit_rows(rng, 3, 4)
+    codes = rng.integers(0, 3, (12, 2))
+    qp = QuantisedPool(codes, codebook)
+    Z = np.vstack([rng.standard_normal((6, 8)), np.zeros((1, 8)), decode(codes[[4]], codebook)])
+    S = Z @ decode(codes, codebook).T
+    assert any(len(np.unique(np.round(r, 12))) < r.size for r in S)          # the test has ties to break
+    got = qp.top_k(Z, k)
+    assert got.shape == (Z.shape[0], k) and got.dtype == np.int64
+    # scores through the tables equal the dense ones to rounding; rank on the tables' own scores
+    np.testing.assert_array_equal(got, brute_top_k(qp.scores(Z), k))
+    np.testing.assert_array_equal(got[6], np.arange(k))                       # a zero query ties everywhere
+    assert got[7, 0] == np.flatnonzero(S[7] == S[7].max())[0]
+
+
+def test_lut_top_k_boundaries_of_k_and_of_the_query_count(world):
+    codebook, pool, queries = world
+    qp = QuantisedPool.from_vectors(pool, codebook, T)
+    np.testing.assert_array_equal(qp.top_k(queries, len(qp)), brute_top_k(qp.scores(queries), len(qp)))
+    np.testing.assert_array_equal(qp.top_k(queries, 3.0), qp.top_k(queries, 3))   # integral float: accepted
+    assert qp.top_k(queries[:0], 4).shape == (0, 4)
+    for bad, match in [(0, "k must be at least 1"), (len(qp) + 1, "k must be between 1 and the pool size"),
+                       (2.5, "k must be an integer")]:
+        with pytest.raises(ValueError, match=match):
+            qp.top_k(queries, bad)
+
+
+def test_pool_storage_is_the_storage_of_its_own_sizes():
+    # every size different (n, T, d, K), so a swapped axis shows
+    rng = np.random.default_rng(2)
+    n, Tn, dn, Kn = 9, 3, 5, 300
+    qp = QuantisedPool(rng.integers(0, Kn, (n, Tn)), unit_rows(rng, Kn, dn))
+    got = qp.storage()
+    assert got == storage(n, Tn, dn, Kn)
+    assert (got["n_candidates"], got["n_tokens"], got["token_dim"], got["codebook_size"]) == (n, Tn, dn, Kn)
+    assert got["index_bits"] == 9 and got["indices"] == n * Tn and got["floats"] == n * Tn * dn
+    assert got["packed_index_bytes"] == -(-n * Tn * 9 // 8)
+    assert got["index_bytes"] == n * Tn * 2 == qp.codes.nbytes                  # uint16 indices, as stored
+    assert got["dense_bytes"] == n * Tn * dn * 4 and got["codebook_bytes"] == Kn * dn * 4
+
+
+def test_token_quantiser_inverse_transform_and_pool_use_the_fitted_codebook():
+    from sklearn.exceptions import NotFittedError
+
+    rng = np.random.default_rng(6)
+    Tn, dn = 4, 3
+    X = rng.standard_normal((60, Tn * dn))
+    q = TokenQuantiser(n_tokens=Tn, codebook_size=7, random_state=1)
+    for method in (q.inverse_transform, q.pool):
+        with pytest.raises(NotFittedError):
+            method(X if method == q.pool else np.zeros((1, Tn), dtype=int))
+    q.fit(X)
+    codes = q.transform(X)
+    Xq = q.inverse_transform(codes)
+    assert Xq.shape == X.shape
+    # row i, token t is the codeword codes[i, t], as a block of the row
+    np.testing.assert_array_equal(Xq.reshape(60, Tn, dn), q.codebook_[codes])
+    np.testing.assert_array_equal(q.transform(Xq), codes)                     # codewords quantise to themselves
+    pool = q.pool(X)
+    np.testing.assert_array_equal(pool.codes, codes)
+    np.testing.assert_array_equal(pool.codebook, q.codebook_)
+    np.testing.assert_array_equal(pool.vectors(), Xq)
+    with pytest.raises(ValueError, match="codes"):
+        q.inverse_transform(np.full((2, Tn), 7))                                # index past the codebook
