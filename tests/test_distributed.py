@@ -37,9 +37,31 @@ from slics.utils.threads import single_thread_blas  # noqa: E402
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as c:
+    from slics.distributed.cluster import connect
+
+    with connect(workers=2) as c:
         yield c
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")
+
+
+def test_a_local_cluster_leaves_the_callers_environment_as_it_was(monkeypatch):
+    # distributed's nannies write OMP_NUM_THREADS=1 (and more) into the process that starts them, so
+    # every notebook kernel or stage started later ran on one BLAS thread; the workers still get them
+    import os
+
+    from slics.distributed.cluster import connect
+
+    monkeypatch.setenv("MKL_NUM_THREADS", "2")            # one set by the caller, the others unset
+    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.delenv(key, raising=False)
+    before = dict(os.environ)
+    with connect(workers=1) as c:
+        assert dict(os.environ) == before
+        seen = next(iter(c.run(lambda: {k: os.environ.get(k) for k in THREAD_VARIABLES}).values()))
+    assert dict(os.environ) == before
+    assert seen["OMP_NUM_THREADS"] == "1" and seen["OPENBLAS_NUM_THREADS"] == "1"
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 
 from .blocks import INSTALL
+
+
+@contextmanager
+def _environment_kept():
+    """Undo what starting worker processes writes into this process's ``os.environ``.
+
+    distributed's nannies set ``distributed.nanny.pre-spawn-environ`` (``OMP_NUM_THREADS=1``,
+    ``MKL_NUM_THREADS=1``, ``OPENBLAS_NUM_THREADS=1``, ...) in the *calling* process before they
+    spawn a worker, and leave it there: every process the caller starts afterwards (a notebook
+    kernel, a pipeline stage), and torch or numba threads it starts later, would run on one thread.
+    The workers, already started, keep their own environment.
+    """
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        for key, value in before.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
 
 
 @contextmanager
@@ -44,8 +66,9 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, threads
     workers = check_int(1 if workers is None else workers, "workers", minimum=1)
     threads_per_worker = check_int(threads_per_worker, "threads_per_worker", minimum=1)
     threads = str(threads_per_worker)
-    with LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-                      memory_limit=memory_limit, dashboard_address=":0",
-                      env={"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}) as cluster, \
-            Client(cluster) as client:
+    with _environment_kept():
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+                               memory_limit=memory_limit, dashboard_address=":0",
+                               env={"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": threads})
+    with _environment_kept(), cluster, Client(cluster) as client:   # a restarted worker sets it again
         yield client
