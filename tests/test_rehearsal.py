@@ -96,3 +96,62 @@ def test_tiny_params_are_valid_full_profile():
 
     params = run.tiny_params(yaml.safe_load((project_root() / "params.yaml").read_text()))
     assert params["profile"] == "full" and problems(params) == []
+
+
+# `make test` rehearses stage 07 with clip-rn50 as its target (its maps need 520 images, and ViT-L/14
+# takes about 1 s an image on 2 cores); the full profile's target is rehearsed here on its own: random
+# weights written where the loader looks, found offline, loaded and run on fixture JPEGs.
+_L14_PROBE = """
+import json, sys
+from pathlib import Path
+from PIL import Image
+from slics.embedding.cache import weights_tag
+from slics.embedding.encoders import check_clip_available
+from slics.embedding.registry import get_spec, load_backbone
+
+spec = get_spec("clip-vit-l14")
+check_clip_available(spec.name)
+images = [Image.open(p).convert("RGB") for p in sorted(Path(sys.argv[1]).glob("*.jpg"))]
+X = load_backbone(spec.name).encode_images(images, batch_size=2, progress=False)
+print(json.dumps({"shape": list(X.shape), "norms": [float(v) for v in (X ** 2).sum(axis=1)],
+                  "dim": spec.dim, "tag": weights_tag(spec.weights_file())}))
+"""
+
+
+@pytest.mark.slow
+def test_stage_07_target_vit_l14_loads_random_weights_offline_and_encodes_images(written, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from slics.embedding.registry import get_spec
+
+    mirror = written[0]
+    spec = get_spec("clip-vit-l14")
+    path = weights.WRITERS[spec.loader](tmp_path / "hub", spec)
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HOME": str(tmp_path / "hf_home"),
+           "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", _L14_PROBE, str(mirror / "images")], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    n_images = len(list((mirror / "images").glob("*.jpg")))
+    assert got["shape"] == [n_images, 768] == [n_images, got["dim"]] and n_images >= 2
+    np.testing.assert_allclose(got["norms"], 1.0, rtol=1e-9)
+    assert got["tag"] is not None and got["tag"].endswith(f":{path.stat().st_size}")
+
+
+def test_rehearsal_target_backbone_replaces_stage_07_target_and_its_expected_caches():
+    import yaml
+
+    from slics.utils.config import project_root
+    from slics.utils.schema import problems
+
+    params = yaml.safe_load((project_root() / "params.yaml").read_text())
+    assert run.tiny_params(params)["image_to_prompt"]["full"]["target_backbone"] == "clip-vit-l14"
+    tiny = run.tiny_params(params, target_backbone="clip-rn50")
+    assert tiny["image_to_prompt"]["full"]["target_backbone"] == "clip-rn50" and problems(tiny) == []
+    assert "clip-vit-l14" not in weights.full_backbones(tiny)            # no 0.9 GB of weights written for nothing
+    outs = [o.format(**tiny["image_to_prompt"]["full"]) for o in run.FULL_ONLY["07_image_to_prompt"]]
+    assert "data/embeddings/clip-rn50/flickr30k/images.npy" in outs
+    assert "data/embeddings/clip-vit-b32/flickr30k/images.manifest.json" in outs

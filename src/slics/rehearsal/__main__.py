@@ -1,4 +1,5 @@
-"""``python -m slics.rehearsal [--workdir DIR [--reuse]] [--stages NAME ...] [--keep]``: rehearse the full profile."""
+"""``python -m slics.rehearsal [--workdir DIR [--reuse]] [--stages NAME ...] [--backbone NAME]
+[--target-backbone NAME] [--keep]``: rehearse the full profile."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", nargs="*", default=None, help="run only these dvc.yaml stages (in dvc.yaml order)")
     parser.add_argument("--backbone", default="clip-vit-b32", choices=embed_backbones("full"),
                         help="the CLIP backbone of the embed stages (registry names)")
+    parser.add_argument("--target-backbone", default=None, choices=embed_backbones("full"),
+                        help="stage 07's target space instead of params.yaml's (clip-vit-l14); `make test` "
+                             "uses clip-rn50, since the maps need 520 images and ViT-L/14 costs about 1 s an "
+                             "image on a 2-core CPU (its loader and encoder are tested on their own)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (a --workdir is always kept)")
     parser.add_argument("--reuse", action="store_true",
                         help="rerun stages in a prepared --workdir (its fixtures, weights and earlier outputs)")
@@ -29,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.reuse and not args.workdir:
             raise RehearsalError("--reuse needs the --workdir of an earlier rehearsal.")
-        env = environment(workdir) if args.reuse else prepare(workdir, backbone=args.backbone)
+        env = (environment(workdir) if args.reuse
+               else prepare(workdir, backbone=args.backbone, target_backbone=args.target_backbone))
         report = run_stages(workdir, env, only=args.stages)
         ok = True
     except RehearsalError as err:

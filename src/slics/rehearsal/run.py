@@ -35,7 +35,7 @@ FULL_ONLY = {
                                                                         "codebook.npy")],
     "06_slics_dino": [f"results/figures/slics_dino_qualitative_{d}.png" for d in DATASETS]
     + [f"data/embeddings/dinov2-vitb14/{d}/{f}" for d in DATASETS for f in ("images.npy", "images.manifest.json")],
-    "07_image_to_prompt": [f"data/embeddings/{b}/flickr30k/{f}" for b in ("clip-vit-b32", "clip-vit-l14")
+    "07_image_to_prompt": [f"data/embeddings/{{{key}}}/flickr30k/{f}" for key in ("source_backbone", "target_backbone")
                            for f in ("images.npy", "images.manifest.json")],
 }
 COPIED = ("dvc.yaml", "notebooks", "reference")
@@ -45,8 +45,13 @@ class RehearsalError(RuntimeError):
     """The rehearsal could not be prepared, or a stage failed."""
 
 
-def tiny_params(params: dict, backbone: str = "clip-vit-b32", batch_size: int = 16) -> dict:
-    """The project's ``params.yaml`` at fixture scale in profile ``full`` (every other value kept)."""
+def tiny_params(params: dict, backbone: str = "clip-vit-b32", batch_size: int = 16,
+                target_backbone: str | None = None) -> dict:
+    """The project's ``params.yaml`` at fixture scale in profile ``full`` (every other value kept).
+
+    ``target_backbone``: stage 07's target space instead of ``image_to_prompt.full.target_backbone``
+    (None keeps it).
+    """
     p = copy.deepcopy(params)
     p["profile"] = "full"
     p["embed"].update(backbone=backbone, batch_size=batch_size)
@@ -66,6 +71,8 @@ def tiny_params(params: dict, backbone: str = "clip-vit-b32", batch_size: int = 
     p["slics_dino"].update(fit)
     p["image_to_prompt"].update(n_train=520, n_test=12, train_sizes=[512, 520])
     p["image_to_prompt"]["full"]["images_dir"] = "data/external/flickr30k/images"
+    if target_backbone is not None:
+        p["image_to_prompt"]["full"]["target_backbone"] = target_backbone
     return p
 
 
@@ -97,7 +104,7 @@ def _real_source(mirror_path: str, root: Path) -> Path | None:
 
 
 def prepare(workdir: Path, sizes: FixtureSizes = FixtureSizes(), backbone: str = "clip-vit-b32",
-            weights: bool = True, log=print) -> dict:
+            weights: bool = True, log=print, target_backbone: str | None = None) -> dict:
     """Write the scratch project, fixtures, registry and weights; return the run's environment."""
     workdir = check_workdir(workdir)
     root = project_root()
@@ -111,7 +118,8 @@ def prepare(workdir: Path, sizes: FixtureSizes = FixtureSizes(), backbone: str =
         src = root / name
         (shutil.copytree if src.is_dir() else shutil.copyfile)(src, project / name)
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
-    (project / "params.yaml").write_text(yaml.safe_dump(tiny_params(params, backbone), sort_keys=False))
+    (project / "params.yaml").write_text(yaml.safe_dump(tiny_params(params, backbone, target_backbone=target_backbone),
+                                                       sort_keys=False))
 
     t = time.perf_counter()
     sums, expected = write_fixtures(mirror, project / "data" / "external" / "flickr30k" / "images", sizes)
@@ -192,7 +200,7 @@ def run_stages(workdir: Path, env: dict, only=None, log=print) -> list[dict]:
             raise RehearsalError(f"stage {name} failed (exit {proc.returncode}, {seconds:.0f} s); the end of "
                                  f"{logs / f'{name}.log'}:\n{tail}")
         declared = [o.replace("${embed.backbone}", params["embed"]["backbone"]) for o in stage_outputs(stages[name])]
-        declared += FULL_ONLY.get(name, [])
+        declared += [o.format(**params["image_to_prompt"]["full"]) for o in FULL_ONLY.get(name, [])]
         absent = [o for o in declared if not (project / o).exists()]
         if absent:
             raise RehearsalError(f"stage {name} ran but did not write {absent[:5]} ({len(absent)} expected "
