@@ -166,6 +166,7 @@ def grid_section(grid: dict) -> str:
 
 REPRO_GOAL_S = 360.0  # demo dvc repro from scratch on the 2-core machine (issue #19)
 ISTA_PEAK_GOAL = 0.8  # the report's ISTA sweep: at least this share of the float32 matmul peak (issue #19)
+TEST_GOAL_S = 600.0  # the README's test command on a fresh clone of the 2-core machine (issue #19)
 
 
 def pipeline_section(record: dict, top: int = 10, ista: dict | None = None) -> str:
@@ -199,8 +200,35 @@ def pipeline_section(record: dict, top: int = 10, ista: dict | None = None) -> s
     return "\n".join(lines)
 
 
+def tests_section(record: dict, top: int = 12) -> str:
+    """The profile of ``benchmarks/profile_tests.py``: the test command's steps, their parts, and the
+    slowest test files and notebooks."""
+    total = record["total_seconds"]
+    lines = ["## Where the test command spends its time (issue #19)", "",
+             f"`python benchmarks/profile_tests.py` at commit {record['commit']}: CI's `{record['command']}` on a "
+             f"fresh clone, {total / 60:.1f} min in all (load average {record['machine']['load_average_at_start'][0]:.2f} "
+             f"at the start). Tracked files changed by it: {', '.join(record['tracked_files_changed']) or 'none'}.", "",
+             "| step | part | seconds | share |", "|---|---|---|---|"]
+    parts = {"inputs": record["substeps"].get("inputs", []), "rehearsal": record["substeps"].get("rehearsal", [])}
+    pytest = record["pytest_files"]
+    for step in record["steps"]:
+        lines.append(f"| {step['step']} | | {step['seconds']:.0f} | {100 * step['seconds'] / total:.1f} % |")
+        kind = next((k for k in parts if step["step"].startswith(k)), None)
+        listed = parts[kind] if kind else [{"name": f["file"], "seconds": f["seconds"]} for f in pytest[:top]
+                                           if step["step"].startswith("pytest")]
+        for part in sorted(listed, key=lambda p: -p["seconds"]):
+            if part["seconds"] >= 1:
+                lines.append(f"| | {part['name']} | {part['seconds']:.0f} | {100 * part['seconds'] / total:.1f} % |")
+    notebooks = sum(f["seconds"] for f in pytest if f["file"].endswith(".ipynb"))
+    units = sum(f["seconds"] for f in pytest if not f["file"].endswith(".ipynb"))
+    lines += ["", f"pytest: the notebooks that nbval re-executes take {notebooks:.0f} s, the {len(pytest) - sum(f['file'].endswith('.ipynb') for f in pytest)} "
+                  f"test files {units:.0f} s.", "",
+              f"- the test command under {TEST_GOAL_S / 60:.0f} minutes: {total / 60:.1f} min: {_verdict(total <= TEST_GOAL_S)}"]
+    return "\n".join(lines)
+
+
 def page(solvers: dict, slics: dict, grid: dict | None = None, pipeline: dict | None = None,
-         ista: dict | None = None) -> str:
+         ista: dict | None = None, tests: dict | None = None) -> str:
     """The whole Markdown page: the introduction, then :func:`table` and (when measured) the grid
     and the pipeline's profile."""
     text = f"{INTRO}\n{table(solvers, slics)}\n"
@@ -208,6 +236,8 @@ def page(solvers: dict, slics: dict, grid: dict | None = None, pipeline: dict | 
         text += f"\n{grid_section(grid)}\n"
     if pipeline is not None:
         text += f"\n{pipeline_section(pipeline, ista=ista)}\n"
+    if tests is not None:
+        text += f"\n{tests_section(tests)}\n"
     return text
 
 
@@ -216,10 +246,11 @@ def main(dest: Path = PAGE) -> None:
     solvers = json.loads((bench / "solvers.json").read_text())
     slics = json.loads((bench / "slics.json").read_text())
     optional = {name: json.loads((bench / f"{name}.json").read_text()) if (bench / f"{name}.json").exists() else None
-                for name in ("grid", "pipeline", "ista")}
+                for name in ("grid", "pipeline", "ista", "tests")}
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_text(page(solvers, slics, optional["grid"], optional["pipeline"], optional["ista"]))
+    tmp.write_text(page(solvers, slics, optional["grid"], optional["pipeline"], optional["ista"],
+                        optional["tests"]))
     tmp.replace(dest)  # atomic: a failed run leaves the previous page
     print(f"wrote {dest}")
 

@@ -92,3 +92,47 @@ def test_pipeline_profile_shares_and_its_goal():
     ista["float32"]["ista_report_settings"]["gflops"] = 190.0
     assert "79 % of a float32 matmul" in _summary().pipeline_section(record, ista=ista)
     assert "(240 GFLOP/s; goal 80 %): **not met**" in _summary().pipeline_section(record, ista=ista)
+
+
+def test_test_command_profile_finds_steps_parts_and_files(tmp_path):
+    """profile_tests splits the timed output of `make test` at the commands make echoes, reads the
+    parts the inputs and the rehearsal report, and sums the JUnit times per file and notebook."""
+    spec = importlib.util.spec_from_file_location("profile_tests", ROOT / "benchmarks" / "profile_tests.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    lines = [(0.5, "test -x .venv/bin/python || python3 -m venv .venv"),
+             (90.0, "python -m slics.utils.pipeline inputs"),
+             (95.0, "[05:17:57] inputs 2/4: embed_cifar10 (python -m slics.embedding.embed cifar10)"),
+             (150.0, "[05:18:57] inputs 2/4: embed_cifar10 done in 55 s"),
+             (160.0, "python -m slics.rehearsal --target-backbone clip-rn50"),
+             (170.0, "random weights: clip-vit-b32, clip-rn50 in /tmp/x/hub (9 s)"),
+             (171.0, "[8/13] 03_slics_clip: python -m slics.utils.notebooks 03_slics_clip"),
+             (230.0, "    ok in 59 s, 31 expected output(s) present"),
+             (400.0, "HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider"),
+             (700.0, "")]
+    steps = module.steps(lines)
+    assert [s["seconds"] for s in steps] == [90.0, 70.0, 240.0, 300.0]
+    assert steps[2]["step"].startswith("rehearsal") and steps[3]["step"].startswith("pytest")
+    parts = module.substeps(lines)
+    assert parts["inputs"] == [{"name": "embed_cifar10", "seconds": 55}]
+    assert parts["rehearsal"] == [{"name": "random weights", "seconds": 9}, {"name": "stage 03_slics_clip", "seconds": 59}]
+    junit = tmp_path / "junit.xml"
+    junit.write_text('<testsuites><testsuite>'
+                     '<testcase classname="tests.test_pq" name="a" time="1.5"/>'
+                     '<testcase classname="tests.test_pq" name="b" time="2.0"/>'
+                     '<testcase classname="results.notebooks.02_ista_clip.ipynb" name="Cell 9" time="120"/>'
+                     '<testcase classname="results.notebooks.02_ista_clip.ipynb" name="Cell 25" time="30"/>'
+                     '</testsuite></testsuites>')
+    files = module.pytest_files(junit)
+    assert files == [{"file": "results/notebooks/02_ista_clip.ipynb", "seconds": 150.0, "tests": 2},
+                     {"file": "tests/test_pq.py", "seconds": 3.5, "tests": 2}]
+    record = {"commit": "abc1234", "machine": {"load_average_at_start": [0.2]}, "command": ".ci/run (make test)",
+              "total_seconds": 700.0, "steps": steps, "substeps": parts, "pytest_files": files,
+              "tracked_files_changed": []}
+    text = _summary().tests_section(record)
+    assert "| pytest: unit tests and nbval | | 300 | 42.9 % |" in text
+    assert "| | stage 03_slics_clip | 59 | 8.4 % |" in text and "| | results/notebooks/02_ista_clip.ipynb | 150 |" in text
+    assert "notebooks that nbval re-executes take 150 s, the 1 test files 4 s" in text
+    assert "11.7 min: **not met**" in text
+    record["total_seconds"] = 590.0
+    assert "9.8 min: met" in _summary().tests_section(record)

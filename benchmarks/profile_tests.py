@@ -1,0 +1,150 @@
+"""Where the test command spends its time: a per-step table of ``make test`` on a fresh clone.
+
+Run ``.venv/bin/python benchmarks/profile_tests.py`` on a quiet machine (about as long as the test
+command). It clones the committed project (``HEAD``) into a scratch folder and runs CI's own command
+there (``.ci/run``, the README's test command: a fresh ``.venv``, the pipeline's inputs, the browser
+check, the rehearsal of the full profile, then pytest with nbval), timing every line it prints.
+pytest also writes a JUnit report (through ``PYTEST_ADDOPTS``), which gives the seconds of every test
+file and of every notebook that nbval re-executes. Writes ``results/benchmarks/tests.json``
+(``--out`` to change) and prints the table that ``benchmarks/summary.py`` puts on
+``docs/benchmarks.md``.
+
+The steps are found by the commands ``make`` echoes (see ``STEPS``); the inputs' and the
+rehearsal's sub-steps by the lines those commands print about themselves. Timings are not
+reproducible bytes; the JSON records the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_ista import machine_info  # noqa: E402  (one machine record for every benchmark)
+from summary import tests_section  # noqa: E402  (the page's table, written once)
+
+OUT = ROOT / "results" / "benchmarks" / "tests.json"
+# (step, the echoed command that starts it); the first step starts with the run
+STEPS = [("setup: .venv and the package", None),
+         ("inputs: the stages' inputs, and the browser check", re.compile(r"^python -m slics\.utils\.pipeline inputs")),
+         ("rehearsal of the full profile", re.compile(r"^python -m slics\.rehearsal")),
+         ("pytest: unit tests and nbval", re.compile(r"python -m pytest"))]
+SUBSTEP = {  # sub-steps a command reports itself: (pattern, name group, seconds group)
+    "inputs": re.compile(r"inputs \d+/\d+: (\S+) (?:\(.*\) )?done in (\d+) s"),
+    "rehearsal": re.compile(r"^(fixtures|random weights): .* \((\d+) s\)$"),
+}
+STAGE_LINE = re.compile(r"^\[\d+/\d+\] (\S+): ")
+STAGE_OK = re.compile(r"^\s+ok in (\d+) s")
+SCRUBBED = ("SLICS_ROOT", "SLICS_RESULTS_DIR", "SLICS_DATA_DIR", "SLICS_TIMINGS", "VIRTUAL_ENV", "PYTEST_ADDOPTS")
+
+
+def run_timed(cmd: list[str], cwd: Path, env: dict, log_path: Path) -> tuple[int, list[tuple[float, str]]]:
+    """Run ``cmd``, keep every output line with the seconds since the start; return (exit status, lines)."""
+    start = time.perf_counter()
+    lines = []
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace", bufsize=1) as proc, open(log_path, "w") as log:
+        for line in proc.stdout:
+            for part in line.rstrip("\n").split("\r"):      # progress bars redraw with \r
+                lines.append((time.perf_counter() - start, part))
+            log.write(line)
+        status = proc.wait()
+    lines.append((time.perf_counter() - start, ""))
+    return status, lines
+
+
+def steps(lines: list[tuple[float, str]]) -> list[dict]:
+    """The seconds of each of ``STEPS``, from the first line of one to the first line of the next."""
+    starts = [(STEPS[0][0], 0.0)]
+    for name, pattern in STEPS[1:]:
+        hit = next((t for t, text in lines if pattern.search(text)), None)
+        if hit is not None:
+            starts.append((name, hit))
+    end = lines[-1][0]
+    return [{"step": name, "seconds": round((starts[i + 1][1] if i + 1 < len(starts) else end) - t, 1)}
+            for i, (name, t) in enumerate(starts)]
+
+
+def substeps(lines: list[tuple[float, str]]) -> dict[str, list[dict]]:
+    """The inputs' and the rehearsal's own reports of their parts (seconds as they print them)."""
+    out = defaultdict(list)
+    stage = None
+    for _, text in lines:
+        for kind, pattern in SUBSTEP.items():
+            m = pattern.search(text)
+            if m:
+                out[kind].append({"name": m.group(1), "seconds": int(m.group(2))})
+        m = STAGE_LINE.match(text)
+        if m:
+            stage = m.group(1)
+        m = STAGE_OK.match(text)
+        if m and stage:
+            out["rehearsal"].append({"name": f"stage {stage}", "seconds": int(m.group(1))})
+            stage = None
+    return dict(out)
+
+
+def pytest_files(junit: Path) -> list[dict]:
+    """Seconds per test file and per re-executed notebook (setup and teardown included), slowest first."""
+    seconds, counts = defaultdict(float), defaultdict(int)
+    for case in ET.parse(junit).iter("testcase"):
+        cls = case.get("classname", "")
+        name = (cls[:cls.index(".ipynb")].replace(".", "/", 2) + ".ipynb" if ".ipynb" in cls
+                else "/".join(cls.split(".")[:2]) + ".py")
+        seconds[name] += float(case.get("time", 0))
+        counts[name] += 1
+    return [{"file": f, "seconds": round(s, 1), "tests": counts[f]} for f, s in sorted(seconds.items(), key=lambda kv: -kv[1])]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=OUT, help=f"output JSON (default {OUT.relative_to(ROOT)})")
+    ap.add_argument("--keep", type=Path, default=None, help="also copy the run's full log here")
+    args = ap.parse_args(argv)
+    info = machine_info()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="slics-profile-tests-") as scratch:
+        project = Path(scratch) / "main"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(project)], check=True)
+        if (ROOT.parent / "shared").is_dir():       # .ci/run looks for the data mirror beside the clone
+            os.symlink(ROOT.parent / "shared", Path(scratch) / "shared")
+        junit = Path(scratch) / "junit.xml"
+        env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+        env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
+                                      if not p.startswith(str(ROOT)))      # not this checkout's .venv
+        env.update(CI="true", PYTEST_ADDOPTS=f"--junitxml={junit}")
+        log = Path(scratch) / "test-command.log"
+        status, lines = run_timed(["bash", ".ci/run"], project, env, log)
+        if args.keep:
+            args.keep.write_text(log.read_text(errors="replace"))
+        if status:
+            print("\n".join(text for _, text in lines[-40:]), file=sys.stderr)
+            print(f"error: the test command failed (exit {status}); nothing written.", file=sys.stderr)
+            return 1
+        changed = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True,
+                                 text=True, check=True).stdout.split("\n")
+        record = {"commit": commit, "machine": info, "command": ".ci/run (make test)",
+                  "total_seconds": round(lines[-1][0], 1), "steps": steps(lines), "substeps": substeps(lines),
+                  "pytest_files": pytest_files(junit),
+                  "tracked_files_changed": [line[3:] for line in changed if line.strip()]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    print(tests_section(record))
+    print(f"-> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
