@@ -45,3 +45,13 @@ def test_inputs_are_rebuilt_only_when_out_of_date(tmp_path):
     assert "pipeline inputs" in _dry_run("inputs", tmp_path, INPUTS_STAMP=stamp)
     stamp.unlink()
     assert "pipeline inputs" in _dry_run("inputs", tmp_path, INPUTS_STAMP=stamp)
+
+
+def test_make_test_rehearses_stage_07_with_rn50_and_by_hand_with_the_params_backbone(tmp_path):
+    stamp = tmp_path / "stamp"
+    stamp.touch()
+    in_test = [line for line in _dry_run("test", tmp_path, INPUTS_STAMP=stamp).splitlines() if "slics.rehearsal" in line]
+    by_hand = [line for line in _dry_run("rehearse-full", tmp_path, INPUTS_STAMP=stamp).splitlines()
+               if "slics.rehearsal" in line]
+    assert [line.split() for line in in_test] == [["python", "-m", "slics.rehearsal", "--target-backbone", "clip-rn50"]]
+    assert [line.split() for line in by_hand] == [["python", "-m", "slics.rehearsal"]]
