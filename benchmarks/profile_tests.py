@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_ista import machine_info  # noqa: E402  (one machine record for every benchmark)
+from profile_pipeline import SCRUBBED as PIPELINE_SCRUBBED  # noqa: E402  (the project's own variables)
 from summary import tests_section  # noqa: E402  (the page's table, written once)
 
 OUT = ROOT / "results" / "benchmarks" / "tests.json"
@@ -46,7 +47,7 @@ SUBSTEP = {  # sub-steps a command reports itself: (pattern, name group, seconds
 }
 STAGE_LINE = re.compile(r"^\[\d+/\d+\] (\S+): ")
 STAGE_OK = re.compile(r"^\s+ok in (\d+) s")
-SCRUBBED = ("SLICS_ROOT", "SLICS_RESULTS_DIR", "SLICS_DATA_DIR", "SLICS_TIMINGS", "VIRTUAL_ENV", "PYTEST_ADDOPTS")
+SCRUBBED = PIPELINE_SCRUBBED + ("VIRTUAL_ENV", "PYTEST_ADDOPTS")   # and this checkout's venv and pytest options
 
 
 def run_timed(cmd: list[str], cwd: Path, env: dict, log_path: Path) -> tuple[int, list[tuple[float, str]]]:
