@@ -138,3 +138,51 @@ def test_nearly_dependent_atoms_are_left_out_not_factored(seed):
     assert info["n_fallback"] == 0
     assert_matches_scipy(D, X, W)
     assert_kkt(D, X, W)
+
+
+def test_float32_rows_give_bitwise_the_float64_solution_without_a_float64_copy():
+    """float32 rows are converted chunk by chunk (exactly): the same bits as the float64 rows,
+    with no float64 copy of the whole input at the peak (40,000 rows are several chunks)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(7)
+    D = rng.standard_normal((32, 256))
+    X = rng.standard_normal((40_000, 256)).astype(np.float32)
+    support = rng.random((40_000, 32)) < 0.5
+    want = nnls_batch(D, X.astype(np.float64), support)
+    tracemalloc.start()
+    try:
+        got = nnls_batch(D, X, support)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(got, want)
+    assert peak < 2 * X.nbytes, f"peak {peak / 2**20:.0f} MiB: a float64 copy of X is {2 * X.nbytes / 2**20:.0f} MiB"
+
+
+def test_slics_transform_of_float32_rows_is_bitwise_that_of_float64_rows():
+    from slics import SLiCS
+
+    X, Y, _, _ = make_planted(3000, 24, 5, 3, noise=0.1, random_state=3)
+    model = SLiCS(3, n_iter=2, random_state=0).fit(X, Y)
+    X32 = X.astype(np.float32)
+    assert np.array_equal(model.transform(X32, Y), model.transform(X32.astype(np.float64), Y))
+
+
+@pytest.mark.parametrize("m", [3, 40])
+def test_rows_get_the_same_bits_in_any_call_of_whole_192_row_blocks(m):
+    """The product X @ D.T is taken 192 rows per BLAS call (row_products), and the solver's chunks
+    are whole blocks of 192, so a row's code does not depend on the call: calls over row blocks of
+    a multiple of 192 (Dask's) give the bits of one call over all rows (14,000 rows are two chunks
+    at m = 40). A BLAS may sum a row differently in calls of other lengths (OpenBLAS's AVX-512
+    small-matrix path does for m = 3)."""
+    from slics.core.nnls import ROW_BLOCK
+
+    rng = np.random.default_rng(m)
+    D = rng.standard_normal((m, 32))
+    X = rng.standard_normal((14_000, 32))
+    support = rng.random((14_000, m)) < 0.6
+    whole = nnls_batch(D, X, support)
+    for rows in (ROW_BLOCK, 2 * ROW_BLOCK, 7 * ROW_BLOCK):
+        blocks = np.vstack([nnls_batch(D, X[s:s + rows], support[s:s + rows]) for s in range(0, len(X), rows)])
+        assert np.array_equal(blocks, whole), rows

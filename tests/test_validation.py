@@ -22,3 +22,23 @@ def test_check_int_minimum():
     assert check_int(0, "n", minimum=0) == 0
     with pytest.raises(ValueError, match="at least 1, got 0"):
         check_int(0, "n", minimum=1)
+
+
+@pytest.mark.parametrize("given, expect", [(np.float32, np.float32), (np.float64, np.float64), (np.float16, np.float64),
+                                           (np.int64, np.float64), (np.uint8, np.float64)])
+def test_check_matrix_keeps_a_listed_dtype_and_converts_others_to_the_first(given, expect):
+    from slics.utils.validation import check_matrix
+
+    X = np.arange(6).reshape(2, 3).astype(given)
+    out = check_matrix(X, "X", dtype=[np.float64, np.float32])
+    assert out.dtype == expect and np.array_equal(out, X.astype(expect))
+    assert (out is X) == (given == expect)          # no copy of an accepted dtype
+
+
+def test_check_matrix_with_a_dtype_list_still_rejects_non_finite_values():
+    from slics.utils.validation import check_matrix
+
+    X = np.ones((2, 3), np.float32)
+    X[1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"X contains 1 NaN .*float32"):
+        check_matrix(X, "X", dtype=[np.float64, np.float32])

@@ -404,7 +404,7 @@ class SLiCS(BaseEstimator):
 
     def _check_XY(self, X, Y):
         check_is_fitted(self, "dictionary_")
-        X = check_matrix(X, "X", n_cols=self.n_features_in_)
+        X = check_matrix(X, "X", n_cols=self.n_features_in_, dtype=[np.float64, np.float32])   # nnls_batch converts
         Y = check_labels(Y, X.shape[0])
         if Y.shape[1] != self.n_concepts_:
             raise ValueError(f"Y has {Y.shape[1]} concepts but the model was fitted with {self.n_concepts_}.")
@@ -628,4 +628,6 @@ class SLiCS(BaseEstimator):
         X = check_matrix(X, "X", n_cols=self.n_features_in_)
         concept = check_index(concept, "concept", self.n_concepts_)
         Dj = self.dictionary_[self.atom_concept_ == concept]
-        return nnls_batch(Dj, X) @ Dj
+        # einsum's own loop, as in components(): a row's sum does not depend on how many rows are
+        # in the call, as BLAS's can for so short a product (so row blocks on Dask workers match)
+        return np.einsum("nk,kd->nd", nnls_batch(Dj, X), Dj)

@@ -401,7 +401,9 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
     if is_dask_array(X):      # a lazy (n, m) array, block by block (slics.distributed)
         return _nnls_dask(D, X, support, ridge=ridge, init=init, tol=tol, max_iter=max_iter, method=method,
                           return_info=return_info)
-    X = check_matrix(X, "X", n_cols=D.shape[1])
+    # float32 rows stay float32 here: the "lh" path converts them chunk by chunk (exactly, so the
+    # results are the same), instead of doubling the memory of a large input
+    X = check_matrix(X, "X", n_cols=D.shape[1], dtype=[np.float64, np.float32])
     n, m = X.shape[0], D.shape[0]
     support = np.ones((n, m), bool) if support is None else _check_support(support, n, m)
     max_iter = 3 * m + 50 if max_iter is None else check_int(max_iter, "max_iter", minimum=0)
@@ -421,6 +423,7 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
     if method == "lh":
         return _nnls_lh(D, X, G, support, _start(init, support, overwrite_init), tol, max_iter, ridge,
                         return_info, cold=init is None)
+    X = X.astype(np.float64, copy=False)
     gid = _group_ids(support)
     n_groups = int(gid.max()) + 1
     groups = None
@@ -497,6 +500,29 @@ def _start(init, support, overwrite):
     return W
 
 
+ROW_BLOCK = 192     # rows per BLAS call of row_products: a multiple of every x86 and ARM OpenBLAS row tile
+
+
+def row_products(X, D) -> np.ndarray:
+    """``X @ D.T`` in float64, one BLAS call per :data:`ROW_BLOCK` rows.
+
+    A BLAS may sum a row in another order depending on how many rows the call has (OpenBLAS's
+    AVX-512 small-matrix path does, for products with few atoms), so the rows are always taken
+    192 at a time: a row's sums then do not depend on the call, and row blocks of a multiple of
+    192 rows (Dask's, or one call's chunks) give the bits of one call over all rows. float32
+    rows are converted 192 at a time too, in one small buffer: no float64 copy of all of ``X``.
+    """
+    B = np.empty((X.shape[0], D.shape[0]))
+    buf = np.empty((min(ROW_BLOCK, X.shape[0]), X.shape[1])) if X.dtype != np.float64 else None
+    for s in range(0, X.shape[0], ROW_BLOCK):
+        rows = X[s:s + ROW_BLOCK]
+        if buf is not None:
+            rows = buf[:len(rows)]
+            rows[...] = X[s:s + ROW_BLOCK]
+        np.matmul(rows, D.T, out=B[s:s + ROW_BLOCK])
+    return B
+
+
 def _nnls_lh(D, X, G, support, W, tol, max_iter, ridge, return_info, cold):
     """``nnls_batch(method="lh")`` on checked inputs: compiled per-row Lawson-Hanson, chunked rows."""
     from ._nnls_lh import nnls_lh_chunk
@@ -504,13 +530,14 @@ def _nnls_lh(D, X, G, support, W, tol, max_iter, ridge, return_info, cold):
 
     n, m = support.shape
     status = np.empty(n, np.int64)
-    chunk = max(1, (_CHUNK_ELEMENTS // 8) // max(m, 1))     # B: 4 MiB per chunk
+    # B: about 4 MiB per chunk, in whole blocks of row_products
+    chunk = max(1, (_CHUNK_ELEMENTS // 8) // max(m, 1) // ROW_BLOCK) * ROW_BLOCK
     # One BLAS thread for the products: OpenBLAS's threads keep spinning after a product and
     # would take a core from the kernel's threads (measured: 0.32 s against 0.50 s on 20k rows).
     with single_thread_blas():
         for start in range(0, n, chunk):
             sl = slice(start, min(n, start + chunk))
-            B = X[sl] @ D.T
+            B = row_products(X[sl], D)
             nnls_lh_chunk(G, B, support[sl], W[sl], float(tol), int(max_iter), cold, status[sl])
     failed = np.flatnonzero(status < 0)
     if failed.size:

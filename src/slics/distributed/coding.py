@@ -7,7 +7,8 @@ calls the matching function here; each maps the in-memory function over the row 
 (:func:`slics.distributed.blocks.map_rows`) with the dictionary or model broadcast once.
 The solvers are row by row, so a block's rows get the codes they get in one in-memory call, up to
 the last bits of the BLAS product ``X_block @ D.T`` for rows whose kernel tile differs (blocks of
-a multiple of 192 rows: none; see ``tests/test_distributed.py``).
+a multiple of 192 rows: none; the NNLS solvers take that product 192 rows per call, so for them on
+any BLAS: :func:`slics.core.nnls.row_products`; see ``docs/scaling.md`` and ``tests/test_distributed.py``).
 """
 
 from __future__ import annotations

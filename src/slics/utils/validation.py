@@ -21,7 +21,12 @@ def _show(value) -> str:
 
 def check_matrix(X, name: str = "X", n_cols: int | None = None, dtype=np.float64,
                  allow_empty: bool = False) -> np.ndarray:
-    """Return ``X`` as a finite 2-D float array, or raise a ValueError that says what is wrong."""
+    """Return ``X`` as a finite 2-D float array, or raise a ValueError that says what is wrong.
+
+    ``dtype`` may be a list, as in scikit-learn's ``check_array``: an input of one of its dtypes is
+    kept as it is, any other is converted to the first (float32 rows that a solver converts chunk by
+    chunk need not be copied whole into float64 first).
+    """
     try:
         X = np.asarray(X)
     except (ValueError, TypeError) as exc:      # ragged nested lists
@@ -32,6 +37,8 @@ def check_matrix(X, name: str = "X", n_cols: int | None = None, dtype=np.float64
         raise ValueError(f"{name} is empty (shape {X.shape}); pass at least one row and column.")
     if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
         raise ValueError(f"{name} must be real-valued numbers, got dtype {X.dtype}.")
+    if isinstance(dtype, (list, tuple)):
+        dtype = X.dtype if X.dtype in [np.dtype(t) for t in dtype] else dtype[0]
     X = X.astype(dtype, copy=False)
     if not X.flags.aligned:
         # as deserialised (a Dask worker's copy): NumPy's matmul takes its non-BLAS loop on unaligned
