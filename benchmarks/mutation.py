@@ -37,14 +37,7 @@ OUT = ROOT / "results" / "benchmarks" / "mutation.json"
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 # Surviving mutants that no test can kill: they change nothing observable. Not counted in the
 # score; the names follow mutmut's numbering of the current sources (recheck after an edit).
-_TOP_K = "slics.core.pq.xǁQuantisedPoolǁtop_k__mutmut_"
-_THRESHOLD = ("QuantisedPool.top_k's partition only finds a threshold (the k-th score) for the exact sort that follows; "
-              "this one gives a lower threshold, so more candidates are sorted and the top k are the same")
 EQUIVALENT = {
-    **{f"{_TOP_K}{n}": f"{what}: {_THRESHOLD}" for n, what in [
-        (22, "part = None (row[None].min() is the row's minimum)"), (23, "never partition (the whole row)"),
-        (24, "always partition, k = n included"), (29, "argpartition(+row): the k smallest"),
-        (31, "argpartition at k - 2"), (32, "partition at k <= n, k = n included")]},
     "slics.core.alignment.x_rotation_error__mutmut_17":
         "sqrt(R_true.shape[1]) for sqrt(R_true.shape[0]): the maps are square (p, p)",
     "slics.core.alignment.x__check_pair__mutmut_4": "check_matrix(dtype=None): astype(None) is float64 too",

@@ -325,17 +325,13 @@ class QuantisedPool:
         -------
         ndarray of shape (m, k), int64
         """
+        from .retrieval import select_top
+
         S = self.scores(Z)
         k = check_int(k, "k", minimum=1)
         if k > len(self):
             raise ValueError(f"k must be between 1 and the pool size ({len(self)}), got {k}.")
-        out = np.empty((S.shape[0], k), dtype=np.int64)
-        for i, row in enumerate(S):
-            part = np.argpartition(-row, k - 1)[:k] if k < row.size else np.arange(row.size)
-            kth = row[part].min()
-            cand = np.flatnonzero(row >= kth)
-            out[i] = cand[np.lexsort((cand, -row[cand]))][:k]
-        return out
+        return select_top(S, k)
 
     def storage(self) -> dict:
         """Bytes of this pool as indices and as dense float32 vectors.

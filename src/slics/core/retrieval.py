@@ -5,8 +5,9 @@ vector ``f_j(q)`` (SLiCS: the partial projection onto concept ``j``'s cone,
 :meth:`slics.core.dictionary.SLiCS.project`; unfiltered retrieval: ``q`` itself) and ranks
 the candidate pool by the cosine ``cos(f_j(q), g_j(c))``, where ``g_j(c)`` is the
 candidate's embedding (or, in the ablation, its own projection). Scoring is one matrix
-product per block of queries; the top ``k`` come from ``np.argpartition`` and are then
-ordered by decreasing score, ties by increasing candidate index (deterministic). A zero
+product per block of queries and block of candidates (:func:`cosine_scores`); the top ``k``
+are those above the k-th best score (``np.partition``), ordered by decreasing score, ties by
+increasing candidate index (deterministic). A zero
 query vector (a cone that does not reach the query) scores every candidate 0, so its
 ranking is the pool order.
 
@@ -45,10 +46,43 @@ from .normalise import normalise_rows
 Transform = Callable[[np.ndarray, int], np.ndarray]
 
 
+# Pool rows per BLAS product of the cosine scores. A BLAS may sum a score in another order
+# depending on the product's shape and on the row's place in it (kernel tiles, remainders, small-
+# matrix paths: OpenBLAS's AVX-512 kernels differ from its AVX2 ones here), so every score is
+# computed in the same product, of the same shape, whether the pool is in memory or sharded.
+POOL_BLOCK = 4096
+
+
+def cosine_scores(Q, P, offset: int = 0, n: int | None = None) -> np.ndarray:
+    """Scores ``Q @ P.T`` (len(Q), len(P)) of normalised rows, as :func:`top_k` computes them.
+
+    ``P`` are rows ``offset`` to ``offset + len(P)`` of a pool of ``n`` rows (default: the whole
+    pool). The pool is scored in blocks of :data:`POOL_BLOCK` rows (the last one shorter), one
+    BLAS product per block; rows of a block that ``P`` does not hold (a shard's neighbours) are
+    zeros there. So a shard's scores are bit for bit those of the whole pool in memory, on any
+    BLAS that sums the same way for the same call (one BLAS thread: several split the work by
+    the machine's thread count).
+    """
+    n = len(P) if n is None else n
+    end = offset + len(P)
+    S = np.empty((len(Q), len(P)))
+    for s in range(offset - offset % POOL_BLOCK, end, POOL_BLOCK):
+        e = min(n, s + POOL_BLOCK)
+        lo, hi = max(s, offset), min(e, end)
+        if lo == s and hi == e:
+            rows = P[s - offset:e - offset]
+        else:
+            rows = np.zeros((e - s, P.shape[1]))
+            rows[lo - s:hi - s] = P[lo - offset:hi - offset]
+        S[:, lo - offset:hi - offset] = (Q @ rows.T)[:, lo - s:hi - s]
+    return S
+
+
 def top_k(queries, candidates, k: int, *, block: int = 512) -> np.ndarray:
     """Indices (m, k) of the ``k`` candidates most cosine-similar to each query, best first.
 
-    Ties are broken by the lower candidate index. ``block`` queries are scored at a time.
+    Ties are broken by the lower candidate index. ``block`` queries are scored at a time
+    (:func:`cosine_scores`).
     """
     if is_dask_array(candidates):      # a sharded pool: top-k per shard on the workers, merged exactly
         from ..distributed.search import sharded_top_k
@@ -62,7 +96,7 @@ def top_k(queries, candidates, k: int, *, block: int = 512) -> np.ndarray:
         raise ValueError(f"k must be between 1 and the number of candidates ({n}), got {k}.")
     out = np.empty((Q.shape[0], k), dtype=np.int64)
     for start in range(0, Q.shape[0], block):
-        out[start:start + block] = select_top(Q[start:start + block] @ P.T, k)
+        out[start:start + block] = select_top(cosine_scores(Q[start:start + block], P), k)
     return out
 
 
@@ -72,11 +106,10 @@ def select_top(S: np.ndarray, k: int) -> np.ndarray:
     n = S.shape[1]
     out = np.empty((S.shape[0], k), dtype=np.int64)
     if k < n:
-        # the k-th best score per row; every candidate scoring strictly above it is in, and
-        # ties at the threshold are filled by lowest index
-        part = np.argpartition(-S, k - 1, axis=1)[:, :k]
-        kth = np.take_along_axis(S, part, axis=1).min(axis=1, keepdims=True)
-        cand = np.where(S >= kth)
+        # the k-th best score per row (one partitioned copy of S); every candidate scoring
+        # strictly above it is in, and ties at the threshold are filled by lowest index
+        kth = np.partition(S, n - k, axis=1)[:, n - k, None]
+        cand = np.nonzero(S >= kth)
     else:
         cand = np.nonzero(np.ones_like(S, dtype=bool))
     rows, cols = cand

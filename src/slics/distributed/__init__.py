@@ -14,8 +14,9 @@ Chunks are blocks of rows (columns in one chunk). The model or dictionary is sen
 worker (``Client.scatter(..., broadcast=True)``; one graph key without a distributed client),
 never embedded per task. Results equal the in-memory ones row for row: every solver here is
 row-independent, up to the last bits of BLAS products whose row tiles fall elsewhere than in
-one in-memory call (bitwise for blocks of a multiple of 192 rows; retrieval pads its shards and
-is bitwise at any size; ``tests/test_distributed.py`` says what and why).
+one in-memory call (bitwise for blocks of a multiple of 192 rows; retrieval scores in fixed pool
+blocks, :func:`slics.core.retrieval.cosine_scores`, and is bitwise at any size; ``docs/scaling.md``
+and ``tests/test_distributed.py`` say what and why).
 
 Modules, by role: :mod:`.blocks` (row-block mapping and the broadcast), :mod:`.coding` (the
 solvers and estimators on dask arrays), :mod:`.store` (zarr and ``.npy``-shard stores, atomic

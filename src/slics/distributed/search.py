@@ -8,16 +8,12 @@ the shards' top ``k``, so the result is exactly :func:`slics.core.retrieval.top_
 lower candidate index included) whenever a shard's scores are those of the whole pool, which
 holds for the three backends:
 
-* ``"dense"``: cosine of the normalised rows, one BLAS product per block of queries, as
-  :func:`~slics.core.retrieval.top_k` computes it. A BLAS product computes the rows of a
-  matrix in tiles (OpenBLAS's x86 kernels: 4 pool rows at a time for float64), and a row past
-  the last full tile, or a lone row (a matrix-vector product), is summed in another order:
-  its score can differ in the last bit, enough to break an exact tie the other way. So each
-  shard is scored at its place in the pool: with zero rows before and after it up to multiples
-  of :data:`ALIGN` (a multiple of every kernel's tile), every row sits in the same tile
-  position as in one product over the whole pool, and the scores are bit for bit those of
-  :func:`~slics.core.retrieval.top_k` run with one BLAS thread (the shards use one; several
-  BLAS threads change some products' last bits in memory too);
+* ``"dense"``: cosine of the normalised rows, by :func:`~slics.core.retrieval.cosine_scores`
+  with the shard's place in the pool: each score comes from the same BLAS product, of the same
+  shape, as in :func:`~slics.core.retrieval.top_k` over the whole pool, so the scores are bit for
+  bit those of ``top_k`` run with one BLAS thread (the shards use one; several BLAS threads
+  change some products' last bits in memory too). Exact ties across shards then fall by index
+  as in memory;
 * ``"pq"``: the quantised pool (codes ``(n, T)`` and a codebook), scored through look-up tables
   by the compiled kernel of :mod:`slics.core.pq_kernels` (fixed summation order: the same bits
   as :meth:`slics.core.pq.QuantisedPool.top_k`, 1 byte per token for 256 codewords);
@@ -33,13 +29,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.normalise import normalise_rows
-from ..core.retrieval import select_top
+from ..core.retrieval import cosine_scores, select_top
 from ..utils.threads import single_thread_blas
 from ..utils.validation import check_choice, check_int, check_matrix
 from .blocks import broadcast, check_columns, dask_modules, rows_chunked
 
 BACKENDS = ("dense", "faiss", "pq")
-ALIGN = 192      # rows: a multiple of the row tiles of BLAS kernels (2, 4, 8, 12, 16, 24, 32, 64)
 
 
 def merge_top(a, b, k: int):
@@ -50,22 +45,11 @@ def merge_top(a, b, k: int):
     return np.take_along_axis(S, order, axis=1), np.take_along_axis(idx, order, axis=1)
 
 
-def in_place(P, offset: int, n: int):
-    """``P`` (rows ``offset`` to ``offset + len(P)`` of a pool of ``n``) between zero rows up to
-    multiples of :data:`ALIGN` (not past the pool's end), as float64, and the slice of its rows."""
-    lead, end = offset % ALIGN, offset + len(P)
-    trail = 0 if end == n else -end % ALIGN
-    padded = np.zeros((lead + len(P) + trail, P.shape[1]))
-    padded[lead:lead + len(P)] = P
-    return padded, slice(lead, lead + len(P))
-
-
 def _scorer(kind, block, offset, n, extra):
     """``Q -> (len(Q), len(block))`` scores of one shard."""
     if kind == "dense":
-        P, own = in_place(block, offset, n)
-        P = normalise_rows(check_matrix(P, "pool"))      # checked in place (float64 already); zero rows stay zero
-        return lambda Q: (Q @ P.T)[:, own]
+        P = normalise_rows(check_matrix(block, "pool"))
+        return lambda Q: cosine_scores(Q, P, offset, n)
     from ..core.pq import QuantisedPool
 
     return QuantisedPool(block, extra).scores
