@@ -10,7 +10,7 @@ quiet cores) or ``--quick`` (20,000 rows, seconds). Every size is a parameter (`
 slics.distributed.estimate --write``).
 
 Problem. A zarr store of ``--rows`` unit rows (seeded normal, float32, ``--chunk`` rows per
-chunk), written once by the cluster. A SLiCS model of 12 concepts x 4 atoms fitted in memory on
+chunk, raw as :func:`slics.distributed.save_store` writes by default), written once by the cluster. A SLiCS model of 12 concepts x 4 atoms fitted in memory on
 20,000 planted rows of the same dimension. In each of ``--repeat`` rounds, per worker count in
 turn (a fresh ``LocalCluster`` of that many single-threaded processes); the JSON keeps every
 pass, the median seconds per worker count, and the speed-up as the median of the rounds' paired

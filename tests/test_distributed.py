@@ -183,6 +183,28 @@ def test_sharded_scores_are_bitwise_those_of_one_product_on_any_shards(client):
     assert set(index[0, :3]) == set(index[332, :3]) == {3, 1033, 4000}
 
 
+def test_sharded_scores_are_the_pool_block_products_across_block_boundaries(client):
+    """Past one block of POOL_BLOCK rows, every score is that of the product over its pool block
+    (the documented computation, written out here), whichever shard holds the row."""
+    from slics.core.retrieval import POOL_BLOCK
+
+    rng = np.random.default_rng(8)
+    n = 2 * POOL_BLOCK + 777
+    P, Q = rng.standard_normal((n, 24)), rng.standard_normal((70, 24))
+    P[[POOL_BLOCK + 1, n - 1]] = P[10], 3 * P[10]               # exact ties in other blocks and shards
+    Q[0] = P[10] + 0.05 * rng.standard_normal(24)
+    chunks = (1, POOL_BLOCK - 1, 2, 3000, 1000)
+    pool = da.from_array(P, chunks=((*chunks, n - sum(chunks)), -1))
+    Qn, Pn = Q / np.linalg.norm(Q, axis=1, keepdims=True), P / np.linalg.norm(P, axis=1, keepdims=True)
+    with single_thread_blas():
+        S = np.hstack([Qn @ Pn[s:s + POOL_BLOCK].T for s in range(0, n, POOL_BLOCK)])
+        mem = top_k(Q, P, 25, block=70)
+    index, scores = sharded_top_k(Q, pool, 25, block=70)
+    assert np.array_equal(index, mem)
+    assert np.array_equal(scores, np.take_along_axis(S, index, axis=1))
+    assert set(index[0, :3]) == {10, POOL_BLOCK + 1, n - 1}
+
+
 def test_faiss_backend_agrees(client):
     pytest.importorskip("faiss")
     rng = np.random.default_rng(4)
@@ -227,6 +249,25 @@ def test_stores_read_back_and_failed_writes_leave_nothing(client, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zarr", "odd", "one.npy", "shards"]
 
 
+def test_zarr_stores_are_written_raw_unless_compressors_are_given(client, tmp_path):
+    import zarr
+
+    X = np.random.default_rng(6).standard_normal((700, 16)).astype(np.float32)
+    for compressors, codecs in ((None, ()), ("auto", ("zstd",))):
+        out = save_store(lazy(X, 300), tmp_path / f"{compressors}.zarr", compressors=compressors)
+        arr = zarr.open_array(str(out), mode="r")
+        assert tuple(type(c).__name__.removesuffix("Codec").lower() for c in arr.compressors) == codecs
+        assert np.array_equal(open_embeddings(out).compute(), X)
+    raw, zstd = (sum(f.stat().st_size for f in (tmp_path / f"{c}.zarr").rglob("c/**/*") if f.is_file())
+                 for c in (None, "auto"))
+    assert raw == 3 * 300 * X[0].nbytes and zstd < raw        # zarr stores the last chunk whole
+    for name, compressors, match in (("bad.zarr", "zstd", "compressors must be None, 'auto' or a list of zarr codecs"),
+                                     ("shards", "auto", "compressors applies to zarr stores only")):
+        with pytest.raises(ValueError, match=match):
+            save_store(lazy(X, 300), tmp_path / name, compressors=compressors)
+        assert not (tmp_path / name).exists()
+
+
 def _fail_third(block, shared):
     if block[0, 0] == np.float32(_FIRST_OF_THIRD):
         raise ValueError("block 2 fails")
@@ -267,8 +308,8 @@ def test_cli_components_and_retrieve_on_stores(client, data, tmp_path, capsys):
     pd.DataFrame(Y.astype(int), columns=names).to_csv(tmp_path / "labels.csv", index=False)
     assert main(["fit", "--embeddings", str(tmp_path / "emb.npy"), "--labels", str(tmp_path / "labels.csv"),
                  "--n-atoms", "2", "--n-iter", "2", "--out", str(tmp_path / "model.npz")]) == 0
-    save_store(lazy(X, 400), tmp_path / "emb.zarr")
-    save_store(lazy(X[100:], 333), tmp_path / "pool")
+    save_store(lazy(X), tmp_path / "emb.zarr")        # blocks of a multiple of 192 rows: bitwise codes
+    save_store(lazy(X[100:], 333), tmp_path / "pool")   # retrieval: bitwise at any shard size
     np.save(tmp_path / "pool.npy", X[100:])
     np.save(tmp_path / "q.npy", X[:7])
     address = client.scheduler.address
