@@ -149,3 +149,19 @@ def test_relevance_must_be_binary():
         average_precision_at_k(np.array([[1, -1, 0]]))
     with pytest.raises(ValueError, match="n_relevant"):
         average_precision_at_k(np.array([[True, True]]), [1])
+
+
+def test_cosine_scores_of_any_slice_are_those_of_the_whole_pool():
+    """cosine_scores scores the pool in blocks of POOL_BLOCK rows: a slice at its offset (a shard)
+    gets the bits of the whole pool's scores, which are the block products written out here."""
+    from slics.core.retrieval import POOL_BLOCK, cosine_scores
+
+    rng = np.random.default_rng(11)
+    n = 2 * POOL_BLOCK + 300
+    P = rng.standard_normal((n, 12))
+    Q = rng.standard_normal((9, 12))
+    whole = cosine_scores(Q, P)
+    assert np.array_equal(whole, np.hstack([Q @ P[s:s + POOL_BLOCK].T for s in range(0, n, POOL_BLOCK)]))
+    for start, stop in [(0, 1), (5, POOL_BLOCK + 7), (POOL_BLOCK - 1, POOL_BLOCK + 1), (POOL_BLOCK, 2 * POOL_BLOCK),
+                        (2 * POOL_BLOCK + 299, n), (0, n)]:
+        assert np.array_equal(cosine_scores(Q, P[start:stop], start, n), whole[:, start:stop]), (start, stop)
