@@ -48,6 +48,7 @@ EQUIVALENT = {
     "slics.core.retrieval.x_select_top__mutmut_9": "k <= n: at k = n the partition's 0th is the minimum, so every column is a candidate, as in the else branch",
     "slics.core.retrieval.x_select_top__mutmut_16": "np.partition without axis=1: its default is the last axis, which is axis 1",
     "slics.core.retrieval.x_select_top__mutmut_27": "ones_like(dtype=None): ones of S's dtype are all nonzero too",
+    "slics.core.retrieval.x_select_top__mutmut_29": "ones_like(S) without dtype: as above",
     "slics.core.alignment.x_rotation_error__mutmut_17":
         "sqrt(R_true.shape[1]) for sqrt(R_true.shape[0]): the maps are square (p, p)",
     "slics.core.alignment.x__check_pair__mutmut_4": "check_matrix(dtype=None): astype(None) is float64 too",
