@@ -37,12 +37,9 @@ OUT = ROOT / "results" / "benchmarks" / "mutation.json"
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 # Surviving mutants that no test can kill: they change nothing observable. Not counted in the
 # score; the names follow mutmut's numbering of the current sources (recheck after an edit).
-_BUF = ("row_products without its float32 buffer (or with one for float64 too): np.matmul casts the 192 float32 rows "
-        "to float64 itself, exactly, before the same BLAS call; memory and time only")
 _SHAPE = ("a larger product than the pool block: the kept columns are the same; bitwise the same on this BLAS "
           "(another BLAS may sum a wider call differently, which tests/test_distributed.py would see)")
 EQUIVALENT = {
-    **{f"slics.core.nnls.x_row_products__mutmut_{n}": _BUF for n in (5, 6, 7, 15)},
     "slics.core.retrieval.x_cosine_scores__mutmut_38": f"P[s - offset:e + offset]: {_SHAPE}",
     "slics.core.retrieval.x_cosine_scores__mutmut_41": f"np.zeros((e + s, d)): {_SHAPE}",
     "slics.core.retrieval.x_select_top__mutmut_9": "k <= n: at k = n the partition's 0th is the minimum, so every column is a candidate, as in the else branch",

@@ -510,16 +510,11 @@ def row_products(X, D) -> np.ndarray:
     AVX-512 small-matrix path does, for products with few atoms), so the rows are always taken
     192 at a time: a row's sums then do not depend on the call, and row blocks of a multiple of
     192 rows (Dask's, or one call's chunks) give the bits of one call over all rows. float32
-    rows are converted 192 at a time too, in one small buffer: no float64 copy of all of ``X``.
+    rows are cast to float64 by matmul, 192 at a time: no float64 copy of all of ``X``.
     """
     B = np.empty((X.shape[0], D.shape[0]))
-    buf = np.empty((min(ROW_BLOCK, X.shape[0]), X.shape[1])) if X.dtype != np.float64 else None
     for s in range(0, X.shape[0], ROW_BLOCK):
-        rows = X[s:s + ROW_BLOCK]
-        if buf is not None:
-            rows = buf[:len(rows)]
-            rows[...] = X[s:s + ROW_BLOCK]
-        np.matmul(rows, D.T, out=B[s:s + ROW_BLOCK])
+        np.matmul(X[s:s + ROW_BLOCK], D.T, out=B[s:s + ROW_BLOCK])
     return B
 
 
