@@ -86,6 +86,34 @@ def test_one_row_normaliser():
     assert normalise_rows(X).tobytes() == expected.tobytes()
 
 
+@pytest.mark.parametrize("shape", [(1, 5), (256, 3), (257, 512), (3000, 1), (2049, 1003), (5000, 17)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+def test_normalise_rows_in_blocks_and_converted_keeps_the_formula_bits(shape, dtype):
+    """Past ROW_BLOCK rows the rows are normalised a block at a time (and converted as they go
+    with ``dtype=``): bit for bit the formula on the whole array, zero rows, a row of huge values
+    and non-contiguous inputs included."""
+    from slics.core.normalise import ROW_BLOCK, normalise_rows
+
+    assert ROW_BLOCK == 256
+    X = (np.random.default_rng(shape[0]).standard_normal(shape) * 1e3).astype(dtype)
+    X[0] = 0
+    X[-1] = np.finfo(np.float32).max / 4 if dtype == np.float32 else X[-1]
+
+    def formula(A):
+        n = np.sqrt(np.add.reduce(A * A, axis=-1, keepdims=True))
+        return A / np.where(n == 0, 1, n)
+
+    with np.errstate(over="ignore"):
+        for A in (X, np.asfortranarray(X), X[::-1]):
+            ref = formula(A.astype(np.float64) if A.dtype.kind == "i" else A)
+            got = normalise_rows(A)
+            assert got.dtype == ref.dtype and got.tobytes() == ref.tobytes()
+            got = normalise_rows(A, dtype=np.float64)
+            assert got.dtype == np.float64 and got.tobytes() == formula(A.astype(np.float64)).tobytes()
+    with pytest.raises(ValueError, match="dtype must be float32 or float64, got int64"):
+        normalise_rows(X, dtype=np.int64)
+
+
 @pytest.mark.parametrize("labels", [np.array([0.5, 1.0, 0.0]), np.array([True, False, True]), np.array(["0", "1", "0"])])
 def test_accuracy_rejects_non_integer_labels(labels):
     rng = np.random.default_rng(0)

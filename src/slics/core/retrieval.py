@@ -53,6 +53,14 @@ Transform = Callable[[np.ndarray, int], np.ndarray]
 POOL_BLOCK = 4096
 
 
+def unit_candidates(P, name: str = "candidates", n_cols: int | None = None) -> np.ndarray:
+    """``P``'s rows as checked, normalised float64 rows, the one way :func:`top_k` and the shards
+    of :func:`slics.distributed.sharded_top_k` prepare a pool (float32 rows are converted as they
+    are normalised: no full-size float64 copy before the normalised one)."""
+    P = check_matrix(P, name, n_cols=n_cols, dtype=[np.float64, np.float32])
+    return normalise_rows(P, dtype=np.float64)
+
+
 def cosine_scores(Q, P, offset: int = 0, n: int | None = None) -> np.ndarray:
     """Scores ``Q @ P.T`` (len(Q), len(P)) of normalised rows, as :func:`top_k` computes them.
 
@@ -66,6 +74,9 @@ def cosine_scores(Q, P, offset: int = 0, n: int | None = None) -> np.ndarray:
     n = len(P) if n is None else n
     end = offset + len(P)
     S = np.empty((len(Q), len(P)))
+    # one product buffer for every block: a temporary per block would cost page faults on a Dask
+    # worker (its malloc returns every freed block of 128 KiB or more to the system)
+    product = np.empty((len(Q), min(POOL_BLOCK, n)))
     for s in range(offset - offset % POOL_BLOCK, end, POOL_BLOCK):
         e = min(n, s + POOL_BLOCK)
         lo, hi = max(s, offset), min(e, end)
@@ -74,7 +85,8 @@ def cosine_scores(Q, P, offset: int = 0, n: int | None = None) -> np.ndarray:
         else:
             rows = np.zeros((e - s, P.shape[1]))
             rows[lo - s:hi - s] = P[lo - offset:hi - offset]
-        S[:, lo - offset:hi - offset] = (Q @ rows.T)[:, lo - s:hi - s]
+        np.matmul(Q, rows.T, out=product[:, :e - s])
+        S[:, lo - offset:hi - offset] = product[:, lo - s:hi - s]
     return S
 
 
@@ -89,7 +101,7 @@ def top_k(queries, candidates, k: int, *, block: int = 512) -> np.ndarray:
 
         return sharded_top_k(queries, candidates, k, block=block)[0]
     Q = normalise_rows(check_matrix(queries, "queries", allow_empty=True))
-    P = normalise_rows(check_matrix(candidates, "candidates", n_cols=Q.shape[1]))
+    P = unit_candidates(candidates, "candidates", n_cols=Q.shape[1])
     n = P.shape[0]
     k, block = check_int(k, "k", minimum=1), check_int(block, "block", minimum=1)
     if k > n:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.normalise import normalise_rows
-from ..core.retrieval import cosine_scores, select_top
+from ..core.retrieval import cosine_scores, select_top, unit_candidates
 from ..utils.threads import single_thread_blas
 from ..utils.validation import check_choice, check_int, check_matrix
 from .blocks import broadcast, check_columns, dask_modules, rows_chunked
@@ -48,7 +48,7 @@ def merge_top(a, b, k: int):
 def _scorer(kind, block, offset, n, extra):
     """``Q -> (len(Q), len(block))`` scores of one shard."""
     if kind == "dense":
-        P = normalise_rows(check_matrix(block, "pool"))
+        P = unit_candidates(block, "pool")
         return lambda Q: cosine_scores(Q, P, offset, n)
     from ..core.pq import QuantisedPool
 
@@ -66,7 +66,7 @@ def query_blocks(m: int, group: int | None, block: int) -> list[slice]:
 def _faiss_top(Q, block, k):
     import faiss
 
-    P = np.ascontiguousarray(normalise_rows(check_matrix(block, "pool")), dtype=np.float32)
+    P = np.ascontiguousarray(unit_candidates(block, "pool"), dtype=np.float32)
     index = faiss.IndexFlatIP(P.shape[1])
     index.add(P)
     S, idx = index.search(np.ascontiguousarray(Q, dtype=np.float32), k)
