@@ -268,6 +268,65 @@ def test_zarr_stores_are_written_raw_unless_compressors_are_given(client, tmp_pa
         assert not (tmp_path / name).exists()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+@pytest.mark.parametrize("layout", ["raw", "zstd", "v2", "big-endian", "column chunks"])
+def test_zarr_stores_read_as_zarr_reads_them(tmp_path, dtype, layout):
+    """Raw zarr-3 chunks in this machine's byte order are read straight from their files
+    (store._raw_zarr); every other layout through zarr. Either way the rows are zarr's own, with
+    an edge chunk, a chunk zarr never wrote (all fill value) and a non-zero fill value."""
+    import sys
+
+    import zarr
+
+    from slics.distributed.store import _raw_zarr
+
+    fill = 7 if np.dtype(dtype).kind == "u" else np.nan
+    X = (np.random.default_rng(7).random((1003, 5)) * 100).astype(dtype)
+    X[300:600] = fill                          # chunk 1 is all fill value: zarr writes no file for it
+    other = "big" if sys.byteorder == "little" else "little"
+    kw = {"zstd": {"compressors": "auto"}, "v2": {"zarr_format": 2, "compressors": None},
+          "big-endian": {"compressors": None, "serializer": zarr.codecs.BytesCodec(endian=other)}}
+    chunks = (300, 2) if layout == "column chunks" else (300, 5)
+    zarr.create_array(str(tmp_path / "s.zarr"), shape=X.shape, chunks=chunks, dtype=X.dtype, fill_value=fill,
+                      **kw.get(layout, {"compressors": None}))[:] = X
+    direct = _raw_zarr(tmp_path / "s.zarr", "pool") is not None
+    assert direct == (layout == "raw" or (layout == "big-endian" and X.itemsize == 1))
+    if layout == "raw":
+        assert not (tmp_path / "s.zarr" / "c" / "1").exists()     # the fill-value path is taken
+    back = open_embeddings(tmp_path / "s.zarr")
+    got, ref = back.compute(scheduler="sync"), zarr.open_array(str(tmp_path / "s.zarr"), mode="r")[:]
+    assert back.dtype == got.dtype == ref.dtype and got.tobytes() == ref.tobytes()
+    assert np.array_equal(got, X, equal_nan=fill != 7)
+
+
+def test_a_raw_store_is_read_by_the_task_that_codes_it(client, data, tmp_path):
+    """map_rows is one blockwise layer and a raw store's reads another: dask fuses them, so each
+    block of rows is read where it is coded (no read task whose block could travel; the labels'
+    small blocks may be tasks of their own), and the codes are bitwise the in-memory ones."""
+    from dask.utils import key_split
+
+    X, Y, model = data
+    save_store(lazy(X.astype(np.float32)), tmp_path / "s.zarr")
+    stored = open_embeddings(tmp_path / "s.zarr")
+    for lazy_codes in (model.transform(stored, Y), model.components(stored, Y), lasso(stored, model.dictionary_, 0.1)):
+        graph = dict(lazy_codes.__dask_optimize__(lazy_codes.__dask_graph__(), lazy_codes.__dask_keys__()))
+        names = {key_split(k) for k in graph}
+        assert not any(name.startswith("zarr-raw") for name in names), names
+        assert sum(1 for k in graph if isinstance(k, tuple) and k[0] == lazy_codes.name) == len(stored.chunks[0])
+    assert np.array_equal(model.transform(stored, Y).compute(), model.transform(X.astype(np.float32), Y))
+
+
+def test_a_damaged_raw_zarr_chunk_is_named(tmp_path):
+    import zarr
+
+    arr = zarr.create_array(str(tmp_path / "s.zarr"), shape=(10, 3), chunks=(4, 3), dtype="f4", compressors=None)
+    arr[:] = 1
+    chunk = tmp_path / "s.zarr" / "c" / "1" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:20])
+    with pytest.raises(ValueError, match=r"c/1/0.* holds 20 bytes, not the 48 .*damaged"):
+        open_embeddings(tmp_path / "s.zarr").compute(scheduler="sync")
+
+
 def _fail_third(block, shared):
     if block[0, 0] == np.float32(_FIRST_OF_THIRD):
         raise ValueError("block 2 fails")
