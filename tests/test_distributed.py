@@ -314,6 +314,12 @@ def test_a_raw_store_is_read_by_the_task_that_codes_it(client, data, tmp_path):
         assert not any(name.startswith("zarr-raw") for name in names), names
         assert sum(1 for k in graph if isinstance(k, tuple) and k[0] == lazy_codes.name) == len(stored.chunks[0])
     assert np.array_equal(model.transform(stored, Y).compute(), model.transform(X.astype(np.float32), Y))
+    from slics.distributed.search import packed_shards
+
+    shards = packed_shards(X[:3], stored, 5, "dense")          # retrieval: one task a shard too
+    graph = dict(shards.__dask_optimize__(shards.__dask_graph__(), shards.__dask_keys__()))
+    assert {key_split(k) for k in graph if isinstance(k, tuple)} == {"shard_packed"}
+    assert len([k for k in graph if isinstance(k, tuple)]) == len(stored.chunks[0])
 
 
 def test_a_damaged_raw_zarr_chunk_is_named(tmp_path):

@@ -96,10 +96,28 @@ def _shard_top(block, offset, shared):
     return scores, index
 
 
+def _shard_packed(block, block_info=None, *, shared):
+    """:func:`_shard_top` of one shard as one (1, m, 2k) float64 block: its ``k`` best scores,
+    then their global indices (exact as float64 below 2^53 rows); a shard of fewer than ``k``
+    rows pads with -inf scores, which every merge puts last."""
+    k = shared[1]
+    scores, index = _shard_top(block, int(block_info[0]["array-location"][0][0]), shared)
+    out = np.full((1, len(scores), 2 * k), -np.inf)
+    out[0, :, :scores.shape[1]] = scores
+    out[0, :, k:k + index.shape[1]] = index
+    return out
+
+
+def _merge_packed(a, b, k: int):
+    """:func:`merge_top` of two packed shard results, packed."""
+    S, idx = merge_top((a[0, :, :k], a[0, :, k:]), (b[0, :, :k], b[0, :, k:]), k)
+    return np.concatenate([S, idx], axis=1)[None]
+
+
 def _reduce(parts, k: int):
-    """A balanced tree of :func:`merge_top` over the delayed shard results; one delayed result."""
+    """A balanced tree of merges over the delayed packed shard results; one delayed result."""
     dask, _ = dask_modules()
-    merge = dask.delayed(merge_top, pure=True)
+    merge = dask.delayed(_merge_packed, pure=True)
     while len(parts) > 1:
         parts = [merge(parts[i], parts[i + 1], k) if i + 1 < len(parts) else parts[i] for i in range(0, len(parts), 2)]
     return parts[0]
@@ -107,18 +125,23 @@ def _reduce(parts, k: int):
 
 def _search(Q, pool, k, kind, extra=None, prepare=None, block=512, group=None):
     dask, _ = dask_modules()
+    k = check_int(k, "k", minimum=1)
+    packed = packed_shards(Q, pool, k, kind, extra, prepare, block, group)
+    out = dask.compute(_reduce(list(packed.to_delayed().ravel()), k))[0][0]
+    return out[:, k:].astype(np.int64), out[:, :k]
+
+
+def packed_shards(Q, pool, k: int, kind: str, extra=None, prepare=None, block=512, group=None):
+    """The lazy (shards, m, 2k) array of every shard's :func:`_shard_packed` result: one blockwise
+    layer over the pool, which dask fuses with a store's reads (as :func:`~.blocks.map_rows`)."""
     pool = rows_chunked(pool, "pool")
     n = pool.shape[0]
-    k = check_int(k, "k", minimum=1)
     block = check_int(block, "block", minimum=1)
     if k > n:
         raise ValueError(f"k must be between 1 and the number of candidates ({n}), got {k}.")
     ref = broadcast((Q, k, kind, extra, prepare, query_blocks(len(Q), group, block), n))
-    offsets = np.r_[0, np.cumsum(pool.chunks[0])[:-1]]
-    shard = dask.delayed(_shard_top, pure=True)
-    parts = [shard(b, int(o), ref) for b, o in zip(pool.to_delayed().ravel(), offsets)]
-    scores, index = dask.compute(_reduce(parts, k))[0]
-    return index, scores
+    return pool.map_blocks(_shard_packed, shared=ref, dtype=np.float64, new_axis=2,
+                           chunks=((1,) * len(pool.chunks[0]), (len(Q),), (2 * k,)), meta=np.empty((0, 0, 0)))
 
 
 def sharded_top_k(queries, pool, k: int, *, backend: str = "dense", prepare=None, block: int = 512,
