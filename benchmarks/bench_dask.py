@@ -3,7 +3,7 @@ per worker as the rows grow (issue #21's goals: at least 1.8x from 1 to 2 worker
 per worker flat, within 10 %, from 2 to 8 million rows).
 
 Run ``.venv/bin/python benchmarks/bench_dask.py`` (full size: 2,000,000 x 512 float32 rows on
-disk, about 4.1 GB in a temporary folder, then 2, 4 and 8 million rows; about 15 minutes on 2
+disk, about 4.1 GB in a temporary folder, then 2, 4 and 8 million rows; about 20 minutes on 2
 quiet cores) or ``--quick`` (20,000 rows, seconds). Every size is a parameter (``--rows``,
 ``--grow``, ``--dim``, ``--chunk``, ``--workers``, ``--repeat``). Writes ``results/benchmarks/dask.json``
 (``--out`` to change; ``--quick`` writes to ``results-scratch/``); ``docs/scaling.md`` is computed from it (``python -m
@@ -25,8 +25,8 @@ pass, the median seconds per worker count, and the speed-up as the median of the
   row, a zarr store of codes written once before the timings).
 
 Memory growth: with the largest worker count, coding and retrieval over the store read
-``g / rows`` times (``--grow``; each read with its own task names, so the rows read from disk
-grow as from a larger store, without writing 16 GB), while a thread polls every worker's resident set size every 0.2 s
+``g / rows`` times (``--grow``; one blockwise source of ``g`` rows, :func:`repeated_store`, so the
+rows read from disk grow as from a larger store, without writing 16 GB), while a thread polls every worker's resident set size every 0.2 s
 (``Client.run`` with psutil); the JSON records each worker's peak.
 """
 
@@ -113,6 +113,36 @@ def lazy_labels(X):
                            for i, r in enumerate(X.chunks[0])])
 
 
+class Repeated:
+    """A raw zarr store's rows repeated to ``n`` rows, read chunk by chunk from its files as
+    :func:`slics.distributed.open_embeddings` reads a store (a larger store, without writing it)."""
+
+    def __init__(self, store: Path, n: int):
+        import zarr
+
+        arr = zarr.open_array(str(store), mode="r")
+        self.store, self.meta, self.step = store, arr.metadata, arr.chunks[0]
+        self.rows, self.shape, self.dtype, self.ndim = arr.shape[0], (n, arr.shape[1]), np.dtype(arr.dtype), 2
+
+    def __getitem__(self, index):
+        from slics.distributed.store import _read_raw_chunk
+
+        rows = index[0]
+        i = (rows.start % self.rows) // self.step      # dask asks for whole chunks (fancy=False)
+        return _read_raw_chunk(str(self.store / self.meta.encode_chunk_key((i, 0))), rows.stop - rows.start,
+                               (self.step, self.shape[1]), self.dtype, self.meta.fill_value)[:, index[1]]
+
+
+def repeated_store(store: Path, n: int):
+    """:class:`Repeated` as one blockwise dask source (fused with the work on its rows, as a store's
+    reads are; separate read tasks with shared names would be kept until their last use)."""
+    import dask.array as da
+
+    rows = Repeated(store, n)
+    return da.from_array(rows, chunks=(rows.step, rows.shape[1]), asarray=False, lock=False, fancy=False,
+                         inline_array=True, meta=np.empty((0, 0), rows.dtype), name=f"pool-repeated-{n}")
+
+
 def fitted_model(dim: int):
     from slics import SLiCS
     from slics.core.planted import make_planted
@@ -169,19 +199,18 @@ def main(argv=None):
     ap.add_argument("--chunk", type=int, default=50_000, help="rows per chunk (default 50,000: 100 MB float32)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=None,
-                    help="timed passes per worker count, their median reported (default 3; --quick: 1)")
+                    help="timed passes per worker count, their median reported (default 5; --quick: 1)")
     ap.add_argument("--tmp", default=None, help="folder for the store (default a temporary folder)")
     ap.add_argument("--out", default=None, help="default results/benchmarks/dask.json (--quick: results-scratch/)")
     args = ap.parse_args(argv)
     if args.quick:
         args.rows, args.grow, args.chunk = 20_000, [20_000, 40_000, 80_000], 2_000
-    args.repeat = (1 if args.quick else 3) if args.repeat is None else args.repeat
+    args.repeat = (1 if args.quick else 5) if args.repeat is None else args.repeat
     if args.repeat < 1:
         ap.error(f"--repeat must be at least 1, got {args.repeat}")
     args.out = args.out or str(ROOT / ("results-scratch" if args.quick else "results") / "benchmarks" / "dask.json")
     if any(g % args.rows for g in args.grow):
         ap.error("every --grow count must be a multiple of --rows")
-    import dask.array as da
 
     from slics.distributed import connect, open_embeddings
     from slics.utils.io import write_json
@@ -225,10 +254,7 @@ def main(argv=None):
         with connect(workers=max(args.workers), memory_limit="4GiB") as client:
             run_both(model, X[:args.chunk * max(args.workers)], Q)
             for g in args.grow:
-                # separate reads of the store: shared task names would make dask keep every chunk
-                # in memory until its last repetition had used it
-                Xg = da.concatenate([da.from_zarr(str(store), name=f"pool-read-{g}-{r}").rechunk({1: -1})
-                                     for r in range(g // args.rows)])
+                Xg = repeated_store(store, g)
                 with PeakMemory(client) as mem:
                     coding, retrieval = run_both(model, Xg, Q)
                 result["memory"][str(g)] = {"peak_rss_per_worker_bytes": sorted(mem.peaks.values()),
