@@ -114,23 +114,20 @@ def lazy_labels(X):
 
 
 class Repeated:
-    """A raw zarr store's rows repeated to ``n`` rows, read chunk by chunk from its files as
-    :func:`slics.distributed.open_embeddings` reads a store (a larger store, without writing it)."""
+    """A raw zarr store's rows (:func:`slics.distributed.store.raw_chunks`) repeated to ``n`` rows,
+    read chunk by chunk as :func:`slics.distributed.open_embeddings` reads the store (a larger
+    store, without writing it)."""
 
     def __init__(self, store: Path, n: int):
-        import zarr
+        from slics.distributed.store import raw_chunks
 
-        arr = zarr.open_array(str(store), mode="r")
-        self.store, self.meta, self.step = store, arr.metadata, arr.chunks[0]
-        self.rows, self.shape, self.dtype, self.ndim = arr.shape[0], (n, arr.shape[1]), np.dtype(arr.dtype), 2
+        self.rows = raw_chunks(store)
+        self.step, self.dtype, self.ndim, self.shape = self.rows.step, self.rows.dtype, 2, (n, self.rows.shape[1])
 
     def __getitem__(self, index):
-        from slics.distributed.store import _read_raw_chunk
-
-        rows = index[0]
-        i = (rows.start % self.rows) // self.step      # dask asks for whole chunks (fancy=False)
-        return _read_raw_chunk(str(self.store / self.meta.encode_chunk_key((i, 0))), rows.stop - rows.start,
-                               (self.step, self.shape[1]), self.dtype, self.meta.fill_value)[:, index[1]]
+        rows, cols = index                              # whole chunks (fancy=False)
+        start = rows.start % self.rows.shape[0]
+        return self.rows[slice(start, start + rows.stop - rows.start), cols]
 
 
 def repeated_store(store: Path, n: int):

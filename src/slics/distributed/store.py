@@ -70,33 +70,42 @@ def _from_npy(path: Path, what: str, rows: int | None):
 
 
 def _raw_zarr(path: Path, what: str):
-    """The zarr array at ``path`` read straight from its chunk files, when zarr stores them as raw
-    bytes in this machine's byte order (what :func:`save_store` writes by default: zarr 3, no
-    compressor or filter, row chunks spanning every column); else None.
+    """The zarr array at ``path`` as a dask array of its :func:`raw_chunks`, or None when zarr
+    must read it.
 
     One read from the file into the block: through zarr the same 100 MB chunk costs about 3.5x as
     long (0.10 s against 0.03 s from the page cache, measured), which on memory-bound workers is
     most of what does not scale. The reads are a blockwise layer, which dask fuses with the
     blockwise work on the rows (:func:`slics.distributed.blocks.map_rows`).
     """
+    chunks = raw_chunks(path, what)
+    if chunks is None:
+        return None
+    _, da = dask_modules()
+    return da.from_array(chunks, chunks=(chunks.step, chunks.shape[1]), asarray=False, lock=False, fancy=False,
+                         inline_array=True, meta=np.empty((0, 0), chunks.dtype), name=f"zarr-raw-{_token(path)}")
+
+
+def raw_chunks(path, what: str = "embeddings"):
+    """The rows of the zarr array at ``path`` as :class:`RawChunks`, when zarr stores its chunks as
+    raw bytes in this machine's byte order (what :func:`save_store` writes by default: zarr 3, no
+    compressor or filter, row chunks spanning every column, default chunk keys); else None."""
     import zarr
     from zarr.codecs import BytesCodec
 
+    path = Path(path)
     arr = zarr.open_array(str(path), mode="r")
     meta = arr.metadata
     if (meta.zarr_format != 3 or arr.ndim != 2 or arr.compressors or arr.filters or meta.storage_transformers
             or not isinstance(arr.serializer, BytesCodec) or arr.chunks[1] != arr.shape[1]
             or (arr.serializer.endian is not None and arr.serializer.endian.value != sys.byteorder)):
         return None
-    _, da = dask_modules()
     _check_shape(arr.shape, arr.dtype, path, what)
     key = meta.encode_chunk_key((987654321, 0)).replace("987654321", "{}")     # a chunk's file, by row chunk
     last = -(-arr.shape[0] // arr.chunks[0]) - 1
     if any(key.format(i) != meta.encode_chunk_key((i, 0)) for i in (0, last)):
         return None
-    chunks = RawChunks(str(path), arr.shape, arr.chunks[0], np.dtype(arr.dtype).str, meta.fill_value, key)
-    return da.from_array(chunks, chunks=(arr.chunks[0], arr.shape[1]), asarray=False, lock=False, fancy=False,
-                         inline_array=True, meta=np.empty((0, 0), arr.dtype), name=f"zarr-raw-{_token(path)}")
+    return RawChunks(str(path), arr.shape, arr.chunks[0], np.dtype(arr.dtype).str, meta.fill_value, key)
 
 
 def _token(path: Path) -> str:
