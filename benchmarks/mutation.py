@@ -17,7 +17,8 @@ Usage::
 The JSON holds, per module checked, the count of each outcome, the score
 ``killed / (killed + survived + no tests + suspicious)`` (timeouts count as killed, as in
 mutmut), the surviving mutants' names (``mutmut show NAME`` prints one) and the equivalent
-mutants (``EQUIVALENT`` below: each with the reason no test can kill it; not counted).
+mutants (``EQUIVALENT`` in ``mutation_equivalent.py``: each with the reason no test can kill it;
+not counted), with the score counting them as survivors beside it.
 Modules are merged into the existing file, so one module can be rerun alone.
 """
 
@@ -32,76 +33,23 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from mutation_equivalent import EQUIVALENT      # benchmarks/, the script's folder, is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "benchmarks" / "mutation.json"
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
-# Surviving mutants that no test can kill: they change nothing observable. Not counted in the
-# score; the names follow mutmut's numbering of the current sources (recheck after an edit).
-_SHAPE = ("a larger product than the pool block: the kept columns are the same; bitwise the same on this BLAS "
-          "(another BLAS may sum a wider call differently, which tests/test_distributed.py would see)")
-EQUIVALENT = {
-    "slics.core.retrieval.x_cosine_scores__mutmut_38": f"P[s - offset:e + offset]: {_SHAPE}",
-    "slics.core.retrieval.x_cosine_scores__mutmut_41": f"np.zeros((e + s, d)): {_SHAPE}",
-    "slics.core.retrieval.x_select_top__mutmut_9": "k <= n: at k = n the partition's 0th is the minimum, so every column is a candidate, as in the else branch",
-    "slics.core.retrieval.x_select_top__mutmut_16": "np.partition without axis=1: its default is the last axis, which is axis 1",
-    "slics.core.retrieval.x_select_top__mutmut_27": "ones_like(dtype=None): ones of S's dtype are all nonzero too",
-    "slics.core.retrieval.x_select_top__mutmut_29": "ones_like(S) without dtype: as above",
-    "slics.core.alignment.x_rotation_error__mutmut_17":
-        "sqrt(R_true.shape[1]) for sqrt(R_true.shape[0]): the maps are square (p, p)",
-    "slics.core.alignment.x__check_pair__mutmut_4": "check_matrix(dtype=None): astype(None) is float64 too",
-    "slics.core.alignment.x__check_pair__mutmut_6": "check_matrix without a name: the default name is 'X'",
-    "slics.core.alignment.x__check_pair__mutmut_7": "check_matrix without dtype: the default dtype is float64",
-    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_10": "check_matrix(dtype=None): astype(None) is float64 too",
-    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_12": "check_matrix without a name: the default name is 'X'",
-    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_14": "check_matrix without dtype: the default dtype is float64",
-    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_2":
-        "check_is_fitted(self, None): sklearn then looks for any fitted attribute; an unfitted map has none",
-    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_4": "check_is_fitted(self): as above",
-    "slics.core.omp.x_nn_omp__mutmut_56": "active = counts >= 0: a row with count 0 is never in counts > step anyway",
-    "slics.core.omp.x_nn_omp__mutmut_60": "counts.max(initial=None): X has at least one row (checked), so a max exists",
-    "slics.core.omp.x_nn_omp__mutmut_61": "counts.max(initial=1): an extra step with no row breaks at once",
-    "slics.core.omp.x_nn_omp__mutmut_83": "active[...] = None: numpy stores None as False in a boolean array",
-    "slics.core.omp.x_nn_omp__mutmut_85":
-        "rows without gain kept active: their residual is unchanged, so they never gain later (work only)",
-    "slics.core.omp.x_nn_omp__mutmut_96": "NNLS refit without the warm start: the same solution, more iterations",
-    "slics.core.omp.x_nn_omp__mutmut_100": "as above (init omitted)",
-    "slics.core.omp.x_nn_omp__mutmut_101": "warm start W - selected: nnls_batch projects init on the orthant first",
-    "slics.core.omp.x_group_nn_omp__mutmut_57": "as x_nn_omp__mutmut_56 (counts >= 0)",
-    "slics.core.omp.x_group_nn_omp__mutmut_61": "as x_nn_omp__mutmut_60 (initial=None)",
-    "slics.core.omp.x_group_nn_omp__mutmut_62": "as x_nn_omp__mutmut_61 (initial=1)",
-    "slics.core.omp.x_group_nn_omp__mutmut_88": "einsum('IJ,IJ->I'): upper-case subscripts name the same contraction",
-    "slics.core.omp.x_group_nn_omp__mutmut_105": "as above",
-    "slics.core.omp.x_group_nn_omp__mutmut_108":
-        "score >= threshold: differs only at exact equality; a zero residual has threshold 1e-12 * tiny > 0 = score",
-    "slics.core.omp.x_group_nn_omp__mutmut_115": "np.finfo(None) is float64's (with a DeprecationWarning)",
-    "slics.core.omp.x_group_nn_omp__mutmut_116": "as x_nn_omp__mutmut_83 (None stored as False)",
-    "slics.core.omp.x_group_nn_omp__mutmut_118": "as x_nn_omp__mutmut_85 (rows without gain kept active: work only)",
-    "slics.core.omp.x_group_nn_omp__mutmut_130": "as x_nn_omp__mutmut_96 (NNLS refit without the warm start)",
-    "slics.core.omp.x_group_nn_omp__mutmut_134": "as above (init omitted)",
-    "slics.core.omp.x_group_nn_omp__mutmut_135": "as x_nn_omp__mutmut_101 (warm start projected on the orthant)",
-    "slics.core.omp.x_nn_omp__mutmut_14": "check_matrix without a name: the default name is 'X'",
-    "slics.core.omp.x_group_nn_omp__mutmut_14": "as above",
-    "slics.core.splice.x_nonneg_lasso__mutmut_32": "check_matrix without a name: the default name is 'X'",
-    "slics.core.splice.x_nonneg_lasso__mutmut_2":
-        "max_iter default 10,001 for 10,000: only a row needing exactly 10,001 sweeps would tell (rows need far fewer)",
-    "slics.core.splice.xǁSpLiCEǁfit__mutmut_25": "norm < 1e-10 for <= 1e-10: differs only at exact equality",
-    "slics.core.splice.xǁSpLiCEǁtransform__mutmut_2":
-        "check_is_fitted(self, None): sklearn then looks for any fitted attribute; an unfitted SpLiCE has none",
-    "slics.core.splice.xǁSpLiCEǁtransform__mutmut_4": "check_is_fitted(self): as above",
-    "slics.core.splice.xǁSpLiCEǁreconstruct__mutmut_2": "check_is_fitted(self, None): as above",
-    "slics.core.splice.xǁSpLiCEǁreconstruct__mutmut_4": "check_is_fitted(self): as above",
-}
 COUNTED = KILLED | {"survived", "no tests", "suspicious"}
 
 
 def module_outcomes(module: str) -> Counter:
-    """Outcome -> number of mutants of one module, and the survivors' names, from mutmut's records."""
+    """Outcome -> number of mutants of one module, and the names of the survivors and of the mutants
+    no test reached, from mutmut's records."""
     from mutmut.stats import status_by_exit_code
 
     meta = ROOT / "mutants" / "src" / (module.replace(".", "/") + ".py.meta")
     codes = json.loads(meta.read_text())["exit_code_by_key"]
     outcomes = Counter(status_by_exit_code[c] for c in codes.values())
-    survivors = sorted(k for k, c in codes.items() if status_by_exit_code[c] == "survived")
+    survivors = sorted(k for k, c in codes.items() if status_by_exit_code[c] in ("survived", "no tests"))
     return outcomes, survivors
 
 
@@ -195,15 +143,22 @@ def main(argv: list[str]) -> int:
         outcomes = +outcomes
         if equivalent:
             outcomes["equivalent"] = len(equivalent)
+        # the score as if no mutant were equivalent, and how many of them only change the work done
+        strict = score(outcomes - Counter({"equivalent": outcomes["equivalent"]})
+                       + Counter({"survived": outcomes["equivalent"]}))
+        work_only = sum(reason.startswith("work only") for reason in equivalent.values())
         entry = {"outcomes": dict(sorted(outcomes.items())), "score": score(outcomes),
+                 "score_counting_equivalent_as_survived": strict, "equivalent_work_only": work_only,
                  "survivors": [n for n in survivors if n not in equivalent], "equivalent": equivalent,
                  "seconds": round(seconds, 1)}
         if recheck:
             entry["rechecked_with"] = extra_tests
         record["modules"][module] = entry
-        print(f"{module}: score {score(outcomes):.3f}  {dict(outcomes)}")
+        print(f"{module}: score {score(outcomes):.3f} ({strict:.3f} counting the equivalent ones)  {dict(outcomes)}")
     total = sum((Counter(m["outcomes"]) for m in record["modules"].values()), Counter())
-    record["total"] = {"outcomes": dict(sorted(total.items())), "score": score(total)}
+    record["total"] = {"outcomes": dict(sorted(total.items())), "score": score(total),
+                       "score_counting_equivalent_as_survived": score(total - Counter({"equivalent": total["equivalent"]})
+                                                                      + Counter({"survived": total["equivalent"]}))}
     from importlib.metadata import version
 
     record["tool"] = f"mutmut {version('mutmut')}"
