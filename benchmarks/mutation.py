@@ -110,6 +110,11 @@ def _recheck(modules: list[str], extra_tests: list[str]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    unknown = [a for a in argv if a.startswith("-") and a != "--recheck" and not a.startswith("--with=")]
+    if unknown:        # a whole run deletes the last run's mutants: never start one on a mistyped flag
+        print(__doc__.split("Usage::")[1].split("The JSON")[0].rstrip(), file=sys.stderr)
+        print(f"\nunknown option(s) {' '.join(unknown)}: the options are --recheck and --with=TESTS.", file=sys.stderr)
+        return 2
     recheck = "--recheck" in argv
     extra_tests = [a.split("=", 1)[1] for a in argv if a.startswith("--with=")]
     modules = [a for a in argv if not a.startswith("--")] or None
