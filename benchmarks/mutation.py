@@ -41,6 +41,17 @@ KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 COUNTED = KILLED | {"survived", "no tests", "suspicious"}
 
 
+def fork_safe_env(only_changes: bool = False) -> dict:
+    """The environment of the mutant runs. mutmut forks one child per mutant from a warmed-up test
+    process, and GNU OpenMP does not survive a fork once its threads exist: numba's default OpenMP
+    layer kills the child (SIGTERM, which mutmut records as "suspicious"), and scikit-learn's
+    OpenMP k-means (slics.core.pq's codebooks) leaves it waiting on a lock forever, which mutmut
+    records as a timeout, that is, as killed. So numba takes its workqueue layer and OpenMP one
+    thread (no thread pool to inherit); the tests' results do not depend on the thread count."""
+    changes = {"NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER", "workqueue"), "OMP_NUM_THREADS": "1"}
+    return changes if only_changes else {**os.environ, **changes}
+
+
 def module_outcomes(module: str) -> Counter:
     """Outcome -> number of mutants of one module, and the names of the survivors and of the mutants
     no test reached, from mutmut's records."""
@@ -88,7 +99,7 @@ def _recheck(modules: list[str], extra_tests: list[str]) -> None:
     mutants = ROOT / "mutants"
     shutil.copytree(ROOT / "tests", mutants / "tests", dirs_exist_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(mutants / "src"), os.environ.get("PYTHONPATH", "")]),
-           "NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER", "workqueue")}
+           **fork_safe_env(only_changes=True)}
     survivors = {module: module_outcomes(module)[1] for module in modules}
     names = [n for group in survivors.values() for n in group]
     run = subprocess.run([sys.executable, "-c", _RECHECK_RUNNER, json.dumps(names), json.dumps(extra_tests)],
@@ -128,11 +139,7 @@ def main(argv: list[str]) -> int:
     else:
         # mutmut keeps a mutant's result while its function is unchanged, even after the tests change
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)
-        # mutmut forks one child per mutant from a warmed-up test process; numba's default OpenMP
-        # layer kills a forked child (SIGTERM, "fork() called from a process already using GNU
-        # OpenMP"), which mutmut would record as "suspicious". The workqueue layer survives a fork.
-        env = {**os.environ, "NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER", "workqueue")}
-        run = subprocess.run([sys.executable, "-m", "mutmut", "run", *globs], cwd=ROOT, env=env)
+        run = subprocess.run([sys.executable, "-m", "mutmut", "run", *globs], cwd=ROOT, env=fork_safe_env())
         if run.returncode:
             print(f"mutmut run failed (exit {run.returncode}); nothing recorded.", file=sys.stderr)
             return 2
