@@ -190,3 +190,52 @@ _NNLS = {
     "x_nnls_batch__mutmut_248": _WORK + "as above",
 }
 EQUIVALENT.update({_N + name: reason for name, reason in _NNLS.items()})
+
+# ---- slics.core.pq
+_P = "slics.core.pq."
+_THREADS = _WORK + "another number of threads or blocks for the nearest codewords; the result does not depend on them"
+_PQ = {
+    "x__available_cpus__mutmut_1": "the branch for machines without sched_getaffinity (not Linux): never run here",
+    "x__available_cpus__mutmut_2": "as above",
+    "x__gather_sum__mutmut_3": "tables kept in their dtype: the kernel sums into float64 scores, and float32 to float64 is exact",
+    "x__gather_sum__mutmut_5": "as above",
+    "x__gather_sum__mutmut_9": _WORK + "codes kept in their integer type: the same indices, more memory",
+    "x__gather_sum__mutmut_11": _WORK + "as above",
+    "x__gather_sum__mutmut_17": _WORK + "a wider index type than needed: the same indices",
+    "x__gather_sum__mutmut_19": _WORK + "max(K - 1, 1): the same type for every K",
+    "x_decode__mutmut_20": "reshape(-2): NumPy reads any negative size as the one unknown dimension",
+    "x_encode__mutmut_29": "reshape(-2): as above",
+    "x_normalise_tokens__mutmut_37": "reshape(-2): as above",
+    "xǁTokenQuantiserǁfit__mutmut_49": "reshape(-2): as above",
+    "x_normalise_tokens__mutmut_2": "astype(None): split_tokens already returns float64",
+    "x_split_tokens__mutmut_5": "check_matrix without a name: the default name is 'X'",
+    "x_nearest_codeword__mutmut_1": _THREADS,
+    "x_nearest_codeword__mutmut_52": "einsum('KD,KD->K'): upper-case subscripts name the same contraction",
+    "xǁQuantisedPoolǁ__init____mutmut_33": "einsum('KD,KD->K'): as above",
+    "x_nearest_codeword__mutmut_81": _WORK + "blocks starting at every token (step 1): each token's index is computed again, the same",
+    "x_nearest_codeword__mutmut_84": _THREADS,
+    "x_nearest_codeword__mutmut_89": _THREADS,
+    "x_nearest_codeword__mutmut_94": _THREADS,
+    "x_nearest_codeword__mutmut_97": _THREADS + " (BLAS threads)",
+    "x_nearest_codeword__mutmut_98": _THREADS + " (BLAS threads)",
+    "x_nearest_codeword__mutmut_99": _THREADS,
+    "x_nearest_codeword__mutmut_100": _THREADS,
+    "x_nearest_codeword__mutmut_102": _THREADS,
+    "xǁQuantisedPoolǁscores__mutmut_2": _WORK + "another default block of queries; the scores do not depend on it (tested)",
+    "xǁQuantisedPoolǁscores__mutmut_43": _WORK + "blocks starting at every query (step 1): each query scored again, the same",
+    "xǁQuantisedPoolǁscores__mutmut_76": "the divisor of a zero query: its inner products are all 0, so any divisor gives 0",
+    "xǁTokenQuantiserǁfit__mutmut_62": "choice(replace=None): None is false, as False",
+    "xǁTokenQuantiserǁfit__mutmut_87": "n_init omitted: scikit-learn's 'auto' is 1 for k-means++, the default init",
+    "xǁTokenQuantiserǁfit__mutmut_89": _WORK + "compute_labels: the labels are not used (the centres are the same)",
+    "xǁTokenQuantiserǁfit__mutmut_104": _WORK + "as above",
+    "xǁTokenQuantiserǁfit__mutmut_99": "another range for the k-means seed drawn from a Generator: another, equally valid seed "
+                                       "(the contract is a reproducible draw, tests/test_mutants_pq.py)",
+    "xǁTokenQuantiserǁfit__mutmut_100": "as above",
+    "xǁTokenQuantiserǁfit__mutmut_102": "as above",
+    "xǁTokenQuantiserǁfit__mutmut_103": "as above",
+    "xǁTokenQuantiserǁtransform__mutmut_2": "check_is_fitted(self, None): sklearn then looks for any fitted attribute; an unfitted quantiser has none",
+    "xǁTokenQuantiserǁtransform__mutmut_4": "check_is_fitted(self): as above",
+    "xǁTokenQuantiserǁinverse_transform__mutmut_2": "as above",
+    "xǁTokenQuantiserǁinverse_transform__mutmut_4": "as above",
+}
+EQUIVALENT.update({_P + name: reason for name, reason in _PQ.items()})
