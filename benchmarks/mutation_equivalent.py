@@ -239,3 +239,68 @@ _PQ = {
     "xǁTokenQuantiserǁinverse_transform__mutmut_4": "as above",
 }
 EQUIVALENT.update({_P + name: reason for name, reason in _PQ.items()})
+
+# ---- slics.core.sparse_coding: FISTA stops at a tolerance (1e-7 relative change of a chunk's
+# codes), so a change of its momentum or stopping arithmetic moves the codes within that tolerance.
+_S = "slics.core.sparse_coding."
+_FISTA_TOL = "within FISTA's stopping tolerance: "
+_HISTORY = _WORK + "the objective history computed and then dropped"
+_F32 = "a float64 scalar (dtype None) in float32 work: float32 codes, values within float32 rounding of the same iteration"
+_SC = {
+    "x__chunked__mutmut_5": "n < step: a problem of exactly one chunk goes through the loop as one chunk, the same call",
+    "x_chunk_rows__mutmut_5": _WORK + "at least 2 rows a chunk (chunks are far larger)",
+    "x_chunk_rows__mutmut_12": _WORK + "chunks half as large for one concept",
+    "x_fista__mutmut_1": _WORK + "another default iteration cap, never reached at the default tolerance in the tests",
+    "x_fista_from__mutmut_2": _WORK + "as above",
+    "x__fista_rows__mutmut_25": _WORK + "as above",
+    "x_ista__mutmut_60": _HISTORY, "x__ista__mutmut_63": _HISTORY, "x__ista__mutmut_76": _HISTORY,
+    "x__fista__mutmut_27": _HISTORY, "x_fista_from__mutmut_82": _HISTORY, "x__fista_rows__mutmut_27": _HISTORY,
+    "x_ista__mutmut_81": "return_history=None: false, as False", "x_fista_from__mutmut_65": "as above",
+    "x__fista_rows__mutmut_7": "as above",
+    "x_ista__mutmut_44": "the warning's stack level: mutmut's trampoline adds a frame, so no test in the mutation run "
+                         "can see where a warning points", "x_ista__mutmut_47": "as above",
+    "x_ista__mutmut_67": _F32,
+    "x_ista__mutmut_82": _F32, "x__ista__mutmut_4": _F32, "x__ista__mutmut_53": _F32,
+    "x_fista__mutmut_56": _F32, "x_fista_from__mutmut_66": _F32,
+    "x_fista_from__mutmut_7": _F32, "x__fista_rows__mutmut_8": _F32,
+    "x__fista__mutmut_21": _F32, "x__fista__mutmut_112": _F32,
+    "x__fista__mutmut_8": "W0 already has the working dtype (checked by fista_from; lasso passes codes of its dtype)",
+    "x__fista__mutmut_10": "as above",
+    "x_fista_from__mutmut_20": "W0 checked as float64 instead of the working dtype: _fista copies it into the working dtype",
+    "x_fista_from__mutmut_24": "as above",
+    "x__fista__mutmut_71": _WORK + "a new array for the step instead of the scratch buffer",
+    "x__fista__mutmut_74": _WORK + "as above",
+    "x__fista__mutmut_83": "einsum('IJ,IJ->I'): upper-case subscripts name the same contraction",
+    "x__fista__mutmut_92": "as above", "x__fista__mutmut_130": "as above", "x__fista__mutmut_140": "as above",
+    "x__ista__mutmut_36": "einsum('IJ,IJ->'): as above",
+    "x__fista__mutmut_84": _FISTA_TOL + "a restart also at exact equality (>=)",
+    "x__fista__mutmut_115": _FISTA_TOL + "a smaller momentum ((t - 2) / t_new): the same minimiser, reached otherwise",
+    "x__fista__mutmut_119": "tol >= 0: at tol = 0 the check stops only where the codes no longer change, a fixed point",
+    "x__fista__mutmut_142": _FISTA_TOL + "< for <=",
+    "x__fista__mutmut_143": _FISTA_TOL + "the change compared with tol / size: another stopping point",
+    "x__fista__mutmut_148": _FISTA_TOL + "a floor of 1 on the code norm: an absolute test below norm 1",
+    "x__fista_rows__mutmut_11": _WORK + "the lasso's warm start dropped: FISTA from zero, the same minimiser",
+    "x_fista_from__mutmut_49": _WORK + _FISTA_TOL + "chunks starting at every row, re-solved from the same start",
+    "x_fista_from__mutmut_53": _WORK + _FISTA_TOL + "earlier rows solved again with a later chunk",
+    "x_fista_from__mutmut_54": _WORK + _FISTA_TOL + "later rows solved with an earlier chunk, then again",
+    "x_fista_from__mutmut_55": _WORK + _FISTA_TOL + "as x_fista_from__mutmut_53",
+    "x__gram_product__mutmut_2": _WORK + "the other evaluation order of W A^T A: the same product up to rounding",
+    "x__gram_product__mutmut_3": _WORK + "as above", "x__gram_product__mutmut_4": _WORK + "as above",
+    "x__ista__mutmut_10": _WORK + "the rows whose zero code is optimal from the start are iterated too (their codes stay 0)",
+    "x__ista__mutmut_12": _WORK + "as above", "x__ista__mutmut_17": _WORK + "as above",
+    "x__ista__mutmut_19": _WORK + "as above", "x__ista__mutmut_23": "n_iter >= 0: with no iteration the split changes nothing",
+    "x__ista__mutmut_24": _WORK + "no split at one iteration",
+    "x__prepare__mutmut_14": "always D^T D: its largest eigenvalue is D D^T's", "x__prepare__mutmut_15": "as above",
+    "x__prepare__mutmut_17": "D D^T computed instead of the passed G = D D^T (the callers pass that Gram matrix)",
+    "x__prepare__mutmut_25": "eigvalsh of an empty Gram matrix: a checked D has at least one atom and one column",
+    "x__prepare__mutmut_32": "as above (the branch for an empty Gram matrix is never taken)",
+    "x__prepare__mutmut_44": _WORK + "the passed G used for the product in fewer cases: the same product, in the other order",
+    "x__prepare__mutmut_45": _WORK + "in more cases", "x__prepare__mutmut_46": _WORK + "at equality",
+    "x__prepare__mutmut_49": "G kept in its storage dtype: matmul converts it exactly, the same product",
+    "x__prepare__mutmut_51": "as above",
+    "x_center_and_normalise__mutmut_5": "check_matrix without a name: the default name is 'X'",
+    "x_soft_threshold__mutmut_15": "check_real_array without a name: as above",
+    "x_soft_threshold__mutmut_19": "integers left unconverted: X - t with a float t is float64 anyway",
+    "x_soft_threshold__mutmut_24": "astype(None) is float64, as asked",
+}
+EQUIVALENT.update({_S + name: reason for name, reason in _SC.items()})
