@@ -46,9 +46,12 @@ def fork_safe_env(only_changes: bool = False) -> dict:
     process, and GNU OpenMP does not survive a fork once its threads exist: numba's default OpenMP
     layer kills the child (SIGTERM, which mutmut records as "suspicious"), and scikit-learn's
     OpenMP k-means (slics.core.pq's codebooks) leaves it waiting on a lock forever, which mutmut
-    records as a timeout, that is, as killed. So numba takes its workqueue layer and OpenMP one
-    thread (no thread pool to inherit); the tests' results do not depend on the thread count."""
-    changes = {"NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER", "workqueue"), "OMP_NUM_THREADS": "1"}
+    records as a timeout, that is, as killed; so does dask's threaded scheduler, whose pool the
+    parent created (a mutant computing a dask array in memory hung for minutes). So numba takes
+    its workqueue layer, OpenMP one thread (no thread pool to inherit) and dask its synchronous
+    scheduler; the tests' results do not depend on either."""
+    changes = {"NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER", "workqueue"), "OMP_NUM_THREADS": "1",
+               "DASK_SCHEDULER": "synchronous"}
     return changes if only_changes else {**os.environ, **changes}
 
 
