@@ -304,3 +304,54 @@ _SC = {
     "x_soft_threshold__mutmut_24": "astype(None) is float64, as asked",
 }
 EQUIVALENT.update({_S + name: reason for name, reason in _SC.items()})
+
+# ---- slics.core.lasso: every row is certified by its duality gap, so a worse start, another
+# method for the bulk or another evaluation order changes the work, not the certified codes.
+_L = "slics.core.lasso."
+_PRELOAD = _WORK + "the compiled kernel's load before the pilot is timed (the timing's fairness, not a result)"
+_LASSO = {
+    **{f"x__auto__mutmut_{i}": _PRELOAD for i in range(29, 71)},
+    "x__auto__mutmut_72": "slice(None, p) is slice(0, p)", "x__auto__mutmut_74": "slice(p) is slice(0, p)",
+    "x__auto__mutmut_90": "positive=None (false): the pilot runs only for the signed lasso, where positive is False",
+    "x__auto__mutmut_165": "as above", "x__auto__mutmut_203": "as above",
+    "x__auto__mutmut_117": "< for <=: differs only when the set-up model equals cd's pilot time exactly",
+    "x__auto__mutmut_188": "<= for <: differs only at equal pilot times",
+    "x__auto__mutmut_124": _WORK + "the FISTA set-up without the passed G: the same gradient product in the other order",
+    "x__auto__mutmut_133": _F32,
+    "x__auto__mutmut_142": _WORK + "the pilot's FISTA from zero instead of the warm start",
+    "x__check_inputs__mutmut_12": _F32.replace("a float64 scalar (dtype None)", "float64 inputs"),
+    "x__check_inputs__mutmut_23": _F32.replace("a float64 scalar (dtype None)", "float64 inputs"),
+    "x__check_inputs__mutmut_42": "np.array(dtype=None) of a matrix already checked into the working dtype",
+    "x__check_inputs__mutmut_50": "init checked as float64, then converted to the working dtype by np.array",
+    "x__check_inputs__mutmut_54": "as above",
+    "x__check_inputs__mutmut_65": _WORK + "a non-negative lasso's negative warm start not clipped: the kernel projects it",
+    "x__check_inputs__mutmut_69": _WORK + "a warm start clipped at 1 instead of 0: another feasible start",
+    "x_lasso__mutmut_75": _WORK + "as x__check_inputs__mutmut_65 (positive=None)",
+    "x_lasso__mutmut_95": _WORK + "the pilot's FISTA from zero although init was given",
+    "x_lasso__mutmut_107": _WORK + "as above, inverted",
+    "x_lasso__mutmut_69": _WORK + "a dask array's blocks take method 'auto' instead of the caller's: each row certified to tol either way",
+    "x_lasso__mutmut_114": "_prepare(D, None): D already has the working dtype",
+    "x_lasso__mutmut_118": _WORK + "as x__auto__mutmut_124",
+    "x_lasso_path__mutmut_55": _WORK + "another Gram time in the set-up model: when FISTA's set-up is skipped",
+    "x_lasso_path__mutmut_60": _WORK + "warm starts from the smaller lam up instead of down",
+    "x_lasso_path__mutmut_71": _WORK + "the pilot's FISTA from zero instead of the previous lam's codes",
+    "x_lasso_path__mutmut_83": _WORK + "as above",
+    "x__finish__mutmut_1": "the default method name: every caller passes the method used",
+    "x__finish__mutmut_2": "as above",
+    "x__finish__mutmut_4": "< for <=: differs only for a gap exactly at tol",
+    "x__finish__mutmut_11": "the warning's stack level: mutmut's trampoline adds a frame (as x_ista__mutmut_44)",
+    "x__finish__mutmut_14": "as above",
+    "x__solve__mutmut_15": _WORK + "at least 2 rows a chunk (chunks are far larger)",
+    "x__solve__mutmut_38": _WORK + "FISTA from zero instead of the current codes",
+    "x__solve__mutmut_48": _WORK + "as above", "x__solve__mutmut_41": _F32,
+    "x__solve__mutmut_55": _F32.replace("a float64 scalar (dtype None)", "||x||^2 summed in float32 for float32 rows"),
+    "x__solve__mutmut_59": _F32.replace("a float64 scalar (dtype None)", "||x||^2 summed in float32 for float32 rows"),
+    "x__solve__mutmut_61": "einsum('IJ,IJ->I'): upper-case subscripts name the same contraction",
+    "x_duality_gap__mutmut_65": "as above", "x_duality_gap__mutmut_84": "as above",
+    "x_duality_gap__mutmut_14": "check_matrix without a name: the default name is 'X'",
+    "x_duality_gap__mutmut_56": "np.finfo(None) is float64's",
+    "x_duality_gap__mutmut_101": "primal >= 0: a zero primal means x = 0 and w = 0, whose dual is 0 too, so the gap is 0 either way",
+    "x_duality_gap__mutmut_111": "as above: the outer where keeps 0 for a zero primal",
+    "x__working_dtype__mutmut_10": "np.dtype(None) is float64",
+}
+EQUIVALENT.update({_L + name: reason for name, reason in _LASSO.items()})
