@@ -320,3 +320,13 @@ def test_the_fista_set_up_time_model():
 
     assert _setup_seconds(np.zeros((1000, 400)), 1.0) == pytest.approx(0.4 * (1 + 20 * 400 / 1000))
     assert _setup_seconds(np.zeros((300, 500), np.float32), 2.0) == pytest.approx(2.0 * (2 + 20 * 300 / 500))
+
+
+def test_a_row_converges_exactly_when_its_gap_is_at_most_tol():
+    """Gaps just below, at and just above tol (a hand-made mutant, ``gaps <= 10 * tol``, had survived)."""
+    from slics.core.lasso import _finish
+
+    gaps = np.array([0.5e-6, 1e-6, 2e-6, 9e-6])
+    with pytest.warns(ConvergenceWarning, match=r"^lasso \(lam=0\.1\): 2 of 4 rows did not reach"):
+        W, info = _finish(np.zeros((4, 2)), gaps, np.ones(4, np.int64), 1e-6, 0.1, True)
+    np.testing.assert_array_equal(info["converged"], [True, True, False, False])
