@@ -72,6 +72,11 @@ def score(outcomes: Counter) -> float | None:
     return sum(n for o, n in outcomes.items() if o in KILLED) / counted if counted else None
 
 
+def strict_score(outcomes: Counter) -> float | None:
+    """The score as if no mutant were equivalent (the listed ones counted as survivors)."""
+    return score(outcomes - Counter({"equivalent": outcomes["equivalent"]}) + Counter({"survived": outcomes["equivalent"]}))
+
+
 def write_record(record: dict) -> None:
     """Write ``record`` to ``OUT`` atomically (shared with ``mutation_kernels.py``)."""
     OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -158,9 +163,7 @@ def main(argv: list[str]) -> int:
         outcomes = +outcomes
         if equivalent:
             outcomes["equivalent"] = len(equivalent)
-        # the score as if no mutant were equivalent, and how many of them only change the work done
-        strict = score(outcomes - Counter({"equivalent": outcomes["equivalent"]})
-                       + Counter({"survived": outcomes["equivalent"]}))
+        strict = strict_score(outcomes)
         work_only = sum(reason.startswith("work only") for reason in equivalent.values())
         entry = {"outcomes": dict(sorted(outcomes.items())), "score": score(outcomes),
                  "score_counting_equivalent_as_survived": strict, "equivalent_work_only": work_only,
@@ -172,8 +175,7 @@ def main(argv: list[str]) -> int:
         print(f"{module}: score {score(outcomes):.3f} ({strict:.3f} counting the equivalent ones)  {dict(outcomes)}")
     total = sum((Counter(m["outcomes"]) for m in record["modules"].values()), Counter())
     record["total"] = {"outcomes": dict(sorted(total.items())), "score": score(total),
-                       "score_counting_equivalent_as_survived": score(total - Counter({"equivalent": total["equivalent"]})
-                                                                      + Counter({"survived": total["equivalent"]}))}
+                       "score_counting_equivalent_as_survived": strict_score(total)}
     from importlib.metadata import version
 
     record["tool"] = f"mutmut {version('mutmut')}"
