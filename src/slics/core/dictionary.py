@@ -54,7 +54,6 @@ from ._ksvd import ksvd_step
 from .nnls import nnls_batch
 
 UPDATES = ("ksvd", "bcd", "power")
-_LAST_STEPS = [0]   # Lanczos passes of the last compiled atom step (for profiling)
 _KSVD_TOL = 1e-9    # Ritz residual of the compiled K-SVD atom solver (relative to sigma^2)
 _SCALE_RANGE = (1e-60, 1e60)   # accepted ||X||_F of a fit: the atom step squares energies (see _check_scale)
 
@@ -206,9 +205,8 @@ def _atom_step(D, W, E, Y, K, update, monotone, compiled=True):
         idx = np.flatnonzero(Yb.T.ravel()) % Yb.shape[0]         # rows of concept 0, then 1, ...
         ptr = np.r_[0, np.cumsum(Yb.sum(axis=0))].astype(np.int64)
         with single_thread_blas():
-            rejected, steps = ksvd_step(E, W, D, ptr, idx.astype(np.int64), int(K), bool(monotone), _KSVD_TOL,
+            rejected, _ = ksvd_step(E, W, D, ptr, idx.astype(np.int64), int(K), bool(monotone), _KSVD_TOL,
                                         np.array(_jitter(E.shape[1])))
-        _LAST_STEPS[0] = steps
         return int(rejected)
     rejected = 0
     ger = scipy.linalg.blas.get_blas_funcs("ger", (E,))
