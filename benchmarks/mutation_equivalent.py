@@ -355,3 +355,99 @@ _LASSO = {
     "x__working_dtype__mutmut_10": "np.dtype(None) is float64",
 }
 EQUIVALENT.update({_L + name: reason for name, reason in _LASSO.items()})
+
+# ---- slics.core.dictionary: the Lanczos solver reorthogonalises fully, so its three-term
+# recurrence and its invariant-subspace exits only repeat what the full reorthogonalisation and
+# the residual test already do; the fit's warm starts and output buffers change the work.
+_DI = "slics.core.dictionary."
+_UPPER = "einsum with upper-case subscripts: the same contraction"
+_STACK = "the warning's stack level: mutmut's trampoline adds a frame (as x_ista__mutmut_44)"
+_CATEGORY = "warnings.warn's default category is UserWarning"
+_FITTED = "check_is_fitted(self, None or nothing): sklearn then looks for any fitted attribute; an unfitted SLiCS has none"
+_NAME = "check_matrix without a name: the default name is 'X'"
+_COLS = ("X's width left to nnls_batch: it checks X against the dictionary with the same helper and message, "
+         "before anything is changed")
+_REORTH = "the full reorthogonalisation below removes every component along the previous vectors anyway"
+_DICTIONARY = {
+    "x_top_singular_pair__mutmut_2": _WORK + "a cap of 201 Lanczos steps instead of 200",
+    "x_top_singular_pair__mutmut_12": "svd(full_matrices=None): only the first row of Vt is used, the same either way",
+    "x_top_singular_pair__mutmut_14": "as above (full matrices)", "x_top_singular_pair__mutmut_15": "as above",
+    "x_top_singular_pair__mutmut_32": _UPPER,
+    "x_top_singular_pair__mutmut_38": "np.eye(d)[0] is np.eye(1, d)[0]", "x_top_singular_pair__mutmut_40": "as above",
+    "x_top_singular_pair__mutmut_59": "one more row of V, never read",
+    "x_top_singular_pair__mutmut_71": "the three-term recurrence's sign: " + _REORTH,
+    "x_top_singular_pair__mutmut_74": "the recurrence's coefficient: " + _REORTH,
+    "x_top_singular_pair__mutmut_78": ("the reorthogonalisation's sign: after the recurrence u is orthogonal to the "
+                                       "previous vectors up to rounding, so adding that rounding back changes only rounding"),
+    "x_top_singular_pair__mutmut_83": ("u / alpha when alpha is exactly 0: the exit test of the same step (alpha <= "
+                                       "tol sigma) then returns, and the estimate is built from V, not from U"),
+    "x_top_singular_pair__mutmut_85": "as above", "x_top_singular_pair__mutmut_87": "as above (U[i] = 1 is not used either)",
+    "x_top_singular_pair__mutmut_119": "est times its norm: est is V's combination with a unit vector, of norm 1 up to rounding",
+    "x_top_singular_pair__mutmut_122": ("the alpha exit only with the beta one: differs only when alpha <= tol sigma < "
+                                        "beta, where the Krylov space is invariant to within tol sigma; the mutant then "
+                                        "steps on until the residual test holds: both pairs meet the tolerance"),
+    "x_top_singular_pair__mutmut_127": "< for <=: differs only when the residual equals tol sigma exactly",
+    "x_top_singular_pair__mutmut_129": "as above (alpha)", "x_top_singular_pair__mutmut_131": "as above (beta)",
+    "x__bidiag__mutmut_3": "k >= 1: for k = 1 the superdiagonal assignment is empty",
+    "x__atom_step__mutmut_16": "np.asarray(Y) without bool: every caller passes check_labels' boolean Y",
+    "x__atom_step__mutmut_18": "as above",
+    "x__atom_step__mutmut_61": ("get_blas_funcs('ger') without E: its default is float64's dger, and E is float64 in "
+                                "every caller (fit and partial_fit check X into float64)"),
+    "x__atom_step__mutmut_72": _WORK + "the concept's coefficients copied with the later concepts' columns, written back unchanged",
+    "x__atom_step__mutmut_78": _WORK + "as above (the next concept's columns)",
+    "x__atom_step__mutmut_82": _WORK + "a concept with no active coefficient no longer skipped: each of its atoms is",
+    "x__atom_step__mutmut_109": _WORK + "np.take's default mode 'raise' (a buffered copy) for 'clip': the indices are valid",
+    "x__atom_step__mutmut_114": _WORK + "as above",
+    "x__atom_step__mutmut_163": "<= for <: differs only when an update leaves the energy exactly as it was",
+    "x__new_atom__mutmut_39": _WORK + "a cap of 101 power iterations instead of 100",
+    "x__new_atom__mutmut_53": _WORK + "the power method run to its cap past convergence: the fixed point moves by less "
+                                      "than 1e-9 a step",
+    "x__new_atom__mutmut_55": _WORK + "as above (never converged)",
+    "x__new_atom__mutmut_56": "< for <=: differs only at a step of exactly 1e-9",
+    "x__check_scale__mutmut_10": _UPPER,
+    "x__check_scale__mutmut_34": ("'overflows' from amax >= 1: a norm above 1e60 needs an entry above 1 and one below "
+                                  "1e-60 every entry below 1, so amax is never in [1, 2]"),
+    "x__check_scale__mutmut_35": "as above (amax > 2)",
+    "x__labelled_rows__mutmut_12": _CATEGORY, "x__labelled_rows__mutmut_15": _CATEGORY,
+    "x__labelled_rows__mutmut_16": _STACK, "x__labelled_rows__mutmut_18": _STACK,
+    "xǁSLiCSǁ_initialise__mutmut_20": ("the Gram matrix's eigenvectors when m = d instead of the SVD: the same "
+                                       "singular vectors, up to rounding"),
+    "xǁSLiCSǁ_initialise__mutmut_34": "svd(full_matrices=None): the first r rows of Vt are the same either way",
+    "xǁSLiCSǁ_initialise__mutmut_36": "as above", "xǁSLiCSǁ_initialise__mutmut_37": "as above",
+    "xǁSLiCSǁ_initialise__mutmut_40": "dividing by a sign of +1 or -1 is multiplying by it",
+    "xǁSLiCSǁ_initialise__mutmut_48": _CATEGORY, "xǁSLiCSǁ_initialise__mutmut_51": _CATEGORY,
+    "xǁSLiCSǁ_initialise__mutmut_52": _STACK, "xǁSLiCSǁ_initialise__mutmut_54": _STACK,
+    "xǁSLiCSǁ_check_XY__mutmut_2": _FITTED, "xǁSLiCSǁ_check_XY__mutmut_4": _FITTED,
+    "xǁSLiCSǁ_check_XY__mutmut_10": _COLS, "xǁSLiCSǁ_check_XY__mutmut_14": _COLS,
+    "xǁSLiCSǁ_check_XY__mutmut_11": _WORK + "float32 X converted to float64 here rather than in nnls_batch",
+    "xǁSLiCSǁ_check_XY__mutmut_15": _WORK + "as above", "xǁSLiCSǁ_check_XY__mutmut_13": _NAME,
+    "xǁSLiCSǁ_on_blocks__mutmut_2": _FITTED, "xǁSLiCSǁ_on_blocks__mutmut_4": _FITTED,
+    "xǁSLiCSǁproject__mutmut_2": _FITTED, "xǁSLiCSǁproject__mutmut_4": _FITTED,
+    "xǁSLiCSǁproject__mutmut_28": _COLS, "xǁSLiCSǁproject__mutmut_31": _COLS, "xǁSLiCSǁproject__mutmut_30": _NAME,
+    "xǁSLiCSǁproject__mutmut_52": _UPPER,
+    "xǁSLiCSǁcomponents__mutmut_1": (_WORK + "a dask X through transform's lazy path and dask's einsum: the same lazy "
+                                     "result by another graph"),
+    "xǁSLiCSǁcomponents__mutmut_24": _UPPER,
+    "xǁSLiCSǁcomponents__mutmut_32": "reshape(-2, ...): numpy reads any negative size as the one to infer",
+    "xǁSLiCSǁcomponents__mutmut_40": "as above",
+    "xǁSLiCSǁfit__mutmut_9": _NAME,
+    "xǁSLiCSǁfit__mutmut_69": _UPPER, "xǁSLiCSǁfit__mutmut_160": _UPPER,
+    "xǁSLiCSǁfit__mutmut_120": _WORK + "a batch's NNLS from zero instead of its last pass (the same solution)",
+    "xǁSLiCSǁfit__mutmut_125": _WORK + "as above",
+    "xǁSLiCSǁfit__mutmut_132": _WORK + "the epoch's NNLS from zero instead of the last coefficients",
+    "xǁSLiCSǁfit__mutmut_138": _WORK + "as above",
+    "xǁSLiCSǁfit__mutmut_133": _WORK + "the warm start copied instead of overwritten (memory)",
+    "xǁSLiCSǁfit__mutmut_139": _WORK + "as above", "xǁSLiCSǁfit__mutmut_140": _WORK + "as above",
+    "xǁSLiCSǁfit__mutmut_145": _WORK + "a new residual array instead of the old one (memory)",
+    "xǁSLiCSǁfit__mutmut_149": _WORK + "as above",
+    "xǁSLiCSǁ_batch_step__mutmut_6": _WORK + "as xǁSLiCSǁfit__mutmut_120",
+    "xǁSLiCSǁ_batch_step__mutmut_12": _WORK + "as above",
+    "xǁSLiCSǁ_batch_step__mutmut_7": _WORK + "as xǁSLiCSǁfit__mutmut_133",
+    "xǁSLiCSǁ_batch_step__mutmut_13": _WORK + "as above",
+    "xǁSLiCSǁ_batch_step__mutmut_14": _WORK + "as above (a copy when a warm start is given, none without: nothing to copy)",
+    "xǁSLiCSǁpartial_fit__mutmut_23": _COLS, "xǁSLiCSǁpartial_fit__mutmut_26": _COLS,
+    "xǁSLiCSǁpartial_fit__mutmut_29": _COLS, "xǁSLiCSǁpartial_fit__mutmut_25": _NAME,
+    "xǁSLiCSǁpartial_fit__mutmut_68": "order='c': numpy reads the order's letter in either case",
+    "xǁSLiCSǁpartial_fit__mutmut_124": _UPPER,
+}
+EQUIVALENT.update({_DI + name: reason for name, reason in _DICTIONARY.items()})
