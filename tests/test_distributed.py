@@ -15,6 +15,7 @@ product at any shard sizes.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -101,6 +102,14 @@ def test_estimators_and_solvers_on_workers_equal_in_memory(client, data):
         got = lz.compute()
         assert got.shape == mem.shape and got.dtype == mem.dtype, name
         assert np.array_equal(got, mem), f"{name}: differs by {np.abs(got - mem).max():.3g}"
+
+
+def test_per_row_arguments_of_the_wrong_length_are_named(data):
+    X, Y, model = data
+    with pytest.raises(ValueError, match=re.escape("support has 10 rows but X has 1500; they must describe")):
+        nnls_batch(model.dictionary_, lazy(X), np.ones((10, model.dictionary_.shape[0]), bool))
+    with pytest.raises(ValueError, match=re.escape("Y has 10 rows but X has 1500; they must describe")):
+        model.components(lazy(X), Y[:10])
 
 
 def test_unaligned_blocks_differ_at_most_in_the_last_bits(client, data):

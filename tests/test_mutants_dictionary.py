@@ -190,6 +190,8 @@ def test_dask_input_is_checked_like_an_array(small, synchronous):
     model = SLiCS(2, n_iter=0).fit(X, Y)
     with pytest.raises(ValueError, match=re.escape("Y has 2 concepts but the model was fitted with 3.")):
         model.components(da.from_array(X), Y[:, :2])
+    with pytest.raises(ValueError, match=re.escape("Y has 20 rows but X has 240; they must describe the same")):
+        model.transform(da.from_array(X, chunks=(100, -1)), Y[:20])
     with pytest.raises(ValueError, match="^" + re.escape("concept must be an integer in [0, 3), got 3.")):
         model.project(da.from_array(X), 3)
 

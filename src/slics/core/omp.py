@@ -48,7 +48,8 @@ def nn_omp(D, X, n_nonzero, *, return_selection: bool = False):
     X : array of shape (n, d)
         Signals, one per row.
     n_nonzero : int or array of shape (n,)
-        Atoms to select per row (at most ``m``).
+        Atoms to select per row; a count above ``m`` selects at most ``m`` (the pursuit also stops
+        early on a row whose residual no atom reduces).
     return_selection : bool, default False
         Also return the boolean (n, m) mask of selected atoms.
 
@@ -100,7 +101,7 @@ def group_nn_omp(D, groups, X, n_groups, *, return_selection: bool = False):
     X : array of shape (n, d)
         Signals, one per row.
     n_groups : int or array of shape (n,)
-        Groups to select per row (at most the number of groups).
+        Groups to select per row; a count above the number of groups selects at most all of them.
     return_selection : bool, default False
         Also return the boolean (n, n_unique_groups) mask of selected groups.
 

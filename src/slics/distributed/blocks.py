@@ -74,7 +74,7 @@ def align_rows(A, chunks: tuple, name: str):
     return A.rechunk(chunking) if is_dask_array(A) else da.from_array(A, chunks=chunking)
 
 
-def map_rows(func, X, *per_row, shared=None, tail=(), dtype=np.float64, name: str = "X"):
+def map_rows(func, X, *per_row, shared=None, tail=(), dtype=np.float64, name: str = "X", row_names=()):
     """Lazy ``func(X_block, *per_row_blocks, shared)`` over the row blocks of ``X``.
 
     Parameters
@@ -90,6 +90,10 @@ def map_rows(func, X, *per_row, shared=None, tail=(), dtype=np.float64, name: st
     tail : tuple of int
         Trailing shape of each result block.
     dtype : dtype of the result.
+    name : str, default "X"
+        The name ``X`` goes by in error messages.
+    row_names : tuple of str
+        The names of the ``per_row`` arguments in error messages (the caller's, e.g. ``"Y"``).
 
     Returns
     -------
@@ -97,8 +101,9 @@ def map_rows(func, X, *per_row, shared=None, tail=(), dtype=np.float64, name: st
     """
     _, da = dask_modules()
     X = rows_chunked(X, name)
-    others = [align_rows(A, X.chunks[0], f"argument {i + 2} of {getattr(func, '__name__', 'func')}")
-              for i, A in enumerate(per_row)]
+    names = (*row_names, *(f"argument {i + 2} of {getattr(func, '__name__', 'func')}"
+                           for i in range(len(row_names), len(per_row))))
+    others = [align_rows(A, X.chunks[0], label) for A, label in zip(per_row, names)]
     # One blockwise layer, the rows' index i and the columns' index j shared by every argument
     # (no contracted index): dask then fuses it with a blockwise source, such as a store's reads,
     # so that a block is read by the task that codes it and never travels between workers (as a

@@ -72,7 +72,8 @@ def components(args, model) -> int:
     X = _rows(args, args.embeddings, "embeddings", model)
     Y = _labels(args, model, X.shape[0])
     with connect(args.scheduler, workers=args.workers):
-        comps = map_rows(_components_block, X, Y, shared=model, tail=(model.n_concepts_, model.n_features_in_))
+        comps = map_rows(_components_block, X, Y, shared=model, tail=(model.n_concepts_, model.n_features_in_),
+                         row_names=("Y",))
         save_store(comps, out)
     _say(f"wrote {out}: components of shape {comps.shape} (rows, concepts, features) in {len(X.chunks[0])} chunks")
     return 0

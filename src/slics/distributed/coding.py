@@ -29,7 +29,7 @@ def _nnls_block(X, support, shared):
 def nnls_rows(D, X, support=None, **options):
     """:func:`slics.nnls_batch` of a dask ``X`` (``D`` checked by the caller); lazy (n, m)."""
     check_columns(X, D.shape[1])
-    return map_rows(_nnls_block, X, support, shared=(D, options), tail=(D.shape[0],))
+    return map_rows(_nnls_block, X, support, shared=(D, options), tail=(D.shape[0],), row_names=("support",))
 
 
 def _lasso_block(X, shared):
@@ -56,7 +56,7 @@ def _method_block(X, Y, shared):
 
 def model_rows(model, method: str, X, Y=None, *extra, tail=(), dtype=np.float64):
     """``model.method(X_block[, Y_block], *extra)`` over the row blocks of a dask ``X``; lazy."""
-    return map_rows(_method_block, X, Y, shared=(model, method, extra), tail=tail, dtype=dtype)
+    return map_rows(_method_block, X, Y, shared=(model, method, extra), tail=tail, dtype=dtype, row_names=("Y",))
 
 
 def slics_rows(model, method: str, X, Y=None, *extra):
