@@ -451,3 +451,37 @@ _DICTIONARY = {
     "xǁSLiCSǁpartial_fit__mutmut_124": _UPPER,
 }
 EQUIVALENT.update({_DI + name: reason for name, reason in _DICTIONARY.items()})
+
+# ---- slics.core.normalise, alignment, zero_shot, objectives (re-measured with the fork-safe runs)
+_NO = "slics.core.normalise.x_normalise_rows__mutmut_"
+_BLOCKS = "the blocked path and the formula give the same bits (each row is summed alone)"
+EQUIVALENT.update({
+    _NO + "5": "check_real_array without a name: the default name is 'X'",
+    _NO + "13": "check_float_dtype without a name: the default name is 'dtype'",
+    _NO + "21": _WORK + "rows <= 256 judged by the width instead: " + _BLOCKS,
+    _NO + "22": _WORK + "exactly 256 rows through the blocks: " + _BLOCKS,
+    _NO + "28": _WORK + "astype(copy=None or True): a copy where the same dtype could be returned as is",
+    _NO + "30": _WORK + "as above", _NO + "31": _WORK + "as above",
+    _NO + "40": "the output dtype read from two rows instead of one: the same dtype",
+    _NO + "59": _WORK + "a block starting at every row: each block recopies its rows from X before normalising",
+    _NO + "69": "copyto's default casting 'same_kind': X is real and the output float, which same_kind allows",
+    _NO + "87": _WORK + "the row sums in a new array, then square-rooted into the buffer",
+    _NO + "91": _WORK + "as above",
+    _NO + "92": "axis=+1 for -1: the blocked path only takes 2-D arrays",
+    _NO + "98": "a zero row divided by 2 instead of 1: it stays zero",
+    "slics.core.normalise.x__unit_rows__mutmut_20": "as above",
+    "slics.core.alignment.x__check_pair__mutmut_13": "check_matrix(dtype=None): astype(None) is float64 too",
+    "slics.core.alignment.x__check_pair__mutmut_16": "check_matrix without dtype: the default dtype is float64",
+    "slics.core.alignment.x_rotation_error__mutmut_3": ("one map left unconverted: the other is float64, so their "
+                                                        "difference is float64 for any numeric map"),
+    "slics.core.alignment.x_rotation_error__mutmut_5": "as above", "slics.core.alignment.x_rotation_error__mutmut_7": "as above",
+    "slics.core.alignment.x_rotation_error__mutmut_9": "as above",
+    "slics.core.zero_shot.x_zero_shot_accuracy__mutmut_16": ("np.issubdtype(None, floating): None reads as float64, so "
+                                                             "the integrality check also runs on integer labels, which pass it"),
+    "slics.core.zero_shot.x_zero_shot_accuracy__mutmut_30": ("integral float labels kept as float64: compared with the "
+                                                             "integer predictions, the same equalities"),
+    "slics.core.zero_shot.x_zero_shot_pseudo_labels__mutmut_43": "argsort's default axis is the last, axis 1",
+    "slics.core.zero_shot.x_zero_shot_pseudo_labels__mutmut_48": "numpy reads the sort kind's name in either case",
+    "slics.core.objectives.x_lasso_objective__mutmut_13": "check_matrix without a name: the default name is 'X'",
+    "slics.core.objectives.x_lasso_objective__mutmut_54": "einsum with upper-case subscripts: the same contraction",
+})

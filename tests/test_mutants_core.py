@@ -1,5 +1,5 @@
 """Tests written for the survivors of `make mutation` over slics.core (alignment, splice, planted,
-omp), class by class: dtype handling of the inputs, the scale of the rows, which argument an
+omp, normalise, zero_shot), class by class: dtype handling of the inputs, the scale of the rows, which argument an
 error names, the default parameters, the code formats accepted, and that atoms are only
 matched within their concept. Each test compares against the formula or a hand-made case.
 """
@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from slics.core.alignment import alignment_errors, rotation_error
+from slics.core.alignment import ProcrustesAlignment, alignment_errors, rotation_error
+from slics.core.normalise import normalise_rows
+from slics.core.zero_shot import cosine_similarity, zero_shot_accuracy, zero_shot_pseudo_labels
 from slics.core.planted import atom_recovery
 from slics.core.splice import SpLiCE, group_vocabulary
 
@@ -403,3 +405,71 @@ def test_splice_fit_counts_every_word_a_constant_vocabulary_loses(n_words):
     expected = f"leaves {n_words} of {n_words} word(s) all-zero up to rounding (rows {rows});"
     with pytest.raises(ValueError, match=re.escape(expected)):
         SpLiCE().fit(np.repeat(word, n_words, axis=0))
+
+
+# ------------------------------------------------------------------ alignment: messages
+def test_alignment_pair_errors_name_the_argument_and_both_counts():
+    with pytest.raises(ValueError, match=r"^Y contains 1 NaN"):
+        ProcrustesAlignment().fit(np.ones((4, 3)), np.array([[np.nan, 1, 1]] + [[1, 1, 1]] * 3))
+    with pytest.raises(ValueError) as err:
+        ProcrustesAlignment().fit(np.ones((5, 3)), np.ones((4, 3)))
+    assert str(err.value) == "X has 5 rows but Y has 4: they must be the same images."
+
+
+def test_alignment_errors_of_an_all_zero_target_say_why():
+    with pytest.raises(ValueError) as err:
+        alignment_errors(np.ones((2, 3)), np.zeros((2, 3)))
+    assert str(err.value) == "Y is all zeros: the relative error ||M - Y|| / ||Y|| is undefined."
+
+
+# ------------------------------------------------------------------ normalise_rows
+def test_normalise_rows_errors_name_x_and_dtype():
+    with pytest.raises(TypeError, match=r"^X must hold real numbers"):
+        normalise_rows(np.ones((2, 2), complex))
+    with pytest.raises(ValueError, match=r"^dtype must be float32 or float64"):
+        normalise_rows(np.ones((2, 2)), dtype=np.int32)
+
+
+@pytest.mark.parametrize("shape", [(300,), (300, 4, 5), (3, 300, 2), (257, 3), (256, 3), (2, 3)])
+def test_normalise_rows_is_the_formula_on_the_last_axis_of_any_shape(shape):
+    X = np.random.default_rng(0).standard_normal(shape)
+    X[(0,) * (len(shape) - 1)] = 0.0                               # a zero row stays zero
+    norms = np.sqrt(np.sum(X * X, axis=-1, keepdims=True))
+    expected = X / np.where(norms == 0, 1.0, norms)
+    np.testing.assert_allclose(normalise_rows(X), expected, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("n", [3, 600])
+def test_normalise_rows_returns_the_dtype_asked_for_at_any_size(n):
+    X = np.random.default_rng(1).standard_normal((n, 5))
+    out = normalise_rows(X, dtype=np.float32)
+    assert out.dtype == np.float32
+    assert np.array_equal(out, normalise_rows(X.astype(np.float32)))
+
+
+# ------------------------------------------------------------------ zero_shot
+def test_cosine_similarity_names_the_array_that_is_not_2d():
+    with pytest.raises(ValueError, match=r"^B must be a 2-D array"):
+        cosine_similarity(np.ones((2, 3)), np.ones(3))
+    with pytest.raises(ValueError, match=r"^A must be a 2-D array"):
+        cosine_similarity(np.ones(3), np.ones((2, 3)))
+
+
+def test_zero_shot_accuracy_reads_integral_floats_and_refuses_fractions():
+    rng = np.random.default_rng(2)
+    images, classes = rng.standard_normal((20, 4)), rng.standard_normal((3, 4))
+    labels = rng.integers(0, 3, 20)
+    assert zero_shot_accuracy(images, classes, labels.astype(float)) == zero_shot_accuracy(images, classes, labels)
+    with pytest.raises(ValueError, match="non-integer"):
+        zero_shot_accuracy(images, classes, labels + 0.5)
+
+
+def test_pseudo_labels_break_exact_ties_by_the_lower_concept_index():
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 3, (60, 3)).astype(float) + np.eye(3)[rng.integers(0, 3, 60)]
+    concepts = np.eye(3)[rng.integers(0, 3, 40)]            # 40 concepts, 3 distinct: exact ties
+    sims = (images / np.linalg.norm(images, axis=1, keepdims=True)) @ concepts.T
+    labels = zero_shot_pseudo_labels(images, concepts, k=5)
+    for i in range(60):
+        best = sorted(range(40), key=lambda j: (-sims[i, j], j))[:5]
+        assert np.flatnonzero(labels[i]).tolist() == sorted(best)

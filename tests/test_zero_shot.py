@@ -89,12 +89,12 @@ def test_one_row_normaliser():
 @pytest.mark.parametrize("shape", [(1, 5), (256, 3), (257, 512), (3000, 1), (2049, 1003), (5000, 17)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
 def test_normalise_rows_in_blocks_and_converted_keeps_the_formula_bits(shape, dtype):
-    """Past ROW_BLOCK rows the rows are normalised a block at a time (and converted as they go
+    """Past NORM_BLOCK_ROWS rows the rows are normalised a block at a time (and converted as they go
     with ``dtype=``): bit for bit the formula on the whole array, zero rows, a row of huge values
     and non-contiguous inputs included."""
-    from slics.core.normalise import ROW_BLOCK, normalise_rows
+    from slics.core.normalise import NORM_BLOCK_ROWS, normalise_rows
 
-    assert ROW_BLOCK == 256
+    assert NORM_BLOCK_ROWS == 256
     X = (np.random.default_rng(shape[0]).standard_normal(shape) * 1e3).astype(dtype)
     X[0] = 0
     X[-1] = np.finfo(np.float32).max / 4 if dtype == np.float32 else X[-1]

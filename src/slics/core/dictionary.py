@@ -206,7 +206,7 @@ def _atom_step(D, W, E, Y, K, update, monotone, compiled=True):
         ptr = np.r_[0, np.cumsum(Yb.sum(axis=0))].astype(np.int64)
         with single_thread_blas():
             rejected, _ = ksvd_step(E, W, D, ptr, idx.astype(np.int64), int(K), bool(monotone), _KSVD_TOL,
-                                        np.array(_jitter(E.shape[1])))
+                                    np.array(_jitter(E.shape[1])))
         return int(rejected)
     rejected = 0
     ger = scipy.linalg.blas.get_blas_funcs("ger", (E,))

@@ -9,7 +9,7 @@ from ..utils.validation import check_float_dtype, check_real_array
 __all__ = ["normalise_rows"]
 
 
-ROW_BLOCK = 256        # rows normalised at a time: the block and its squares stay in a core's cache
+NORM_BLOCK_ROWS = 256        # rows normalised at a time: the block and its squares stay in a core's cache
 
 
 def normalise_rows(X: np.ndarray, *, dtype=None) -> np.ndarray:
@@ -39,7 +39,7 @@ def normalise_rows(X: np.ndarray, *, dtype=None) -> np.ndarray:
     X = check_real_array(X, "X")
     if dtype is not None:
         dtype = check_float_dtype(dtype, "dtype")
-    if X.ndim != 2 or not X.flags.c_contiguous or X.shape[0] <= ROW_BLOCK:
+    if X.ndim != 2 or not X.flags.c_contiguous or X.shape[0] <= NORM_BLOCK_ROWS:
         return _unit_rows(X if dtype is None else X.astype(dtype, copy=False))
     # Each row's norm and quotient depend on that row alone (a contiguous row is summed the same
     # way in any number of rows), so blocks give the whole array's bits. The blocks are worked
@@ -47,11 +47,11 @@ def normalise_rows(X: np.ndarray, *, dtype=None) -> np.ndarray:
     # worker, whose malloc hands every freed block of 128 KiB or more back to the system, they
     # cost 3x the time in page faults, measured).
     out = np.empty(X.shape, _unit_rows(X[:1]).dtype if dtype is None else dtype)
-    squares = np.empty((ROW_BLOCK, X.shape[1]), out.dtype)
-    norms = np.empty((ROW_BLOCK, 1), out.dtype)
-    for s in range(0, X.shape[0], ROW_BLOCK):
-        block = out[s:s + ROW_BLOCK]
-        np.copyto(block, X[s:s + ROW_BLOCK], casting="unsafe")
+    squares = np.empty((NORM_BLOCK_ROWS, X.shape[1]), out.dtype)
+    norms = np.empty((NORM_BLOCK_ROWS, 1), out.dtype)
+    for s in range(0, X.shape[0], NORM_BLOCK_ROWS):
+        block = out[s:s + NORM_BLOCK_ROWS]
+        np.copyto(block, X[s:s + NORM_BLOCK_ROWS], casting="unsafe")
         sq, nrm = squares[:len(block)], norms[:len(block)]
         np.multiply(block, block, out=sq)
         np.sqrt(np.add.reduce(sq, axis=-1, keepdims=True, out=nrm), out=nrm)
