@@ -485,3 +485,34 @@ EQUIVALENT.update({
     "slics.core.objectives.x_lasso_objective__mutmut_13": "check_matrix without a name: the default name is 'X'",
     "slics.core.objectives.x_lasso_objective__mutmut_54": "einsum with upper-case subscripts: the same contraction",
 })
+
+# ---- slics.core.planted, retrieval, storage (re-measured with the fork-safe runs)
+_PL, _RE = "slics.core.planted.x_", "slics.core.retrieval.x_"
+_EMPTY_MEAN = "pandas' mean of an empty column is NaN already, without a warning"
+EQUIVALENT.update({
+    _PL + "relative_error__mutmut_13": "check_matrix without a name: the default name is 'X'",
+    _PL + "make_planted__mutmut_99": "0 <= atom_density: check_positive has already refused 0",
+    _PL + "make_planted__mutmut_106": "np.asarray(dtype=None): the probabilities are only compared and summed",
+    _PL + "make_planted__mutmut_108": "as above",
+    _PL + "make_planted__mutmut_186": "argsort's default axis is the last, axis 1",
+    _PL + "make_planted__mutmut_207": "<= for <: a uniform draw equal to atom_density has probability 0",
+    _PL + "make_planted__mutmut_212": "rng.integers(K) is rng.integers(0, K): the same draws",
+    _RE + "top_k__mutmut_1": _WORK + "a block of 513 query rows instead of 512",
+    _RE + "top_k__mutmut_2": _WORK + "a dask pool read into memory and scored there: the same scores (bitwise, as tested)",
+    _RE + "top_k__mutmut_10": _WORK + "sharded_top_k's default block for the caller's",
+    _RE + "filtered_retrieval__mutmut_13": _WORK + "as top_k__mutmut_2, for the filtered retrieval",
+    _RE + "top_k__mutmut_28": "unit_candidates without a name: its default name is 'candidates'",
+    _RE + "unit_candidates__mutmut_7": _WORK + "float32 candidates checked into float64 here rather than while normalised",
+    _RE + "unit_candidates__mutmut_11": _WORK + "as above",
+    _RE + "cosine_scores__mutmut_44": f"P[s - offset:e + offset]: {_SHAPE}",
+    _RE + "average_precision_at_k__mutmut_20": "relevance kept 0/1 numbers instead of booleans: the same sums and products",
+    _RE + "filtered_retrieval__mutmut_202": "which is already 1-D: reshape(None) leaves it so",
+    _RE + "filtered_retrieval__mutmut_204": "reshape(-2): numpy reads any negative size as the one to infer",
+    _RE + "mean_average_precision__mutmut_18": _EMPTY_MEAN, _RE + "mean_average_precision__mutmut_28": _EMPTY_MEAN,
+    _RE + "mean_average_precision__mutmut_56": _EMPTY_MEAN, _RE + "mean_average_precision__mutmut_64": _EMPTY_MEAN,
+    _RE + "mean_average_precision__mutmut_24": "float('NAN') is NaN",
+    _RE + "mean_average_precision__mutmut_32": "as above", _RE + "mean_average_precision__mutmut_62": "as above",
+    _RE + "mean_average_precision__mutmut_68": "as above",
+    "slics.core.storage.x_implied_nonzeros_per_row__mutmut_20": ("storage_bytes(0, ...) at the default value size: "
+                                                                 "with no non-zero, the sparse formats hold no values"),
+})

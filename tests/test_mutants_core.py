@@ -1,5 +1,5 @@
 """Tests written for the survivors of `make mutation` over slics.core (alignment, splice, planted,
-omp, normalise, zero_shot), class by class: dtype handling of the inputs, the scale of the rows, which argument an
+omp, normalise, zero_shot, retrieval, storage), class by class: dtype handling of the inputs, the scale of the rows, which argument an
 error names, the default parameters, the code formats accepted, and that atoms are only
 matched within their concept. Each test compares against the formula or a hand-made case.
 """
@@ -13,7 +13,10 @@ import scipy.sparse
 from slics.core.alignment import ProcrustesAlignment, alignment_errors, rotation_error
 from slics.core.normalise import normalise_rows
 from slics.core.zero_shot import cosine_similarity, zero_shot_accuracy, zero_shot_pseudo_labels
-from slics.core.planted import atom_recovery
+from slics.core.planted import atom_recovery, make_planted, relative_error, support_recovery
+from slics.core.retrieval import (average_precision_at_k, filtered_retrieval, mean_average_precision, top_k,
+                                  unit_candidates)
+from slics.core.storage import implied_nonzeros_per_row, storage_bytes
 from slics.core.splice import SpLiCE, group_vocabulary
 
 
@@ -473,3 +476,161 @@ def test_pseudo_labels_break_exact_ties_by_the_lower_concept_index():
     for i in range(60):
         best = sorted(range(40), key=lambda j: (-sims[i, j], j))[:5]
         assert np.flatnonzero(labels[i]).tolist() == sorted(best)
+
+
+# ------------------------------------------------------------------ planted: checks and the model
+@pytest.mark.parametrize("args, message", [
+    ((np.ones((3, 4)), np.ones((3, 2)), np.full((2, 4), np.nan)), "D contains 8 NaN"),
+    ((np.ones((3, 5)), np.ones((3, 2)), np.ones((2, 4))), "X has 5 columns but 4 are expected"),
+    ((np.full((3, 4), np.nan), np.ones((3, 2)), np.ones((2, 4))), "X contains 12 NaN"),
+    ((np.ones((3, 4)), np.ones((3, 3)), np.ones((2, 4))), "W has 3 columns but 2 are expected"),
+    ((np.ones((3, 4)), np.full((3, 2), np.inf), np.ones((2, 4))), "W contains 6 NaN"),
+    ((np.ones((3, 4)), np.ones((2, 3)), np.ones((3, 4))), "W has 2 rows but X has 3; one code per row of X is expected."),
+    ((np.zeros((3, 4)), np.ones((3, 2)), np.ones((2, 4))),
+     "X is all zeros: the relative error ||X - W D|| / ||X|| is undefined."),
+])
+def test_relative_error_names_what_is_wrong(args, message):
+    with pytest.raises(ValueError) as err:
+        relative_error(*args)
+    assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize("pair", [(1, 2, 3), "12", 2])
+def test_make_planted_wants_a_pair_of_counts(pair):
+    with pytest.raises(ValueError) as err:
+        make_planted(n_samples=5, concepts_per_sample=pair)
+    assert str(err.value) == f"concepts_per_sample must be a pair (lo, hi) of concept counts, got {pair!r}."
+
+
+@pytest.mark.parametrize("name", ["atom_coherence", "concept_coherence", "atom_density"])
+def test_make_planted_names_a_value_that_is_not_a_number(name):
+    with pytest.raises((TypeError, ValueError), match=f"^{name} "):
+        make_planted(n_samples=5, **{name: "high"})
+
+
+def test_make_planted_atom_density_is_in_0_1():
+    _, Y, _, W = make_planted(n_samples=50, n_concepts=3, n_atoms=4, atom_density=1.0)
+    assert np.array_equal(W.reshape(50, 3, 4) > 0, np.repeat(Y[:, :, None], 4, axis=2))   # every atom used
+    with pytest.raises(ValueError) as err:
+        make_planted(n_samples=5, atom_density=1.5)
+    assert str(err.value) == "atom_density must be in (0, 1], got 1.5."
+
+
+def test_make_planted_accepts_a_zero_probability_count():
+    _, Y, _, _ = make_planted(n_samples=200, n_concepts=4, concepts_per_sample=(1, 3), concept_probs=[0.5, 0.0, 0.5])
+    assert set(Y.sum(axis=1).tolist()) == {1, 3}
+
+
+def test_concept_coherence_is_the_cosine_between_concepts():
+    c = 0.5
+    _, _, D, _ = make_planted(n_samples=5, n_features=4000, n_concepts=6, n_atoms=1, atom_coherence=0.0,
+                              concept_coherence=c, atom_density=1.0)
+    cos = D @ D.T
+    # atoms = normalise(sqrt(a) shared + sqrt(1 - a) own) with a = 0: only their own parts, independent
+    assert abs(np.mean(cos[np.triu_indices(6, 1)])) < 0.05
+    _, _, D, _ = make_planted(n_samples=5, n_features=4000, n_concepts=6, n_atoms=1, atom_coherence=0.999,
+                              concept_coherence=c, atom_density=1.0)
+    cos = D @ D.T                                      # atoms ~ their concept's shared part
+    assert np.mean(cos[np.triu_indices(6, 1)]) == pytest.approx(c, abs=0.05)
+
+
+def test_support_recovery_reads_coefficients_as_their_supports():
+    rng = np.random.default_rng(4)
+    W_true = rng.random((30, 8)) * (rng.random((30, 8)) < 0.3)
+    W_est = rng.random((30, 8)) * (rng.random((30, 8)) < 0.3)
+    assert support_recovery(W_true, W_est) == support_recovery(W_true != 0, W_est != 0)
+    assert support_recovery(W_true * 2.5, W_true)["exact"] == 1.0
+
+
+# ------------------------------------------------------------------ retrieval: checks and the dask pool
+def test_average_precision_wants_whole_counts_of_relevant_items():
+    rel = np.array([[1, 0, 1], [0, 1, 0]])
+    for bad in ([2.5, 1.0], [True, False], ["a", "b"], [np.nan, 1.0]):
+        with pytest.raises(ValueError) as err:
+            average_precision_at_k(rel, n_relevant=np.array(bad))
+        assert str(err.value).startswith("n_relevant must hold whole counts (relevant items in the pool per row)")
+    R = np.array([2.5, 1, 2, 3, 4, 5, 6.0])
+    with pytest.raises(ValueError) as err:
+        average_precision_at_k(np.ones((7, 3)), n_relevant=R)
+    assert str(err.value).endswith("got dtype float64 with values [2.5, 1.0, 2.0, 3.0, 4.0].")
+
+
+def test_mean_average_precision_of_no_pairs_is_nan_without_a_warning():
+    import pandas as pd
+
+    empty = pd.DataFrame({c: pd.Series(dtype=float) for c in
+                          ("ap_general", "ap_sub", "ap_general_minkr", "ap_sub_minkr")})
+    with warnings_as_errors():
+        out = mean_average_precision(empty)
+    assert out.pop("n_pairs") == out.pop("n_sub_pairs") == 0 and all(np.isnan(v) for v in out.values())
+    with pytest.raises(ValueError) as err:
+        mean_average_precision(empty.drop(columns="ap_sub_minkr"))
+    assert str(err.value) == "pairs has the column ap_general_minkr but not ap_sub_minkr; pass both or neither."
+
+
+def warnings_as_errors():
+    import warnings
+
+    cm = warnings.catch_warnings()
+    cm.__enter__()
+    warnings.simplefilter("error")
+
+    class _Exit:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            cm.__exit__(*exc)
+    return _Exit()
+
+
+def _retrieval_case(seed=5):
+    rng = np.random.default_rng(seed)
+    q, p = rng.standard_normal((6, 5)), rng.standard_normal((40, 5))
+    return q, p, rng.random((6, 4)) < 0.5, rng.random((40, 4)) < 0.5
+
+
+def test_filtered_retrieval_on_chosen_concepts_and_its_dtypes():
+    q, p, qg, pg = _retrieval_case()
+    every = filtered_retrieval(q, p, qg, pg, k=5)
+    some = filtered_retrieval(q, p, qg, pg, k=5, concepts=[0, 2])
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(some.reset_index(drop=True),
+                                  every[every["concept"].isin([0, 2])].reset_index(drop=True))
+    assert all(every[c].dtype == np.float64 for c in ("ap_general", "ap_sub", "ap_general_minkr", "ap_sub_minkr"))
+    with pytest.raises(ValueError) as err:
+        filtered_retrieval(q, p, qg, pg, k=5, concepts=[0, 1] * 6)
+    assert str(err.value) == f"concepts must not repeat a concept, got {([0, 1] * 5)}."
+
+
+def test_candidates_are_named_and_scored_in_float64():
+    assert unit_candidates(np.ones((2, 3), np.float32)).dtype == np.float64
+    with pytest.raises(ValueError, match="^candidates contains 1 NaN"):
+        unit_candidates(np.array([[np.nan, 1.0]]))
+    with pytest.raises(ValueError, match="^candidates contains 1 NaN"):
+        top_k(np.ones((1, 3)), np.array([[np.nan, 1, 1], [1, 1, 1]]), 1)
+
+
+def test_a_dask_pool_gives_the_in_memory_top_k_and_retrieval():
+    da = pytest.importorskip("dask.array")
+    dask = pytest.importorskip("dask")
+    q, p, qg, pg = _retrieval_case(6)
+    with dask.config.set(scheduler="synchronous"):
+        lazy = da.from_array(p, chunks=(16, -1))
+        assert np.array_equal(top_k(q, lazy, 4), top_k(q, p, 4))
+        import pandas as pd
+
+        pd.testing.assert_frame_equal(filtered_retrieval(q, lazy, qg, pg, k=5), filtered_retrieval(q, p, qg, pg, k=5))
+        with pytest.raises(ValueError, match="^pool_emb has 4 columns but 5 are expected"):
+            filtered_retrieval(q, da.from_array(p[:, :4], chunks=(16, -1)), qg, pg, k=5)
+        with pytest.raises(ValueError, match=r"^pool_emb must be a 2-D array \(rows are samples\), got shape \(40,\)"):
+            filtered_retrieval(q, da.from_array(p[:, 0], chunks=16), qg, pg, k=5)
+
+
+# ------------------------------------------------------------------ storage
+def test_implied_nonzeros_invert_storage_bytes_at_any_value_size():
+    for value_bytes in (2, 4, 8):
+        size = storage_bytes(7 * 50, 50, 300, value_bytes)
+        for fmt in ("values_only", "csr_int32", "csr_int16", "coo_int32"):
+            assert implied_nonzeros_per_row(size[fmt], 50, 300, value_bytes)[fmt] == pytest.approx(7.0)
