@@ -5,8 +5,10 @@ matched within their concept. Each test compares against the formula or a hand-m
 """
 
 import re
+import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse
 
@@ -556,32 +558,15 @@ def test_average_precision_wants_whole_counts_of_relevant_items():
 
 
 def test_mean_average_precision_of_no_pairs_is_nan_without_a_warning():
-    import pandas as pd
-
     empty = pd.DataFrame({c: pd.Series(dtype=float) for c in
                           ("ap_general", "ap_sub", "ap_general_minkr", "ap_sub_minkr")})
-    with warnings_as_errors():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         out = mean_average_precision(empty)
     assert out.pop("n_pairs") == out.pop("n_sub_pairs") == 0 and all(np.isnan(v) for v in out.values())
     with pytest.raises(ValueError) as err:
         mean_average_precision(empty.drop(columns="ap_sub_minkr"))
     assert str(err.value) == "pairs has the column ap_general_minkr but not ap_sub_minkr; pass both or neither."
-
-
-def warnings_as_errors():
-    import warnings
-
-    cm = warnings.catch_warnings()
-    cm.__enter__()
-    warnings.simplefilter("error")
-
-    class _Exit:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            cm.__exit__(*exc)
-    return _Exit()
 
 
 def _retrieval_case(seed=5):
@@ -594,8 +579,6 @@ def test_filtered_retrieval_on_chosen_concepts_and_its_dtypes():
     q, p, qg, pg = _retrieval_case()
     every = filtered_retrieval(q, p, qg, pg, k=5)
     some = filtered_retrieval(q, p, qg, pg, k=5, concepts=[0, 2])
-    import pandas as pd
-
     pd.testing.assert_frame_equal(some.reset_index(drop=True),
                                   every[every["concept"].isin([0, 2])].reset_index(drop=True))
     assert all(every[c].dtype == np.float64 for c in ("ap_general", "ap_sub", "ap_general_minkr", "ap_sub_minkr"))
@@ -619,8 +602,6 @@ def test_a_dask_pool_gives_the_in_memory_top_k_and_retrieval():
     with dask.config.set(scheduler="synchronous"):
         lazy = da.from_array(p, chunks=(16, -1))
         assert np.array_equal(top_k(q, lazy, 4), top_k(q, p, 4))
-        import pandas as pd
-
         pd.testing.assert_frame_equal(filtered_retrieval(q, lazy, qg, pg, k=5), filtered_retrieval(q, p, qg, pg, k=5))
         with pytest.raises(ValueError, match="^pool_emb has 4 columns but 5 are expected"):
             filtered_retrieval(q, da.from_array(p[:, :4], chunks=(16, -1)), qg, pg, k=5)
