@@ -421,6 +421,14 @@ def test_alignment_pair_errors_name_the_argument_and_both_counts():
     assert str(err.value) == "X has 5 rows but Y has 4: they must be the same images."
 
 
+@pytest.mark.parametrize("n", [2, 3, 7])
+def test_top1_match_counts_the_rows_nearest_their_own_target(n):
+    Y = np.eye(n) + 0.1                                # distinct targets, none orthogonal
+    swapped = np.r_[1, 0, np.arange(2, n)]             # rows 0 and 1 mapped onto each other's target
+    assert alignment_errors(Y[swapped], Y)["top1_match"] == pytest.approx((n - 2) / n)
+    assert alignment_errors(Y, Y)["top1_match"] == 1.0
+
+
 def test_alignment_errors_of_an_all_zero_target_say_why():
     with pytest.raises(ValueError) as err:
         alignment_errors(np.ones((2, 3)), np.zeros((2, 3)))
@@ -495,6 +503,14 @@ def test_relative_error_names_what_is_wrong(args, message):
     with pytest.raises(ValueError) as err:
         relative_error(*args)
     assert str(err.value).startswith(message)
+
+
+def test_relative_error_is_relative_to_the_data():
+    rng = np.random.default_rng(7)
+    X, W, D = rng.standard_normal((5, 4)), rng.random((5, 3)), rng.standard_normal((3, 4))
+    expected = np.sqrt(np.sum((X - W @ D) ** 2) / np.sum(X ** 2))
+    assert relative_error(X, W, D) == pytest.approx(expected, rel=1e-12)
+    assert relative_error(X, np.zeros((5, 3)), D) == 1.0
 
 
 @pytest.mark.parametrize("pair", [(1, 2, 3), "12", 2])
