@@ -298,6 +298,8 @@ _SC = {
     "x__prepare__mutmut_45": _WORK + "in more cases", "x__prepare__mutmut_46": _WORK + "at equality",
     "x__prepare__mutmut_49": "G kept in its storage dtype: matmul converts it exactly, the same product",
     "x__prepare__mutmut_51": "as above",
+    "x__prepare__mutmut_13": (_WORK + "the m x m Gram D D^T instead of the d x d D^T D when d < m: the same largest "
+                                      "eigenvalue, so the same step size up to rounding"),
     "x_center_and_normalise__mutmut_5": "check_matrix without a name: the default name is 'X'",
     "x_soft_threshold__mutmut_15": "check_real_array without a name: as above",
     "x_soft_threshold__mutmut_19": "integers left unconverted: X - t with a float t is float64 anyway",
