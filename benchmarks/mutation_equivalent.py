@@ -7,6 +7,7 @@ current sources: recheck them after an edit of the module.
 
 _SHAPE = ("a larger product than the pool block: the kept columns are the same; bitwise the same on this BLAS "
           "(another BLAS may sum a wider call differently, which tests/test_distributed.py would see)")
+_NAME = "check_matrix without a name: the default name is 'X'"   # the reason for every mutant that drops a check_matrix name
 EQUIVALENT = {
     "slics.core.retrieval.x_cosine_scores__mutmut_38": f"P[s - offset:e + offset]: {_SHAPE}",
     "slics.core.retrieval.x_cosine_scores__mutmut_41": f"np.zeros((e + s, d)): {_SHAPE}",
@@ -17,10 +18,10 @@ EQUIVALENT = {
     "slics.core.alignment.x_rotation_error__mutmut_17":
         "sqrt(R_true.shape[1]) for sqrt(R_true.shape[0]): the maps are square (p, p)",
     "slics.core.alignment.x__check_pair__mutmut_4": "check_matrix(dtype=None): astype(None) is float64 too",
-    "slics.core.alignment.x__check_pair__mutmut_6": "check_matrix without a name: the default name is 'X'",
+    "slics.core.alignment.x__check_pair__mutmut_6": _NAME,
     "slics.core.alignment.x__check_pair__mutmut_7": "check_matrix without dtype: the default dtype is float64",
     "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_10": "check_matrix(dtype=None): astype(None) is float64 too",
-    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_12": "check_matrix without a name: the default name is 'X'",
+    "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_12": _NAME,
     "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_14": "check_matrix without dtype: the default dtype is float64",
     "slics.core.alignment.xǁ_LinearMapǁtransform__mutmut_2":
         "check_is_fitted(self, None): sklearn then looks for any fitted attribute; an unfitted map has none",
@@ -47,9 +48,9 @@ EQUIVALENT = {
     "slics.core.omp.x_group_nn_omp__mutmut_130": "as x_nn_omp__mutmut_96 (NNLS refit without the warm start)",
     "slics.core.omp.x_group_nn_omp__mutmut_134": "as above (init omitted)",
     "slics.core.omp.x_group_nn_omp__mutmut_135": "as x_nn_omp__mutmut_101 (warm start projected on the orthant)",
-    "slics.core.omp.x_nn_omp__mutmut_14": "check_matrix without a name: the default name is 'X'",
+    "slics.core.omp.x_nn_omp__mutmut_14": _NAME,
     "slics.core.omp.x_group_nn_omp__mutmut_14": "as above",
-    "slics.core.splice.x_nonneg_lasso__mutmut_32": "check_matrix without a name: the default name is 'X'",
+    "slics.core.splice.x_nonneg_lasso__mutmut_32": _NAME,
     "slics.core.splice.x_nonneg_lasso__mutmut_2":
         "max_iter default 10,001 for 10,000: only a row needing exactly 10,001 sweeps would tell (rows need far fewer)",
     "slics.core.splice.xǁSpLiCEǁfit__mutmut_25": "norm < 1e-10 for <= 1e-10: differs only at exact equality",
@@ -171,7 +172,7 @@ _NNLS = {
     "x_row_products__mutmut_6": "float64 rows copied into the buffer first: the same BLAS call and bits (work only)",
     "x_row_products__mutmut_7": "as x_row_products__mutmut_5",
     "x_row_products__mutmut_8": "as x_row_products__mutmut_5 and _6",
-    "x_nnls_batch__mutmut_55": "check_matrix without a name: the default name is 'X'",
+    "x_nnls_batch__mutmut_55": _NAME,
     "x_nnls_batch__mutmut_82": _WORK + "another default iteration cap (3 / m + 50): the tests' rows need fewer",
     "x_nnls_batch__mutmut_83": _WORK + "a higher default iteration cap",
     "x_nnls_batch__mutmut_84": _WORK + "a higher default iteration cap",
@@ -208,7 +209,7 @@ _PQ = {
     "x_normalise_tokens__mutmut_37": "reshape(-2): as above",
     "xǁTokenQuantiserǁfit__mutmut_49": "reshape(-2): as above",
     "x_normalise_tokens__mutmut_2": "astype(None): split_tokens already returns float64",
-    "x_split_tokens__mutmut_5": "check_matrix without a name: the default name is 'X'",
+    "x_split_tokens__mutmut_5": _NAME,
     "x_nearest_codeword__mutmut_1": _THREADS,
     "x_nearest_codeword__mutmut_52": "einsum('KD,KD->K'): upper-case subscripts name the same contraction",
     "xǁQuantisedPoolǁ__init____mutmut_33": "einsum('KD,KD->K'): as above",
@@ -300,7 +301,7 @@ _SC = {
     "x__prepare__mutmut_51": "as above",
     "x__prepare__mutmut_13": (_WORK + "the m x m Gram D D^T instead of the d x d D^T D when d < m: the same largest "
                                       "eigenvalue, so the same step size up to rounding"),
-    "x_center_and_normalise__mutmut_5": "check_matrix without a name: the default name is 'X'",
+    "x_center_and_normalise__mutmut_5": _NAME,
     "x_soft_threshold__mutmut_15": "check_real_array without a name: as above",
     "x_soft_threshold__mutmut_19": "integers left unconverted: X - t with a float t is float64 anyway",
     "x_soft_threshold__mutmut_24": "astype(None) is float64, as asked",
@@ -350,7 +351,7 @@ _LASSO = {
     "x__solve__mutmut_59": _F32.replace("a float64 scalar (dtype None)", "||x||^2 summed in float32 for float32 rows"),
     "x__solve__mutmut_61": "einsum('IJ,IJ->I'): upper-case subscripts name the same contraction",
     "x_duality_gap__mutmut_65": "as above", "x_duality_gap__mutmut_84": "as above",
-    "x_duality_gap__mutmut_14": "check_matrix without a name: the default name is 'X'",
+    "x_duality_gap__mutmut_14": _NAME,
     "x_duality_gap__mutmut_56": "np.finfo(None) is float64's",
     "x_duality_gap__mutmut_101": "primal >= 0: a zero primal means x = 0 and w = 0, whose dual is 0 too, so the gap is 0 either way",
     "x_duality_gap__mutmut_111": "as above: the outer where keeps 0 for a zero primal",
@@ -366,7 +367,6 @@ _UPPER = "einsum with upper-case subscripts: the same contraction"
 _STACK = "the warning's stack level: mutmut's trampoline adds a frame (as x_ista__mutmut_44)"
 _CATEGORY = "warnings.warn's default category is UserWarning"
 _FITTED = "check_is_fitted(self, None or nothing): sklearn then looks for any fitted attribute; an unfitted SLiCS has none"
-_NAME = "check_matrix without a name: the default name is 'X'"
 _COLS = ("X's width left to nnls_batch: it checks X against the dictionary with the same helper and message, "
          "before anything is changed")
 _REORTH = "the full reorthogonalisation below removes every component along the previous vectors anyway"
@@ -484,7 +484,7 @@ EQUIVALENT.update({
                                                              "integer predictions, the same equalities"),
     "slics.core.zero_shot.x_zero_shot_pseudo_labels__mutmut_43": "argsort's default axis is the last, axis 1",
     "slics.core.zero_shot.x_zero_shot_pseudo_labels__mutmut_48": "numpy reads the sort kind's name in either case",
-    "slics.core.objectives.x_lasso_objective__mutmut_13": "check_matrix without a name: the default name is 'X'",
+    "slics.core.objectives.x_lasso_objective__mutmut_13": _NAME,
     "slics.core.objectives.x_lasso_objective__mutmut_54": "einsum with upper-case subscripts: the same contraction",
 })
 
@@ -492,7 +492,7 @@ EQUIVALENT.update({
 _PL, _RE = "slics.core.planted.x_", "slics.core.retrieval.x_"
 _EMPTY_MEAN = "pandas' mean of an empty column is NaN already, without a warning"
 EQUIVALENT.update({
-    _PL + "relative_error__mutmut_13": "check_matrix without a name: the default name is 'X'",
+    _PL + "relative_error__mutmut_13": _NAME,
     _PL + "make_planted__mutmut_99": "0 <= atom_density: check_positive has already refused 0",
     _PL + "make_planted__mutmut_106": "np.asarray(dtype=None): the probabilities are only compared and summed",
     _PL + "make_planted__mutmut_108": "as above",
