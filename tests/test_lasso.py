@@ -232,26 +232,49 @@ class FakeTime:
 @pytest.mark.parametrize("fista_faster", [False, True])
 def test_auto_solves_the_rest_with_the_faster_pilot(monkeypatch, fista_faster):
     X, D = problem(n=200, d=40, m=60, coherent=True)
-    # cd's pilot costs 1 s; FISTA's 0.5 s (then 0.2 s to certify: 0.7 s in all) or 2 s (over its budget)
-    FakeTime(monkeypatch, [1.0, 0.2, 0.0], 0.5 if fista_faster else 2.0)
+    # cd's pilot costs 1 s, and 1.5 s timed again before FISTA's set-up (the lesser counts); FISTA's
+    # 0.5 s (then 0.2 s to certify: 0.7 s in all) or 2 s (over its budget)
+    FakeTime(monkeypatch, [1.0, 1.5, 0.2, 0.0], 0.5 if fista_faster else 2.0)
     W, info = lasso(X, D, 0.05, tol=1e-10, return_info=True)
     assert info["method"] == ("fista+cd" if fista_faster else "cd")
     p = info["pilot"]["rows_per_method"]
-    assert p == 16 and info["pilot"]["seconds"] == {"cd": 1.0, "fista+cd": 0.7 if fista_faster else None}
+    assert p == 16 and info["pilot"]["seconds"] == {"cd": 1.0, "fista+cd": pytest.approx(0.7) if fista_faster else None}
     assert info["converged"].all() and len(info["gap"]) == 200
     monkeypatch.undo()
     W_cd = lasso(X, D, 0.05, tol=1e-10, method="cd")
-    # The pilot's rows are one call: bitwise what method="cd" gives in a call of those rows (a BLAS
+    # Each cd pilot is one call: bitwise what method="cd" gives in a call of those rows (a BLAS
     # may sum a row differently in calls of other lengths: OpenBLAS's AVX-512 kernels do)
     assert W[:p].tobytes() == lasso(X[:p], D, 0.05, tol=1e-10, method="cd").tobytes()
+    assert W[p:2 * p].tobytes() == lasso(X[p:2 * p], D, 0.05, tol=1e-10, method="cd").tobytes()
     if not fista_faster:
         # FISTA stopped at its budget: its pilot rows were solved by cd from zero, in one call with the rest
-        assert W[p:].tobytes() == lasso(X[p:], D, 0.05, tol=1e-10, method="cd").tobytes()
+        assert W[2 * p:].tobytes() == lasso(X[2 * p:], D, 0.05, tol=1e-10, method="cd").tobytes()
     else:
-        forced = lasso(X[2 * p:], D, 0.05, tol=1e-10, method="fista+cd")
-        np.testing.assert_allclose(W[2 * p:], forced, atol=1e-6)
+        forced = lasso(X[3 * p:], D, 0.05, tol=1e-10, method="fista+cd")
+        np.testing.assert_allclose(W[3 * p:], forced, atol=1e-6)
     # the choice does not change the optimum
     np.testing.assert_allclose(lasso_objective(X, D, W, 0.05), lasso_objective(X, D, W_cd, 0.05), rtol=1e-9)
+
+
+@pytest.mark.parametrize("again, starts", [(0.2, False), (0.8, True)])
+def test_auto_times_cd_again_before_an_unstoppable_set_up(monkeypatch, again, starts):
+    """A first cd timing of 1 s would let a set-up modelled at 0.5 s start; cd timed again on the
+    next rows in 0.2 s (the first was slow) stops it, in 0.8 s lets it start with 0.8 s as the budget."""
+    import slics.core.lasso as mod
+
+    X, D = problem(n=200, d=40, m=60, coherent=True)
+    FakeTime(monkeypatch, [1.0, again, 0.0, 0.0], 10.0)             # FISTA over any budget
+    monkeypatch.setattr(mod, "_setup_seconds", lambda D, gram_seconds: 0.5)
+    prepared = []
+    real_prepare = mod._prepare
+    monkeypatch.setattr(mod, "_prepare", lambda *a: prepared.append(1) or real_prepare(*a))
+    W, info = lasso(X, D, 0.05, tol=1e-10, return_info=True)
+    assert info["method"] == "cd" and info["pilot"]["seconds"] == {"cd": pytest.approx(again), "fista+cd": None}
+    assert bool(prepared) == starts and info["converged"].all()
+    monkeypatch.undo()
+    p = info["pilot"]["rows_per_method"]
+    for rows in (slice(0, p), slice(p, 2 * p), slice(2 * p, None)):        # three cd calls
+        assert W[rows].tobytes() == lasso(X[rows], D, 0.05, tol=1e-10, method="cd").tobytes()
 
 
 def test_auto_fista_pilot_stops_on_time():

@@ -627,7 +627,9 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
         tolerance, then certify with ``"cd"`` (signed lasso only). ``"auto"`` (measured per
         call): the first ``p`` rows (``n // 32``, within 16 and 256) are solved with ``"cd"``,
         the next ``p`` with ``"fista+cd"`` (FISTA started from ``init`` when given), each
-        timed, and the other rows with the faster; the FISTA pilot stops as soon as it has
+        timed, and the other rows with the faster (when FISTA's set-up, which cannot be
+        stopped, is worth trying, ``"cd"`` is first timed on ``p`` more rows and the lesser
+        time counts: ``seconds["cd"]``); the FISTA pilot stops as soon as it has
         taken longer than the ``"cd"`` pilot (it cannot win then), so a pilot costs at most
         about ``p / n`` of the call. Every row is certified to ``tol`` whichever method solved
         it, so the optimum does not depend on the choice (the objectives agree to the certified
@@ -700,15 +702,18 @@ def _setup_seconds(D, gram_seconds):
 def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
     """``method="auto"``: time each candidate on its own pilot rows, solve the rest with the faster.
 
-    Rows ``[0, p)`` are solved by ``"cd"`` (taking ``T`` seconds), then rows ``[p, 2p)`` by
-    ``"fista+cd"`` (FISTA from the current ``W`` when ``warm``) under a budget: if the FISTA
-    part alone (its set-up included: the Lipschitz constant and the gradient product) runs past
-    ``T``, ``"fista+cd"`` is slower than ``"cd"`` whatever the certification costs, so FISTA
-    stops there (or is not started, when its set-up alone would take longer) and those rows are
-    solved by ``"cd"`` from their start, in one call with the rest (the rows then equal
-    ``method="cd"``'s; the time lost is at most ``T``, about ``p / n`` of the call). Otherwise
-    rows ``[2p, n)`` go to the method that took less time on its ``p`` rows (the set-up, paid
-    once, is left out of that comparison). Every pilot row is kept (each is certified to ``tol``). Returns the gaps,
+    Rows ``[0, p)`` are solved by ``"cd"`` (taking ``T`` seconds). FISTA's set-up (the Lipschitz
+    constant and the gradient product) cannot be stopped, so it starts only if its modelled time
+    (:func:`_setup_seconds`) is at most ``T``, and then only after ``"cd"`` has been timed again on
+    rows ``[p, 2p)``, ``T`` becoming the lesser of the two times (one short timing can be several
+    milliseconds long on a shared machine). The next ``p`` rows go to ``"fista+cd"`` (FISTA from
+    the current ``W`` when ``warm``) under a budget: if the FISTA part alone (its set-up
+    included) runs past ``T``, ``"fista+cd"`` is slower than ``"cd"`` whatever the certification
+    costs, so FISTA stops there (or is not started) and those rows are solved by ``"cd"`` from
+    their start, in one call with the rest (the rows then equal ``method="cd"``'s; the time lost
+    is at most ``T``, about ``p / n`` of the call). Otherwise the rows after the pilots go to the
+    method that took less time on its ``p`` rows (the set-up, paid once, is left out of that
+    comparison). Every pilot row is kept (each is certified to ``tol``). Returns the gaps,
     sweeps, the method used for the bulk and the pilot's record (None when there was no choice:
     the non-negative lasso, where FISTA does not apply, or fewer than ``8 p`` rows).
     """
@@ -721,23 +726,33 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
         _solve_chunk(G, np.empty((0, W.shape[1]), W.dtype), W[:0], np.empty(0), 1.0, False, 1.0, 1,
                      np.empty(0), np.empty(0, np.int64))
         _LOADED.add(W.dtype)
-    head, pilot = slice(0, p), slice(p, 2 * p)
     t0 = _clock()
-    parts = [_solve(X[head], D, G, W[head], lam, positive, tol, max_iter)]
+    parts = [_solve(X[:p], D, G, W[:p], lam, positive, tol, max_iter)]
     budget = _clock() - t0
+    done = p
+    setup_estimate = _setup_seconds(D, gram_seconds)
+    if setup_estimate <= budget:
+        # the set-up cannot be stopped: before paying it, time "cd" again on the next p rows (kept,
+        # as the first) and go on with the lesser time. On a shared machine one short call can take
+        # several milliseconds more (a thread waiting for a core), enough to let a set-up start
+        # that costs more than every row of a small call.
+        t0 = _clock()
+        parts.append(_solve(X[p:2 * p], D, G, W[p:2 * p], lam, positive, tol, max_iter))
+        budget = min(budget, _clock() - t0)
+        done = 2 * p
     seconds = {"cd": budget}
+    pilot = slice(done, done + p)
     start = W[pilot].copy()
     t0 = _clock()
     deadline = t0 + budget
     prepared = Wf = None
     setup = 0.0
-    # the set-up cannot be stopped: skip it when it would take longer than the budget
-    if _setup_seconds(D, gram_seconds) <= budget:
+    if setup_estimate <= budget:
         prepared = _prepare(D, W.dtype, G)
         setup = _clock() - t0
         Wf = _fista_rows(X[pilot], lam, start if warm else None, prepared, _FISTA_TOL, W.dtype,
                          stop=lambda: _clock() > deadline)
-    rest = slice(p, None)
+    rest = slice(done, None)
     if Wf is None:                                # not run or stopped: over the budget
         W[pilot] = start
         seconds["fista+cd"] = None
@@ -747,7 +762,7 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
         parts.append(_solve(X[pilot], D, G, W[pilot], lam, positive, tol, max_iter))
         seconds["fista+cd"] = _clock() - t0 - setup
         used = "fista+cd" if seconds["fista+cd"] < budget else "cd"
-        rest = slice(2 * p, None)
+        rest = slice(done + p, None)
     # the pilot rows of a FISTA that did not run join the rest: one call less (on a short call, each
     # hand-off of the cores between the BLAS threads and the solver's can cost milliseconds)
     parts.append(_solve(X[rest], D, G, W[rest], lam, positive, tol, max_iter,
