@@ -259,7 +259,7 @@ def test_auto_solves_the_rest_with_the_faster_pilot(monkeypatch, fista_faster):
 @pytest.mark.parametrize("again, starts", [(0.2, False), (0.8, True)])
 def test_auto_times_cd_again_before_an_unstoppable_set_up(monkeypatch, again, starts):
     """A first cd timing of 1 s would let a set-up modelled at 0.5 s start; cd timed again on the
-    next rows in 0.2 s (the first was slow) stops it, in 0.8 s lets it start with 0.8 s as the budget."""
+    next rows in 0.2 s (the first was slow) vetoes it, in 0.8 s lets it start; the budget stays 1 s."""
     import slics.core.lasso as mod
 
     X, D = problem(n=200, d=40, m=60, coherent=True)
@@ -269,7 +269,8 @@ def test_auto_times_cd_again_before_an_unstoppable_set_up(monkeypatch, again, st
     real_prepare = mod._prepare
     monkeypatch.setattr(mod, "_prepare", lambda *a: prepared.append(1) or real_prepare(*a))
     W, info = lasso(X, D, 0.05, tol=1e-10, return_info=True)
-    assert info["method"] == "cd" and info["pilot"]["seconds"] == {"cd": pytest.approx(again), "fista+cd": None}
+    assert info["method"] == "cd" and info["pilot"]["seconds"] == {"cd": 1.0, "fista+cd": None}
+    assert info["pilot"]["cd_again_seconds"] == pytest.approx(again)
     assert bool(prepared) == starts and info["converged"].all()
     monkeypatch.undo()
     p = info["pilot"]["rows_per_method"]

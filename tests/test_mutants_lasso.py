@@ -298,7 +298,8 @@ def test_auto_skips_a_fista_set_up_that_would_outlast_cds_pilot(fake_clock, monk
     X, D = _auto_problem()
     info = lasso(X, D, 0.05, tol=1e-8, return_info=True)[1]
     assert info["method"] == "cd" and fake_clock["fista_rows"] == []
-    assert info["pilot"] == {"rows_per_method": 16, "seconds": {"cd": 16.0, "fista+cd": None}, "fista_setup_seconds": 0.0}
+    assert info["pilot"] == {"rows_per_method": 16, "seconds": {"cd": 16.0, "fista+cd": None}, "cd_again_seconds": None,
+                             "fista_setup_seconds": 0.0}
 
 
 @pytest.mark.parametrize("n, rows", [(127, None), (128, 16), (640, 20), (9600, 256)])

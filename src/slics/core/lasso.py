@@ -620,16 +620,17 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
         row), ``converged`` (bool per row, ``gap <= tol``), ``tol``, ``method`` (the one used
         for the bulk of the rows) and ``pilot`` (``method="auto"``: ``rows_per_method``, the
         ``seconds`` each candidate took on its pilot rows, None for a FISTA pilot stopped over
-        its budget, and ``fista_setup_seconds``; None where no choice was made).
+        its budget, ``cd_again_seconds``, None where ``"cd"`` was timed once, and
+        ``fista_setup_seconds``; None where no choice was made).
     method : {"auto", "cd", "fista+cd"}, default "auto"
         ``"cd"``: the coordinate-descent solver from ``init`` (or zero). ``"fista+cd"``: warm
         start every chunk with the batched FISTA of :mod:`slics.core.sparse_coding` at a loose
         tolerance, then certify with ``"cd"`` (signed lasso only). ``"auto"`` (measured per
         call): the first ``p`` rows (``n // 32``, within 16 and 256) are solved with ``"cd"``,
         the next ``p`` with ``"fista+cd"`` (FISTA started from ``init`` when given), each
-        timed, and the other rows with the faster (when FISTA's set-up, which cannot be
-        stopped, is worth trying, ``"cd"`` is first timed on ``p`` more rows and the lesser
-        time counts: ``seconds["cd"]``); the FISTA pilot stops as soon as it has
+        timed, and the other rows with the faster (FISTA's set-up, which cannot be stopped,
+        starts only if ``"cd"`` timed again on ``p`` more rows, ``cd_again_seconds``, also says
+        it may pay); the FISTA pilot stops as soon as it has
         taken longer than the ``"cd"`` pilot (it cannot win then), so a pilot costs at most
         about ``p / n`` of the call. Every row is certified to ``tol`` whichever method solved
         it, so the optimum does not depend on the choice (the objectives agree to the certified
@@ -704,9 +705,9 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
 
     Rows ``[0, p)`` are solved by ``"cd"`` (taking ``T`` seconds). FISTA's set-up (the Lipschitz
     constant and the gradient product) cannot be stopped, so it starts only if its modelled time
-    (:func:`_setup_seconds`) is at most ``T``, and then only after ``"cd"`` has been timed again on
-    rows ``[p, 2p)``, ``T`` becoming the lesser of the two times (one short timing can be several
-    milliseconds long on a shared machine). The next ``p`` rows go to ``"fista+cd"`` (FISTA from
+    (:func:`_setup_seconds`) is at most ``T`` and at most the time of ``"cd"`` timed again on rows
+    ``[p, 2p)`` (one short timing can be several milliseconds long on a shared machine; the second
+    only vetoes, ``T`` stays the budget). The next ``p`` rows go to ``"fista+cd"`` (FISTA from
     the current ``W`` when ``warm``) under a budget: if the FISTA part alone (its set-up
     included) runs past ``T``, ``"fista+cd"`` is slower than ``"cd"`` whatever the certification
     costs, so FISTA stops there (or is not started) and those rows are solved by ``"cd"`` from
@@ -729,16 +730,16 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
     t0 = _clock()
     parts = [_solve(X[:p], D, G, W[:p], lam, positive, tol, max_iter)]
     budget = _clock() - t0
-    done = p
+    done, again = p, None
     setup_estimate = _setup_seconds(D, gram_seconds)
     if setup_estimate <= budget:
         # the set-up cannot be stopped: before paying it, time "cd" again on the next p rows (kept,
-        # as the first) and go on with the lesser time. On a shared machine one short call can take
-        # several milliseconds more (a thread waiting for a core), enough to let a set-up start
-        # that costs more than every row of a small call.
+        # as the first). On a shared machine one short call can take several milliseconds more (a
+        # thread waiting for a core), enough to let a set-up start that costs more than every row
+        # of a small call; the second timing can only veto the set-up, the budget stays the first.
         t0 = _clock()
         parts.append(_solve(X[p:2 * p], D, G, W[p:2 * p], lam, positive, tol, max_iter))
-        budget = min(budget, _clock() - t0)
+        again = _clock() - t0
         done = 2 * p
     seconds = {"cd": budget}
     pilot = slice(done, done + p)
@@ -747,7 +748,7 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
     deadline = t0 + budget
     prepared = Wf = None
     setup = 0.0
-    if setup_estimate <= budget:
+    if setup_estimate <= min(budget, np.inf if again is None else again):
         prepared = _prepare(D, W.dtype, G)
         setup = _clock() - t0
         Wf = _fista_rows(X[pilot], lam, start if warm else None, prepared, _FISTA_TOL, W.dtype,
@@ -769,7 +770,8 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
                         fista=prepared if used == "fista+cd" else None, fista_init=warm))
     gaps = np.concatenate([g for g, _ in parts])
     sweeps = np.concatenate([sw for _, sw in parts])
-    return gaps, sweeps, used, {"rows_per_method": p, "seconds": seconds, "fista_setup_seconds": setup}
+    return gaps, sweeps, used, {"rows_per_method": p, "seconds": seconds, "cd_again_seconds": again,
+                                "fista_setup_seconds": setup}
 
 
 def _finish(W, gaps, sweeps, tol, lam, return_info, method="cd", pilot=None):
