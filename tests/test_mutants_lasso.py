@@ -272,7 +272,7 @@ def test_auto_takes_fista_plus_cd_when_its_pilot_is_faster(fake_clock):
     assert info["pilot"]["seconds"] == {"cd": 16.0, "fista+cd": pytest.approx(3.2)}
     assert info["converged"].all() and info["gap"].shape == (256,) and info["n_iter"].shape == (256,)
     assert np.all(duality_gap(X, D, W, 0.05) <= 1e-8)
-    assert fake_clock["fista_rows"] == [16, 208]                # its pilot rows, then the rows after the pilots (cd's twice)
+    assert fake_clock["fista_rows"] == [16, 208]       # its pilot rows, then the rows after the pilots (cd timed twice)
 
 
 def test_auto_keeps_cd_when_the_fista_pilot_runs_past_cds_time(fake_clock):

@@ -748,7 +748,7 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
     deadline = t0 + budget
     prepared = Wf = None
     setup = 0.0
-    if setup_estimate <= min(budget, np.inf if again is None else again):
+    if again is not None and setup_estimate <= again:       # (again is timed only when setup_estimate <= budget)
         prepared = _prepare(D, W.dtype, G)
         setup = _clock() - t0
         Wf = _fista_rows(X[pilot], lam, start if warm else None, prepared, _FISTA_TOL, W.dtype,
