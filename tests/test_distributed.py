@@ -65,6 +65,25 @@ def test_a_local_cluster_leaves_the_callers_environment_as_it_was(monkeypatch):
     assert seen["OMP_NUM_THREADS"] == "1" and seen["OPENBLAS_NUM_THREADS"] == "1"
 
 
+def test_the_local_workers_run_without_the_profiler_and_the_callers_config_is_kept(client):
+    # the profiler sampled the task thread every 10 ms on each worker's event loop: CPU taken from the
+    # tasks on a machine whose cores are all workers
+    import dask
+
+    from slics.distributed.cluster import LOCAL_CLUSTER_CONFIG
+
+    def settings(dask_worker):
+        import dask
+
+        return ("profile" in dask_worker.periodic_callbacks,
+                {key: dask.config.get(key) for key in LOCAL_CLUSTER_CONFIG})
+
+    assert dask.config.get("distributed.worker.profile.enabled") is True       # distributed's default, here
+    for profiling, config in client.run(settings).values():
+        assert not profiling and config == LOCAL_CLUSTER_CONFIG
+    assert dask.config.get("distributed.admin.tick.interval") != LOCAL_CLUSTER_CONFIG["distributed.admin.tick.interval"]
+
+
 @pytest.fixture(scope="module")
 def data():
     rng = np.random.default_rng(0)
