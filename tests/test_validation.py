@@ -42,3 +42,31 @@ def test_check_matrix_with_a_dtype_list_still_rejects_non_finite_values():
     X[1, 2] = np.nan
     with pytest.raises(ValueError, match=r"X contains 1 NaN .*float32"):
         check_matrix(X, "X", dtype=[np.float64, np.float32])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("case", ["finite", "overflowing sum", "nan", "inf", "-inf", "inf and -inf", "empty", "huge"])
+def test_all_finite_is_the_elementwise_check(dtype, case):
+    # the sum's fast path must agree with np.isfinite entry by entry, also where a finite array's
+    # sum overflows (then it falls back) and where infinities of both signs sum to NaN
+    from slics.utils.validation import all_finite, check_matrix
+
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((37, 11)).astype(dtype)
+    top = np.finfo(dtype).max
+    if case == "overflowing sum":
+        X[:] = top / 2
+    elif case == "huge":
+        X[3, 4], X[5, 6] = top, -top
+    elif case in ("nan", "inf", "-inf"):
+        X[rng.integers(37), rng.integers(11)] = float(case)
+    elif case == "inf and -inf":
+        X[1, 2], X[30, 9] = np.inf, -np.inf
+    elif case == "empty":
+        X = X[:0]
+    for view in (X, np.asfortranarray(X), X[::-2, ::3], X[1::2]):
+        assert all_finite(view) is bool(np.isfinite(view).all())
+    expect = bool(np.isfinite(X).all())
+    if not expect:
+        with pytest.raises(ValueError, match=r"X contains \d+ NaN or infinite"):
+            check_matrix(X, "X", dtype=[dtype])
