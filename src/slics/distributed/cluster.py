@@ -10,8 +10,8 @@ from .blocks import INSTALL
 # The local cluster's settings for batch work; distributed's defaults serve an interactive
 # dashboard. Its workers' statistical profiler samples the task thread every 10 ms on the worker's
 # event loop, and every server ticks every 20 ms and polls the system every 0.5 s: on 2
-# single-threaded workers of a 2-core machine that was 1.1-1.5 s of CPU per 13 s of tasks, taken
-# from the tasks (0.6-0.9 s with these settings). Without the profiler the dashboard's profile page
+# single-threaded workers of a 2-core machine that was 1.1-1.9 s of CPU per 13 s of tasks, taken
+# from the tasks (0.7-1.0 s with these settings). Without the profiler the dashboard's profile page
 # stays empty; start a cluster by hand to profile one.
 LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
