@@ -22,7 +22,7 @@ from slics.core.dictionary import SLiCS  # noqa: E402
 from slics.core.lasso import lasso  # noqa: E402
 from slics.core.nnls import nnls_batch  # noqa: E402
 from slics.core.omp import nn_omp  # noqa: E402
-from slics.core.retrieval import average_precision_at_k, top_k  # noqa: E402
+from slics.core.retrieval import average_precision_at_k, select_top, top_k  # noqa: E402
 from slics.core.sparse_coding import fista, ista, lipschitz_step  # noqa: E402
 from slics.core.splice import SpLiCE  # noqa: E402
 from slics.core.zero_shot import zero_shot_pseudo_labels  # noqa: E402
@@ -152,6 +152,17 @@ def test_top_k_equals_brute_force(m, n, d, data):
     exact = np.all(np.abs(np.diff(np.sort(np.unique(np.round(S, 12))))) > 1e-9) if S.size > 1 else True
     if exact:
         np.testing.assert_array_equal(out, ref)
+
+
+@SMALL
+@given(st.integers(1, 4), st.integers(1, 700), st.integers(1, 40), st.integers(0, 3), st.data())
+def test_select_top_equals_a_full_sort(m, n, k, levels, data):
+    """Scores on a few levels (many exact ties) or continuous, at any k; wide rows take the block bound."""
+    k = min(k, n)
+    values = st.integers(-levels, levels).map(float) if levels else st.floats(-1e6, 1e6, allow_nan=False)
+    S = data.draw(hnp.arrays(np.float64, (m, n), elements=values))
+    ref = np.array([np.lexsort((np.arange(n), -row))[:k] for row in S], dtype=np.int64).reshape(m, k)
+    np.testing.assert_array_equal(select_top(S, k), ref)
 
 
 @SMALL

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slics.core.retrieval import average_precision_at_k, filtered_retrieval, mean_average_precision, top_k
+from slics.core.retrieval import (average_precision_at_k, filtered_retrieval, mean_average_precision, select_top,
+                                  top_k)
 
 
 def _naive_ap(rel):
@@ -39,6 +40,27 @@ def test_top_k_matches_full_sort_with_index_ties():
     P = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 2.0], [3.0, 0.0], [1.0, 0.0], [-1.0, 0.0]])
     assert top_k(np.array([[2.0, 0.0], [0.0, 1.0]]), P, 3).tolist() == [[1, 3, 4], [0, 2, 1]]
     assert top_k(np.zeros((1, 2)), P, 4).tolist() == [[0, 1, 2, 3]]   # a zero query: pool order
+
+
+def _sorted_top(S, k):
+    """The reference: each row fully ordered by (score descending, column ascending)."""
+    return np.array([np.lexsort((np.arange(S.shape[1]), -row))[:k] for row in S], dtype=np.int64).reshape(len(S), k)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m, n, k", [(9, 4096, 20), (9, 4099, 20), (5, 16 * 7, 7), (5, 16 * 7 - 1, 7), (3, 50_000, 1),
+                                     (4, 1000, 999), (4, 1000, 1000), (6, 2000, 3)])
+@pytest.mark.parametrize("scores", ["continuous", "few values", "one value", "best at the end"])
+def test_select_top_matches_a_full_sort(dtype, m, n, k, scores):
+    """The bound on the k-th score (block maxima, a short last block) must never drop a candidate
+    of the top k, with exact ties between blocks and within one, at any block count."""
+    rng = np.random.default_rng(n + k)
+    S = {"continuous": lambda: rng.standard_normal((m, n)),
+         "few values": lambda: rng.integers(-2, 3, (m, n)).astype(float),
+         "one value": lambda: np.full((m, n), 0.5),
+         "best at the end": lambda: np.tile(np.arange(n, dtype=float) // 3, (m, 1))}[scores]().astype(dtype)
+    S[0, :] = -np.inf if dtype == np.float64 else S[0, :]
+    np.testing.assert_array_equal(select_top(S, k), _sorted_top(S, k))
 
 
 def test_filtered_retrieval_against_naive_loop():

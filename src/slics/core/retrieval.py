@@ -6,8 +6,8 @@ vector ``f_j(q)`` (SLiCS: the partial projection onto concept ``j``'s cone,
 the candidate pool by the cosine ``cos(f_j(q), g_j(c))``, where ``g_j(c)`` is the
 candidate's embedding (or, in the ablation, its own projection). Scoring is one matrix
 product per block of queries and block of candidates (:func:`cosine_scores`); the top ``k``
-are those above the k-th best score (``np.partition``), ordered by decreasing score, ties by
-increasing candidate index (deterministic). A zero
+are the best of the candidates at or above a bound on the k-th best score (:func:`select_top`),
+ordered by decreasing score, ties by increasing candidate index (deterministic). A zero
 query vector (a cone that does not reach the query) scores every candidate 0, so its
 ranking is the pool order.
 
@@ -51,6 +51,8 @@ Transform = Callable[[np.ndarray, int], np.ndarray]
 # matrix paths: OpenBLAS's AVX-512 kernels differ from its AVX2 ones here), so every score is
 # computed in the same product, of the same shape, whether the pool is in memory or sharded.
 POOL_BLOCK = 4096
+# Columns per block of :func:`_kth_lower_bound` (128: fastest of 16-256 on 4,000-100,000 columns).
+_SELECT_BLOCK = 128
 
 
 def unit_candidates(P, name: str = "candidates", n_cols: int | None = None) -> np.ndarray:
@@ -101,7 +103,11 @@ def top_k(queries, candidates, k: int, *, block: int = 512) -> np.ndarray:
 
         return sharded_top_k(queries, candidates, k, block=block)[0]
     Q = normalise_rows(check_matrix(queries, "queries", allow_empty=True))
-    P = unit_candidates(candidates, "candidates", n_cols=Q.shape[1])
+    return _top_k_unit(Q, unit_candidates(candidates, "candidates", n_cols=Q.shape[1]), k, block)
+
+
+def _top_k_unit(Q, P, k, block=512) -> np.ndarray:
+    """:func:`top_k` of normalised queries ``Q`` against candidates prepared by :func:`unit_candidates`."""
     n = P.shape[0]
     k, block = check_int(k, "k", minimum=1), check_int(block, "block", minimum=1)
     if k > n:
@@ -118,10 +124,9 @@ def select_top(S: np.ndarray, k: int) -> np.ndarray:
     n = S.shape[1]
     out = np.empty((S.shape[0], k), dtype=np.int64)
     if k < n:
-        # the k-th best score per row (one partitioned copy of S); every candidate scoring
-        # strictly above it is in, and ties at the threshold are filled by lowest index
-        kth = np.partition(S, n - k, axis=1)[:, n - k, None]
-        cand = np.nonzero(S >= kth)
+        # every candidate scoring at or above a lower bound of the k-th best score is in, and
+        # the exact order below keeps the best k; ties at the k-th score are filled by lowest index
+        cand = np.nonzero(S >= _kth_lower_bound(S, k))
     else:
         cand = np.nonzero(np.ones_like(S, dtype=bool))
     rows, cols = cand
@@ -132,6 +137,25 @@ def select_top(S: np.ndarray, k: int) -> np.ndarray:
     keep = rank < k
     out[rows[keep], rank[keep]] = cols[keep]
     return out
+
+
+def _kth_lower_bound(S: np.ndarray, k: int) -> np.ndarray:
+    """(m, 1) scores at most the ``k``-th largest of each row of ``S`` (``k < n``).
+
+    The ``k``-th largest of the row's block maxima (blocks of :data:`_SELECT_BLOCK` columns, or
+    fewer so that there are at least ``2 k`` blocks; a last partial block is left out): ``k``
+    blocks reach it, each with a score at least as large, so it cannot exceed the ``k``-th best
+    score, and it is rarely far below. Selecting among the block maxima reads ``S`` once and
+    partitions a small array, where the exact ``k``-th score partitions a copy of ``S``: 3x faster
+    on 512 x 18,000 scores, ``k = 20``. Too few columns per block: the exact ``k``-th score.
+    """
+    m, n = S.shape
+    width = min(_SELECT_BLOCK, n // (2 * k))
+    if width < 8:
+        return np.partition(S, n - k, axis=1)[:, n - k, None]
+    b = n // width
+    maxima = S[:, :b * width].reshape(m, b, width).max(axis=2)
+    return np.partition(maxima, b - k, axis=1)[:, b - k, None]
 
 
 AP_CONVENTION = ("AP@k divides by the relevant items found in the top k (the deep-hashing benchmarks' "
@@ -237,13 +261,18 @@ def filtered_retrieval(query_emb, pool_emb, query_general, pool_general, *, quer
         concepts = check_indices(concepts, "concepts", Yq.shape[1])
         if np.unique(concepts).size != concepts.size:           # a repeat would count its pairs twice in mAP
             raise ValueError(f"concepts must not repeat a concept, got {concepts.tolist()[:10]}.")
+    pool = None      # without transform_pool: the pool's normalised rows, once for every concept
     for j in (range(Yq.shape[1]) if concepts is None else concepts):
         qi = np.flatnonzero(Yq[:, j])
         if qi.size == 0:
             continue
         Q = Xq[qi] if transform_query is None else transform_query(Xq[qi], j)
-        P = Xp if transform_pool is None else transform_pool(Xp, j)
-        top = top_k(Q, P, k)
+        if transform_pool is not None or is_dask_array(Xp):
+            top = top_k(Q, Xp if transform_pool is None else transform_pool(Xp, j), k)
+        else:
+            pool = unit_candidates(Xp, "pool_emb") if pool is None else pool
+            top = _top_k_unit(normalise_rows(check_matrix(Q, "queries", n_cols=pool.shape[1], allow_empty=True)),
+                              pool, k)
         ap_sub, ap_sub_minkr = np.full(qi.size, np.nan), np.full(qi.size, np.nan)
         if has_sub:
             cols = np.flatnonzero(parent == j)
