@@ -194,6 +194,42 @@ def test_dimension_mismatch():
         lasso(X[:, :10], D, 0.1)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("positive, method", [(False, "cd"), (True, "cd"), (False, "fista+cd"), (False, "auto"),
+                                              (True, "auto")])
+def test_a_given_gram_gives_the_same_codes(dtype, positive, method):
+    """A Gram matrix computed once (D @ D.T in the storage dtype) changes nothing but the time;
+    with method="auto" the choice is timed, so the codes agree to the certified gap."""
+    X, D = problem(n=300, d=24, m=90, seed=4, coherent=True)
+    X, D = X.astype(dtype), D.astype(dtype)
+    kwargs = dict(positive=positive, method=method, tol=1e-8)
+    ref = lasso(X, D, 0.05, **kwargs)
+    got = lasso(X, D, 0.05, gram=D @ D.T, **kwargs)
+    if method == "auto" and not positive:
+        np.testing.assert_allclose(lasso_objective(X, D, got, 0.05), lasso_objective(X, D, ref, 0.05), rtol=1e-6)
+    else:
+        assert got.dtype == ref.dtype and got.tobytes() == ref.tobytes()
+    # a float64 Gram for float32 storage is converted; the codes stay at the optimum
+    if dtype == np.float32 and method == "cd":
+        W = lasso(X, D, 0.05, gram=D.astype(np.float64) @ D.astype(np.float64).T, **kwargs)
+        np.testing.assert_allclose(lasso_objective(X, D, W, 0.05), lasso_objective(X, D, ref, 0.05), rtol=1e-5)
+
+
+def test_a_wrong_gram_is_refused():
+    X, D = problem(m=60, d=40)
+    G = D @ D.T
+    for bad, match in [(G[:-1, :-1], r"gram must be D @ D\.T, of shape \(60, 60\)"),
+                       (D.T @ D, r"shape \(60, 60\)"),
+                       (2 * G, "gram is not D @ D.T"),
+                       (np.eye(60), "gram is not D @ D.T"),
+                       (np.where(np.eye(60, dtype=bool), np.nan, G), "gram contains 60 NaN")]:
+        with pytest.raises(ValueError, match=match):
+            lasso(X, D, 0.1, gram=bad)
+    G[59, 3] += 1e-2                        # one wrong entry on a checked row (0, m // 2, m - 1)
+    with pytest.raises(ValueError, match=r"rows \[0, 30, 59\]"):
+        lasso(X, D, 0.1, gram=G)
+
+
 def test_fista_warm_start_method_same_optimum():
     X, D = problem(n=10, d=40, m=60, coherent=True)
     lam = 0.02

@@ -156,14 +156,14 @@ def test_lasso_path_returns_the_callers_order_and_checks_each_lambda():
 da = pytest.importorskip("dask.array")
 
 
-def test_a_dask_array_is_coded_lazily_as_in_memory_and_refuses_init_and_info():
+def test_a_dask_array_is_coded_lazily_as_in_memory_and_refuses_init_info_and_gram():
     X, D = _problem(9, n=400)
     lazy = lasso(da.from_array(X, chunks=(192, 6)), D, 0.1, method="cd", positive=True, tol=1e-8)
     assert isinstance(lazy, da.Array)
     np.testing.assert_allclose(lazy.compute(scheduler="synchronous"),       # another BLAS call per block
                                lasso(X, D, 0.1, method="cd", positive=True, tol=1e-8), atol=1e-7)
-    message = "lasso on a dask array takes neither init nor return_info; compute X first to use them."
-    for kwargs in (dict(init=np.zeros((400, 8))), dict(return_info=True)):
+    message = "lasso on a dask array takes neither init, return_info nor gram; compute X first to use them."
+    for kwargs in (dict(init=np.zeros((400, 8))), dict(return_info=True), dict(gram=D @ D.T)):
         with pytest.raises(ValueError, match=_exactly(message)):
             lasso(da.from_array(X, chunks=(192, 6)), D, 0.1, **kwargs)
 

@@ -47,6 +47,19 @@ def test_zero_code_when_lambda_dominates():
     assert not nonneg_lasso(X, D, lam).any()
 
 
+def test_a_shared_gram_gives_the_same_codes():
+    rng = np.random.default_rng(5)
+    sp = SpLiCE(lam=0.1).fit(rng.standard_normal((200, 16)))
+    Z = rng.standard_normal((40, 16))
+    Z -= sp.vocab_mean_
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    G = sp.gram()
+    np.testing.assert_allclose(G, sp.vocab_ @ sp.vocab_.T, rtol=0, atol=0)
+    assert sp.transform(Z, gram=G).tobytes() == sp.transform(Z).tobytes()
+    with pytest.raises(ValueError, match="gram is not D @ D.T"):
+        sp.transform(Z, gram=G + np.eye(200))
+
+
 def test_grouping_and_partial_reconstructions_add_up():
     rng = np.random.default_rng(3)
     vocab, concepts = rng.standard_normal((40, 10)), rng.standard_normal((3, 10))

@@ -561,6 +561,23 @@ def _check_inputs(X, D, dtype, init, positive):
     return X, D, W, dtype
 
 
+def _check_gram(gram, D) -> np.ndarray:
+    """``gram`` as a C-contiguous (m, m) array in ``D``'s dtype, checked to be ``D @ D.T`` on three rows."""
+    m = D.shape[0]
+    G = np.ascontiguousarray(check_matrix(gram, "gram", dtype=D.dtype))
+    if G.shape != (m, m):
+        raise ValueError(f"gram must be D @ D.T, of shape ({m}, {m}) for this D; got shape {G.shape}.")
+    rows = np.unique([0, m // 2, m - 1])
+    expected = D[rows] @ D.T
+    scale = max(float(np.max(np.einsum("ij,ij->i", D, D, dtype=np.float64))), np.finfo(np.float64).tiny)
+    error = float(np.max(np.abs(G[rows] - expected)))
+    if error > 1e-4 * scale:
+        raise ValueError(f"gram is not D @ D.T: its rows {rows.tolist()} differ from D's products by up to {error:.3g} "
+                         f"(largest squared atom norm {scale:.3g}). Pass the Gram matrix of this D (D @ D.T), "
+                         f"or gram=None to compute it here.")
+    return G
+
+
 def _solve(X, D, G, W, lam, positive, tol, max_iter, fista=None, fista_init=False):
     """Solve in place into W, chunk by chunk; returns (relative gaps, sweeps) per row.
 
@@ -588,7 +605,7 @@ def _solve(X, D, G, W, lam, positive, tol, max_iter, fista=None, fista_init=Fals
 
 
 def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtype=None,
-          return_info=False, method="auto"):
+          return_info=False, method="auto", gram=None):
     """Exact lasso (or non-negative lasso) codes of every row of ``X`` over the atoms of ``D``.
 
     Minimises ``||x - w D||^2 + lam ||w||_1`` (with ``w >= 0`` if ``positive``) for each row
@@ -638,6 +655,11 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
         differently on another machine, under another load or between two runs. Pass ``"cd"``
         or ``"fista+cd"`` for byte-reproducible output (the pipeline pins ``"cd"``). ``"auto"``
         is ``"cd"`` with ``positive=True`` or fewer than ``8 p`` rows.
+    gram : array of shape (m, m), optional
+        ``D @ D.T``, computed once for several calls with the same dictionary (as
+        scikit-learn's ``sparse_encode(gram=...)``); converted to the storage dtype, and three of
+        its rows are checked against ``D``. Default: computed here. The codes are the same as
+        without it when it is ``D @ D.T`` of ``D`` in the storage dtype.
 
     Returns
     -------
@@ -660,17 +682,22 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
     if method == "fista+cd" and positive:
         raise ValueError("method='fista+cd' solves the signed lasso only; use 'cd' with positive=True.")
     if is_dask_array(X):      # a lazy (n, m) array, block by block (slics.distributed)
-        if init is not None or return_info:
-            raise ValueError("lasso on a dask array takes neither init nor return_info; compute X first to use them.")
+        if init is not None or return_info or gram is not None:
+            raise ValueError("lasso on a dask array takes neither init, return_info nor gram; compute X first to "
+                             "use them.")
         from ..distributed.coding import lasso_rows
 
         return lasso_rows(X, D, lam, dtype=dtype, positive=positive, tol=tol, max_iter=max_iter, method=method)
     X, D, W, dtype = _check_inputs(X, D, dtype, init, positive)
-    t0 = _clock()
-    G = D @ D.T
+    if gram is None:
+        t0 = _clock()
+        G = D @ D.T
+        gram_seconds = _clock() - t0
+    else:
+        G, gram_seconds = _check_gram(gram, D), None
     if method == "auto":
         gaps, sweeps, used, pilot = _auto(X, D, G, W, lam, positive, tol, max_iter, init is not None,
-                                          _clock() - t0)
+                                          gram_seconds)
     else:
         used, pilot = method, None
         prepared = _prepare(D, dtype, G) if method == "fista+cd" else None
@@ -731,6 +758,11 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
     parts = [_solve(X[:p], D, G, W[:p], lam, positive, tol, max_iter)]
     budget = _clock() - t0
     done, again = p, None
+    if gram_seconds is None:      # G was given: the set-up's model is scaled from the time of a slice of it
+        rows = min(D.shape[0], 128)
+        t0 = _clock()
+        D[:rows] @ D.T
+        gram_seconds = (_clock() - t0) * D.shape[0] / rows
     setup_estimate = _setup_seconds(D, gram_seconds)
     if setup_estimate <= budget:
         # the set-up cannot be stopped: before paying it, time "cd" again on the next p rows (kept,

@@ -31,7 +31,7 @@ from ..utils.validation import check_index, check_matrix, check_positive, is_das
 _CENTRED_ZERO = 1e-10
 
 
-def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000) -> np.ndarray:
+def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000, gram=None) -> np.ndarray:
     """Non-negative lasso of every row of ``X`` over the atoms (rows) of ``D``.
 
     Solves ``min_{w >= 0} ||x - w D||^2 + lam ||w||_1`` for each row ``x`` with the package's
@@ -52,6 +52,8 @@ def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000)
         Relative duality gap at which a row stops.
     max_iter : int, default 10000
         Coordinate-descent sweeps per row at most.
+    gram : array of shape (V, V), optional
+        ``D @ D.T`` (see :func:`slics.core.lasso.lasso`), to share between calls with the same ``D``.
 
     Returns
     -------
@@ -60,12 +62,13 @@ def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000)
     from .lasso import lasso
 
     if is_dask_array(X):      # lazy, block by block (slics.distributed)
-        return np.maximum(lasso(X, D, check_positive(lam, "lam"), positive=True, tol=tol, max_iter=max_iter), 0.0)
+        return np.maximum(lasso(X, D, check_positive(lam, "lam"), positive=True, tol=tol, max_iter=max_iter,
+                                gram=gram), 0.0)
     X = check_matrix(X, "X")
     D = check_matrix(D, "D", n_cols=X.shape[1])
     lam = check_positive(lam, "lam")
     # method pinned (byte-reproducible): "auto" may time candidates
-    return np.maximum(lasso(X, D, lam, positive=True, tol=tol, max_iter=max_iter, method="cd"), 0.0)
+    return np.maximum(lasso(X, D, lam, positive=True, tol=tol, max_iter=max_iter, method="cd", gram=gram), 0.0)
 
 
 def group_vocabulary(vocab_centred, concept_emb, vocab_mean) -> np.ndarray:
@@ -134,13 +137,27 @@ class SpLiCE(BaseEstimator):
         self.n_concepts_ = None if concept_emb is None else int(np.asarray(concept_emb).shape[0])
         return self
 
-    def transform(self, Z) -> np.ndarray:
+    def gram(self) -> np.ndarray:
+        """The vocabulary's Gram matrix: computed once, it spares :meth:`transform` that product on
+        every further call (chunks of one set of rows).
+
+        Returns
+        -------
+        ndarray of shape (V, V), float64
+            ``vocab_ @ vocab_.T``.
+        """
+        check_is_fitted(self, "vocab_")
+        return self.vocab_ @ self.vocab_.T
+
+    def transform(self, Z, *, gram=None) -> np.ndarray:
         """Sparse non-negative codes of centred, renormalised image embeddings ``Z``.
 
         Parameters
         ----------
         Z : array of shape (n, d)
             Image embeddings, one per row, centred and renormalised like the vocabulary.
+        gram : array of shape (V, V), optional
+            :meth:`gram`, to share between calls (in-memory ``Z`` only); the codes are the same.
 
         Returns
         -------
@@ -150,9 +167,12 @@ class SpLiCE(BaseEstimator):
         if is_dask_array(Z):      # lazy, block by block, the fitted model sent once (slics.distributed)
             from ..distributed.coding import model_rows
 
+            if gram is not None:
+                raise ValueError("gram applies to an in-memory Z; a dask Z is decomposed block by block on the "
+                                 "workers, each with its own product (pass gram=None).")
             return model_rows(self, "transform", Z, tail=(self.vocab_.shape[0],))
         Z = check_matrix(Z, "Z", n_cols=self.vocab_.shape[1])
-        return nonneg_lasso(Z, self.vocab_, self.lam)
+        return nonneg_lasso(Z, self.vocab_, self.lam, gram=gram)
 
     def reconstruct(self, W, concept: int | None = None) -> np.ndarray:
         """``W V`` (SpLiCE), or the partial reconstruction of one concept's words (F-SpLiCE).

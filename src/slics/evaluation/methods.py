@@ -284,7 +284,8 @@ class SpLiCEMethod(RetrievalMethod):
         from scipy import sparse
         from tqdm import tqdm
 
-        blocks = [sparse.csr_matrix(sp.transform(rs.X[rows[s:s + self.chunk]]))
+        gram = sp.gram() if rows.size > self.chunk else None        # one product for every chunk
+        blocks = [sparse.csr_matrix(sp.transform(rs.X[rows[s:s + self.chunk]], gram=gram))
                   for s in tqdm(range(0, rows.size, self.chunk), desc=f"SpLiCE {rs.dataset}", unit="chunk",
                                 disable=None if self.progress else True)]
         return sparse.vstack(blocks, format="csr") if blocks else sparse.csr_matrix((0, sp.vocab_.shape[0]))
