@@ -68,7 +68,8 @@ def nonneg_lasso(X, D, lam: float, *, tol: float = 1e-7, max_iter: int = 10_000,
     D = check_matrix(D, "D", n_cols=X.shape[1])
     lam = check_positive(lam, "lam")
     # method pinned (byte-reproducible): "auto" may time candidates
-    return np.maximum(lasso(X, D, lam, positive=True, tol=tol, max_iter=max_iter, method="cd", gram=gram), 0.0)
+    W = lasso(X, D, lam, positive=True, tol=tol, max_iter=max_iter, method="cd", gram=gram)
+    return np.maximum(W, 0.0, out=W)        # in place: a (n, V) block is 160 MB at 2,000 x 10,000
 
 
 def group_vocabulary(vocab_centred, concept_emb, vocab_mean) -> np.ndarray:
