@@ -41,6 +41,20 @@ def test_label_lines_reject_malformed_rows():
         read_label_lines(["a.jpg 0 1", "b.jpg 0 2"], 2)
     with pytest.raises(ValueError, match="more than once"):
         read_label_lines(["a.jpg 0 1", "a.jpg 1 0"], 2)
+    for bad in ["b.jpg 0 11", "b.jpg 01", "b.jpg 0 1 0", "b.jpg 0", "b.jpg 1.0 0", "b.jpg 0 -", "b.jpg 0 \u0661"]:
+        with pytest.raises(ValueError, match="line 3: expected an image name and 2 0/1 columns"):
+            read_label_lines(["a.jpg 0 1", "", bad], 2)
+
+
+def test_label_lines_match_a_field_by_field_parse():
+    rng = np.random.default_rng(7)
+    bits = rng.random((300, 24)) < 0.3
+    lines = [f"im{i}.jpg " + " ".join("1" if b else "0" for b in row) + ("\t \n" if i % 7 else "") for i, row in
+             enumerate(bits)]
+    names, got = read_label_lines(lines[:150] + ["   "] + lines[150:], 24)
+    assert names == tuple(f"im{i}.jpg" for i in range(300)) and got.dtype == bool
+    np.testing.assert_array_equal(got, bits)
+    assert read_label_lines(["a.jpg", "b.jpg"], 0)[1].shape == (2, 0)
 
 
 def test_coco_category_list_is_official():

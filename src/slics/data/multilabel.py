@@ -101,16 +101,18 @@ def read_label_lines(lines, n_columns: int, source: str = "label list") -> tuple
         parts = line.split()
         if not parts:
             continue
-        if len(parts) != n_columns + 1 or any(p not in ("0", "1") for p in parts[1:]):
+        flags = "".join(parts[1:])        # n_columns characters when every field is one 0 or 1
+        if len(parts) != n_columns + 1 or len(flags) != n_columns or flags.strip("01"):
             raise ValueError(f"{source}, line {number}: expected an image name and {n_columns} 0/1 "
                              f"columns, got {len(parts) - 1} field(s) after the name.")
         names.append(parts[0])
-        rows.append([p == "1" for p in parts[1:]])
+        rows.append(flags)
     if not names:
         raise ValueError(f"{source} holds no label lines.")
     if len(set(names)) != len(names):
         raise ValueError(f"{source} lists some image more than once.")
-    return tuple(names), np.array(rows, dtype=bool).reshape(len(names), n_columns)
+    bits = np.frombuffer("".join(rows).encode("ascii"), dtype=np.uint8) == ord("1")
+    return tuple(names), bits.reshape(len(names), n_columns)
 
 
 def read_label_files(paths, n_columns: int, dataset: str) -> tuple[tuple, np.ndarray]:
