@@ -52,7 +52,7 @@ def _sorted_top(S, k):
                                      (4, 1000, 999), (4, 1000, 1000), (6, 2000, 3)])
 @pytest.mark.parametrize("scores", ["continuous", "few values", "one value", "best at the end"])
 def test_select_top_matches_a_full_sort(dtype, m, n, k, scores):
-    """The bound on the k-th score (block maxima, a short last block) must never drop a candidate
+    """The bound on the k-th score (block maxima; a partial last block left out) must never drop a candidate
     of the top k, with exact ties between blocks and within one, at any block count."""
     rng = np.random.default_rng(n + k)
     S = {"continuous": lambda: rng.standard_normal((m, n)),
