@@ -343,8 +343,8 @@ def test_group_nn_omp_names_d_x_and_the_atom_count():
 
 # ------------------------------------------------------------------ SpLiCE (second pass: the solver call, dask)
 def test_nonneg_lasso_hands_its_settings_to_the_exact_solver(monkeypatch):
-    """The one place that names SpLiCE's solver passes lam, positivity, tol, max_iter and the pinned
-    method through, in memory and for a dask array, and clips at zero."""
+    """The one place that names SpLiCE's solver passes lam, positivity, tol, max_iter, the pinned
+    method and a shared Gram through, in memory and for a dask array, and clips at zero."""
     import inspect
 
     from slics.core import lasso as lasso_module
@@ -360,12 +360,17 @@ def test_nonneg_lasso_hands_its_settings_to_the_exact_solver(monkeypatch):
 
     monkeypatch.setattr(lasso_module, "lasso", spy)
     W = nonneg_lasso(np.ones((3, 4)), np.eye(4)[:2], 0.3, tol=1e-4, max_iter=77)
-    assert calls == [((3, 4), (2, 4), 0.3, {"positive": True, "tol": 1e-4, "max_iter": 77, "method": "cd"})]
+    assert calls == [((3, 4), (2, 4), 0.3,
+                      {"positive": True, "tol": 1e-4, "max_iter": 77, "method": "cd", "gram": None})]
     assert np.array_equal(W, np.zeros((3, 2)))
+    calls.clear()
+    G = np.eye(2)
+    nonneg_lasso(np.ones((3, 4)), np.eye(4)[:2], 0.3, gram=G)
+    assert len(calls) == 1 and calls[0][3]["gram"] is G       # a shared Gram goes through untouched
     da = pytest.importorskip("dask.array")
     calls.clear()
     W = nonneg_lasso(da.from_array(np.ones((3, 4))), np.eye(4)[:2], 0.3, tol=1e-4, max_iter=77)
-    assert calls == [((3, 4), (2, 4), 0.3, {"positive": True, "tol": 1e-4, "max_iter": 77})]
+    assert calls == [((3, 4), (2, 4), 0.3, {"positive": True, "tol": 1e-4, "max_iter": 77, "gram": None})]
     assert np.array_equal(W, np.zeros((3, 2)))
 
 
