@@ -106,3 +106,22 @@ def test_zero_rows_and_lambda_above_max():
 def test_float32_degenerate(positive):
     X, D = coherent(150, 16, 48, 8)
     check_exact(X.astype(np.float32), D.astype(np.float32), 0.02, positive)
+
+
+@pytest.mark.parametrize("d, m, n, frac, positive, dtype", [
+    (82, 209, 40, 0.001, False, np.float32),
+    (120, 400, 20, 0.002, True, np.float32),
+    (121, 259, 20, 0.0013, False, np.float64),
+    (151, 537, 16, 0.005, True, np.float64),
+])
+def test_gaussian_near_interpolation_converges(d, m, n, frac, positive, dtype):
+    """Supports of about d atoms, too large for a support solve every few sweeps (``_CHEAP``):
+    coordinate descent alone crawls there (up to all rows unconverged at 1,000 sweeps before a
+    crawling row, ``_CRAWL`` sweeps, solved every support exactly)."""
+    rng = np.random.default_rng(d * m)
+    D = rng.normal(size=(m, d))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = rng.normal(size=(n, d))
+    lam = frac * np.abs(2 * X @ D.T).max()
+    W, _ = check_exact(X.astype(dtype), D.astype(dtype), lam, positive, rows=3)
+    assert np.count_nonzero(W, axis=1).max() > 0.6 * d
