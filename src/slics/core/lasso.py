@@ -50,8 +50,10 @@ row that has not converged after ``_STALL`` sweeps repeats the support solve whi
 out (an active-set inner loop). All on supports small enough for the factorisations to be
 cheaper than sweeps (``_CHEAP``), and on every support once a row has taken ``_CRAWL`` sweeps:
 near interpolation (a small ``lam``, supports of nearly ``d`` atoms) coordinate descent alone
-left rows unconverged at 1,000 sweeps (11 to 13 of 40 random overcomplete problems per seed),
-and rows that converge before ``_CRAWL`` are untouched. The duality-gap certificate is unchanged.
+left rows unconverged at 1,000 sweeps (11 to 13 of 40 random overcomplete problems per seed).
+Before ``_CRAWL``, a support solve waits until the sweeps since the last one have cost about as
+much time as its factorisation (``_AMORTISE``): on dense rows (supports of 250 to 360 atoms)
+a solve every few sweeps took most of the time. The duality-gap certificate is unchanged.
 
 Memory: ``G`` is ``m x m`` in the storage dtype (400 MB for a 10,000-word vocabulary in
 float32, 800 MB in float64, as scikit-learn's ``sparse_encode``); each chunk of rows holds
@@ -83,6 +85,7 @@ _MAX_OUTER = 100    # working-set rounds per row (each adds >= 1 violator, so ra
 _STALL = 20        # sweeps of a row after which its support solves repeat while atoms drop out
 _CHEAP = 30.0      # a support of s atoms in a working set of k is re-solved / reduced when s^3 <= this * k^2
 _TRY_EVERY = 10     # sweeps between exact solves on the support when it keeps changing
+_AMORTISE = 0.5     # a support solve waits until the sweeps since the last one cost this * its s^3 / 3
 _CRAWL = 200        # sweeps of a row after which every support counts as cheap (it is crawling)
 _CHUNK_ELEMENTS = 1 << 22   # rows per chunk = this / m (32 MiB of float64 per chunk array)
 _PILOT = (16, 256)  # method="auto": rows per candidate in its timed pilot, n // 32 within these bounds
@@ -192,7 +195,7 @@ def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, again=False, crawling=F
     # a factorisation costs s^3 / 3 flops and a sweep k^2: on large supports, one solve per call and
     # no eigendecomposition (coordinate descent is then the cheaper way on; measured on the
     # section-2 data, where dense supports of 300 atoms made repeated solves slower overall), unless
-    # the row is crawling (``_CRAWL`` sweeps): its sweeps then cost more than any factorisation
+    # the row is crawling (``_CRAWL`` sweeps): the repeats are then what ends the crawl
     cheap = crawling or s * s * s <= _CHEAP * k * k
     if again and not cheap:
         return 0
@@ -479,6 +482,7 @@ def _solve_row(G, b, w, xx, lam, positive, tol, max_sweeps):
         while sweeps < max_sweeps:
             sweeps += 1
             changed = False
+            nz = 0
             for a in range(k):
                 gaa = Gw[a, a]
                 if gaa <= 0.0:
@@ -498,14 +502,20 @@ def _solve_row(G, b, w, xx, lam, positive, tol, max_sweeps):
                     ww[a] = new
                     for c in range(k):
                         qw[c] -= delta * Gw[a, c]
+                if ww[a] != 0.0:
+                    nz += 1
             g_in, p_in = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
             if g_in <= tol_in * p_in or g_in <= floor:
                 break
             if changed:
                 tried = False
-            if (not tried and not changed) or sweeps - last_try >= _TRY_EVERY:
-                # support and signs settled for a sweep (or not tried for a while): jump to
-                # the exact solution on the support
+            due = sweeps - last_try
+            # support and signs settled for a sweep (or not tried for a while): jump to the exact
+            # solution on the support, once the sweeps since the last try (at most k * nz
+            # multiply-adds each) have cost about as much time as its factorisation (nz^3 / 3,
+            # at about twice their rate): at most half of a row's time goes to solves
+            if ((not tried and not changed) or due >= _TRY_EVERY) and (
+                    sweeps >= _CRAWL or due * 3.0 * k >= _AMORTISE * nz * nz):
                 tried = True
                 last_try = sweeps
                 if _active_set(Gw, bw, ww, qw, k, xx, lam, positive, sweeps >= _STALL, sweeps >= _CRAWL):
