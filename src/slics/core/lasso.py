@@ -11,7 +11,7 @@ fitted on ``(D.T, x)`` minimises the same problem when ``alpha = lam / (2 d)``, 
 ``sklearn.decomposition.sparse_encode(..., algorithm="lasso_cd", alpha=a)`` when ``a = lam / 2``.
 
 Method (chosen by measurement, see ``benchmarks/bench_solvers.py``): coordinate descent on
-the Gram matrix ``G = D D^T`` with a growing working set per row, compiled with numba and
+the Gram matrix ``G = D D^T`` with a working set per row, compiled with numba and
 run in parallel over rows (all cores). For one row, with ``b = D x`` and the correlation
 ``q = b - G w`` (``q_j = D_j . r``, ``r`` the residual):
 
@@ -23,8 +23,8 @@ run in parallel over rows (all cores). For one row, with ``b = D x`` and the cor
    product), giving the duality gap of the full problem: with the dual point
    ``theta = s r``, ``s = min(1, lam / (2 max_j |q_j|))``, the dual objective is
    ``2 s x.r - s^2 ||r||^2`` and the gap bounds the distance to the optimum. A row stops
-   when ``gap <= tol * primal`` (relative gap, reported); otherwise the worst violators
-   join the working set and step 2 resumes.
+   when ``gap <= tol * primal`` (relative gap, reported); otherwise the working set restarts
+   from the support, the worst violators join it, and step 2 resumes.
 
 Why this method (``benchmarks/bench_solvers.py``, ``results/benchmarks/solvers.json``): on
 the section-2 shape (1,010 atoms, about 120 non-zeros per row) it reaches a relative duality
@@ -81,7 +81,7 @@ from .sparse_coding import _fista_rows, _prepare
 __all__ = ["lasso", "lasso_path", "duality_gap"]
 
 _GROW = 16          # atoms added to a working set at least, per outer iteration
-_MAX_OUTER = 100    # working-set rounds per row (each adds >= 1 violator, so rarely reached)
+_MAX_OUTER = 100    # working-set rounds per row (each tightens the row's gap, so rarely reached)
 _STALL = 20        # sweeps of a row after which its support solves repeat while atoms drop out
 _CHEAP = 30.0      # a support of s atoms in a working set of k is re-solved / reduced when s^3 <= this * k^2
 _TRY_EVERY = 10     # sweeps between exact solves on the support when it keeps changing
@@ -435,7 +435,17 @@ def _solve_row(G, b, w, xx, lam, positive, tol, max_sweeps):
         rel = gap / primal if primal > 0.0 else 0.0
         if gap <= tol * primal or gap <= floor or sweeps >= max_sweeps:
             break
-        # grow the working set with the worst violators outside it
+        if outer > 0:
+            # the working set restarts from the support (celer's pruning): atoms that left the
+            # support stop costing every sweep k multiply-adds, and violators rejoin below
+            for t in range(k):
+                in_ws[ws[t]] = False
+            k = 0
+            for t in range(ns):
+                ws[k] = supp[t]
+                in_ws[supp[t]] = True
+                k += 1
+        # add the worst violators outside the working set
         n_cand = 0
         cand = np.empty(m, np.int64)
         score = np.empty(m)
@@ -510,15 +520,16 @@ def _solve_row(G, b, w, xx, lam, positive, tol, max_sweeps):
             if changed:
                 tried = False
             due = sweeps - last_try
+            crawling = sweeps >= _CRAWL
             # support and signs settled for a sweep (or not tried for a while): jump to the exact
             # solution on the support, once the sweeps since the last try (at most k * nz
             # multiply-adds each) have cost about as much time as its factorisation (nz^3 / 3,
             # at about twice their rate): at most half of a row's time goes to solves
             if ((not tried and not changed) or due >= _TRY_EVERY) and (
-                    sweeps >= _CRAWL or due * 3.0 * k >= _AMORTISE * nz * nz):
+                    crawling or due * 3.0 * k >= _AMORTISE * nz * nz):
                 tried = True
                 last_try = sweeps
-                if _active_set(Gw, bw, ww, qw, k, xx, lam, positive, sweeps >= _STALL, sweeps >= _CRAWL):
+                if _active_set(Gw, bw, ww, qw, k, xx, lam, positive, sweeps >= _STALL, crawling):
                     g_in, p_in = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
                     if g_in <= tol_in * p_in or g_in <= floor:
                         break
