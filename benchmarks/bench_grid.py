@@ -57,7 +57,7 @@ from sklearn.decomposition import sparse_encode
 from sklearn.exceptions import ConvergenceWarning
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ista import machine_info, synthetic_problem  # noqa: E402
+from bench_ista import head_commit, machine_info, synthetic_problem  # noqa: E402
 
 from slics.core.lasso import _FISTA_TOL, lasso  # noqa: E402
 from slics.core.objectives import lasso_objective  # noqa: E402
@@ -194,6 +194,7 @@ def main(argv=None):
     for dtype in args.dtypes:                                    # load the compiled kernels of each dtype
         lasso(np.ones((1, 4), dtype), np.eye(4, dtype=dtype), 0.1)
     cells = []
+    commit = head_commit()
     load0 = os.getloadavg()
     for d, m, kind in itertools.product(args.d, args.m, args.dicts):
         X, D = dictionary(kind, args.rows, d, m, args.seed)
@@ -208,7 +209,7 @@ def main(argv=None):
                   f"auto/own {res['auto_over_fastest_own']:.2f}, x sparse_encode "
                   f"{res['speedup_over_sparse_encode']:.1f}, x best peer {res['speedup_over_best_peer']:.1f}",
                   flush=True)
-    out = {"cells": cells, "tol": TOL, "seed": args.seed, "rows_per_cell": args.rows,
+    out = {"cells": cells, "commit": commit, "tol": TOL, "seed": args.seed, "rows_per_cell": args.rows,
            "command": "python benchmarks/bench_grid.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "machine": machine_info(), "load_average_before_after": [list(load0), list(os.getloadavg())]}
     write_json(args.out, out, significant=4)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -74,6 +75,19 @@ def matmul_gflops(n, m, dtype, repeat=3):
     X, G = rng.normal(size=(n, m)).astype(dtype), rng.normal(size=(m, m)).astype(dtype)
     t, _ = best_time(lambda: X @ G, repeat)
     return 2.0 * n * m * m / t / 1e9
+
+
+def head_commit(mark_changes: bool = True) -> str:
+    """The checkout's commit (short), the code a record measured; with ``mark_changes``, "+changes"
+    when tracked files under src/ or benchmarks/ differ from it (a run of uncommitted code)."""
+    root = Path(__file__).resolve().parents[1]
+    git = ["git", "-C", str(root)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    if mark_changes and subprocess.run([*git, "status", "--porcelain", "--untracked-files=no", "--", "src",
+                                        "benchmarks"], capture_output=True, text=True, check=True).stdout.strip():
+        commit += "+changes"
+    return commit
 
 
 def machine_info():

@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_ista import machine_info, matmul_gflops  # noqa: E402  (one machine record for every benchmark)
+from bench_ista import head_commit, machine_info, matmul_gflops  # noqa: E402  (one machine record for every benchmark)
 from summary import pipeline_section  # noqa: E402  (the page's table, written once)
 
 OUT = ROOT / "results" / "benchmarks" / "pipeline.json"
@@ -84,8 +84,7 @@ def main(argv=None) -> int:
     info = machine_info()
     rates = {name: round(matmul_gflops(2048, 2048, dtype), 1) for name, dtype in
              (("float32", np.float32), ("float64", np.float64))}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True, check=True).stdout.strip()
+    commit = head_commit(mark_changes=False)      # the run clones HEAD: its commit is what is measured
     with tempfile.TemporaryDirectory(prefix="slics-profile-") as scratch:
         project = Path(scratch) / "project"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(project)], check=True)

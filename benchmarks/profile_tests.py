@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_ista import machine_info  # noqa: E402  (one machine record for every benchmark)
+from bench_ista import head_commit, machine_info  # noqa: E402  (one machine record for every benchmark)
 from profile_pipeline import SCRUBBED as PIPELINE_SCRUBBED  # noqa: E402  (the project's own variables)
 from summary import tests_section  # noqa: E402  (the page's table, written once)
 
@@ -114,8 +114,7 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", type=Path, default=None, help="also copy the run's full log here")
     args = ap.parse_args(argv)
     info = machine_info()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True, check=True).stdout.strip()
+    commit = head_commit(mark_changes=False)      # the run clones HEAD: its commit is what is measured
     with tempfile.TemporaryDirectory(prefix="slics-profile-tests-") as scratch:
         project = Path(scratch) / "main"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(project)], check=True)

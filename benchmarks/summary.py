@@ -137,7 +137,9 @@ GAP_GOAL = 1e-6       # relative objective gap at which the speed-ups count
 def grid_section(grid: dict) -> str:
     """The grid of ``benchmarks/bench_grid.py`` (issue #19): one row per cell, then its goals."""
     lines = [f"## Grid: `slics.lasso` against `sparse_encode` across shapes (issue #19)", "",
-             f"`{grid['command'].strip()}`: {grid['rows_per_cell']} rows per cell, seed {grid['seed']}, "
+             f"`{grid['command'].strip()}`"
+             + (f" at commit {grid['commit']}" if grid.get("commit") else " (commit not recorded)")
+             + f": {grid['rows_per_cell']} rows per cell, seed {grid['seed']}, "
              f"tol {grid['tol']:g}; load average {grid['load_average_before_after'][0][0]:.2f} at the start. "
              "auto / own: `method=\"auto\"` over the faster forced method (the median of rounds in which "
              "the two take turns, where measured); gaps relative to the best row objective over all solvers.", "",
