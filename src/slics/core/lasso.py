@@ -421,30 +421,25 @@ def _solve_row(G, b, w, xx, lam, positive, tol, max_sweeps):
                 w[j] = 0.0
     _refresh(G, b, w, supp, ns, q)
     k = 0
-    for t in range(ns):
-        ws[k] = supp[t]
-        in_ws[supp[t]] = True
-        k += 1
     sweeps = 0
     tol_in = 0.3 * tol
     last_try = 0
     floor = 1e-13 * xx
     rel = np.inf
-    for outer in range(_MAX_OUTER):
+    for _ in range(_MAX_OUTER):
         gap, primal = _gap(q, w, b, supp, ns, xx, lam, positive, allidx, m)
         rel = gap / primal if primal > 0.0 else 0.0
         if gap <= tol * primal or gap <= floor or sweeps >= max_sweeps:
             break
-        if outer > 0:
-            # the working set restarts from the support (celer's pruning): atoms that left the
-            # support stop costing every sweep k multiply-adds, and violators rejoin below
-            for t in range(k):
-                in_ws[ws[t]] = False
-            k = 0
-            for t in range(ns):
-                ws[k] = supp[t]
-                in_ws[supp[t]] = True
-                k += 1
+        # each round's working set starts from the support (celer's pruning): atoms that left
+        # the support stop costing every sweep k multiply-adds, and violators rejoin below
+        for t in range(k):
+            in_ws[ws[t]] = False
+        k = 0
+        for t in range(ns):
+            ws[k] = supp[t]
+            in_ws[supp[t]] = True
+            k += 1
         # add the worst violators outside the working set
         n_cand = 0
         cand = np.empty(m, np.int64)
