@@ -10,7 +10,9 @@ file and of every notebook that nbval re-executes. Writes ``results/benchmarks/t
 ``docs/benchmarks.md``.
 
 The steps are found by the commands ``make`` echoes (see ``STEPS``); the inputs' and the
-rehearsal's sub-steps by the lines those commands print about themselves. Timings are not
+rehearsal's sub-steps by the lines those commands print about themselves. On Linux each step also
+gets the CPU seconds the whole machine spent busy in it (``/proc/stat``): divided by the cores, a
+floor under the step's time that no parallel schedule of the same work can beat. Timings are not
 reproducible bytes; the JSON records the machine.
 """
 
@@ -50,31 +52,68 @@ STAGE_OK = re.compile(r"^\s+ok in (\d+) s")
 SCRUBBED = PIPELINE_SCRUBBED + ("VIRTUAL_ENV", "PYTEST_ADDOPTS")   # and this checkout's venv and pytest options
 
 
-def run_timed(cmd: list[str], cwd: Path, env: dict, log_path: Path) -> tuple[int, list[tuple[float, str]]]:
-    """Run ``cmd``, keep every output line with the seconds since the start; return (exit status, lines)."""
+def busy_seconds() -> float | None:
+    """CPU seconds the whole machine has been busy since boot (``/proc/stat``), or None off Linux."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields)
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def run_timed(cmd: list[str], cwd: Path, env: dict, log_path: Path):
+    """Run ``cmd``, keep every output line with the seconds since the start.
+
+    Returns (exit status, lines, busy): ``busy`` holds ``(seconds, busy_seconds())`` at the start
+    and at every line (empty off Linux), so that a step's CPU time is the difference at its ends.
+    """
     start = time.perf_counter()
-    lines = []
+    lines, busy = [], []
+
+    def sample(t):
+        b = busy_seconds()
+        if b is not None:
+            busy.append((t, b))
+
+    sample(0.0)
     with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           errors="replace", bufsize=1) as proc, open(log_path, "w") as log:
         for line in proc.stdout:
+            t = time.perf_counter() - start
             for part in line.rstrip("\n").split("\r"):      # progress bars redraw with \r
-                lines.append((time.perf_counter() - start, part))
+                lines.append((t, part))
+            sample(t)
             log.write(line)
         status = proc.wait()
-    lines.append((time.perf_counter() - start, ""))
-    return status, lines
+    t = time.perf_counter() - start
+    lines.append((t, ""))
+    sample(t)
+    return status, lines, busy
 
 
-def steps(lines: list[tuple[float, str]]) -> list[dict]:
-    """The seconds of each of ``STEPS``, from the first line of one to the first line of the next."""
+def _busy_at(busy: list[tuple[float, float]], t: float) -> float:
+    """The machine's busy CPU seconds at the first sample at or after ``t`` (or the last)."""
+    return next((b for s, b in busy if s >= t), busy[-1][1])
+
+
+def steps(lines: list[tuple[float, str]], busy: list[tuple[float, float]] | None = None) -> list[dict]:
+    """The seconds of each of ``STEPS``, from the first line of one to the first line of the next;
+    with ``busy`` (from :func:`run_timed`), also the CPU seconds the machine spent in each."""
     starts = [(STEPS[0][0], 0.0)]
     for name, pattern in STEPS[1:]:
         hit = next((t for t, text in lines if pattern.search(text)), None)
         if hit is not None:
             starts.append((name, hit))
     end = lines[-1][0]
-    return [{"step": name, "seconds": round((starts[i + 1][1] if i + 1 < len(starts) else end) - t, 1)}
-            for i, (name, t) in enumerate(starts)]
+    out = []
+    for i, (name, t) in enumerate(starts):
+        stop = starts[i + 1][1] if i + 1 < len(starts) else end
+        step = {"step": name, "seconds": round(stop - t, 1)}
+        if busy:
+            step["cpu_seconds"] = round(_busy_at(busy, stop) - _busy_at(busy, t), 1)
+        out.append(step)
+    return out
 
 
 def substeps(lines: list[tuple[float, str]]) -> dict[str, list[dict]]:
@@ -126,7 +165,7 @@ def main(argv=None) -> int:
                                       if not p.startswith(str(ROOT)))      # not this checkout's .venv
         env.update(CI="true", PYTEST_ADDOPTS=f"--junitxml={junit}")
         log = Path(scratch) / "test-command.log"
-        status, lines = run_timed(["bash", ".ci/run"], project, env, log)
+        status, lines, busy = run_timed(["bash", ".ci/run"], project, env, log)
         if args.keep:
             args.keep.write_text(log.read_text(errors="replace"))
         if status:
@@ -136,7 +175,7 @@ def main(argv=None) -> int:
         changed = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True,
                                  text=True, check=True).stdout.split("\n")
         record = {"commit": commit, "machine": info, "command": ".ci/run (make test)",
-                  "total_seconds": round(lines[-1][0], 1), "steps": steps(lines), "substeps": substeps(lines),
+                  "total_seconds": round(lines[-1][0], 1), "steps": steps(lines, busy), "substeps": substeps(lines),
                   "pytest_files": pytest_files(junit),
                   "tracked_files_changed": [line[3:] for line in changed if line.strip()]}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -213,22 +213,28 @@ def tests_section(record: dict, top: int = 12) -> str:
              f"`python benchmarks/profile_tests.py` at commit {record['commit']}: CI's `{record['command']}` on a "
              f"fresh clone, {total / 60:.1f} min in all (load average {record['machine']['load_average_at_start'][0]:.2f} "
              f"at the start). Tracked files changed by it: {', '.join(record['tracked_files_changed']) or 'none'}.", "",
-             "| step | part | seconds | share |", "|---|---|---|---|"]
+             "| step | part | seconds | share | cores busy |", "|---|---|---|---|---|"]
     parts = {"inputs": record["substeps"].get("inputs", []), "rehearsal": record["substeps"].get("rehearsal", [])}
     pytest = record["pytest_files"]
     for step in record["steps"]:
-        lines.append(f"| {step['step']} | | {step['seconds']:.0f} | {100 * step['seconds'] / total:.1f} % |")
+        cores = f"{step['cpu_seconds'] / step['seconds']:.2f}" if "cpu_seconds" in step and step["seconds"] else ""
+        lines.append(f"| {step['step']} | | {step['seconds']:.0f} | {100 * step['seconds'] / total:.1f} % | {cores} |")
         kind = next((k for k in parts if step["step"].startswith(k)), None)
         listed = parts[kind] if kind else [{"name": f["file"], "seconds": f["seconds"]} for f in pytest[:top]
                                            if step["step"].startswith("pytest")]
         for part in sorted(listed, key=lambda p: -p["seconds"]):
             if part["seconds"] >= 1:
-                lines.append(f"| | {part['name']} | {part['seconds']:.0f} | {100 * part['seconds'] / total:.1f} % |")
+                lines.append(f"| | {part['name']} | {part['seconds']:.0f} | {100 * part['seconds'] / total:.1f} % | |")
     notebooks = sum(f["seconds"] for f in pytest if f["file"].endswith(".ipynb"))
     units = sum(f["seconds"] for f in pytest if not f["file"].endswith(".ipynb"))
     lines += ["", f"pytest: the notebooks that nbval re-executes take {notebooks:.0f} s, the {len(pytest) - sum(f['file'].endswith('.ipynb') for f in pytest)} "
-                  f"test files {units:.0f} s.", "",
-              f"- the test command under {TEST_GOAL_S / 60:.0f} minutes: {total / 60:.1f} min: {_verdict(total <= TEST_GOAL_S)}"]
+                  f"test files {units:.0f} s."]
+    if all("cpu_seconds" in step for step in record["steps"]):
+        cpu, n = sum(step["cpu_seconds"] for step in record["steps"]), record["machine"]["cpu_count"]
+        lines += ["", f"CPU: the machine was busy {cpu:.0f} s of CPU time in the {total:.0f} s ({cpu / total:.2f} of its "
+                      f"{n} cores on average, from /proc/stat). The same work on {n} cores cannot end in under "
+                      f"{cpu / n / 60:.1f} min, however it is scheduled."]
+    lines += ["", f"- the test command under {TEST_GOAL_S / 60:.0f} minutes: {total / 60:.1f} min: {_verdict(total <= TEST_GOAL_S)}"]
     return "\n".join(lines)
 
 

@@ -136,3 +136,13 @@ def test_test_command_profile_finds_steps_parts_and_files(tmp_path):
     assert "11.7 min: **not met**" in text
     record["total_seconds"] = 590.0
     assert "9.8 min: met" in _summary().tests_section(record)
+    # the machine's busy CPU seconds, sampled at the lines: each step's share of the cores, and the floor
+    busy = [(0.0, 1000.0), (90.0, 1080.0), (160.0, 1200.0), (400.0, 1600.0), (700.0, 2200.0)]
+    timed = module.steps(lines, busy)
+    assert [s["cpu_seconds"] for s in timed] == [80.0, 120.0, 400.0, 600.0]
+    record.update(total_seconds=700.0, steps=timed, machine={"load_average_at_start": [0.2], "cpu_count": 2})
+    text = _summary().tests_section(record)
+    assert "| pytest: unit tests and nbval | | 300 | 42.9 % | 2.00 |" in text
+    assert "busy 1200 s of CPU time in the 700 s (1.71 of its 2 cores" in text
+    assert "cannot end in under 10.0 min" in text
+    assert module.busy_seconds() is None or module.busy_seconds() > 0
