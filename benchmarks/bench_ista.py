@@ -90,6 +90,20 @@ def head_commit(mark_changes: bool = True) -> str:
     return commit
 
 
+def busy_seconds() -> float | None:
+    """CPU seconds the whole machine has been busy since boot (``/proc/stat``), or None off Linux.
+
+    The difference over a step, divided by its seconds, is how many cores it kept busy; divided by
+    the machine's cores, a floor under the step's time that no schedule of the same work can beat.
+    """
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields)
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def machine_info():
     info = {"cpu_count": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
             "numpy": np.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__,

@@ -9,6 +9,8 @@ environment and the clone's sources. The notebook stages append papermill's cell
 ``results/benchmarks/pipeline.json`` (``--out`` to change) and prints each stage's share of the
 total and the slowest cells; ``benchmarks/summary.py`` puts the same table on ``docs/benchmarks.md``.
 
+On Linux each stage also gets the CPU seconds the whole machine spent busy in it (``/proc/stat``):
+how many cores the stage kept busy, and the floor that no schedule of the same work can beat.
 The record also holds the machine's matmul rate (GFLOP/s of a 2048 x 2048 x 2048 product in float32
 and float64), the limit of the steps that are dense linear algebra, and whether the rerun left the
 clone's committed results byte for byte as they were (the profile changes no result).
@@ -33,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_ista import head_commit, machine_info, matmul_gflops  # noqa: E402  (one machine record for every benchmark)
+from bench_ista import busy_seconds, head_commit, machine_info, matmul_gflops  # noqa: E402  (one machine record for every benchmark)
 from summary import pipeline_section  # noqa: E402  (the page's table, written once)
 
 OUT = ROOT / "results" / "benchmarks" / "pipeline.json"
@@ -47,20 +49,25 @@ def stage_order(project: Path, env: dict) -> list[str]:
     return re.findall(r"Running stage '([^']+)'", dry)
 
 
-def run_stages(project: Path, env: dict, stages: list[str], log=print) -> dict[str, float]:
-    seconds = {}
+def run_stages(project: Path, env: dict, stages: list[str], log=print) -> tuple[dict[str, float], dict[str, float]]:
+    """Run ``stages`` one by one; returns their seconds and the machine's busy CPU seconds in each
+    (:func:`bench_ista.busy_seconds`; empty off Linux)."""
+    seconds, cpu = {}, {}
     for index, stage in enumerate(stages, 1):
-        start = time.perf_counter()
+        start, busy = time.perf_counter(), busy_seconds()
         run = subprocess.run(["dvc", "repro", "--force", "--single-item", stage], cwd=project, env=env,
                              capture_output=True, text=True)
         seconds[stage] = round(time.perf_counter() - start, 2)
+        if busy is not None:
+            cpu[stage] = round(busy_seconds() - busy, 2)
         if run.returncode:
             raise RuntimeError(f"stage {stage} failed (exit {run.returncode}):\n{run.stderr[-3000:]}")
         log(f"[{index}/{len(stages)}] {stage}: {seconds[stage]:.1f} s")
-    return seconds
+    return seconds, cpu
 
 
-def profile(stages: dict[str, float], timings: list[dict], top: int = 15) -> dict:
+def profile(stages: dict[str, float], timings: list[dict], top: int = 15, cpu: dict[str, float] | None = None) -> dict:
+    """Stages by time (with ``cpu``, the CPU seconds of each), shares of the total, slowest cells."""
     total = sum(stages.values())
     cells = [{"stage": t["stage"], **c} for t in timings for c in t["cells"] if c["seconds"] is not None]
     cells.sort(key=lambda c: -c["seconds"])
@@ -68,7 +75,8 @@ def profile(stages: dict[str, float], timings: list[dict], top: int = 15) -> dic
     return {
         "total_seconds": round(total, 1),
         "stages": [{"stage": s, "seconds": t, "share": round(t / total, 4),
-                    "in_cells": round(sum(c["seconds"] for c in cells if c["stage"] == s), 2) if s in notebook else None}
+                    "in_cells": round(sum(c["seconds"] for c in cells if c["stage"] == s), 2) if s in notebook else None,
+                    **({"cpu_seconds": cpu[s]} if cpu and s in cpu else {})}
                    for s, t in sorted(stages.items(), key=lambda kv: -kv[1])],
         "slowest_cells": [{**c, "seconds": round(c["seconds"], 2), "share": round(c["seconds"] / total, 4)}
                           for c in cells[:top]],
@@ -102,12 +110,12 @@ def main(argv=None) -> int:
                       file=sys.stderr)
                 return 2
             order = [s for s in order if s in args.stages]
-        seconds = run_stages(project, env, order)
+        seconds, cpu = run_stages(project, env, order)
         timings = [json.loads(line) for line in timings_file.read_text().splitlines()] if timings_file.exists() else []
         changed = subprocess.run(["git", "status", "--porcelain", "--", "results"], cwd=project,
                                  capture_output=True, text=True, check=True).stdout.split("\n")
     record = {"commit": commit, "machine": info, "matmul_gflops": rates, "complete": not args.stages,
-              **profile(seconds, timings),
+              **profile(seconds, timings, cpu=cpu),
               "results_changed": [line[3:] for line in changed if line.strip()]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_ista import head_commit, machine_info  # noqa: E402  (one machine record for every benchmark)
+from bench_ista import busy_seconds, head_commit, machine_info  # noqa: E402  (one machine record for every benchmark)
 from profile_pipeline import SCRUBBED as PIPELINE_SCRUBBED  # noqa: E402  (the project's own variables)
 from summary import tests_section  # noqa: E402  (the page's table, written once)
 
@@ -50,16 +50,6 @@ SUBSTEP = {  # sub-steps a command reports itself: (pattern, name group, seconds
 STAGE_LINE = re.compile(r"^\[\d+/\d+\] (\S+): ")
 STAGE_OK = re.compile(r"^\s+ok in (\d+) s")
 SCRUBBED = PIPELINE_SCRUBBED + ("VIRTUAL_ENV", "PYTEST_ADDOPTS")   # and this checkout's venv and pytest options
-
-
-def busy_seconds() -> float | None:
-    """CPU seconds the whole machine has been busy since boot (``/proc/stat``), or None off Linux."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields)
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def run_timed(cmd: list[str], cwd: Path, env: dict, log_path: Path):

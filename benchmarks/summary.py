@@ -174,6 +174,21 @@ ISTA_PEAK_GOAL = 0.8  # the report's ISTA sweep: at least this share of the floa
 TEST_GOAL_S = 600.0  # the README's test command on a fresh clone of the 2-core machine (issue #19)
 
 
+def _cores(part: dict) -> str:
+    """How many cores a step or stage kept busy (its CPU seconds over its seconds), or blank."""
+    return f"{part['cpu_seconds'] / part['seconds']:.2f}" if "cpu_seconds" in part and part["seconds"] else ""
+
+
+def _cpu_floor(parts: list[dict], total: float, cores: int) -> list[str]:
+    """The page's lines on the machine's CPU time over ``parts`` (none unless every part has it)."""
+    if not parts or not all("cpu_seconds" in part for part in parts):
+        return []
+    cpu = sum(part["cpu_seconds"] for part in parts)
+    return ["", f"CPU: the machine was busy {cpu:.0f} s of CPU time in the {total:.0f} s ({cpu / total:.2f} of its "
+                f"{cores} cores on average, from /proc/stat). The same work on {cores} cores cannot end in under "
+                f"{cpu / cores / 60:.1f} min, however it is scheduled."]
+
+
 def pipeline_section(record: dict, top: int = 10, ista: dict | None = None) -> str:
     """The profile of ``benchmarks/profile_pipeline.py``: stages by time, then the slowest cells;
     with ``ista`` (``ista.json``), the report's ISTA sweep as a share of the matmul peak."""
@@ -185,10 +200,11 @@ def pipeline_section(record: dict, top: int = 10, ista: dict | None = None) -> s
              f"(load average {record['machine']['load_average_at_start'][0]:.2f} at the start; matmul "
              f"{rates['float32']:.0f} GFLOP/s in float32, {rates['float64']:.0f} in float64). "
              f"Results changed by the rerun: {', '.join(record['results_changed']) or 'none'}.", "",
-             "| stage | seconds | share | in its cells |", "|---|---|---|---|"]
+             "| stage | seconds | share | in its cells | cores busy |", "|---|---|---|---|---|"]
     for s in record["stages"]:
         cells = "" if s["in_cells"] is None else f"{s['in_cells']:.1f}"
-        lines.append(f"| {s['stage']} | {s['seconds']:.1f} | {100 * s['share']:.1f} % | {cells} |")
+        lines.append(f"| {s['stage']} | {s['seconds']:.1f} | {100 * s['share']:.1f} % | {cells} | {_cores(s)} |")
+    lines += _cpu_floor(record["stages"], total, record["machine"].get("cpu_count") or 1)
     lines += ["", "| stage | cell | first line | seconds | share |", "|---|---|---|---|---|"]
     for c in record["slowest_cells"][:top]:
         first = c["line"].replace("|", "\\|")[:60]
@@ -217,8 +233,7 @@ def tests_section(record: dict, top: int = 12) -> str:
     parts = {"inputs": record["substeps"].get("inputs", []), "rehearsal": record["substeps"].get("rehearsal", [])}
     pytest = record["pytest_files"]
     for step in record["steps"]:
-        cores = f"{step['cpu_seconds'] / step['seconds']:.2f}" if "cpu_seconds" in step and step["seconds"] else ""
-        lines.append(f"| {step['step']} | | {step['seconds']:.0f} | {100 * step['seconds'] / total:.1f} % | {cores} |")
+        lines.append(f"| {step['step']} | | {step['seconds']:.0f} | {100 * step['seconds'] / total:.1f} % | {_cores(step)} |")
         kind = next((k for k in parts if step["step"].startswith(k)), None)
         listed = parts[kind] if kind else [{"name": f["file"], "seconds": f["seconds"]} for f in pytest[:top]
                                            if step["step"].startswith("pytest")]
@@ -229,11 +244,7 @@ def tests_section(record: dict, top: int = 12) -> str:
     units = sum(f["seconds"] for f in pytest if not f["file"].endswith(".ipynb"))
     lines += ["", f"pytest: the notebooks that nbval re-executes take {notebooks:.0f} s, the {len(pytest) - sum(f['file'].endswith('.ipynb') for f in pytest)} "
                   f"test files {units:.0f} s."]
-    if all("cpu_seconds" in step for step in record["steps"]):
-        cpu, n = sum(step["cpu_seconds"] for step in record["steps"]), record["machine"]["cpu_count"]
-        lines += ["", f"CPU: the machine was busy {cpu:.0f} s of CPU time in the {total:.0f} s ({cpu / total:.2f} of its "
-                      f"{n} cores on average, from /proc/stat). The same work on {n} cores cannot end in under "
-                      f"{cpu / n / 60:.1f} min, however it is scheduled."]
+    lines += _cpu_floor(record["steps"], total, record["machine"].get("cpu_count") or 1)
     lines += ["", f"- the test command under {TEST_GOAL_S / 60:.0f} minutes: {total / 60:.1f} min: {_verdict(total <= TEST_GOAL_S)}"]
     return "\n".join(lines)
 

@@ -86,6 +86,14 @@ def test_pipeline_profile_shares_and_its_goal():
     assert "3.3 min: met" in text
     record["total_seconds"] = 400.0
     assert "6.7 min: **not met**" in _summary().pipeline_section(record)
+    assert "CPU:" not in text          # no CPU seconds recorded: no floor stated
+    with_cpu = module.profile({"fetch": 50.0, "02_ista_clip": 150.0}, timings, top=2,
+                              cpu={"fetch": 25.0, "02_ista_clip": 285.0})
+    assert [s["cpu_seconds"] for s in with_cpu["stages"]] == [285.0, 25.0]
+    record.update(stages=with_cpu["stages"], machine={"load_average_at_start": [0.1], "cpu_count": 2})
+    text = _summary().pipeline_section(record)
+    assert "| 02_ista_clip | 150.0 | 75.0 % | 140.0 | 1.90 |" in text and "| fetch | 50.0 | 25.0 % |  | 0.50 |" in text
+    assert "busy 310 s of CPU time in the 400 s (0.78 of its 2 cores" in text and "under 2.6 min" in text
     ista = {"float32": {"ista_report_settings": {"gflops": 200.0, "n_iter": 200}, "matmul_gflops_same_shape": 240.0}}
     assert "200 GFLOP/s, 83 % of a float32 matmul of the same shape (240 GFLOP/s; goal 80 %): met" in \
         _summary().pipeline_section(record, ista=ista)
