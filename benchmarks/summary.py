@@ -179,10 +179,11 @@ def _cores(part: dict) -> str:
     return f"{part['cpu_seconds'] / part['seconds']:.2f}" if "cpu_seconds" in part and part["seconds"] else ""
 
 
-def _cpu_floor(parts: list[dict], total: float, cores: int) -> list[str]:
+def _cpu_floor(parts: list[dict], total: float, machine: dict) -> list[str]:
     """The page's lines on the machine's CPU time over ``parts`` (none unless every part has it)."""
     if not parts or not all("cpu_seconds" in part for part in parts):
         return []
+    cores = machine.get("cpu_count") or 1
     cpu = sum(part["cpu_seconds"] for part in parts)
     return ["", f"CPU: the machine was busy {cpu:.0f} s of CPU time in the {total:.0f} s ({cpu / total:.2f} of its "
                 f"{cores} cores on average, from /proc/stat). The same work on {cores} cores cannot end in under "
@@ -204,7 +205,7 @@ def pipeline_section(record: dict, top: int = 10, ista: dict | None = None) -> s
     for s in record["stages"]:
         cells = "" if s["in_cells"] is None else f"{s['in_cells']:.1f}"
         lines.append(f"| {s['stage']} | {s['seconds']:.1f} | {100 * s['share']:.1f} % | {cells} | {_cores(s)} |")
-    lines += _cpu_floor(record["stages"], total, record["machine"].get("cpu_count") or 1)
+    lines += _cpu_floor(record["stages"], total, record["machine"])
     lines += ["", "| stage | cell | first line | seconds | share |", "|---|---|---|---|---|"]
     for c in record["slowest_cells"][:top]:
         first = c["line"].replace("|", "\\|")[:60]
@@ -244,7 +245,7 @@ def tests_section(record: dict, top: int = 12) -> str:
     units = sum(f["seconds"] for f in pytest if not f["file"].endswith(".ipynb"))
     lines += ["", f"pytest: the notebooks that nbval re-executes take {notebooks:.0f} s, the {len(pytest) - sum(f['file'].endswith('.ipynb') for f in pytest)} "
                   f"test files {units:.0f} s."]
-    lines += _cpu_floor(record["steps"], total, record["machine"].get("cpu_count") or 1)
+    lines += _cpu_floor(record["steps"], total, record["machine"])
     lines += ["", f"- the test command under {TEST_GOAL_S / 60:.0f} minutes: {total / 60:.1f} min: {_verdict(total <= TEST_GOAL_S)}"]
     return "\n".join(lines)
 

@@ -158,11 +158,13 @@ def _run_dataset(dataset: str, params: dict, backbone: str | None) -> dict:
     cache: dict = {}
     lam = float(sp_cfg["lam"])
     f_splice, splice = (fit_method(rs, SpLiCEMethod(lam, filtered), cache=cache) for filtered in (True, False))
-    # on Table 2's own rows, UF and S-SLiCS (first seed) were scored above: the same rows, not a rerun
-    scored = {"UF": uf_run, "S-SLiCS": runs[1]} if np.array_equal(sq, queries) and np.array_equal(spool, pool) else {}
+    # Table 2's own rows (both are sorted): SpLiCE joins its protocol, and UF and S-SLiCS (first
+    # seed) were scored on them above, so their rows are reused rather than scored again
+    own_rows = sq.size == queries.size and spool.size == pool.size
+    scored = {"UF": uf_run, "S-SLiCS": runs[1]} if own_rows else {}
     splice_rows = [{**scored[f.name], "seed": None} if f.name in scored else run(f, sq, spool)
                    for f in (uf, fitted["S-SLiCS"], f_splice, splice)]
-    if sq.size == queries.size and spool.size == pool.size:    # Table 2's own protocol: SpLiCE joins it
+    if own_rows:
         runs.extend(splice_rows[2:])
     nnz = splice.encode(np.concatenate([sq, spool])).getnnz(axis=1)
     models = {name: f.model for name, f in fitted.items()}
