@@ -80,6 +80,25 @@ def test_open_clip_random_weights_encode(random_clip):
     np.testing.assert_allclose(X, X_one, atol=1e-5)
 
 
+def test_convolutional_tower_runs_channels_last_with_the_same_embeddings(random_clip):
+    """RN50's image tower runs in channels-last layout (faster on CPU); the plain layout of the same
+    open_clip model, run here directly, gives the same unit embeddings to float32 rounding."""
+    import torch
+
+    torch.manual_seed(1)
+    rn50 = OpenClipBackbone("RN50", pretrained=None, device="cpu", name="test-rn50")
+    assert rn50.channels_last and not random_clip.channels_last      # ViT's patch conv is a plain reshape
+    images = _synthetic_images()
+    X = rn50.encode_images(images, batch_size=2, progress=False)
+    rn50.model.visual.to(memory_format=torch.contiguous_format)
+    pixels = torch.stack([rn50.preprocess(im.convert("RGB")) for im in images])
+    assert pixels.is_contiguous()
+    with torch.inference_mode():
+        plain = rn50.model.encode_image(pixels).double().numpy()
+    plain /= np.linalg.norm(plain, axis=1, keepdims=True)
+    np.testing.assert_allclose(X, plain, atol=1e-5)
+    assert X.shape == (3, 1024)
+
 def test_open_clip_preprocessing_is_224_clip_normalised(random_clip):
     pixels = random_clip.preprocess(Image.new("RGB", (32, 32), (255, 255, 255)))
     assert tuple(pixels.shape) == (3, 224, 224)
@@ -129,6 +148,8 @@ def test_openai_tag_is_built_with_its_quickgelu_and_preprocessing(tmp_path, monk
     calls = {}
 
     class FakeModel:
+        visual = torch.nn.Sequential()       # open_clip models have an image tower
+
         def eval(self):
             return self
 

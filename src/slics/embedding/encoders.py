@@ -328,6 +328,12 @@ class OpenClipBackbone:
                           image_resize_mode=cfg.get("resize_mode"))
         model, _, preprocess = open_clip.create_model_and_transforms(model_name, device=self.device, **kwargs)
         self.model = model.eval()
+        # A convolutional image tower (CLIP's ResNets) runs in channels-last layout: measured 1.4x faster
+        # on a 2-core CPU for RN50 (oneDNN's convolutions), with outputs equal to float32 rounding.
+        self.channels_last = any(isinstance(mod, torch.nn.Conv2d) and mod.kernel_size != mod.stride
+                                 for mod in self.model.visual.modules())
+        if self.channels_last:
+            self.model.visual.to(memory_format=torch.channels_last)
         self.preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(model_name)
         with torch.inference_mode():
@@ -349,7 +355,10 @@ class OpenClipBackbone:
 
     def encode_images(self, images: Iterable, batch_size: int = 256, progress: bool = True) -> np.ndarray:
         """Encode PIL images (a sequence, an iterable, or a dataset yielding ``(image, label)``)."""
-        forward = lambda pixels: self.model.encode_image(pixels.to(self.device))  # noqa: E731
+        import torch
+
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        forward = lambda pixels: self.model.encode_image(pixels.to(self.device, memory_format=layout))  # noqa: E731
         return unit_rows(encode_image_batches(forward, self.preprocess, images, batch_size, progress,
                                                   f"{self.name} images"))
 
