@@ -99,6 +99,7 @@ def test_convolutional_tower_runs_channels_last_with_the_same_embeddings(random_
     np.testing.assert_allclose(X, plain, atol=1e-5)
     assert X.shape == (3, 1024)
 
+
 def test_open_clip_preprocessing_is_224_clip_normalised(random_clip):
     pixels = random_clip.preprocess(Image.new("RGB", (32, 32), (255, 255, 255)))
     assert tuple(pixels.shape) == (3, 224, 224)
