@@ -427,3 +427,93 @@ def test_exact_support_solve_keeps_the_better_candidate():
         assert f(w) <= best + 1e-12 * abs(best)
         np.testing.assert_allclose(q, b - G @ w, atol=1e-12)
     assert both >= 10            # the candidates differ often enough for the choice to matter
+
+
+def _cd_history(D, x, lam, positive, sweeps, seed):
+    """``sweeps`` iterates of plain cyclic coordinate descent (numpy, from a random start) and their ``q``."""
+    G, b = D @ D.T, D @ x
+    w = np.random.default_rng(seed).random(len(D)) * 0.1
+    Hw, Hq = [], []
+    for _ in range(sweeps):
+        for a in range(len(D)):
+            z = b[a] - G[a] @ w + G[a, a] * w[a]
+            new = max(z - lam / 2, 0.0) if positive else np.sign(z) * max(abs(z) - lam / 2, 0.0)
+            w[a] = new / G[a, a]
+        Hw.append(w.copy())
+        Hq.append(b - G @ w)
+    return G, b, np.array(Hw), np.array(Hq)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("K", [2, 3, 5])
+def test_anderson_extrapolation_against_its_definition(positive, K):
+    """``_extrapolate`` (a compiled kernel) combines the last ``K`` of ``K + 1`` iterates with the
+    coefficients that minimise ``||sum_i c_i U_i||`` subject to ``sum_i c_i = 1`` (``U_i`` the
+    differences of consecutive iterates). The reference solves that constrained least squares by
+    its KKT system, not by the kernel's ``(U U^T) z = 1`` normalised; the extrapolated ``q`` must be
+    ``b - G w`` of the extrapolated ``w`` (built by combination, not by a product), negative
+    coefficients being set to zero first with ``positive``."""
+    from slics.core.lasso import _extrapolate
+
+    rng = np.random.default_rng(K)
+    D = rng.standard_normal((12, 8)) + 1.2 * rng.standard_normal(8)       # coherent: CD crawls
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    x = rng.random(12) @ D + 0.1 * rng.standard_normal(8)           # many atoms active, also with positive
+    G, b, Hw, Hq = _cd_history(D, x, 0.05, positive, K + 1, seed=K)
+    assert np.count_nonzero(Hw[-1]) >= 4
+    ok, wa, qa = _extrapolate(Hw, Hq, K, len(D), positive, G)
+    assert ok
+    U = np.diff(Hw, axis=0)
+    kkt = np.block([[2 * U @ U.T, np.ones((K, 1))], [np.ones((1, K)), np.zeros((1, 1))]])
+    c = np.linalg.solve(kkt, np.r_[np.zeros(K), 1.0])[:K]
+    expected = c @ Hw[1:]
+    if positive:
+        expected = np.maximum(expected, 0.0)
+    np.testing.assert_allclose(wa, expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(qa, b - G @ wa, atol=1e-10)
+
+
+def test_anderson_extrapolation_refuses_a_stalled_history():
+    """Iterates that stopped moving make ``U U^T`` singular: no extrapolation (and no NaN)."""
+    from slics.core.lasso import _extrapolate
+
+    Hw = np.tile([0.5, 0.0, -0.2], (4, 1))
+    ok, wa, qa = _extrapolate(Hw, Hw.copy(), 3, 3, False, np.eye(3))
+    assert not ok and np.isfinite(wa).all() and np.isfinite(qa).all()
+    Hw[3, 0] += 1e-3            # one difference only: still rank-deficient
+    assert not _extrapolate(Hw, Hw.copy(), 3, 3, False, np.eye(3))[0]
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_coherent_dense_rows_converge_with_fewer_sweeps_than_plain_cd(positive):
+    """On a coherent dictionary at a small lambda (about half of d non-zeros per row) the solver,
+    with its extrapolation and support solves, certifies every row to tol in a quarter of the
+    sweeps (over its working sets) that plain cyclic coordinate descent (numpy, above, over all
+    atoms) takes to come within that tol of the same objective (measured: 5 to 30 times as many)."""
+    _, D = problem(d=30, m=50, seed=3, coherent=True)
+    rng = np.random.default_rng(3)
+    X = rng.random((6, 50)) @ D / 10 + 0.05 * rng.standard_normal((6, 30))
+    lam = 0.02
+    W, info = lasso(X, D, lam, positive=positive, method="cd", return_info=True)
+    assert info["converged"].all() and (np.count_nonzero(W, axis=1) >= 20).all()
+    for i, x in enumerate(X):
+        target = lasso_objective(X[i:i + 1], D, W[i:i + 1], lam)[0] * (1 + 1e-6)
+        G, b, Hw, _ = _cd_history(D, x, lam, positive, 4 * int(info["n_iter"][i]), seed=i)
+        plain = lasso_objective(np.repeat(X[i:i + 1], len(Hw), 0), D, Hw, lam)
+        assert plain.min() > target
+
+
+@pytest.mark.parametrize("madds, threaded", [(1e6, False), (1e12, True)])
+def test_small_products_run_on_one_blas_thread(madds, threaded):
+    """``blas_threads_for``: one BLAS thread below ``THREADED_FROM`` multiply-adds (the Gram matrix
+    of a small dictionary, before the compiled kernel), the caller's setting above it."""
+    from threadpoolctl import threadpool_info
+
+    from slics.utils.threads import THREADED_FROM, blas_threads, blas_threads_for
+
+    assert (madds >= THREADED_FROM) == threaded
+    before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    with blas_threads_for(madds):
+        inside = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert inside == (before if threaded else [1] * len(before))
+    assert blas_threads() == max(before or [1])
