@@ -517,3 +517,17 @@ def test_small_products_run_on_one_blas_thread(madds, threaded):
         inside = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     assert inside == (before if threaded else [1] * len(before))
     assert blas_threads() == max(before or [1])
+
+
+def test_the_thread_limits_see_libraries_loaded_later(monkeypatch):
+    """The thread limits rescan the loaded libraries after new imports (a BLAS library loaded after
+    the first scan, such as faiss's, kept its threads inside ``single_thread_blas``), and not
+    between calls that import nothing (a scan takes milliseconds)."""
+    import sys
+
+    from slics.utils import threads
+
+    first = threads._controller()
+    assert threads._controller() is first
+    monkeypatch.setitem(sys.modules, "slics_test_newly_imported", object())
+    assert threads._controller() is not first

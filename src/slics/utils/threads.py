@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 
 from threadpoolctl import ThreadpoolController
 
 _CONTROLLER = None
+_MODULES = 0            # len(sys.modules) when _CONTROLLER was made
 THREADED_FROM = 2e9     # multiply-adds from which a product before a compiled kernel gets every BLAS thread
 
 
 def _controller() -> ThreadpoolController:
-    global _CONTROLLER
-    if _CONTROLLER is None:  # scanning the loaded libraries is slow: do it once
+    """The loaded BLAS and OpenMP libraries. Scanning them takes milliseconds, so it is done again only
+    after new imports: that is how another library gets loaded (faiss and torch bring their own
+    BLAS), and one the scan missed would keep all its threads."""
+    global _CONTROLLER, _MODULES
+    if _CONTROLLER is None or len(sys.modules) != _MODULES:
         _CONTROLLER = ThreadpoolController()
+        _MODULES = len(sys.modules)
     return _CONTROLLER
 
 
