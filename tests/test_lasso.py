@@ -531,3 +531,19 @@ def test_the_thread_limits_see_libraries_loaded_later(monkeypatch):
     assert threads._controller() is first
     monkeypatch.setitem(sys.modules, "slics_test_newly_imported", object())
     assert threads._controller() is not first
+
+
+@pytest.mark.parametrize("rows", [None, 5])
+def test_gram_helper_forms_the_rows_it_times(monkeypatch, rows):
+    """``_gram``: ``D @ D.T`` (or its first ``rows`` rows, which ``method="auto"`` times when ``gram``
+    is given), and the time of the whole matrix: scaled by ``m / rows`` from the rows formed, and
+    divided by the BLAS threads where a small product ran on one (clock and thread count replaced)."""
+    from slics.core import lasso as module
+
+    ticks = iter([10.0, 10.5])
+    monkeypatch.setattr(module, "_clock", lambda: next(ticks))
+    monkeypatch.setattr(module, "blas_threads", lambda: 2)
+    D = np.random.default_rng(0).standard_normal((20, 6))
+    G, seconds = module._gram(D, rows=rows)
+    np.testing.assert_array_equal(G, D @ D.T if rows is None else D[:rows] @ D.T)
+    assert seconds == pytest.approx(0.5 * (1 if rows is None else 20 / rows) / 2)

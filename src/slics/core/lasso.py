@@ -811,15 +811,16 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
     return _finish(W, gaps, sweeps, tol, lam, return_info, used, pilot)
 
 
-def _gram(D):
-    """``G = D @ D.T`` and the seconds it would take on every BLAS thread (the scale of
-    :func:`_setup_seconds`). A small ``G`` is formed on one thread (see ``blas_threads_for``), and
-    its time divided by the thread count."""
+def _gram(D, rows=None):
+    """``G = D @ D.T`` (only its first ``rows`` rows if given) and the seconds the whole ``G`` would
+    take on every BLAS thread (the scale of :func:`_setup_seconds`), from the time of these rows. A
+    small ``G`` is formed on one thread (see ``blas_threads_for``), and its time divided by the
+    thread count."""
     m, d = D.shape
     t0 = _clock()
     with blas_threads_for(m * m * d):
-        G = D @ D.T
-    seconds = _clock() - t0
+        G = D @ D.T if rows is None else D[:rows] @ D.T
+    seconds = (_clock() - t0) * (1.0 if rows is None else m / rows)
     return G, seconds if m * m * d >= THREADED_FROM else seconds / blas_threads()
 
 
@@ -877,8 +878,7 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
     budget = _clock() - t0
     done, again = p, None
     if gram_seconds is None:      # G was given: the set-up's model is scaled from the time of a slice of it
-        rows = min(D.shape[0], 128)
-        gram_seconds = _gram(D[:rows])[1] * D.shape[0] / rows
+        gram_seconds = _gram(D, rows=min(D.shape[0], 128))[1]
     setup_estimate = _setup_seconds(D, gram_seconds)
     if setup_estimate <= budget:
         # the set-up cannot be stopped: before paying it, time "cd" again on the next p rows (kept,
