@@ -355,6 +355,40 @@ def test_fit_is_bitwise_identical_under_one_and_two_threads(history_case):
     assert fits[0].error_history_.tobytes() == fits[1].error_history_.tobytes()
 
 
+@pytest.mark.parametrize("batch_size", [None, 200])
+def test_products_before_the_compiled_kernels_are_sized_for_their_blas_threads(history_case, monkeypatch,
+                                                                                batch_size):
+    """The fit's products that a compiled kernel follows (NNLS's Gram matrix, the residual before
+    the atom step) ask ``blas_threads_for`` with their own multiply-adds, so that a small one runs on
+    one BLAS thread (OpenBLAS's threads spin after a call and take the kernel's cores); the fit's
+    bits do not depend on the BLAS threads."""
+    from threadpoolctl import threadpool_limits
+
+    import slics.core.dictionary as dictionary
+    import slics.core.nnls as nnls
+    from slics.utils.threads import blas_threads_for
+
+    X, Y, _, _ = history_case
+    asked = []
+
+    def recording(madds):
+        asked.append(madds)
+        return blas_threads_for(madds)
+
+    for module in (dictionary, nnls):
+        monkeypatch.setattr(module, "blas_threads_for", recording)
+    fit = SLiCS(3, n_iter=2, batch_size=batch_size).fit(X, Y)
+    n, d = X.shape
+    m = 3 * Y.shape[1]
+    rows = [n] + ([] if batch_size is None else [len(b) for b in np.array_split(np.arange(n), n // batch_size)])
+    gram, residual = m * m * d, {r * m * d for r in rows}      # every pass's, and every batch's
+    assert gram in asked and residual <= set(asked)
+    assert set(asked) <= {gram} | residual
+    with threadpool_limits(1, user_api="blas"):
+        one = SLiCS(3, n_iter=2, batch_size=batch_size).fit(X, Y)
+    assert one.dictionary_.tobytes() == fit.dictionary_.tobytes()
+
+
 def test_parallel_atom_passes_are_bitwise_identical_under_one_and_two_threads():
     """Atoms active on more than ``_PARALLEL_ROWS`` rows take the parallel gather, ``R^T R q`` and
     write-back: their blocks are added in the one-thread order, so the bytes match."""

@@ -47,7 +47,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
-from ..utils.threads import single_thread_blas
+from ..utils.threads import blas_threads_for, single_thread_blas
 from ..utils.validation import (check_choice, check_index, check_int, check_labels, check_matrix, check_positive,
                                 check_random_state, is_dask_array)
 from ._ksvd import ksvd_step
@@ -246,8 +246,11 @@ def _atom_step(D, W, E, Y, K, update, monotone, compiled=True):
 
 
 def _residual(X, W, D, out=None):
-    """``X - W D`` with one n x d array (in place on the product, or into ``out``: peak memory)."""
-    E = np.matmul(W, D, out=out)
+    """``X - W D`` with one n x d array (in place on the product, or into ``out``: peak memory).
+    The atom step's compiled kernel follows: a small product runs on one BLAS thread (see
+    ``blas_threads_for``)."""
+    with blas_threads_for(W.shape[0] * W.shape[1] * D.shape[1]):
+        E = np.matmul(W, D, out=out)
     np.subtract(X, E, out=E)
     return E
 

@@ -61,7 +61,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from ..utils.threads import single_thread_blas
+from ..utils.threads import blas_threads_for, single_thread_blas
 from ..utils.validation import check_int, check_matrix, check_positive, is_dask_array
 
 _SOLVE_CHUNK = 4_000_000  # max elements of one stacked (rows, k, k) system
@@ -417,7 +417,8 @@ def nnls_batch(D, X, support=None, *, ridge: float = 0.0, init=None, tol: float 
         method = "lh"
     if method not in ("active_set", "lh"):
         raise ValueError(f"method must be 'auto', 'lh' or 'active_set', got {method!r}.")
-    G = D @ D.T
+    with blas_threads_for(m * m * D.shape[1]):      # a compiled kernel follows (see blas_threads_for)
+        G = D @ D.T
     if ridge:
         G[np.diag_indices_from(G)] += ridge
     if method == "lh":
