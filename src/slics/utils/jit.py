@@ -1,7 +1,7 @@
 """Compile the package's numba kernels into numba's on-disk cache before their first use.
 
 A fresh checkout has no numba cache, so the first call of each compiled kernel compiles it: about
-70 s of one core for all of them on a 2-core machine (the lasso's, in float64 and float32, 43 s of
+80 s of one core for all of them on a 2-core machine (the lasso's, in float64 and float32, 43 s of
 it), spent inside whichever pipeline stage or test calls it first while the other core waits.
 ``python -m slics.utils.jit`` (run by ``make`` after installing) compiles them in parallel
 processes, each a share of the kernels, by calling the public functions on tiny problems: the
@@ -13,6 +13,7 @@ signatures of one kernel at the same time could each write the index without the
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -72,8 +73,6 @@ def _compile(name: str) -> tuple[str, float]:
 def compile_kernels(workers: int | None = None, log=print) -> dict[str, float]:
     """Compile every share of :data:`SHARES` in ``workers`` processes (default: one per share, at most
     the CPUs); returns each share's seconds."""
-    import os
-
     workers = workers or min(len(SHARES), os.cpu_count() or 1)
     seconds = {}
     with ProcessPoolExecutor(max_workers=workers) as pool:
