@@ -1,7 +1,7 @@
 """Hand-made mutants of the numba kernels, merged into ``results/benchmarks/mutation.json``.
 
 mutmut (``benchmarks/mutation.py``) leaves decorated functions alone, so the ``@njit`` kernels
-of ``slics.core`` (``_ksvd``, ``_nnls_lh``, ``lasso``, ``pq_kernels``) get no mutant from it: it
+of ``slics.core`` (``_ksvd``, ``_nnls_lh``, ``_lasso_kernels``, ``pq_kernels``) get no mutant from it: it
 mutates only their Python wrappers. Here each kernel gets a few single small bugs of the kinds
 that mutation tools make (an operator, a bound, an index, a sign, a dropped clamp), written by
 hand. Each mutant is applied to a copy of ``src/`` (one copy, restored between mutants, with its
@@ -50,7 +50,10 @@ MUTANTS: dict[str, tuple[list[str], list[tuple[str, str, str, int]]]] = {
         ("relative singularity threshold dropped", "if acc <= 1e-13 * Gs[ja, ja] or acc <= 0.0:",
          "if acc <= 0.0:", 0),
     ]),
-    "lasso": (["tests/test_lasso.py"], [
+    "_lasso_kernels": (["tests/test_lasso.py", "tests/test_gram_rows.py"], [
+        ("a round that needs absent rows of G does not stop for them", "if slot[ws[t]] < 0:",
+         "if slot[ws[t]] < -1:", 0),
+        ("a resumed row restarts its sweep count", "    sweeps = state[0]", "    sweeps = 0", 0),
         ("dual scaling off by a factor 2", "if 2.0 * qmax > lam:", "if qmax > lam:", 0),
         ("residual norm with the wrong sign of w'q", "rr = xx - wb - wq", "rr = xx - wb + wq", 0),
         ("support solve: the sign term of a negative coefficient", "(half if ww[S[i]] > 0.0 else -half)",

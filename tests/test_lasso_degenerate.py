@@ -17,6 +17,15 @@ from slics.core.lasso import duality_gap, lasso
 from slics.core.objectives import lasso_objective
 
 
+@pytest.fixture(autouse=True, params=["whole G", "rows of G on demand"])
+def gram_rows(request, monkeypatch):
+    """Every case with G formed whole, and with its rows formed only as the working sets ask for
+    them (slics.core._gram_rows, at every size here, never all at once): rows stop and resume."""
+    if request.param == "rows of G on demand":
+        monkeypatch.setattr("slics.core.lasso.LAZY_FROM", 1)
+        monkeypatch.setattr("slics.core._gram_rows.WHOLE_FROM", 2.0)
+
+
 def coherent(n, d, m, seed, shared=1.5):
     rng = np.random.default_rng(seed)
     D = rng.normal(size=(m, d)) + shared * rng.normal(size=d)

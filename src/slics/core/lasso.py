@@ -59,10 +59,18 @@ Before ``_CRAWL``, a support solve waits until the sweeps since the last one hav
 much time as its factorisation (``_AMORTISE``): on dense rows (supports of 250 to 360 atoms)
 a solve every few sweeps took most of the time. The duality-gap certificate is unchanged.
 
-Memory: ``G`` is ``m x m`` in the storage dtype (400 MB for a 10,000-word vocabulary in
-float32, 800 MB in float64, as scikit-learn's ``sparse_encode``); each chunk of rows holds
-``D x`` (``chunk x m``); the output is dense ``n x m``. :func:`lasso_path` keeps one output
-per ``lam``.
+Rows of ``G`` on demand: a row's solve reads row ``j`` of ``G`` only for atoms ``j`` of its
+working sets. From ``LAZY_FROM`` (4,096) atoms on, ``G`` is not formed up front: the rows are
+formed as the working sets ask for them, and kept for the call (:mod:`slics.core._gram_rows`).
+With 10,000 atoms and sparse codes, a call on a few hundred rows then forms a few per cent of
+``G``, whose ``m^2 d`` flops were most of its time (``benchmarks/bench_grid.py``); once half of
+``G`` is asked for, the rest is formed at once. Below 4,096 atoms, forming ``G`` takes at most
+about 0.1 s on the 2-core machine, less than the stops for rows would cost.
+
+Memory: ``G`` is at most ``m x m`` in the storage dtype (400 MB for a 10,000-word vocabulary in
+float32, 800 MB in float64, as scikit-learn's ``sparse_encode``; only the rows formed are
+committed); each chunk of rows holds ``D x`` (``chunk x m``); the output is dense ``n x m``.
+:func:`lasso_path` keeps one output per ``lam``.
 
 All arithmetic of the per-row solve is float64 (the inputs may be float32: ``G``, ``D x``
 and the output are then float32, the optimum is that of the float32-rounded problem).
@@ -75,577 +83,24 @@ import time
 import warnings
 
 import numpy as np
-from numba import njit, prange
 from sklearn.exceptions import ConvergenceWarning
 
 from ..utils.threads import THREADED_FROM, blas_threads, blas_threads_for, single_thread_blas
 from ..utils.validation import check_float_dtype, check_int, check_matrix, check_positive, is_dask_array
+from ._lasso_kernels import _extrapolate, _support_solve  # noqa: F401 (tests import them from here)
+from ._gram_rows import LAZY_FROM, GramRows, load_kernels, solve_rows
 from .sparse_coding import _fista_rows, _prepare
 
 __all__ = ["lasso", "lasso_path", "duality_gap"]
 
-_GROW = 16          # atoms added to a working set at least, per outer iteration
-_MAX_OUTER = 100    # working-set rounds per row (each tightens the row's gap, so rarely reached)
-_STALL = 20        # sweeps of a row after which its support solves repeat while atoms drop out
-_CHEAP = 30.0      # a support of s atoms in a working set of k is re-solved / reduced when s^3 <= this * k^2
-_TRY_EVERY = 10     # sweeps between exact solves on the support when it keeps changing
-_AMORTISE = 0.5     # a support solve waits until the sweeps since the last one cost this * its s^3 / 3
-_CRAWL = 200        # sweeps of a row after which every support counts as cheap (it is crawling)
 _CHUNK_ELEMENTS = 1 << 22   # rows per chunk = this / m (32 MiB of float64 per chunk array)
 _PILOT = (16, 256)  # method="auto": rows per candidate in its timed pilot, n // 32 within these bounds
 _FISTA_TOL = 1e-3   # FISTA's (relative code change) tolerance for those warm starts
-_ANDERSON = 3       # sweeps whose differences make one Anderson extrapolation (after ANDERSON + 1 sweeps)
-_ANDERSON_COEF = 1e4    # an extrapolation whose coefficients sum to more than this in absolute value is refused
-
-
-# ----------------------------------------------------------------------------- compiled kernels
-@njit(cache=True)
-def _refresh(G, b, w, supp, ns, q):
-    """q = b - sum_{j in supp} w_j G[j, :] (all atoms), from scratch."""
-    m = b.shape[0]
-    for l in range(m):
-        q[l] = b[l]
-    for t in range(ns):
-        j = supp[t]
-        wj = w[j]
-        for l in range(m):
-            q[l] -= wj * G[j, l]
-
-
-@njit(cache=True)
-def _gap(q, w, b, idx, k, xx, lam, positive, qset, kq):
-    """Duality gap and primal of one row; w is zero outside idx[:k]; dual scale from q over qset[:kq]."""
-    wb = 0.0
-    wq = 0.0
-    l1 = 0.0
-    for t in range(k):
-        j = idx[t]
-        wj = w[j]
-        if wj != 0.0:
-            wb += wj * b[j]
-            wq += wj * q[j]
-            l1 += abs(wj)
-    qmax = 0.0
-    for t in range(kq):
-        v = q[qset[t]]
-        if not positive:
-            v = abs(v)
-        if v > qmax:
-            qmax = v
-    rr = xx - wb - wq
-    if rr < 0.0:
-        rr = 0.0
-    xr = xx - wb
-    s = 1.0
-    if 2.0 * qmax > lam:
-        s = lam / (2.0 * qmax)
-    primal = rr + lam * l1
-    dual = 2.0 * s * xr - s * s * rr
-    return primal - dual, primal
-
-
-@njit(cache=True)
-def _candidate(Gw, bw, w_new, S, s, k, xx, lam, positive):
-    """q and primal objective of a candidate supported on ``S[:s]``."""
-    q_new = bw.copy()
-    for i in range(s):
-        a = S[i]
-        dv = w_new[a]
-        if dv != 0.0:
-            for c in range(k):
-                q_new[c] -= dv * Gw[a, c]
-    loc = np.arange(k)
-    _, p_new = _gap(q_new, w_new, bw, loc, k, xx, lam, positive, loc, k)
-    return q_new, p_new
-
-
-@njit(cache=True)
-def _support_system(Gw, bw, ww, k, half):
-    """The support ``S[:s]`` of ``ww`` (working-set positions), its Gram block ``M`` and the
-    right-hand side ``v`` of the minimiser with the current signs: ``M v = b_S - half sign(w_S)``."""
-    S = np.empty(k, np.int64)
-    s = 0
-    for a in range(k):
-        if ww[a] != 0.0:
-            S[s] = a
-            s += 1
-    M = np.empty((s, s))
-    v = np.empty(s)
-    for i in range(s):
-        v[i] = bw[S[i]] - (half if ww[S[i]] > 0.0 else -half)
-        for j in range(s):
-            M[i, j] = Gw[S[i], S[j]]
-    return S, s, M, v
-
-
-@njit(cache=True)
-def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, again=False, crawling=False):
-    """Exact minimiser ``v`` on the current support with its signs fixed (one Cholesky solve).
-
-    Two candidates: ``v`` with the coefficients whose sign flipped set to zero (projection
-    onto the orthant), and the step from ``ww`` towards ``v`` that stops where the first
-    coefficient reaches zero (an active-set step, never uphill). The better one is kept
-    (``ww``, ``qw`` updated in place) if it lowers the objective. This ends coordinate
-    descent's slow linear convergence on ill-conditioned supports. Returns 0 (nothing better
-    found, nothing changed), 1 (the minimiser on the support, signs kept) or 2 (atoms were
-    dropped on the way: :func:`_active_set` calls again on the smaller support).
-
-    A support whose atoms are linearly dependent (more atoms than dimensions, duplicated or
-    nearly collinear atoms: the Gram block is singular and coordinate descent crawls along its
-    null space) is first reduced by :func:`_reduce_support`, which moves along null directions
-    and drops atoms without raising the objective; the solve then runs on what is left.
-    """
-    S, s, M, v = _support_system(Gw, bw, ww, k, 0.5 * lam)
-    if s == 0:
-        return 0
-    # a factorisation costs s^3 / 3 flops and a sweep k^2: on large supports, one solve per call and
-    # no eigendecomposition (coordinate descent is then the cheaper way on; measured on the
-    # section-2 data, where dense supports of 300 atoms made repeated solves slower overall), unless
-    # the row is crawling (``_CRAWL`` sweeps): the repeats are then what ends the crawl
-    cheap = crawling or s * s * s <= _CHEAP * k * k
-    if again and not cheap:
-        return 0
-    reduced = False
-    if not _cholesky_solve(M, v, s):
-        if not cheap:
-            return 0
-        if _reduce_support(Gw, ww, qw, S, s, M, lam, positive):
-            reduced = True
-            S, s, M, v = _support_system(Gw, bw, ww, k, 0.5 * lam)
-            if s == 0:
-                return 2
-            if not _cholesky_solve(M, v, s):
-                _eig_solve(M, v, s)
-        else:
-            # nearly dependent atoms that the optimum needs: solve on the eigenbasis
-            _eig_solve(M, v, s)
-    loc = np.arange(k)
-    _, p_now = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
-    # candidate 1: projection of v onto the sign pattern
-    w1 = np.zeros(k)
-    flips = 0
-    for i in range(s):
-        if (v[i] > 0.0) == (ww[S[i]] > 0.0) and v[i] != 0.0:
-            w1[S[i]] = v[i]
-        else:
-            flips += 1
-    q1, p1 = _candidate(Gw, bw, w1, S, s, k, xx, lam, positive)
-    best_w, best_q, best_p = w1, q1, p1
-    p2 = np.inf
-    if flips > 0:
-        # candidate 2: towards v until the first coefficient reaches zero
-        step = 1.0
-        for i in range(s):
-            x0 = ww[S[i]]
-            if (v[i] > 0.0) != (x0 > 0.0) or v[i] == 0.0:
-                t = x0 / (x0 - v[i])
-                if t < step:
-                    step = t
-        w2 = np.zeros(k)
-        for i in range(s):
-            x0 = ww[S[i]]
-            x1 = x0 + step * (v[i] - x0)
-            if (x1 > 0.0) != (x0 > 0.0) or abs(x1) <= 1e-15 * abs(x0):
-                x1 = 0.0
-            w2[S[i]] = x1
-        q2, p2 = _candidate(Gw, bw, w2, S, s, k, xx, lam, positive)
-        if p2 < best_p:
-            best_w, best_q, best_p = w2, q2, p2
-    if best_p > p_now:
-        return 2 if reduced else 0
-    ww[:] = best_w
-    qw[:] = best_q
-    return 2 if (reduced or best_p == p2) else 1
-
-
-@njit(cache=True)
-def _active_set(Gw, bw, ww, qw, k, xx, lam, positive, repeat, crawling):
-    """Repeat :func:`_support_solve` while it drops atoms (at most ``k`` times): the inner loop of
-    an active-set (homotopy-like) method, which ends at the minimiser on a support whose signs
-    hold. Coordinate descent then adds the atoms that violate the optimality conditions. Returns
-    True if the point changed."""
-    moved = False
-    for _ in range(k + 1):
-        res = _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, moved, crawling)
-        if res == 0:
-            break
-        moved = True
-        if res == 1 or not repeat:
-            break
-    return moved
-
-
-@njit(cache=True)
-def _reduce_support(Gw, ww, qw, S, s, M, lam, positive):
-    """Drop atoms of a linearly dependent support ``S[:s]`` (Gram block ``M``) without raising the objective.
-
-    For a direction ``u`` in the (numerical) null space of the support's atoms, ``w + t u`` has
-    the same residual, and with the signs fixed its L1 term is linear in ``t``: moving, in the
-    direction where the objective does not rise, until the first coefficient reaches zero drops
-    that atom (the step of homotopy / LARS on a degenerate support). The null space comes from one
-    eigendecomposition; after each drop the remaining directions are made zero on the dropped
-    atom by elimination. The objective change along ``u`` is computed exactly (``g t + e t^2``
-    with the directional derivative ``g`` and the curvature ``e = u M u``), and a step that would
-    raise it is not taken. ``ww``, ``qw`` are updated in place; returns True if an atom was dropped.
-    """
-    evals, evecs = np.linalg.eigh(M)
-    scale = 0.0
-    for i in range(s):
-        if M[i, i] > scale:
-            scale = M[i, i]
-    r = 0
-    while r < s and evals[r] <= 1e-10 * scale:
-        r += 1
-    if r == 0:
-        r = 1          # Cholesky failed on a pivot this threshold missed: try the weakest direction
-    N = evecs[:, :r].copy()
-    alive = np.ones(s, np.bool_)
-    dropped = False
-    k = qw.shape[0]
-    for step in range(r):
-        u = N[:, step]
-        nu = 0.0
-        for i in range(s):
-            nu += u[i] * u[i]
-        if nu <= 1e-24:
-            continue
-        nu = np.sqrt(nu)
-        for i in range(s):
-            u[i] /= nu
-        g = 0.0
-        for i in range(s):
-            if alive[i] and u[i] != 0.0:
-                sg = 1.0 if ww[S[i]] > 0.0 else -1.0
-                g += u[i] * (lam * sg - 2.0 * qw[S[i]])
-        if g > 0.0:
-            for i in range(s):
-                u[i] = -u[i]
-            g = -g
-        e = 0.0
-        for i in range(s):
-            acc = 0.0
-            for j in range(s):
-                acc += M[i, j] * u[j]
-            e += u[i] * acc
-        # first coefficient to reach zero along u
-        t = np.inf
-        hit = -1
-        for i in range(s):
-            if alive[i]:
-                wi = ww[S[i]]
-                if wi * u[i] < 0.0:
-                    ti = -wi / u[i]
-                    if ti < t:
-                        t = ti
-                        hit = i
-        if hit < 0 or g * t + e * t * t > 0.0:
-            continue
-        for i in range(s):
-            if alive[i] and u[i] != 0.0:
-                a = S[i]
-                ww[a] += t * u[i]
-                for c in range(k):
-                    qw[c] -= t * u[i] * Gw[a, c]
-        ww[S[hit]] = 0.0
-        alive[hit] = False
-        dropped = True
-        # keep the remaining directions zero on the dropped atom
-        for later in range(step + 1, r):
-            f = N[hit, later] / u[hit]
-            for i in range(s):
-                N[i, later] -= f * u[i]
-            N[hit, later] = 0.0
-    return dropped
-
-
-@njit(cache=True)
-def _eig_solve(M, v, s):
-    """``v <- M^+ v`` for symmetric positive semi-definite ``M`` (``s x s``): the minimum-norm
-    solution on the eigenbasis, eigenvalues below ``1e-15`` of the largest treated as zero. For
-    the supports Cholesky rejects (a pivot below ``1e-12`` of its diagonal)."""
-    evals, evecs = np.linalg.eigh(M)
-    cut = 1e-15 * max(evals[s - 1], 0.0)
-    c = np.zeros(s)
-    for t in range(s):
-        if evals[t] > cut:
-            acc = 0.0
-            for i in range(s):
-                acc += evecs[i, t] * v[i]
-            c[t] = acc / evals[t]
-    for i in range(s):
-        acc = 0.0
-        for t in range(s):
-            acc += evecs[i, t] * c[t]
-        v[i] = acc
-
-
-@njit(cache=True)
-def _cholesky_solve(M, v, s):
-    """Solve ``M x = v`` in place (``v``) for SPD ``M`` (``s x s``); False if ``M`` is (numerically)
-    singular: a pivot ``L_jj^2 <= 1e-12 M_jj``. The factor is LAPACK's (``potrf``, blocked: about
-    ten times the compiled triple loop at the supports' sizes, where it took most of a row's time)."""
-    try:
-        L = np.linalg.cholesky(M)
-    except Exception:          # not positive definite
-        return False
-    for j in range(s):
-        if not L[j, j] * L[j, j] > 1e-12 * M[j, j]:
-            return False
-    for i in range(s):
-        acc = v[i]
-        for t in range(i):
-            acc -= L[i, t] * v[t]
-        v[i] = acc / L[i, i]
-    for i in range(s - 1, -1, -1):
-        acc = v[i]
-        for t in range(i + 1, s):
-            acc -= L[t, i] * v[t]
-        v[i] = acc / L[i, i]
-    return True
-
-
-@njit(cache=True)
-def _extrapolate(Hw, Hq, K, k, positive, Gw):
-    """Anderson extrapolation of ``K + 1`` consecutive sweeps' iterates (rows of ``Hw``, their ``q`` in ``Hq``).
-
-    With ``U`` the ``K`` differences of consecutive iterates, the coefficients ``c = z / sum(z)``,
-    ``(U U^T) z = 1``, combine the last ``K`` iterates into the point that cancels the
-    best linear model of the iteration's residual (Anderson acceleration of coordinate descent:
-    Bertrand and Massias, AISTATS 2021, as in skglm). ``q = b - G w`` is affine in ``w`` and the
-    coefficients sum to 1, so the extrapolated ``q`` is the same combination of the iterates' ``q``:
-    ``K k`` flops instead of a product with the Gram block. With ``positive``, the extrapolated
-    codes that are negative are set to zero and ``q`` corrected atom by atom. Returns (ok, w, q); ``ok`` is
-    False where the system is singular or the coefficients are so large that the combined ``q``
-    would lose accuracy (the caller also keeps the point only if it lowers the objective).
-    """
-    U = np.empty((K, k))
-    for i in range(K):
-        for c in range(k):
-            U[i, c] = Hw[i + 1, c] - Hw[i, c]
-    C = np.empty((K, K))
-    for i in range(K):
-        for j in range(i, K):
-            acc = 0.0
-            for c in range(k):
-                acc += U[i, c] * U[j, c]
-            C[i, j] = acc
-            C[j, i] = acc
-    wa = np.zeros(k)
-    qa = np.zeros(k)
-    try:
-        z = np.linalg.solve(C, np.ones(K))
-    except Exception:          # singular: the iterates have (nearly) stopped moving in some direction
-        return False, wa, qa
-    total = 0.0
-    size = 0.0
-    for i in range(K):
-        total += z[i]
-        size += abs(z[i])
-    if not (np.isfinite(size) and total != 0.0 and size <= _ANDERSON_COEF * abs(total)):
-        return False, wa, qa
-    for i in range(K):
-        ci = z[i] / total
-        for c in range(k):
-            wa[c] += ci * Hw[i + 1, c]
-            qa[c] += ci * Hq[i + 1, c]
-    if positive:
-        for a in range(k):
-            if wa[a] < 0.0:
-                v = wa[a]
-                wa[a] = 0.0
-                for c in range(k):
-                    qa[c] += v * Gw[a, c]
-    return True, wa, qa
-
-
-@njit(cache=True)
-def _solve_row(G, b, w, xx, lam, positive, tol, max_sweeps):
-    """Exact lasso of one row (see the module docstring). ``w`` (float64, length m) in/out.
-
-    Returns (relative duality gap, sweeps used).
-    """
-    m = b.shape[0]
-    half = 0.5 * lam
-    q = np.empty(m)
-    supp = np.empty(m, np.int64)
-    ws = np.empty(m, np.int64)
-    in_ws = np.zeros(m, np.bool_)
-    allidx = np.arange(m)
-    ns = 0
-    for j in range(m):
-        if w[j] != 0.0:
-            if G[j, j] > 0.0 and (w[j] > 0.0 or not positive):
-                supp[ns] = j
-                ns += 1
-            else:
-                w[j] = 0.0
-    _refresh(G, b, w, supp, ns, q)
-    k = 0
-    sweeps = 0
-    tol_in = 0.3 * tol
-    last_try = 0
-    floor = 1e-13 * xx
-    rel = np.inf
-    for _ in range(_MAX_OUTER):
-        gap, primal = _gap(q, w, b, supp, ns, xx, lam, positive, allidx, m)
-        rel = gap / primal if primal > 0.0 else 0.0
-        if gap <= tol * primal or gap <= floor or sweeps >= max_sweeps:
-            break
-        # each round's working set starts from the support (celer's pruning): atoms that left
-        # the support stop costing every sweep k multiply-adds, and violators rejoin below
-        for t in range(k):
-            in_ws[ws[t]] = False
-        k = 0
-        for t in range(ns):
-            ws[k] = supp[t]
-            in_ws[supp[t]] = True
-            k += 1
-        # add the worst violators outside the working set
-        n_cand = 0
-        cand = np.empty(m, np.int64)
-        score = np.empty(m)
-        for j in range(m):
-            if not in_ws[j]:
-                v = q[j] if positive else abs(q[j])
-                if v > half:
-                    cand[n_cand] = j
-                    score[n_cand] = -v
-                    n_cand += 1
-        grow = max(_GROW, ns)
-        if n_cand > grow:
-            order = np.argsort(score[:n_cand])[:grow]
-            for t in range(grow):
-                j = cand[order[t]]
-                ws[k] = j
-                in_ws[j] = True
-                k += 1
-        else:
-            for t in range(n_cand):
-                j = cand[t]
-                ws[k] = j
-                in_ws[j] = True
-                k += 1
-        # solve the sub-problem only as far as the full problem is from its target (celer's rule)
-        tol_in = max(0.3 * tol, 0.3 * rel)
-        if n_cand == 0:
-            tol_in = 0.3 * tol   # all violators inside: the sub-problem needs the tight solve
-        # coordinate descent on the working set, in float64
-        Gw = np.empty((k, k))
-        bw = np.empty(k)
-        qw = np.empty(k)
-        ww = np.empty(k)
-        wsk = ws[:k]
-        for a in range(k):
-            ja = wsk[a]
-            bw[a] = b[ja]
-            qw[a] = q[ja]
-            ww[a] = w[ja]
-            for c in range(k):
-                Gw[a, c] = G[ja, wsk[c]]
-        loc = np.arange(k)
-        tried = False
-        Hw = np.empty((0, 0))     # the last sweeps' iterates and their q, for _extrapolate (from a round's second sweep)
-        Hq = np.empty((0, 0))
-        nh = 0
-        first = sweeps
-        while sweeps < max_sweeps:
-            sweeps += 1
-            changed = False
-            nz = 0
-            for a in range(k):
-                gaa = Gw[a, a]
-                if gaa <= 0.0:
-                    continue
-                old = ww[a]
-                z = qw[a] + gaa * old
-                if z > half:
-                    new = (z - half) / gaa
-                elif z < -half and not positive:
-                    new = (z + half) / gaa
-                else:
-                    new = 0.0
-                if new != old:
-                    if (new > 0.0) != (old > 0.0) or (new < 0.0) != (old < 0.0):
-                        changed = True
-                    delta = new - old
-                    ww[a] = new
-                    for c in range(k):
-                        qw[c] -= delta * Gw[a, c]
-                if ww[a] != 0.0:
-                    nz += 1
-            g_in, p_in = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
-            if g_in <= tol_in * p_in or g_in <= floor:
-                break
-            if sweeps - first < 2:
-                pass
-            elif Hw.shape[1] != k:
-                Hw = np.empty((_ANDERSON + 1, k))
-                Hq = np.empty((_ANDERSON + 1, k))
-            if sweeps - first >= 2:
-                Hw[nh] = ww
-                Hq[nh] = qw
-                nh += 1
-            if nh == _ANDERSON + 1:
-                nh = 0
-                ok, wa, qa = _extrapolate(Hw, Hq, _ANDERSON, k, positive, Gw)
-                if ok:
-                    g_a, p_a = _gap(qa, wa, bw, loc, k, xx, lam, positive, loc, k)
-                    if p_a < p_in:
-                        for a in range(k):
-                            if (wa[a] > 0.0) != (ww[a] > 0.0) or (wa[a] < 0.0) != (ww[a] < 0.0):
-                                changed = True
-                        ww[:] = wa
-                        qw[:] = qa
-                        if g_a <= tol_in * p_a or g_a <= floor:
-                            break
-            if changed:
-                tried = False
-            due = sweeps - last_try
-            crawling = sweeps >= _CRAWL
-            # support and signs settled for a sweep (or not tried for a while): jump to the exact
-            # solution on the support, once the sweeps since the last try (at most k * nz
-            # multiply-adds each) have cost about as much time as its factorisation (nz^3 / 3,
-            # at about twice their rate): at most half of a row's time goes to solves
-            if ((not tried and not changed) or due >= _TRY_EVERY) and (
-                    crawling or due * 3.0 * k >= _AMORTISE * nz * nz):
-                tried = True
-                last_try = sweeps
-                nh = 0          # the solve jumps: the next extrapolation starts from its point
-                if _active_set(Gw, bw, ww, qw, k, xx, lam, positive, sweeps >= _STALL, crawling):
-                    g_in, p_in = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
-                    if g_in <= tol_in * p_in or g_in <= floor:
-                        break
-        ns = 0
-        for a in range(k):
-            j = wsk[a]
-            w[j] = ww[a]
-            if ww[a] != 0.0:
-                supp[ns] = j
-                ns += 1
-        _refresh(G, b, w, supp, ns, q)
-    return rel, sweeps
-
-
-@njit(parallel=True, cache=True)
-def _solve_chunk(G, B, W, xx, lam, positive, tol, max_sweeps, gaps, sweeps):
-    """Every row of a chunk in parallel; W (chunk, m) in/out in its own dtype."""
-    n, m = B.shape
-    for i in prange(n):
-        b = np.empty(m)
-        w = np.empty(m)
-        for j in range(m):
-            b[j] = B[i, j]
-            w[j] = W[i, j]
-        g, s = _solve_row(G, b, w, xx[i], lam, positive, tol, max_sweeps)
-        for j in range(m):
-            W[i, j] = w[j]
-        gaps[i] = g
-        sweeps[i] = s
 
 
 # ----------------------------------------------------------------------------- Python API
 _clock = time.perf_counter      # the pilot's timer (a module attribute, so that tests can replace it)
-_LOADED = set()                 # dtypes whose compiled _solve_chunk this process has loaded
+_LOADED = set()                 # dtypes whose compiled kernel this process has loaded
 def _working_dtype(X, D, dtype):
     if dtype is not None:
         return check_float_dtype(dtype)
@@ -689,10 +144,10 @@ def _check_gram(gram, D) -> np.ndarray:
 def _solve(X, D, G, W, lam, positive, tol, max_iter, fista=None, fista_init=False):
     """Solve in place into W, chunk by chunk; returns (relative gaps, sweeps) per row.
 
-    With ``fista`` (the dictionary prepared by :func:`slics.core.sparse_coding._prepare`) each
-    chunk first gets a loose batched FISTA solution (tolerance ``_FISTA_TOL``) as its warm start,
-    started from zero or (``fista_init``) from the current ``W``; the coordinate-descent solver
-    then certifies it.
+    ``G``: the :class:`GramRows` of :func:`_source`. With ``fista`` (the dictionary prepared by
+    :func:`slics.core.sparse_coding._prepare`) each chunk first gets a loose batched FISTA solution
+    (tolerance ``_FISTA_TOL``) as its warm start, started from zero or (``fista_init``) from the
+    current ``W``; the coordinate-descent solver then certifies it.
     """
     n, m = W.shape
     gaps = np.empty(n)
@@ -702,14 +157,27 @@ def _solve(X, D, G, W, lam, positive, tol, max_iter, fista=None, fista_init=Fals
         sl = slice(start, min(n, start + chunk))
         if fista is not None:
             W[sl] = _fista_rows(X[sl], lam, W[sl] if fista_init else None, fista, _FISTA_TOL, W.dtype)
-        # One BLAS thread: OpenBLAS threads spin after a product (a core lost to the kernel), and
-        # the kernel's rows call LAPACK from every core at once.
+        # one BLAS thread: OpenBLAS threads spin after a product, a core lost to the kernel that follows
         with single_thread_blas():
             B = X[sl] @ D.T
             xx = np.einsum("ij,ij->i", X[sl], X[sl], dtype=np.float64)
-            _solve_chunk(G, B, W[sl], xx, float(lam), bool(positive), float(tol), int(max_iter),
-                         gaps[sl], sweeps[sl])
+        gaps[sl], sweeps[sl] = solve_rows(G, B, W[sl], xx, float(lam), bool(positive), float(tol), int(max_iter))
     return gaps, sweeps
+
+
+def _source(D, gram):
+    """The :class:`GramRows` the solver reads ``G = D @ D.T`` from, and the seconds of ``G`` where it
+    was formed here (None otherwise).
+
+    ``gram`` checked; else, from :data:`LAZY_FROM` atoms on, rows formed as the working sets need
+    them (:mod:`slics.core._gram_rows`); else ``G`` formed and timed (:func:`_gram`).
+    """
+    if gram is not None:
+        return GramRows(D, _check_gram(gram, D)), None
+    if D.shape[0] >= LAZY_FROM:
+        return GramRows(D), None
+    G, seconds = _gram(D)
+    return GramRows(D, G), seconds
 
 
 def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtype=None,
@@ -746,7 +214,8 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
         for the bulk of the rows) and ``pilot`` (``method="auto"``: ``rows_per_method``, the
         ``seconds`` each candidate took on its pilot rows, None for a FISTA pilot stopped over
         its budget, ``cd_again_seconds``, None where ``"cd"`` was timed once, and
-        ``fista_setup_seconds``; None where no choice was made).
+        ``fista_setup_seconds``; None where no choice was made) and ``gram_rows`` (the rows of
+        ``G`` formed or given: ``m`` unless they were formed on demand, see the module docstring).
     method : {"auto", "cd", "fista+cd"}, default "auto"
         ``"cd"``: the coordinate-descent solver from ``init`` (or zero). ``"fista+cd"``: warm
         start every chunk with the batched FISTA of :mod:`slics.core.sparse_coding` at a loose
@@ -797,18 +266,15 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
 
         return lasso_rows(X, D, lam, dtype=dtype, positive=positive, tol=tol, max_iter=max_iter, method=method)
     X, D, W, dtype = _check_inputs(X, D, dtype, init, positive)
-    if gram is None:
-        G, gram_seconds = _gram(D)
-    else:
-        G, gram_seconds = _check_gram(gram, D), None
+    G, gram_seconds = _source(D, gram)
     if method == "auto":
         gaps, sweeps, used, pilot = _auto(X, D, G, W, lam, positive, tol, max_iter, init is not None,
                                           gram_seconds)
     else:
         used, pilot = method, None
-        prepared = _prepare(D, dtype, G) if method == "fista+cd" else None
+        prepared = _prepare(D, dtype, G.whole) if method == "fista+cd" else None
         gaps, sweeps = _solve(X, D, G, W, lam, positive, tol, max_iter, fista=prepared)
-    return _finish(W, gaps, sweeps, tol, lam, return_info, used, pilot)
+    return _finish(W, gaps, sweeps, tol, lam, return_info, used, pilot, G.filled)
 
 
 def _gram(D, rows=None):
@@ -869,15 +335,14 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
     if p == 0:
         gaps, sweeps = _solve(X, D, G, W, lam, positive, tol, max_iter)
         return gaps, sweeps, "cd", None
-    if W.dtype not in _LOADED:        # load the compiled kernel before timing (once: each call wakes the threads)
-        _solve_chunk(G, np.empty((0, W.shape[1]), W.dtype), W[:0], np.empty(0), 1.0, False, 1.0, 1,
-                     np.empty(0), np.empty(0, np.int64))
+    if W.dtype not in _LOADED:        # load the compiled kernels before timing (once: each call wakes the threads)
+        load_kernels(W.dtype)
         _LOADED.add(W.dtype)
     t0 = _clock()
     parts = [_solve(X[:p], D, G, W[:p], lam, positive, tol, max_iter)]
     budget = _clock() - t0
     done, again = p, None
-    if gram_seconds is None:      # G was given: the set-up's model is scaled from the time of a slice of it
+    if gram_seconds is None:      # G not formed here: the set-up's model is scaled from the time of a slice of it
         gram_seconds = _gram(D, rows=min(D.shape[0], 128))[1]
     setup_estimate = _setup_seconds(D, gram_seconds)
     if setup_estimate <= budget:
@@ -897,7 +362,7 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
     prepared = Wf = None
     setup = 0.0
     if again is not None and setup_estimate <= again:       # (again is timed only when setup_estimate <= budget)
-        prepared = _prepare(D, W.dtype, G)
+        prepared = _prepare(D, W.dtype, G.whole)
         setup = _clock() - t0
         Wf = _fista_rows(X[pilot], lam, start if warm else None, prepared, _FISTA_TOL, W.dtype,
                          stop=lambda: _clock() > deadline)
@@ -922,7 +387,7 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
                                 "fista_setup_seconds": setup}
 
 
-def _finish(W, gaps, sweeps, tol, lam, return_info, method="cd", pilot=None):
+def _finish(W, gaps, sweeps, tol, lam, return_info, method="cd", pilot=None, gram_rows=None):
     converged = gaps <= tol
     if not converged.all():
         warnings.warn(f"lasso (lam={lam:g}): {int((~converged).sum())} of {converged.size} rows did not "
@@ -930,7 +395,7 @@ def _finish(W, gaps, sweeps, tol, lam, return_info, method="cd", pilot=None):
                       f"raise max_iter.", ConvergenceWarning, stacklevel=3)
     if return_info:
         return W, {"gap": gaps, "n_iter": sweeps, "converged": converged, "tol": tol, "method": method,
-                   "pilot": pilot}
+                   "pilot": pilot, "gram_rows": gram_rows}
     return W
 
 
@@ -967,12 +432,12 @@ def lasso_path(X, D, lams, *, positive=False, tol=1e-6, max_iter=1000, dtype=Non
     X, D, W, dtype = _check_inputs(X, D, dtype, None, positive)
     tol = check_positive(tol, "tol")
     max_iter = check_int(max_iter, "max_iter", minimum=1)
-    G, gram_seconds = _gram(D)
+    G, gram_seconds = _source(D, None)
     out, infos = [None] * len(lams), [None] * len(lams)
     for i in np.argsort(lams)[::-1]:
         # from the previous (larger) lam's codes: each lam measures its own choice
         gaps, sweeps, used, pilot = _auto(X, D, G, W, lams[i], positive, tol, max_iter, True, gram_seconds)
-        out[i], infos[i] = _finish(W.copy(), gaps, sweeps, tol, lams[i], True, used, pilot)
+        out[i], infos[i] = _finish(W.copy(), gaps, sweeps, tol, lams[i], True, used, pilot, G.filled)
     return (out, infos) if return_info else out
 
 

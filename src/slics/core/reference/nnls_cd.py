@@ -16,7 +16,8 @@ from numba import njit, prange
 
 from ...utils.threads import single_thread_blas
 from ...utils.validation import check_int, check_matrix, check_positive
-from ..lasso import _CHUNK_ELEMENTS, _TRY_EVERY, _support_solve
+from .._lasso_kernels import _TRY_EVERY, _support_solve
+from ..lasso import _CHUNK_ELEMENTS
 from ..nnls import _check_support, _start, nnls_batch
 
 __all__ = ["nnls_cd"]

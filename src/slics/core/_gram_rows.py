@@ -1,0 +1,128 @@
+"""The Gram matrix of :mod:`slics.core.lasso`, whole or formed row by row as the working sets need it.
+
+The per-row solver reads row ``j`` of ``G = D D^T`` only for atoms ``j`` of its working sets (the
+support, and the violators each round adds). For a dictionary of many atoms, a call on few rows
+or with sparse codes needs few rows of ``G``, and forming all of it (``m^2 d`` flops: about 1e11,
+a second or more, for 10,000 atoms in 768 dimensions) would be most of the call's time. From
+:data:`LAZY_FROM` atoms on, :class:`GramRows` forms rows on demand: a row's round that needs
+absent rows stops before its sweeps and reports them (:func:`slics.core._lasso_kernels._solve_row`),
+the rows that all stopped rows need are formed in one product, and the rows resume where they
+stopped. The rows formed are kept for the rest of the call (all its chunks, and every ``lam`` of
+:func:`slics.core.lasso.lasso_path`), so the flops are at most those of ``G``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..utils.threads import blas_threads_for, single_thread_blas
+from ._lasso_kernels import _GROW, _solve_chunk
+
+LAZY_FROM = 4096   # atoms from which the rows of G are formed on demand (module docstring)
+WHOLE_FROM = 0.25  # share of G's rows asked for from which all of G is formed at once
+_SAMPLE = 128      # fresh rows of a chunk whose first round's atoms are formed before the kernel starts
+
+
+class GramRows:
+    """``G = D @ D.T`` by rows: ``buffer[slot[j]]`` is row ``j`` where ``slot[j] >= 0``.
+
+    With ``G`` every row is present. Without, ``buffer`` is allocated at ``m x m`` but not
+    written: the operating system commits only the pages of the rows formed.
+    """
+
+    def __init__(self, D: np.ndarray, G: np.ndarray | None = None):
+        self.D = D
+        m = D.shape[0]
+        if G is None:
+            self.buffer = np.empty((m, m), D.dtype)
+            self.slot = np.full(m, -1, np.int64)
+            self.filled = 0
+        else:
+            self.buffer, self.slot, self.filled = G, np.arange(m, dtype=np.int64), m
+
+    @property
+    def whole(self) -> np.ndarray | None:
+        """``G`` when every row is present, else None."""
+        return self.buffer if self.filled == self.buffer.shape[0] else None
+
+    def form_whole(self) -> None:
+        """All of ``G`` in one symmetric product (half the flops of forming its rows; the rows
+        already formed, at most :data:`WHOLE_FROM` of them, are formed again)."""
+        m, d = self.D.shape
+        with blas_threads_for(m * m * d):
+            self.buffer = self.D @ self.D.T
+        self.slot, self.filled = np.arange(m, dtype=np.int64), m
+
+    def ensure(self, atoms: np.ndarray) -> None:
+        """Form the rows of ``atoms`` not yet present (one product), or every absent row once
+        :data:`WHOLE_FROM` of ``G`` would be present (then no row stops again)."""
+        new = np.unique(atoms[self.slot[atoms] < 0])
+        if not new.size:
+            return
+        m, d = self.D.shape
+        if self.filled + new.size > WHOLE_FROM * m:
+            self.form_whole()
+            return
+        end = self.filled + new.size
+        with blas_threads_for(new.size * m * d):
+            np.matmul(self.D[new], self.D.T, out=self.buffer[self.filled:end])
+        self.slot[new] = np.arange(self.filled, end)
+        self.filled = end
+
+
+def solve_rows(G: GramRows, B, W, xx, lam, positive, tol, max_iter):
+    """Solve the rows of one chunk in place into ``W`` (``B = X D^T``, ``xx`` the rows' squared norms),
+    forming the rows of ``G`` they need between rounds; returns their (relative gaps, sweeps)."""
+    n, m = W.shape
+    started = (W != 0).any(axis=1)
+    G.ensure(np.flatnonzero(W[started].any(axis=0)))
+    fresh = np.flatnonzero(~started)
+    if G.whole is None and fresh.size:
+        # the first-round atoms of up to _SAMPLE fresh rows, spread over the chunk, are formed before
+        # the kernel starts, or all of G at once if those of every fresh row would pass WHOLE_FROM
+        sample = fresh[np.linspace(0, fresh.size - 1, min(fresh.size, _SAMPLE)).astype(np.int64)]
+        atoms, expected = _first_round(B[sample], lam, positive, fresh.size)
+        if expected > WHOLE_FROM * m:
+            G.form_whole()
+        else:
+            G.ensure(atoms)
+    gaps = np.empty(n)
+    state = np.zeros((n, 3), np.int64)
+    n_need = np.zeros(n, np.int64)
+    need = np.empty((n, m if G.whole is None else 1), np.int64)  # a whole G never stops a row
+    active = np.arange(n)
+    while active.size:
+        with single_thread_blas():    # the kernel's rows call LAPACK from every core at once
+            _solve_chunk(G.buffer, G.slot, B, W, active, xx, lam, positive, tol, max_iter, gaps, state, need,
+                         n_need)
+        active = active[n_need[active] > 0]
+        if active.size:
+            G.ensure(np.concatenate([need[r, :n_need[r]] for r in active]))
+    return gaps, state[:, 0].copy()
+
+
+def _first_round(B, lam, positive, n_rows) -> tuple[np.ndarray, float]:
+    """The atoms that the rows of ``B``, starting from zero, add in their first round (the worst
+    ``_GROW`` violators of each: ``q = b``), and how many distinct atoms ``n_rows`` such rows would
+    add: the count of the rows of ``B`` and of half of them give the exponent of its growth with the
+    rows (Heaps' law, ``u(n) = u(s) (n / s)^a``, ``0 <= a <= 1``)."""
+    V = B if positive else np.abs(B)
+    k = min(_GROW, V.shape[1])
+    top = np.argpartition(V, V.shape[1] - k, axis=1)[:, -k:]
+    ok = np.take_along_axis(V, top, axis=1) > 0.5 * lam
+    atoms = np.unique(top[ok])
+    s = len(B)
+    if s < 2 or not atoms.size:
+        return atoms, atoms.size * n_rows / max(s, 1)
+    half = np.unique(top[::2][ok[::2]]).size
+    a = float(np.clip(np.log(atoms.size / max(half, 1)) / np.log(s / len(top[::2])), 0.0, 1.0))
+    return atoms, atoms.size * (n_rows / s) ** a
+
+
+def load_kernels(dtype) -> None:
+    """Load (or compile) the kernel for ``dtype`` on empty inputs."""
+    dtype = np.dtype(dtype)
+    none = np.empty(0, np.int64)
+    _solve_chunk(np.empty((0, 0), dtype), none, np.empty((0, 0), dtype), np.empty((0, 0), dtype), none,
+                 np.empty(0), 1.0, False, 1.0, 1, np.empty(0), np.empty((0, 3), np.int64), np.empty((0, 1), np.int64),
+                 none.copy())

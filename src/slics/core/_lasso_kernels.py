@@ -1,0 +1,580 @@
+"""Compiled kernels of :mod:`slics.core.lasso`: the exact lasso of one row by coordinate descent on
+its working set, with support solves, Anderson extrapolation and the duality-gap certificate (the
+method is described in that module's docstring), and the parallel loop over a chunk of rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+_GROW = 16          # atoms added to a working set at least, per outer iteration
+_MAX_OUTER = 100    # working-set rounds per row (each tightens the row's gap, so rarely reached)
+_STALL = 20        # sweeps of a row after which its support solves repeat while atoms drop out
+_CHEAP = 30.0      # a support of s atoms in a working set of k is re-solved / reduced when s^3 <= this * k^2
+_TRY_EVERY = 10     # sweeps between exact solves on the support when it keeps changing
+_AMORTISE = 0.5     # a support solve waits until the sweeps since the last one cost this * its s^3 / 3
+_CRAWL = 200        # sweeps of a row after which every support counts as cheap (it is crawling)
+_ANDERSON = 3       # sweeps whose differences make one Anderson extrapolation (after ANDERSON + 1 sweeps)
+_ANDERSON_COEF = 1e4    # an extrapolation whose coefficients sum to more than this in absolute value is refused
+
+
+@njit(cache=True)
+def _refresh(G, slot, b, w, supp, ns, q):
+    """q = b - sum_{j in supp} w_j G[j, :] (all atoms), from scratch; row j of G is ``G[slot[j]]``."""
+    m = b.shape[0]
+    for l in range(m):
+        q[l] = b[l]
+    for t in range(ns):
+        j = supp[t]
+        wj = w[j]
+        g = G[slot[j]]
+        for l in range(m):
+            q[l] -= wj * g[l]
+
+
+@njit(cache=True)
+def _gap(q, w, b, idx, k, xx, lam, positive, qset, kq):
+    """Duality gap and primal of one row; w is zero outside idx[:k]; dual scale from q over qset[:kq]."""
+    wb = 0.0
+    wq = 0.0
+    l1 = 0.0
+    for t in range(k):
+        j = idx[t]
+        wj = w[j]
+        if wj != 0.0:
+            wb += wj * b[j]
+            wq += wj * q[j]
+            l1 += abs(wj)
+    qmax = 0.0
+    for t in range(kq):
+        v = q[qset[t]]
+        if not positive:
+            v = abs(v)
+        if v > qmax:
+            qmax = v
+    rr = xx - wb - wq
+    if rr < 0.0:
+        rr = 0.0
+    xr = xx - wb
+    s = 1.0
+    if 2.0 * qmax > lam:
+        s = lam / (2.0 * qmax)
+    primal = rr + lam * l1
+    dual = 2.0 * s * xr - s * s * rr
+    return primal - dual, primal
+
+
+@njit(cache=True)
+def _candidate(Gw, bw, w_new, S, s, k, xx, lam, positive):
+    """q and primal objective of a candidate supported on ``S[:s]``."""
+    q_new = bw.copy()
+    for i in range(s):
+        a = S[i]
+        dv = w_new[a]
+        if dv != 0.0:
+            for c in range(k):
+                q_new[c] -= dv * Gw[a, c]
+    loc = np.arange(k)
+    _, p_new = _gap(q_new, w_new, bw, loc, k, xx, lam, positive, loc, k)
+    return q_new, p_new
+
+
+@njit(cache=True)
+def _support_system(Gw, bw, ww, k, half):
+    """The support ``S[:s]`` of ``ww`` (working-set positions), its Gram block ``M`` and the
+    right-hand side ``v`` of the minimiser with the current signs: ``M v = b_S - half sign(w_S)``."""
+    S = np.empty(k, np.int64)
+    s = 0
+    for a in range(k):
+        if ww[a] != 0.0:
+            S[s] = a
+            s += 1
+    M = np.empty((s, s))
+    v = np.empty(s)
+    for i in range(s):
+        v[i] = bw[S[i]] - (half if ww[S[i]] > 0.0 else -half)
+        for j in range(s):
+            M[i, j] = Gw[S[i], S[j]]
+    return S, s, M, v
+
+
+@njit(cache=True)
+def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, again=False, crawling=False):
+    """Exact minimiser ``v`` on the current support with its signs fixed (one Cholesky solve).
+
+    Two candidates: ``v`` with the coefficients whose sign flipped set to zero (projection
+    onto the orthant), and the step from ``ww`` towards ``v`` that stops where the first
+    coefficient reaches zero (an active-set step, never uphill). The better one is kept
+    (``ww``, ``qw`` updated in place) if it lowers the objective. This ends coordinate
+    descent's slow linear convergence on ill-conditioned supports. Returns 0 (nothing better
+    found, nothing changed), 1 (the minimiser on the support, signs kept) or 2 (atoms were
+    dropped on the way: :func:`_active_set` calls again on the smaller support).
+
+    A support whose atoms are linearly dependent (more atoms than dimensions, duplicated or
+    nearly collinear atoms: the Gram block is singular and coordinate descent crawls along its
+    null space) is first reduced by :func:`_reduce_support`, which moves along null directions
+    and drops atoms without raising the objective; the solve then runs on what is left.
+    """
+    S, s, M, v = _support_system(Gw, bw, ww, k, 0.5 * lam)
+    if s == 0:
+        return 0
+    # a factorisation costs s^3 / 3 flops and a sweep k^2: on large supports, one solve per call and
+    # no eigendecomposition (coordinate descent is then the cheaper way on; measured on the
+    # section-2 data, where dense supports of 300 atoms made repeated solves slower overall), unless
+    # the row is crawling (``_CRAWL`` sweeps): the repeats are then what ends the crawl
+    cheap = crawling or s * s * s <= _CHEAP * k * k
+    if again and not cheap:
+        return 0
+    reduced = False
+    if not _cholesky_solve(M, v, s):
+        if not cheap:
+            return 0
+        if _reduce_support(Gw, ww, qw, S, s, M, lam, positive):
+            reduced = True
+            S, s, M, v = _support_system(Gw, bw, ww, k, 0.5 * lam)
+            if s == 0:
+                return 2
+            if not _cholesky_solve(M, v, s):
+                _eig_solve(M, v, s)
+        else:
+            # nearly dependent atoms that the optimum needs: solve on the eigenbasis
+            _eig_solve(M, v, s)
+    loc = np.arange(k)
+    _, p_now = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
+    # candidate 1: projection of v onto the sign pattern
+    w1 = np.zeros(k)
+    flips = 0
+    for i in range(s):
+        if (v[i] > 0.0) == (ww[S[i]] > 0.0) and v[i] != 0.0:
+            w1[S[i]] = v[i]
+        else:
+            flips += 1
+    q1, p1 = _candidate(Gw, bw, w1, S, s, k, xx, lam, positive)
+    best_w, best_q, best_p = w1, q1, p1
+    p2 = np.inf
+    if flips > 0:
+        # candidate 2: towards v until the first coefficient reaches zero
+        step = 1.0
+        for i in range(s):
+            x0 = ww[S[i]]
+            if (v[i] > 0.0) != (x0 > 0.0) or v[i] == 0.0:
+                t = x0 / (x0 - v[i])
+                if t < step:
+                    step = t
+        w2 = np.zeros(k)
+        for i in range(s):
+            x0 = ww[S[i]]
+            x1 = x0 + step * (v[i] - x0)
+            if (x1 > 0.0) != (x0 > 0.0) or abs(x1) <= 1e-15 * abs(x0):
+                x1 = 0.0
+            w2[S[i]] = x1
+        q2, p2 = _candidate(Gw, bw, w2, S, s, k, xx, lam, positive)
+        if p2 < best_p:
+            best_w, best_q, best_p = w2, q2, p2
+    if best_p > p_now:
+        return 2 if reduced else 0
+    ww[:] = best_w
+    qw[:] = best_q
+    return 2 if (reduced or best_p == p2) else 1
+
+
+@njit(cache=True)
+def _active_set(Gw, bw, ww, qw, k, xx, lam, positive, repeat, crawling):
+    """Repeat :func:`_support_solve` while it drops atoms (at most ``k`` times): the inner loop of
+    an active-set (homotopy-like) method, which ends at the minimiser on a support whose signs
+    hold. Coordinate descent then adds the atoms that violate the optimality conditions. Returns
+    True if the point changed."""
+    moved = False
+    for _ in range(k + 1):
+        res = _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, moved, crawling)
+        if res == 0:
+            break
+        moved = True
+        if res == 1 or not repeat:
+            break
+    return moved
+
+
+@njit(cache=True)
+def _reduce_support(Gw, ww, qw, S, s, M, lam, positive):
+    """Drop atoms of a linearly dependent support ``S[:s]`` (Gram block ``M``) without raising the objective.
+
+    For a direction ``u`` in the (numerical) null space of the support's atoms, ``w + t u`` has
+    the same residual, and with the signs fixed its L1 term is linear in ``t``: moving, in the
+    direction where the objective does not rise, until the first coefficient reaches zero drops
+    that atom (the step of homotopy / LARS on a degenerate support). The null space comes from one
+    eigendecomposition; after each drop the remaining directions are made zero on the dropped
+    atom by elimination. The objective change along ``u`` is computed exactly (``g t + e t^2``
+    with the directional derivative ``g`` and the curvature ``e = u M u``), and a step that would
+    raise it is not taken. ``ww``, ``qw`` are updated in place; returns True if an atom was dropped.
+    """
+    evals, evecs = np.linalg.eigh(M)
+    scale = 0.0
+    for i in range(s):
+        if M[i, i] > scale:
+            scale = M[i, i]
+    r = 0
+    while r < s and evals[r] <= 1e-10 * scale:
+        r += 1
+    if r == 0:
+        r = 1          # Cholesky failed on a pivot this threshold missed: try the weakest direction
+    N = evecs[:, :r].copy()
+    alive = np.ones(s, np.bool_)
+    dropped = False
+    k = qw.shape[0]
+    for step in range(r):
+        u = N[:, step]
+        nu = 0.0
+        for i in range(s):
+            nu += u[i] * u[i]
+        if nu <= 1e-24:
+            continue
+        nu = np.sqrt(nu)
+        for i in range(s):
+            u[i] /= nu
+        g = 0.0
+        for i in range(s):
+            if alive[i] and u[i] != 0.0:
+                sg = 1.0 if ww[S[i]] > 0.0 else -1.0
+                g += u[i] * (lam * sg - 2.0 * qw[S[i]])
+        if g > 0.0:
+            for i in range(s):
+                u[i] = -u[i]
+            g = -g
+        e = 0.0
+        for i in range(s):
+            acc = 0.0
+            for j in range(s):
+                acc += M[i, j] * u[j]
+            e += u[i] * acc
+        # first coefficient to reach zero along u
+        t = np.inf
+        hit = -1
+        for i in range(s):
+            if alive[i]:
+                wi = ww[S[i]]
+                if wi * u[i] < 0.0:
+                    ti = -wi / u[i]
+                    if ti < t:
+                        t = ti
+                        hit = i
+        if hit < 0 or g * t + e * t * t > 0.0:
+            continue
+        for i in range(s):
+            if alive[i] and u[i] != 0.0:
+                a = S[i]
+                ww[a] += t * u[i]
+                for c in range(k):
+                    qw[c] -= t * u[i] * Gw[a, c]
+        ww[S[hit]] = 0.0
+        alive[hit] = False
+        dropped = True
+        # keep the remaining directions zero on the dropped atom
+        for later in range(step + 1, r):
+            f = N[hit, later] / u[hit]
+            for i in range(s):
+                N[i, later] -= f * u[i]
+            N[hit, later] = 0.0
+    return dropped
+
+
+@njit(cache=True)
+def _eig_solve(M, v, s):
+    """``v <- M^+ v`` for symmetric positive semi-definite ``M`` (``s x s``): the minimum-norm
+    solution on the eigenbasis, eigenvalues below ``1e-15`` of the largest treated as zero. For
+    the supports Cholesky rejects (a pivot below ``1e-12`` of its diagonal)."""
+    evals, evecs = np.linalg.eigh(M)
+    cut = 1e-15 * max(evals[s - 1], 0.0)
+    c = np.zeros(s)
+    for t in range(s):
+        if evals[t] > cut:
+            acc = 0.0
+            for i in range(s):
+                acc += evecs[i, t] * v[i]
+            c[t] = acc / evals[t]
+    for i in range(s):
+        acc = 0.0
+        for t in range(s):
+            acc += evecs[i, t] * c[t]
+        v[i] = acc
+
+
+@njit(cache=True)
+def _cholesky_solve(M, v, s):
+    """Solve ``M x = v`` in place (``v``) for SPD ``M`` (``s x s``); False if ``M`` is (numerically)
+    singular: a pivot ``L_jj^2 <= 1e-12 M_jj``. The factor is LAPACK's (``potrf``, blocked: about
+    ten times the compiled triple loop at the supports' sizes, where it took most of a row's time)."""
+    try:
+        L = np.linalg.cholesky(M)
+    except Exception:          # not positive definite
+        return False
+    for j in range(s):
+        if not L[j, j] * L[j, j] > 1e-12 * M[j, j]:
+            return False
+    for i in range(s):
+        acc = v[i]
+        for t in range(i):
+            acc -= L[i, t] * v[t]
+        v[i] = acc / L[i, i]
+    for i in range(s - 1, -1, -1):
+        acc = v[i]
+        for t in range(i + 1, s):
+            acc -= L[t, i] * v[t]
+        v[i] = acc / L[i, i]
+    return True
+
+
+@njit(cache=True)
+def _extrapolate(Hw, Hq, K, k, positive, Gw):
+    """Anderson extrapolation of ``K + 1`` consecutive sweeps' iterates (rows of ``Hw``, their ``q`` in ``Hq``).
+
+    With ``U`` the ``K`` differences of consecutive iterates, the coefficients ``c = z / sum(z)``,
+    ``(U U^T) z = 1``, combine the last ``K`` iterates into the point that cancels the
+    best linear model of the iteration's residual (Anderson acceleration of coordinate descent:
+    Bertrand and Massias, AISTATS 2021, as in skglm). ``q = b - G w`` is affine in ``w`` and the
+    coefficients sum to 1, so the extrapolated ``q`` is the same combination of the iterates' ``q``:
+    ``K k`` flops instead of a product with the Gram block. With ``positive``, the extrapolated
+    codes that are negative are set to zero and ``q`` corrected atom by atom. Returns (ok, w, q); ``ok`` is
+    False where the system is singular or the coefficients are so large that the combined ``q``
+    would lose accuracy (the caller also keeps the point only if it lowers the objective).
+    """
+    U = np.empty((K, k))
+    for i in range(K):
+        for c in range(k):
+            U[i, c] = Hw[i + 1, c] - Hw[i, c]
+    C = np.empty((K, K))
+    for i in range(K):
+        for j in range(i, K):
+            acc = 0.0
+            for c in range(k):
+                acc += U[i, c] * U[j, c]
+            C[i, j] = acc
+            C[j, i] = acc
+    wa = np.zeros(k)
+    qa = np.zeros(k)
+    try:
+        z = np.linalg.solve(C, np.ones(K))
+    except Exception:          # singular: the iterates have (nearly) stopped moving in some direction
+        return False, wa, qa
+    total = 0.0
+    size = 0.0
+    for i in range(K):
+        total += z[i]
+        size += abs(z[i])
+    if not (np.isfinite(size) and total != 0.0 and size <= _ANDERSON_COEF * abs(total)):
+        return False, wa, qa
+    for i in range(K):
+        ci = z[i] / total
+        for c in range(k):
+            wa[c] += ci * Hw[i + 1, c]
+            qa[c] += ci * Hq[i + 1, c]
+    if positive:
+        for a in range(k):
+            if wa[a] < 0.0:
+                v = wa[a]
+                wa[a] = 0.0
+                for c in range(k):
+                    qa[c] += v * Gw[a, c]
+    return True, wa, qa
+
+
+@njit(cache=True)
+def _solve_row(G, slot, b, w, xx, lam, positive, tol, max_sweeps, state, need):
+    """Exact lasso of one row (see :mod:`slics.core.lasso`). ``w`` (float64, length m) in/out.
+
+    Row ``j`` of the Gram matrix is ``G[slot[j]]``, present where ``slot[j] >= 0``. A round whose
+    working set needs an absent row stops before its sweeps (nothing changed since the round's
+    start), writes those atoms to ``need`` and returns their count: the caller forms the rows and
+    calls again, and the row resumes from ``w`` and ``state`` (sweeps, sweep of the last support
+    solve, rounds; in/out) as if it had not stopped. Rows of the support of ``w`` must be present.
+
+    Returns (relative duality gap, atoms needed: 0 once the row has stopped).
+    """
+    m = b.shape[0]
+    half = 0.5 * lam
+    q = np.empty(m)
+    supp = np.empty(m, np.int64)
+    ws = np.empty(m, np.int64)
+    in_ws = np.zeros(m, np.bool_)
+    allidx = np.arange(m)
+    ns = 0
+    for j in range(m):
+        if w[j] != 0.0:
+            if G[slot[j], j] > 0.0 and (w[j] > 0.0 or not positive):
+                supp[ns] = j
+                ns += 1
+            else:
+                w[j] = 0.0
+    _refresh(G, slot, b, w, supp, ns, q)
+    k = 0
+    sweeps = state[0]
+    tol_in = 0.3 * tol
+    last_try = state[1]
+    floor = 1e-13 * xx
+    rel = np.inf
+    n_need = 0
+    for rnd in range(state[2], _MAX_OUTER):
+        gap, primal = _gap(q, w, b, supp, ns, xx, lam, positive, allidx, m)
+        rel = gap / primal if primal > 0.0 else 0.0
+        if gap <= tol * primal or gap <= floor or sweeps >= max_sweeps:
+            break
+        # each round's working set starts from the support (celer's pruning): atoms that left
+        # the support stop costing every sweep k multiply-adds, and violators rejoin below
+        for t in range(k):
+            in_ws[ws[t]] = False
+        k = 0
+        for t in range(ns):
+            ws[k] = supp[t]
+            in_ws[supp[t]] = True
+            k += 1
+        # add the worst violators outside the working set
+        n_cand = 0
+        cand = np.empty(m, np.int64)
+        score = np.empty(m)
+        for j in range(m):
+            if not in_ws[j]:
+                v = q[j] if positive else abs(q[j])
+                if v > half:
+                    cand[n_cand] = j
+                    score[n_cand] = -v
+                    n_cand += 1
+        grow = max(_GROW, ns)
+        if n_cand > grow:
+            order = np.argsort(score[:n_cand])[:grow]
+            for t in range(grow):
+                j = cand[order[t]]
+                ws[k] = j
+                in_ws[j] = True
+                k += 1
+        else:
+            for t in range(n_cand):
+                j = cand[t]
+                ws[k] = j
+                in_ws[j] = True
+                k += 1
+        for t in range(ns, k):          # the violators just added (the support's rows are present)
+            if slot[ws[t]] < 0:
+                need[n_need] = ws[t]
+                n_need += 1
+        if n_need > 0:
+            state[2] = rnd
+            break
+        # solve the sub-problem only as far as the full problem is from its target (celer's rule)
+        tol_in = max(0.3 * tol, 0.3 * rel)
+        if n_cand == 0:
+            tol_in = 0.3 * tol   # all violators inside: the sub-problem needs the tight solve
+        # coordinate descent on the working set, in float64
+        Gw = np.empty((k, k))
+        bw = np.empty(k)
+        qw = np.empty(k)
+        ww = np.empty(k)
+        wsk = ws[:k]
+        for a in range(k):
+            ja = wsk[a]
+            bw[a] = b[ja]
+            qw[a] = q[ja]
+            ww[a] = w[ja]
+            for c in range(k):
+                Gw[a, c] = G[slot[ja], wsk[c]]
+        loc = np.arange(k)
+        tried = False
+        Hw = np.empty((0, 0))     # the last sweeps' iterates and their q, for _extrapolate (from a round's second sweep)
+        Hq = np.empty((0, 0))
+        nh = 0
+        first = sweeps
+        while sweeps < max_sweeps:
+            sweeps += 1
+            changed = False
+            nz = 0
+            for a in range(k):
+                gaa = Gw[a, a]
+                if gaa <= 0.0:
+                    continue
+                old = ww[a]
+                z = qw[a] + gaa * old
+                if z > half:
+                    new = (z - half) / gaa
+                elif z < -half and not positive:
+                    new = (z + half) / gaa
+                else:
+                    new = 0.0
+                if new != old:
+                    if (new > 0.0) != (old > 0.0) or (new < 0.0) != (old < 0.0):
+                        changed = True
+                    delta = new - old
+                    ww[a] = new
+                    for c in range(k):
+                        qw[c] -= delta * Gw[a, c]
+                if ww[a] != 0.0:
+                    nz += 1
+            g_in, p_in = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
+            if g_in <= tol_in * p_in or g_in <= floor:
+                break
+            if sweeps - first < 2:
+                pass
+            elif Hw.shape[1] != k:
+                Hw = np.empty((_ANDERSON + 1, k))
+                Hq = np.empty((_ANDERSON + 1, k))
+            if sweeps - first >= 2:
+                Hw[nh] = ww
+                Hq[nh] = qw
+                nh += 1
+            if nh == _ANDERSON + 1:
+                nh = 0
+                ok, wa, qa = _extrapolate(Hw, Hq, _ANDERSON, k, positive, Gw)
+                if ok:
+                    g_a, p_a = _gap(qa, wa, bw, loc, k, xx, lam, positive, loc, k)
+                    if p_a < p_in:
+                        for a in range(k):
+                            if (wa[a] > 0.0) != (ww[a] > 0.0) or (wa[a] < 0.0) != (ww[a] < 0.0):
+                                changed = True
+                        ww[:] = wa
+                        qw[:] = qa
+                        if g_a <= tol_in * p_a or g_a <= floor:
+                            break
+            if changed:
+                tried = False
+            due = sweeps - last_try
+            crawling = sweeps >= _CRAWL
+            # support and signs settled for a sweep (or not tried for a while): jump to the exact
+            # solution on the support, once the sweeps since the last try (at most k * nz
+            # multiply-adds each) have cost about as much time as its factorisation (nz^3 / 3,
+            # at about twice their rate): at most half of a row's time goes to solves
+            if ((not tried and not changed) or due >= _TRY_EVERY) and (
+                    crawling or due * 3.0 * k >= _AMORTISE * nz * nz):
+                tried = True
+                last_try = sweeps
+                nh = 0          # the solve jumps: the next extrapolation starts from its point
+                if _active_set(Gw, bw, ww, qw, k, xx, lam, positive, sweeps >= _STALL, crawling):
+                    g_in, p_in = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
+                    if g_in <= tol_in * p_in or g_in <= floor:
+                        break
+        ns = 0
+        for a in range(k):
+            j = wsk[a]
+            w[j] = ww[a]
+            if ww[a] != 0.0:
+                supp[ns] = j
+                ns += 1
+        _refresh(G, slot, b, w, supp, ns, q)
+    state[0] = sweeps
+    state[1] = last_try
+    return rel, n_need
+
+
+@njit(parallel=True, cache=True)
+def _solve_chunk(G, slot, B, W, rows, xx, lam, positive, tol, max_sweeps, gaps, state, need, n_need):
+    """The rows ``rows`` of a chunk in parallel (see :func:`_solve_row`); ``W`` (chunk, m) in/out in its
+    own dtype; per chunk row: ``gaps``, ``state`` (chunk, 3) and ``n_need``, ``need`` (chunk, m)."""
+    m = B.shape[1]
+    for i in prange(rows.shape[0]):
+        r = rows[i]
+        b = np.empty(m)
+        w = np.empty(m)
+        for j in range(m):
+            b[j] = B[r, j]
+            w[j] = W[r, j]
+        gaps[r], n_need[r] = _solve_row(G, slot, b, w, xx[r], lam, positive, tol, max_sweeps, state[r], need[r])
+        for j in range(m):
+            W[r, j] = w[j]

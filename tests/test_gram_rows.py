@@ -1,0 +1,160 @@
+"""slics.core.lasso with many atoms forms only the rows of G = D D^T that its working sets need.
+
+From ``LAZY_FROM`` atoms on (or with it lowered here, to reach the path on small problems) the
+codes must be the optimum that the whole ``G`` gives, each row certified, with fewer rows of
+``G`` formed on sparse problems; scikit-learn's ``Lasso`` is the independent reference.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Lasso
+
+from slics.core import _gram_rows
+from slics.core.lasso import LAZY_FROM, duality_gap, lasso, lasso_path
+from slics.core.objectives import lasso_objective
+
+
+def many_atoms(n, d, m, seed, coherent=False):
+    rng = np.random.default_rng(seed)
+    D = rng.normal(size=(m, d)) + (1.5 * rng.normal(size=d) if coherent else 0.0)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = rng.normal(size=(n, d))
+    return X, D
+
+
+def lam_at(X, D, fraction):
+    return float(fraction * np.median(np.abs(2 * X @ D.T).max(axis=1)))
+
+
+def sklearn_objective(X, D, lam, positive):
+    d = D.shape[1]
+    model = Lasso(alpha=lam / (2 * d), fit_intercept=False, positive=positive, tol=1e-12, max_iter=100_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        W = np.array([model.fit(D.T, x).coef_.copy() for x in X])
+    return lasso_objective(X, D, W, lam)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("positive", [False, True])
+def test_sparse_codes_over_many_atoms_form_few_rows(positive, dtype):
+    X, D = many_atoms(12, 24, LAZY_FROM + 904, seed=3)
+    lam = lam_at(X, D, 0.5)
+    Xs, Ds = X.astype(dtype), D.astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        W, info = lasso(Xs, Ds, lam, positive=positive, return_info=True)
+        W_whole, info_whole = lasso(Xs, Ds, lam, positive=positive, return_info=True, gram=Ds @ Ds.T)
+    m = D.shape[0]
+    assert 0 < info["gram_rows"] < m // 4 and info_whole["gram_rows"] == m
+    assert info["converged"].all()
+    ours, whole = (lasso_objective(X, D, np.asarray(w, float), lam) for w in (W, W_whole))
+    slack = 1e-6 if dtype == np.float64 else 1e-4     # float32 solves the float32-rounded problem
+    assert np.all(np.abs(ours - whole) <= slack * whole)
+    assert np.all(ours <= sklearn_objective(X, D, lam, positive) * (1 + slack) + 1e-12)
+    if dtype == np.float64:
+        assert np.all(duality_gap(X, D, W, lam, positive=positive) <= 1.01e-6)
+
+
+@pytest.fixture
+def rows_on_demand(monkeypatch):
+    """The path at every size, and never all of G at once: every working set stops for its rows."""
+    monkeypatch.setattr("slics.core.lasso.LAZY_FROM", 1)
+    monkeypatch.setattr(_gram_rows, "WHOLE_FROM", 2.0)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("coherent, fraction", [(False, 0.3), (True, 0.05), (True, 0.005)])
+def test_rows_on_demand_reach_the_optimum(rows_on_demand, coherent, fraction, positive):
+    """Rows that stop for rows of G many times (dense codes on a coherent dictionary included) resume
+    to the same optimum: certified, and not above scikit-learn's."""
+    X, D = many_atoms(30, 40, 300, seed=5, coherent=coherent)
+    lam = lam_at(X, D, fraction)
+    W, info = lasso(X, D, lam, positive=positive, return_info=True)
+    assert info["converged"].all()
+    assert np.all(duality_gap(X, D, W, lam, positive=positive) <= 1.01e-6)
+    assert np.all(lasso_objective(X, D, W, lam) <= sklearn_objective(X, D, lam, positive) * (1 + 1e-6) + 1e-12)
+
+
+def test_warm_start_and_path_reuse_the_rows(rows_on_demand):
+    """A warm start's support rows are formed before its rows start; lasso_path keeps the rows it
+    formed for every smaller lambda (the count never falls) and matches single calls."""
+    X, D = many_atoms(20, 30, 400, seed=8, coherent=True)
+    lams = [lam_at(X, D, f) for f in (0.5, 0.2, 0.05)]
+    Ws, infos = lasso_path(X, D, lams, return_info=True)
+    rows = [info["gram_rows"] for info in infos]
+    assert rows == sorted(rows) and rows[0] < D.shape[0]
+    for lam, W in zip(lams, Ws):
+        single = lasso(X, D, lam)
+        assert np.allclose(lasso_objective(X, D, W, lam), lasso_objective(X, D, single, lam), rtol=2e-6)
+    W, info = lasso(X, D, lams[2], init=Ws[1], return_info=True)
+    assert info["converged"].all()
+    assert np.allclose(lasso_objective(X, D, W, lams[2]), lasso_objective(X, D, Ws[2], lams[2]), rtol=2e-6)
+
+
+def test_rows_on_demand_bitwise_identical_under_one_and_two_threads(rows_on_demand):
+    """Which rows stop, and which rows of G a round forms, do not depend on the thread count."""
+    import numba
+
+    X, D = many_atoms(48, 30, 300, seed=9, coherent=True)
+    before = numba.get_num_threads()
+    out = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            out.append(lasso(X, D, lam_at(X, D, 0.1), tol=1e-10))
+    finally:
+        numba.set_num_threads(before)
+    assert out[0].tobytes() == out[1].tobytes()
+
+
+def test_many_first_round_atoms_form_all_of_g_at_once(monkeypatch):
+    """Rows whose first rounds alone would ask for more than WHOLE_FROM of G get all of it in one
+    product, before any row stops (the stops would cost more than the rows saved): one kernel call."""
+    calls = []
+    kernel = _gram_rows._solve_chunk
+    monkeypatch.setattr(_gram_rows, "_solve_chunk", lambda *args: calls.append(1) or kernel(*args))
+    X, D = many_atoms(600, 16, LAZY_FROM, seed=4)
+    W, info = lasso(X, D, lam_at(X, D, 0.3), return_info=True, method="cd")
+    assert info["gram_rows"] == D.shape[0] and info["converged"].all() and len(calls) == 1
+
+
+@pytest.mark.parametrize("n, s", [(1000, 100), (400, 64)])
+def test_first_round_growth_estimate(n, s):
+    """The estimate of the distinct first-round atoms of n rows from s of them: exact when every row
+    asks for other atoms (linear growth), and all rows asking for the same atoms stay at that count."""
+    m, k = s * _gram_rows._GROW + 16, _gram_rows._GROW
+    disjoint = np.zeros((s, m))
+    for i in range(s):
+        disjoint[i, i * k:(i + 1) * k] = 1.0
+    atoms, expected = _gram_rows._first_round(disjoint, 0.5, True, n)
+    assert atoms.size == s * k and expected == pytest.approx(n * k)
+    same = np.zeros((s, m))
+    same[:, :k] = 1.0
+    atoms, expected = _gram_rows._first_round(same, 0.5, True, n)
+    assert atoms.size == k and expected == pytest.approx(k)
+
+
+def test_a_resumed_row_keeps_its_sweep_count():
+    """The kernel resumes a row from its state: with the sweeps already at ``max_iter`` it makes none
+    (the codes stay as they were); from zero it makes some. ``max_iter`` bounds a row's sweeps across
+    its stops for rows of G."""
+    from slics.core._lasso_kernels import _solve_chunk
+
+    X, D = many_atoms(4, 20, 60, seed=1, coherent=True)
+    G, B = D @ D.T, X @ D.T
+    xx = np.einsum("ij,ij->i", X, X)
+    rows, slot = np.arange(4), np.arange(60)
+    made = []
+    for before in (0, 7):
+        W = np.zeros((4, 60))
+        state = np.zeros((4, 3), np.int64)
+        state[:, 0] = before
+        need, n_need, gaps = np.empty((4, 1), np.int64), np.zeros(4, np.int64), np.empty(4)
+        _solve_chunk(G, slot, B, W, rows, xx, lam_at(X, D, 0.05), False, 1e-12, 7, gaps, state, need, n_need)
+        made.append((state[:, 0] - before, np.count_nonzero(W)))
+    assert np.all(made[0][0] > 0) and made[0][1] > 0
+    assert np.all(made[1][0] == 0) and made[1][1] == 0
