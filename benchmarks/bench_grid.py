@@ -34,9 +34,12 @@ Usage::
     python benchmarks/bench_grid.py --m 1000              # the 96 cells of 1,000 atoms only
     python benchmarks/bench_grid.py --quick               # a tiny grid (smoke test)
 
-Time: every call at 10,000 atoms forms a 10,000 x 10,000 Gram matrix (``lasso`` and
-``sparse_encode`` alike; about 1e11 flops at d = 768), six per cell, so the 96 cells at 10,000
-atoms cost several minutes whatever the row count; ``--rows`` sizes the rest.
+Time: every ``sparse_encode`` call at 10,000 atoms forms a 10,000 x 10,000 Gram matrix (about
+1e11 flops at d = 768; ``lasso`` forms only the rows its working sets need, or all of it when
+they would be many), and on dense rows ``sparse_encode`` takes up to 1.5 s a row there: ``make
+benchmarks`` runs the 1,000-atom half at 500 rows per cell (``grid.json``) and the 10,000-atom
+half at 40 (``--m 10000 --rows 40 --out results/benchmarks/grid_10k.json``). At 40 rows there is
+no pilot (``auto`` is ``"cd"``, see ``lasso``), so ``auto / own`` is the measurement's spread.
 
 Writes ``results/benchmarks/grid.json`` (``--out``); ``benchmarks/summary.py`` turns it into the
 grid table of ``docs/benchmarks.md``.

@@ -17,10 +17,11 @@ INTRO = """# Benchmarks
 Speed measurements of the exact solvers and of SLiCS, not part of the pipeline (timings are not
 reproducible bytes). `make benchmarks` writes `results/benchmarks/*.json` (`solvers.json`: every
 peer of the first table; `slics.json`: the SLiCS coding step and fits; `ista.json`,
-`splice.json`, `pq.json`, `grid.json`; `dask.json`, summarised in [scaling.md](scaling.md);
-`pipeline.json`, the profile of `benchmarks/profile_pipeline.py`), then `benchmarks/summary.py`
-rewrites this page from `solvers.json` and `slics.json` (the grid and the profile from
-`grid.json` and `pipeline.json` when measured), with each goal of issue #9 checked on the same numbers. The 2-core machine is
+`splice.json`, `pq.json`, `grid.json` and `grid_10k.json` (the grid's 1,000- and 10,000-atom
+halves); `dask.json`, summarised in [scaling.md](scaling.md); `pipeline.json`, the profile of
+`benchmarks/profile_pipeline.py`), then `benchmarks/summary.py` rewrites this page from
+`solvers.json` and `slics.json` (the grid and the profile from `grid.json`, `grid_10k.json` and
+`pipeline.json` when measured), with each goal of issue #9 checked on the same numbers. The 2-core machine is
 shared: absolute seconds move with its load (stated), ratios measured in one run are the figures
 to read. `time / slics.lasso` divides by the faster of the two `slics.lasso` rows; per-row loops
 ran with one BLAS thread on a subset of rows and are extrapolated.
@@ -136,7 +137,8 @@ GAP_GOAL = 1e-6       # relative objective gap at which the speed-ups count
 
 def grid_section(grid: dict) -> str:
     """The grid of ``benchmarks/bench_grid.py`` (issue #19): one row per cell, then its goals."""
-    lines = [f"## Grid: `slics.lasso` against `sparse_encode` across shapes (issue #19)", "",
+    atoms = " and ".join(f"{m:,}" for m in sorted({c["m"] for c in grid["cells"]}))
+    lines = [f"## Grid: `slics.lasso` against `sparse_encode` across shapes, {atoms} atoms (issue #19)", "",
              f"`{grid['command'].strip()}`"
              + (f" at commit {grid['commit']}" if grid.get("commit") else " (commit not recorded)")
              + f": {grid['rows_per_cell']} rows per cell, seed {grid['seed']}, "
@@ -251,12 +253,13 @@ def tests_section(record: dict, top: int = 12) -> str:
 
 
 def page(solvers: dict, slics: dict, grid: dict | None = None, pipeline: dict | None = None,
-         ista: dict | None = None, tests: dict | None = None) -> str:
+         ista: dict | None = None, tests: dict | None = None, grid_10k: dict | None = None) -> str:
     """The whole Markdown page: the introduction, then :func:`table` and (when measured) the grid
-    and the pipeline's profile."""
+    (its 1,000- and 10,000-atom halves, measured apart) and the pipeline's profile."""
     text = f"{INTRO}\n{table(solvers, slics)}\n"
-    if grid is not None:
-        text += f"\n{grid_section(grid)}\n"
+    for part in (grid, grid_10k):
+        if part is not None:
+            text += f"\n{grid_section(part)}\n"
     if pipeline is not None:
         text += f"\n{pipeline_section(pipeline, ista=ista)}\n"
     if tests is not None:
@@ -269,11 +272,11 @@ def main(dest: Path = PAGE) -> None:
     solvers = json.loads((bench / "solvers.json").read_text())
     slics = json.loads((bench / "slics.json").read_text())
     optional = {name: json.loads((bench / f"{name}.json").read_text()) if (bench / f"{name}.json").exists() else None
-                for name in ("grid", "pipeline", "ista", "tests")}
+                for name in ("grid", "pipeline", "ista", "tests", "grid_10k")}
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     tmp.write_text(page(solvers, slics, optional["grid"], optional["pipeline"], optional["ista"],
-                        optional["tests"]))
+                        optional["tests"], optional["grid_10k"]))
     tmp.replace(dest)  # atomic: a failed run leaves the previous page
     print(f"wrote {dest}")
 
