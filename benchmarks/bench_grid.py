@@ -199,6 +199,17 @@ def main(argv=None):
     cells = []
     commit = head_commit()
     load0 = os.getloadavg()
+    planned = (len(args.d) * len(args.m) * len(args.dicts) * len(args.fractions) * len(args.signs)
+               * len(args.dtypes))
+    command = "python benchmarks/bench_grid.py " + " ".join(argv if argv is not None else sys.argv[1:])
+
+    def record():
+        """The cells so far (written after each: a stopped run keeps them, marked incomplete)."""
+        write_json(args.out, {"cells": cells, "cells_planned": planned, "complete": len(cells) == planned,
+                              "commit": commit, "tol": TOL, "seed": args.seed, "rows_per_cell": args.rows,
+                              "command": command, "machine": machine_info(),
+                              "load_average_before_after": [list(load0), list(os.getloadavg())]}, significant=4)
+
     for d, m, kind in itertools.product(args.d, args.m, args.dicts):
         X, D = dictionary(kind, args.rows, d, m, args.seed)
         lam_max = np.median(np.abs(2 * X @ D.T).max(axis=1))
@@ -212,10 +223,7 @@ def main(argv=None):
                   f"auto/own {res['auto_over_fastest_own']:.2f}, x sparse_encode "
                   f"{res['speedup_over_sparse_encode']:.1f}, x best peer {res['speedup_over_best_peer']:.1f}",
                   flush=True)
-    out = {"cells": cells, "commit": commit, "tol": TOL, "seed": args.seed, "rows_per_cell": args.rows,
-           "command": "python benchmarks/bench_grid.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "machine": machine_info(), "load_average_before_after": [list(load0), list(os.getloadavg())]}
-    write_json(args.out, out, significant=4)
+            record()
     print(f"wrote {args.out}")
 
 

@@ -142,7 +142,10 @@ def grid_section(grid: dict) -> str:
              f"`{grid['command'].strip()}`"
              + (f" at commit {grid['commit']}" if grid.get("commit") else " (commit not recorded)")
              + f": {grid['rows_per_cell']} rows per cell, seed {grid['seed']}, "
-             f"tol {grid['tol']:g}; load average {grid['load_average_before_after'][0][0]:.2f} at the start. "
+             + ("" if grid.get("complete", True) else
+                f"**stopped after {len(grid['cells'])} of its {grid['cells_planned']} cells** (the rest not "
+                "measured), ")
+             + f"tol {grid['tol']:g}; load average {grid['load_average_before_after'][0][0]:.2f} at the start. "
              "auto / own: `method=\"auto\"` over the faster forced method (the median of rounds in which "
              "the two take turns, where measured); gaps relative to the best row objective over all solvers.", "",
              "| d | m | dictionary | lam / lam_max | sign | dtype | nnz/row | auto chose | auto / own | "
