@@ -58,8 +58,11 @@ def test_grid_section_checks_the_issue_19_goals_on_every_cell():
             "load_average_before_after": [[0.5, 0.5, 0.5], [0.6, 0.6, 0.6]], "cells": [cell(1.02, 5.0, 1e-12)]}
     text = summary.grid_section(grid)
     assert text.count("| 384 | 1,000 | coherent |") == 1 and "**not met**" not in text
+    assert "1,000 atoms" in text and "stopped" not in text
     grid["cells"].append(cell(1.2, 5.0, 1e-12))
     assert "worst 1.20: **not met**" in summary.grid_section(grid)
+    grid.update(complete=False, cells_planned=96)      # a run stopped early says so
+    assert "**stopped after 2 of its 96 cells**" in summary.grid_section(grid)
 
 
 def test_pipeline_profile_shares_and_its_goal():
