@@ -71,7 +71,7 @@ def rows_on_demand(monkeypatch):
 def test_rows_on_demand_reach_the_optimum(rows_on_demand, coherent, fraction, positive):
     """Rows that stop for rows of G many times (dense codes on a coherent dictionary included) resume
     to the same optimum: certified, and not above scikit-learn's."""
-    X, D = many_atoms(30, 40, 300, seed=5, coherent=coherent)
+    X, D = many_atoms(16, 40, 300, seed=5, coherent=coherent)
     lam = lam_at(X, D, fraction)
     W, info = lasso(X, D, lam, positive=positive, return_info=True)
     assert info["converged"].all()
