@@ -64,10 +64,24 @@ class GramRows:
             self.form_whole()
             return
         end = self.filled + new.size
+        rows = self.buffer[self.filled:end]
         with blas_threads_for(new.size * m * d):
-            np.matmul(self.D[new], self.D.T, out=self.buffer[self.filled:end])
+            _product(self.D[new], self.D.T, rows)
+        # G exactly symmetric among the rows present, as the symmetric product makes it: a general
+        # product may round G[i, j] and G[j, i] differently (seen with OpenBLAS's SSE3 kernels in
+        # float32), and the support solves factor blocks of G that must be symmetric
+        present = np.flatnonzero(self.slot >= 0)
+        if present.size:
+            rows[:, present] = self.buffer[np.ix_(self.slot[present], new)].T
+        block = rows[:, new]
+        rows[:, new] = np.triu(block) + np.triu(block, 1).T
         self.slot[new] = np.arange(self.filled, end)
         self.filled = end
+
+
+def _product(A, B, out):
+    """``out = A @ B`` (a module function, so that tests can round it as another BLAS would)."""
+    np.matmul(A, B, out=out)
 
 
 def solve_rows(G: GramRows, B, W, xx, lam, positive, tol, max_iter):
