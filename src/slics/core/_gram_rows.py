@@ -47,10 +47,12 @@ class GramRows:
 
     def form_whole(self) -> None:
         """All of ``G`` in one symmetric product (half the flops of forming its rows; the rows
-        already formed, at most :data:`WHOLE_FROM` of them, are formed again)."""
+        already formed, at most :data:`WHOLE_FROM` of them, are formed again), written over the
+        buffer: a second ``m x m`` array would be a second set of fresh pages, and on a virtual
+        machine those cost as much as the product (0.8 s against 2.1 s for 10,000 atoms)."""
         m, d = self.D.shape
         with blas_threads_for(m * m * d):
-            self.buffer = self.D @ self.D.T
+            np.matmul(self.D, self.D.T, out=self.buffer)  # numpy's symmetric product (syrk), as D @ D.T
         self.slot, self.filled = np.arange(m, dtype=np.int64), m
 
     def ensure(self, atoms: np.ndarray) -> None:
