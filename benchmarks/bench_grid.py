@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import sys
 import time
@@ -170,6 +171,24 @@ def cell(X, D, lam, positive, dtype, lars: bool, censor: float, rounds: int) -> 
             "speedup_over_best_peer": peer_best / auto}
 
 
+def cell_key(c: dict) -> tuple:
+    """What names a cell of the grid."""
+    return c["d"], c["m"], c["dictionary"], c["lam_fraction"], c["sign"], c["dtype"]
+
+
+def resumed_cells(path, settings: dict) -> list[dict]:
+    """The cells of an earlier run in ``path`` (none if there is no file), each with the commit it was
+    measured at; an earlier run with other ``settings`` (rows per cell, seed, tol) is refused."""
+    if not Path(path).is_file():
+        return []
+    old = json.loads(Path(path).read_text())
+    for key, value in settings.items():
+        if old.get(key) != value:
+            raise SystemExit(f"error: --resume: {path} was measured with {key} = {old.get(key)!r}, this run "
+                             f"has {value!r}; rerun with the same setting or without --resume (a new file).")
+    return [{**c, "commit": c.get("commit", old.get("commit"))} for c in old["cells"]]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=500,
@@ -191,13 +210,17 @@ def main(argv=None):
                          "median of the rounds' ratios")
     ap.add_argument("--quick", action="store_true", help="a tiny grid: d 64, m 200, 100 rows, two lambdas")
     ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "grid.json"))
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the cells already in --out (a stopped run's, with the same rows, seed and tol) "
+                         "and measure only the others; each cell records the commit it was measured at")
     args = ap.parse_args(argv)
     if args.quick:
         args.rows, args.d, args.m, args.fractions = 100, [64], [200], [0.3, 0.03]
     for dtype in args.dtypes:                                    # load the compiled kernels of each dtype
         lasso(np.ones((1, 4), dtype), np.eye(4, dtype=dtype), 0.1)
-    cells = []
     commit = head_commit()
+    cells = resumed_cells(args.out, {"rows_per_cell": args.rows, "seed": args.seed, "tol": TOL}) if args.resume else []
+    done = {cell_key(c) for c in cells}
     load0 = os.getloadavg()
     planned = (len(args.d) * len(args.m) * len(args.dicts) * len(args.fractions) * len(args.signs)
                * len(args.dtypes))
@@ -206,7 +229,7 @@ def main(argv=None):
     def record():
         """The cells so far (written after each: a stopped run keeps them, marked incomplete)."""
         write_json(args.out, {"cells": cells, "cells_planned": planned, "complete": len(cells) == planned,
-                              "commit": commit, "tol": TOL, "seed": args.seed, "rows_per_cell": args.rows,
+                              "commit": commit, "commits": sorted({c["commit"] for c in cells}), "tol": TOL, "seed": args.seed, "rows_per_cell": args.rows,
                               "command": command, "machine": machine_info(),
                               "load_average_before_after": [list(load0), list(os.getloadavg())]}, significant=4)
 
@@ -215,9 +238,11 @@ def main(argv=None):
         lam_max = np.median(np.abs(2 * X @ D.T).max(axis=1))
         for frac, sign, dtype in itertools.product(args.fractions, args.signs, args.dtypes):
             lam = float(frac * lam_max)
+            if (d, m, kind, frac, sign, dtype) in done:
+                continue
             res = cell(X, D, lam, sign == "nonneg", np.dtype(dtype), not args.no_lars, args.censor, args.rounds)
             res.update({"d": d, "m": m, "dictionary": kind, "lam_fraction": frac, "lam": lam, "sign": sign,
-                        "dtype": dtype, "rows": args.rows})
+                        "dtype": dtype, "rows": args.rows, "commit": commit})
             cells.append(res)
             print(f"d={d} m={m} {kind} lam={frac:g}*max {sign} {dtype}: nnz {res['mean_nnz_per_row']:.1f}, "
                   f"auto/own {res['auto_over_fastest_own']:.2f}, x sparse_encode "
