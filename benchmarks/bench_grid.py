@@ -33,6 +33,8 @@ Usage::
                                                           # up to about 8 % of a call: read ratios with care)
     python benchmarks/bench_grid.py --m 1000              # the 96 cells of 1,000 atoms only
     python benchmarks/bench_grid.py --quick               # a tiny grid (smoke test)
+    python benchmarks/bench_grid.py --m 10000 --rows 40 --out results/benchmarks/grid_10k.json --resume
+                                                          # go on with a stopped grid (its cells kept)
 
 Time: every ``sparse_encode`` call at 10,000 atoms forms a 10,000 x 10,000 Gram matrix (about
 1e11 flops at d = 768; ``lasso`` forms only the rows its working sets need, or all of it when

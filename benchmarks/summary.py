@@ -135,12 +135,22 @@ AUTO_GOAL = 1.10      # method="auto" within 10 % of the faster forced method (i
 GAP_GOAL = 1e-6       # relative objective gap at which the speed-ups count
 
 
+def _grid_commits(grid: dict) -> str:
+    """Where the grid's cells were measured: one commit, or each commit with its cells (a resumed grid)."""
+    counts = {}
+    for c in grid["cells"]:
+        counts[c.get("commit", grid.get("commit"))] = counts.get(c.get("commit", grid.get("commit")), 0) + 1
+    if len(counts) > 1:
+        return " (resumed) at commits " + ", ".join(f"{k} ({n} cell{'' if n == 1 else 's'})" for k, n in counts.items())
+    return f" at commit {grid['commit']}" if grid.get("commit") else " (commit not recorded)"
+
+
 def grid_section(grid: dict) -> str:
     """The grid of ``benchmarks/bench_grid.py`` (issue #19): one row per cell, then its goals."""
     atoms = " and ".join(f"{m:,}" for m in sorted({c["m"] for c in grid["cells"]}))
     lines = [f"## Grid: `slics.lasso` against `sparse_encode` across shapes, {atoms} atoms (issue #19)", "",
              f"`{grid['command'].strip()}`"
-             + (f" at commit {grid['commit']}" if grid.get("commit") else " (commit not recorded)")
+             + _grid_commits(grid)
              + f": {grid['rows_per_cell']} rows per cell, seed {grid['seed']}, "
              + ("" if grid.get("complete", True) else
                 f"**stopped after {len(grid['cells'])} of its {grid['cells_planned']} cells** (the rest not "

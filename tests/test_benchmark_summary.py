@@ -64,6 +64,11 @@ def test_grid_section_checks_the_issue_19_goals_on_every_cell():
     grid.update(complete=False, cells_planned=96)      # a run stopped early says so
     text = summary.grid_section(grid)
     assert "**stopped after 2 of its 96 cells**" in text and "(only the 2 measured cells)" in text
+    assert "at commit" not in text                     # no commit recorded: said so
+    grid["commit"] = "abc1234"
+    assert " at commit abc1234:" in summary.grid_section(grid)
+    grid["cells"][1]["commit"] = "def5678"             # a resumed grid names each commit with its cells
+    assert "(resumed) at commits abc1234 (1 cell), def5678 (1 cell)" in summary.grid_section(grid)
 
 
 def test_pipeline_profile_shares_and_its_goal():
