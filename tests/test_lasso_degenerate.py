@@ -11,10 +11,11 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import Lasso
 
 from slics.core.lasso import duality_gap, lasso
 from slics.core.objectives import lasso_objective
+
+from references import sklearn_lasso_objective
 
 
 @pytest.fixture(autouse=True, params=["whole G", "rows of G on demand"])
@@ -35,15 +36,6 @@ def coherent(n, d, m, seed, shared=1.5):
     return X, D
 
 
-def sklearn_objective(X, D, lam, positive):
-    d = D.shape[1]
-    model = Lasso(alpha=lam / (2 * d), fit_intercept=False, positive=positive, tol=1e-12, max_iter=20_000)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        W = np.array([model.fit(D.T, x).coef_.copy() for x in X])
-    return lasso_objective(X, D, W, lam)
-
-
 def check_exact(X, D, lam, positive, rows=40, rtol=1e-6):
     """Defaults converge; certificate independent; objective <= scikit-learn's (1 + rtol)."""
     with warnings.catch_warnings():
@@ -58,7 +50,7 @@ def check_exact(X, D, lam, positive, rows=40, rtol=1e-6):
         assert W.min() >= 0
     sub = slice(0, rows)
     ours = lasso_objective(X64[sub], D64, W64[sub], lam)
-    ref = sklearn_objective(X64[sub], D64, lam, positive)
+    ref = sklearn_lasso_objective(X64[sub], D64, lam, positive, max_iter=20_000)
     assert np.all(ours <= ref * (1 + (10 if W.dtype == np.float32 else 1) * rtol) + 1e-12)
     return W, info
 
