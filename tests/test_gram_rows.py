@@ -10,11 +10,12 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import Lasso
 
 from slics.core import _gram_rows
 from slics.core.lasso import LAZY_FROM, duality_gap, lasso, lasso_path
 from slics.core.objectives import lasso_objective
+
+from references import sklearn_lasso_objective
 
 
 def many_atoms(n, d, m, seed, coherent=False):
@@ -27,15 +28,6 @@ def many_atoms(n, d, m, seed, coherent=False):
 
 def lam_at(X, D, fraction):
     return float(fraction * np.median(np.abs(2 * X @ D.T).max(axis=1)))
-
-
-def sklearn_objective(X, D, lam, positive):
-    d = D.shape[1]
-    model = Lasso(alpha=lam / (2 * d), fit_intercept=False, positive=positive, tol=1e-12, max_iter=100_000)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        W = np.array([model.fit(D.T, x).coef_.copy() for x in X])
-    return lasso_objective(X, D, W, lam)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -54,7 +46,7 @@ def test_sparse_codes_over_many_atoms_form_few_rows(positive, dtype):
     ours, whole = (lasso_objective(X, D, np.asarray(w, float), lam) for w in (W, W_whole))
     slack = 1e-6 if dtype == np.float64 else 1e-4     # float32 solves the float32-rounded problem
     assert np.all(np.abs(ours - whole) <= slack * whole)
-    assert np.all(ours <= sklearn_objective(X, D, lam, positive) * (1 + slack) + 1e-12)
+    assert np.all(ours <= sklearn_lasso_objective(X, D, lam, positive) * (1 + slack) + 1e-12)
     if dtype == np.float64:
         assert np.all(duality_gap(X, D, W, lam, positive=positive) <= 1.01e-6)
 
@@ -76,7 +68,7 @@ def test_rows_on_demand_reach_the_optimum(rows_on_demand, coherent, fraction, po
     W, info = lasso(X, D, lam, positive=positive, return_info=True)
     assert info["converged"].all()
     assert np.all(duality_gap(X, D, W, lam, positive=positive) <= 1.01e-6)
-    assert np.all(lasso_objective(X, D, W, lam) <= sklearn_objective(X, D, lam, positive) * (1 + 1e-6) + 1e-12)
+    assert np.all(lasso_objective(X, D, W, lam) <= sklearn_lasso_objective(X, D, lam, positive) * (1 + 1e-6) + 1e-12)
 
 
 def test_warm_start_and_path_reuse_the_rows(rows_on_demand):
@@ -136,6 +128,37 @@ def test_first_round_growth_estimate(n, s):
     same[:, :k] = 1.0
     atoms, expected = _gram_rows._first_round(same, 0.5, True, n)
     assert atoms.size == k and expected == pytest.approx(k)
+
+
+def test_foreseen_rows_follow_the_last_growth():
+    """The rows the next batches would ask for: none without a last batch; a shrinking sequence
+    foresees its (truncated) geometric tail; a growing one more than the batches seen so far."""
+    assert _gram_rows._foreseen(400, 0) == 0.0 and _gram_rows._foreseen(0, 400) == 0.0
+    ahead = _gram_rows._AHEAD
+    assert _gram_rows._foreseen(100, 200) == pytest.approx(100 * sum(0.5 ** i for i in range(1, ahead + 1)))
+    assert _gram_rows._foreseen(300, 300) == pytest.approx(300 * ahead)
+    assert _gram_rows._foreseen(400, 200) > 400 * ahead
+
+
+def test_growing_requests_form_all_of_g_before_the_count_does(monkeypatch):
+    """Dense codes over many atoms with few rows ask for more rows of G at every stop, and end up
+    needing all of it: the growth of the batches switches to the whole G while fewer rows have been
+    formed one batch at a time than the count alone would form. The optimum is the same."""
+    monkeypatch.setattr("slics.core.lasso.LAZY_FROM", 1)
+    X, D = many_atoms(12, 48, 3000, seed=8, coherent=True)
+    lam = lam_at(X, D, 0.01)
+    formed = {}
+    product = _gram_rows._product
+    for ahead in (0, _gram_rows._AHEAD):
+        monkeypatch.setattr(_gram_rows, "_AHEAD", ahead)
+        rows = []
+        monkeypatch.setattr(_gram_rows, "_product", lambda A, B, out: rows.append(len(A)) or product(A, B, out))
+        W, info = lasso(X, D, lam, return_info=True, method="cd")
+        assert info["gram_rows"] == D.shape[0] and info["converged"].all()
+        formed[ahead] = (sum(rows), W)
+    assert formed[_gram_rows._AHEAD][0] < formed[0][0]
+    np.testing.assert_allclose(lasso_objective(X, D, formed[_gram_rows._AHEAD][1], lam),
+                               lasso_objective(X, D, formed[0][1], lam), rtol=1e-9)
 
 
 def test_a_resumed_row_keeps_its_sweep_count():

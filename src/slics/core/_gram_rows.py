@@ -8,7 +8,10 @@ a second or more, for 10,000 atoms in 768 dimensions) would be most of the call'
 absent rows stops before its sweeps and reports them (:func:`slics.core._lasso_kernels._solve_row`),
 the rows that all stopped rows need are formed in one product, and the rows resume where they
 stopped. The rows formed are kept for the rest of the call (all its chunks, and every ``lam`` of
-:func:`slics.core.lasso.lasso_path`), so the flops are at most those of ``G``.
+:func:`slics.core.lasso.lasso_path`). All of ``G`` is formed at once (one symmetric product) when
+:data:`WHOLE_FROM` of its rows would be present, counting the rows that the growth of the batches
+foresees (:func:`_foreseen`): the rows formed one batch at a time before that cost at most about
+half the whole product's flops.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ._lasso_kernels import _GROW, _solve_chunk
 LAZY_FROM = 4096   # atoms from which the rows of G are formed on demand (module docstring)
 WHOLE_FROM = 0.25  # share of G's rows asked for from which all of G is formed at once
 _SAMPLE = 128      # fresh rows of a chunk whose first round's atoms are formed before the kernel starts
+_AHEAD = 4         # batches of requested rows foreseen at the last growth ratio (solve_rows)
 
 
 class GramRows:
@@ -55,16 +59,17 @@ class GramRows:
             np.matmul(self.D, self.D.T, out=self.buffer)  # numpy's symmetric product (syrk), as D @ D.T
         self.slot, self.filled = np.arange(m, dtype=np.int64), m
 
-    def ensure(self, atoms: np.ndarray) -> None:
+    def ensure(self, atoms: np.ndarray, foreseen: float = 0.0) -> int:
         """Form the rows of ``atoms`` not yet present (one product), or every absent row once
-        :data:`WHOLE_FROM` of ``G`` would be present (then no row stops again)."""
+        :data:`WHOLE_FROM` of ``G`` would be present, counting ``foreseen`` rows still to be asked
+        for (then no row stops again). Returns how many rows were asked for."""
         new = np.unique(atoms[self.slot[atoms] < 0])
         if not new.size:
-            return
+            return 0
         m, d = self.D.shape
-        if self.filled + new.size > WHOLE_FROM * m:
+        if self.filled + new.size + foreseen > WHOLE_FROM * m:
             self.form_whole()
-            return
+            return new.size
         end = self.filled + new.size
         rows = self.buffer[self.filled:end]
         with blas_threads_for(new.size * m * d):
@@ -79,6 +84,7 @@ class GramRows:
         rows[:, new] = np.triu(block) + np.triu(block, 1).T
         self.slot[new] = np.arange(self.filled, end)
         self.filled = end
+        return new.size
 
 
 def _product(A, B, out):
@@ -93,6 +99,7 @@ def solve_rows(G: GramRows, B, W, xx, lam, positive, tol, max_iter):
     started = (W != 0).any(axis=1)
     G.ensure(np.flatnonzero(W[started].any(axis=0)))
     fresh = np.flatnonzero(~started)
+    last = 0              # rows asked for by the last batch (first, the sample's first rounds)
     if G.whole is None and fresh.size:
         # the first-round atoms of up to _SAMPLE fresh rows, spread over the chunk, are formed before
         # the kernel starts, or all of G at once if those of every fresh row would pass WHOLE_FROM
@@ -101,7 +108,7 @@ def solve_rows(G: GramRows, B, W, xx, lam, positive, tol, max_iter):
         if expected > WHOLE_FROM * m:
             G.form_whole()
         else:
-            G.ensure(atoms)
+            last = G.ensure(atoms)
     gaps = np.empty(n)
     state = np.zeros((n, 3), np.int64)
     n_need = np.zeros(n, np.int64)
@@ -113,8 +120,21 @@ def solve_rows(G: GramRows, B, W, xx, lam, positive, tol, max_iter):
                          n_need)
         active = active[n_need[active] > 0]
         if active.size:
-            G.ensure(np.concatenate([need[r, :n_need[r]] for r in active]))
+            atoms = np.unique(np.concatenate([need[r, :n_need[r]] for r in active]))
+            atoms = atoms[G.slot[atoms] < 0]
+            last = G.ensure(atoms, foreseen=_foreseen(atoms.size, last))
     return gaps, state[:, 0].copy()
+
+
+def _foreseen(asked: int, last: int) -> float:
+    """Rows the next :data:`_AHEAD` batches would ask for if each grew by ``asked / last``, the growth
+    of this batch over the last (none without a last batch). Codes that grow dense ask for more rows
+    every round, and end up needing all of ``G``: this switches to it one or two batches earlier than
+    the count so far would (in a 40-row call over 10,000 atoms, 946 rows formed instead of 2,023)."""
+    if last <= 0 or asked <= 0:
+        return 0.0
+    ratio = asked / last
+    return asked * sum(ratio ** i for i in range(1, _AHEAD + 1))
 
 
 def _first_round(B, lam, positive, n_rows) -> tuple[np.ndarray, float]:
