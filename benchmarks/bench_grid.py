@@ -40,8 +40,12 @@ Time: every ``sparse_encode`` call at 10,000 atoms forms a 10,000 x 10,000 Gram 
 1e11 flops at d = 768; ``lasso`` forms only the rows its working sets need, or all of it when
 they would be many), and on dense rows ``sparse_encode`` takes up to 1.5 s a row there: ``make
 benchmarks`` runs the 1,000-atom half at 500 rows per cell (``grid.json``) and the 10,000-atom
-half at 40 (``--m 10000 --rows 40 --out results/benchmarks/grid_10k.json``). At 40 rows there is
-no pilot (``auto`` is ``"cd"``, see ``lasso``), so ``auto / own`` is the measurement's spread.
+half at 40 (``--m 10000 --rows 40 --calls 2 --no-lars --out results/benchmarks/grid_10k.json``).
+At 40 rows there is no pilot (``auto`` is ``"cd"``, see ``lasso``), so ``auto / own`` is the
+measurement's spread. At 10,000 atoms ``lasso_lars`` took 1.9 to 8 times ``lasso_cd``'s time in
+each of the 45 cells measured with it (at 5013f80), 30 to 54 s a call on dense rows, so that half
+leaves it out, and spends the time on a second call of every solver (single calls of seconds can
+be a second late there, see :func:`run`).
 
 Writes ``results/benchmarks/grid.json`` (``--out``); ``benchmarks/summary.py`` turns it into the
 grid table of ``docs/benchmarks.md``.
@@ -89,20 +93,22 @@ def dictionary(kind: str, n: int, d: int, m: int, seed: int):
     return X, D
 
 
-def run(fn, repeat_below: float = 0.5, repeats: int = 25):
-    """Seconds and result of ``fn()``; a call faster than ``repeat_below`` seconds is repeated until the
-    calls have taken that long in all (at most ``repeats`` times) and the fastest is kept. On this
-    shared 2-core machine a short call is often several milliseconds late (a thread waiting for a
-    core), which is most of a 10 ms call: the fastest of many is the call's own time."""
+def run(fn, repeat_below: float = 0.5, repeats: int = 25, min_calls: int = 1):
+    """Seconds and result of ``fn()``: the fastest of at least ``min_calls`` calls, and of as many as
+    take ``repeat_below`` seconds in all (at most ``repeats``). On this shared 2-core machine a short
+    call is often several milliseconds late (a thread waiting for a core), which is most of a 10 ms
+    call; a call of seconds over 10,000 atoms can be a second late (the first touch of the pages of an
+    800 MB Gram matrix): one call of ``lasso`` took 2.76 s where the same method took 1.75 s in the
+    same cell. The fastest of a few is the call's own time."""
     best, out, spent = np.inf, None, 0.0
-    for _ in range(repeats):
+    for call in range(max(repeats, min_calls)):
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             out = fn()
         sec = time.perf_counter() - t0
         best, spent = min(best, sec), spent + sec
-        if spent >= repeat_below:
+        if spent >= repeat_below and call + 1 >= min_calls:
             break
     return best, out
 
@@ -132,7 +138,7 @@ def fista_then_cd(X, D, lam, limit: float):
     return lasso(X, D, lam, tol=TOL, init=W0, method="cd", return_info=True)
 
 
-def cell(X, D, lam, positive, dtype, lars: bool, censor: float, rounds: int) -> dict:
+def cell(X, D, lam, positive, dtype, lars: bool, censor: float, rounds: int, calls: int = 1) -> dict:
     X, D = X.astype(dtype), D.astype(dtype)
     X64, D64 = X.astype(np.float64), D.astype(np.float64)
     solvers, codes = {}, {}
@@ -140,19 +146,20 @@ def cell(X, D, lam, positive, dtype, lars: bool, censor: float, rounds: int) -> 
     for method in methods:
         if method == "fista+cd":
             limit = censor * min(solvers["slics_auto"]["seconds"], solvers["slics_cd"]["seconds"])
-            sec, (W, info) = run(lambda: fista_then_cd(X, D, lam, limit))
+            sec, (W, info) = run(lambda: fista_then_cd(X, D, lam, limit), min_calls=calls)
             if W is None:
                 solvers["slics_fista+cd"] = {"seconds": None, "stopped_after": limit}
                 continue
         else:
             sec, (W, info) = run(lambda: lasso(X, D, lam, positive=positive, tol=TOL, method=method,
-                                               return_info=True))
+                                               return_info=True), min_calls=calls)
         solvers[f"slics_{method}"] = {"seconds": sec, "method_used": info["method"],
                                       "max_certified_gap": float(info["gap"].max()), "pilot": info["pilot"]}
         codes[f"slics_{method}"] = W
     peers = [("sparse_encode_lasso_cd", "lasso_cd")] + ([("sparse_encode_lasso_lars", "lasso_lars")] if lars else [])
     for name, algorithm in peers:
-        sec, W = run(lambda: sparse_encode(X, D, algorithm=algorithm, alpha=lam / 2, positive=positive, n_jobs=2))
+        sec, W = run(lambda: sparse_encode(X, D, algorithm=algorithm, alpha=lam / 2, positive=positive, n_jobs=2),
+                     min_calls=calls)
         solvers[name] = {"seconds": sec}
         codes[name] = W
     objectives = {k: lasso_objective(X64, D64, np.asarray(W, np.float64), lam) for k, W in codes.items()}
@@ -210,6 +217,9 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5,
                     help="rounds in which auto and the fastest forced method take turns; auto / own is the "
                          "median of the rounds' ratios")
+    ap.add_argument("--calls", type=int, default=1,
+                    help="every solver's time is the fastest of at least this many calls (calls under half a "
+                         "second are repeated anyway)")
     ap.add_argument("--quick", action="store_true", help="a tiny grid: d 64, m 200, 100 rows, two lambdas")
     ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "grid.json"))
     ap.add_argument("--resume", action="store_true",
@@ -221,7 +231,9 @@ def main(argv=None):
     for dtype in args.dtypes:                                    # load the compiled kernels of each dtype
         lasso(np.ones((1, 4), dtype), np.eye(4, dtype=dtype), 0.1)
     commit = head_commit()
-    cells = resumed_cells(args.out, {"rows_per_cell": args.rows, "seed": args.seed, "tol": TOL}) if args.resume else []
+    settings = {"rows_per_cell": args.rows, "seed": args.seed, "tol": TOL, "calls_per_solver": args.calls,
+                "lars": not args.no_lars}
+    cells = resumed_cells(args.out, settings) if args.resume else []
     done = {cell_key(c) for c in cells}
     load0 = os.getloadavg()
     planned = (len(args.d) * len(args.m) * len(args.dicts) * len(args.fractions) * len(args.signs)
@@ -231,7 +243,7 @@ def main(argv=None):
     def record():
         """The cells so far (written after each: a stopped run keeps them, marked incomplete)."""
         write_json(args.out, {"cells": cells, "cells_planned": planned, "complete": len(cells) == planned,
-                              "commit": commit, "commits": sorted({c["commit"] for c in cells}), "tol": TOL, "seed": args.seed, "rows_per_cell": args.rows,
+                              "commit": commit, "commits": sorted({c["commit"] for c in cells}), **settings,
                               "command": command, "machine": machine_info(),
                               "load_average_before_after": [list(load0), list(os.getloadavg())]}, significant=4)
 
@@ -242,9 +254,11 @@ def main(argv=None):
             lam = float(frac * lam_max)
             if (d, m, kind, frac, sign, dtype) in done:
                 continue
-            res = cell(X, D, lam, sign == "nonneg", np.dtype(dtype), not args.no_lars, args.censor, args.rounds)
+            res = cell(X, D, lam, sign == "nonneg", np.dtype(dtype), not args.no_lars, args.censor, args.rounds,
+                       args.calls)
             res.update({"d": d, "m": m, "dictionary": kind, "lam_fraction": frac, "lam": lam, "sign": sign,
-                        "dtype": dtype, "rows": args.rows, "commit": commit})
+                        "dtype": dtype, "rows": args.rows, "commit": commit, "calls": args.calls,
+                        "lars": not args.no_lars})
             cells.append(res)
             print(f"d={d} m={m} {kind} lam={frac:g}*max {sign} {dtype}: nnz {res['mean_nnz_per_row']:.1f}, "
                   f"auto/own {res['auto_over_fastest_own']:.2f}, x sparse_encode "

@@ -156,7 +156,11 @@ def grid_section(grid: dict) -> str:
                 f"**stopped after {len(grid['cells'])} of its {grid['cells_planned']} cells** (the rest not "
                 "measured), ")
              + f"tol {grid['tol']:g}; load average {grid['load_average_before_after'][0][0]:.2f} at the start. "
-             "auto / own: `method=\"auto\"` over the faster forced method (the median of rounds in which "
+             + (f"Every solver's time is the fastest of at least {grid['calls_per_solver']} calls. "
+                if grid.get("calls_per_solver", 1) > 1 else "")
+             + ("`sparse_encode(algorithm=\"lasso_lars\")` not run (`--no-lars`): best peer is `lasso_cd`. "
+                if grid.get("lars") is False else "")
+             + "auto / own: `method=\"auto\"` over the faster forced method (the median of rounds in which "
              "the two take turns, where measured); gaps relative to the best row objective over all solvers.", "",
              "| d | m | dictionary | lam / lam_max | sign | dtype | nnz/row | auto chose | auto / own | "
              "gap auto | gap sparse_encode | x sparse_encode | x best peer |",

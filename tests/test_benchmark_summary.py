@@ -69,6 +69,10 @@ def test_grid_section_checks_the_issue_19_goals_on_every_cell():
     assert " at commit abc1234:" in summary.grid_section(grid)
     grid["cells"][1]["commit"] = "def5678"             # a resumed grid names each commit with its cells
     assert "(resumed) at commits abc1234 (1 cell), def5678 (1 cell)" in summary.grid_section(grid)
+    assert "fastest of" not in summary.grid_section(grid)
+    grid.update(calls_per_solver=2, lars=False)        # the settings of the 10,000-atom half are stated
+    text = summary.grid_section(grid)
+    assert "the fastest of at least 2 calls" in text and "`--no-lars`" in text
 
 
 def test_pipeline_profile_shares_and_its_goal():
