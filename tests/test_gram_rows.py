@@ -131,12 +131,13 @@ def test_first_round_growth_estimate(n, s):
 
 
 def test_foreseen_rows_follow_the_last_growth():
-    """The rows the next batches would ask for: none without a last batch; a shrinking sequence
-    foresees its (truncated) geometric tail; a growing one more than the batches seen so far."""
+    """The rows the next batches would ask for: none without a last batch, none after a batch that
+    shrank; a batch as large as the last foresees as many again per batch ahead, a growing one more."""
     assert _gram_rows._foreseen(400, 0) == 0.0 and _gram_rows._foreseen(0, 400) == 0.0
+    assert _gram_rows._foreseen(525, 622) == 0.0
     ahead = _gram_rows._AHEAD
-    assert _gram_rows._foreseen(100, 200) == pytest.approx(100 * sum(0.5 ** i for i in range(1, ahead + 1)))
     assert _gram_rows._foreseen(300, 300) == pytest.approx(300 * ahead)
+    assert _gram_rows._foreseen(300, 200) == pytest.approx(300 * sum(1.5 ** i for i in range(1, ahead + 1)))
     assert _gram_rows._foreseen(400, 200) > 400 * ahead
 
 

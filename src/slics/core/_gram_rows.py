@@ -128,10 +128,12 @@ def solve_rows(G: GramRows, B, W, xx, lam, positive, tol, max_iter):
 
 def _foreseen(asked: int, last: int) -> float:
     """Rows the next :data:`_AHEAD` batches would ask for if each grew by ``asked / last``, the growth
-    of this batch over the last (none without a last batch). Codes that grow dense ask for more rows
-    every round, and end up needing all of ``G``: this switches to it one or two batches earlier than
-    the count so far would (in a 40-row call over 10,000 atoms, 946 rows formed instead of 2,023)."""
-    if last <= 0 or asked <= 0:
+    of this batch over the last, when this batch asks for at least as many rows as the last (else
+    none, and none without a last batch). Codes that grow dense ask for more rows every round and
+    end up needing all of ``G``: this switches to it a batch or two earlier than the count so far
+    would. Shrinking batches foresee nothing: their ratio says little about their tail (622, 525,
+    372, 245, 184 rows: the ratio of the second to the first foresaw 1,399 more, and 815 came)."""
+    if last <= 0 or asked < last:
         return 0.0
     ratio = asked / last
     return asked * sum(ratio ** i for i in range(1, _AHEAD + 1))
