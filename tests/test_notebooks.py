@@ -16,7 +16,9 @@ def test_clean_notebook_removes_volatile_metadata():
     cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00Z"}
     cell.metadata["papermill"] = {"duration": 0.1, "status": "completed"}
     nb.cells = [cell, nbformat.v4.new_markdown_cell("x")]
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.2"}   # the machine's patch release
     cleaned = clean_notebook(nb)
+    assert cleaned.metadata["language_info"] == {"name": "python"}
     assert cleaned.metadata["papermill"] == {"parameters": {"params": {"seed": 0}}}
     assert "execution" not in cleaned.cells[0].metadata and "papermill" not in cleaned.cells[0].metadata
     assert [c.id for c in cleaned.cells] == ["cell-000", "cell-001"]

@@ -45,6 +45,8 @@ def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     papermill = nb.metadata.get("papermill", {})
     nb.metadata["papermill"] = {k: papermill[k] for k in KEPT_PAPERMILL_KEYS if k in papermill}
     nb.metadata.pop("widgets", None)
+    # the kernel's Python patch version (3.11.2 on Debian, 3.11.7 here) is the machine's, not the result's
+    nb.metadata.get("language_info", {}).pop("version", None)
     for index, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{index:03d}"  # papermill draws random ids
         for key in VOLATILE_CELL_KEYS:
