@@ -12,7 +12,8 @@ float32 or float64. In each cell, on the same rows and in the same process:
   the fastest own method then, and the cell records ``stopped_after``;
 - ``sparse_encode(algorithm="lasso_cd", n_jobs=2)`` at its defaults and ``algorithm="lasso_lars"``
   (the strongest peer at its best settings: whichever is faster in the cell), ``alpha = lam / 2``
-  (the same objective);
+  (the same objective). ``lasso``'s two methods and the peers take turns in ``--calls`` rounds, each
+  round starting one solver further on (:func:`rotated`), and each keeps its fastest call;
 - the relative objective gap of each (summed row objectives, float64) against the best row by row
   over all of them, the ratio of ``auto``'s time to the faster forced method, and the speed-up of
   ``auto`` over ``sparse_encode`` and over the best peer. Calls under half a second are repeated
@@ -77,17 +78,28 @@ from slics.utils.io import write_json  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 FRACTIONS = (0.5, 0.2, 0.06, 0.015)     # lambda / median lambda_max: about 3 to 400 non-zeros per row
 TOL = 1e-6
+# coherent, incoherent: the grid of make benchmarks; lowrank, clustered: dictionaries of other origins
+DICTIONARIES = ("coherent", "incoherent", "lowrank", "clustered")
 
 
 def dictionary(kind: str, n: int, d: int, m: int, seed: int):
-    """Rows ``X`` (n, d) and atoms ``D`` (m, d), unit norm, of a coherent or incoherent dictionary."""
+    """Rows ``X`` (n, d) and atoms ``D`` (m, d), unit norm, of one of :data:`DICTIONARIES`."""
+    if kind not in DICTIONARIES:
+        raise SystemExit(f"error: --dicts: unknown dictionary {kind!r}; choose among {', '.join(DICTIONARIES)}.")
     if kind == "coherent":
         al = synthetic_problem(n, d, m, seed=seed)
         return np.ascontiguousarray(al.Z), np.ascontiguousarray(al.D)
     rng = np.random.default_rng(seed)
-    D = rng.normal(size=(m, d))
+    if kind == "incoherent":
+        D = rng.normal(size=(m, d))
+    elif kind == "lowrank":          # rank 12 plus a little noise: nearly degenerate, very coherent
+        D = rng.normal(size=(m, 12)) @ rng.normal(size=(12, d)) + 0.05 * rng.normal(size=(m, d))
+    else:                            # clustered: 20 centres, heavy-tailed (Student t, 3 dof) spread around them
+        centres = rng.normal(size=(20, d))
+        D = centres[rng.integers(0, 20, m)] + 0.4 * rng.standard_t(3, size=(m, d))
     D /= np.linalg.norm(D, axis=1, keepdims=True)
-    W = rng.random((n, m)) * (rng.random((n, m)) < 8 / m)
+    weights = rng.lognormal(size=(n, m)) if kind == "clustered" else rng.random((n, m))
+    W = weights * (rng.random((n, m)) < 8 / m)
     X = W @ D + 0.3 * rng.normal(size=(n, d)) / np.sqrt(d)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     return X, D
@@ -138,30 +150,46 @@ def fista_then_cd(X, D, lam, limit: float):
     return lasso(X, D, lam, tol=TOL, init=W0, method="cd", return_info=True)
 
 
+def rotated(fns: dict, calls: int) -> tuple[dict, dict]:
+    """The seconds (the fastest of ``calls`` rounds, each as :func:`run` takes it) and the last result of
+    each of ``fns``. Round ``r`` starts at the ``r``-th callable and goes round, so that none is always
+    the first to run on a new problem, and a slow spell of the machine falls on all of them alike."""
+    names, seconds, out = list(fns), {n: np.inf for n in fns}, {}
+    for r in range(calls):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            sec, out[name] = run(fns[name])
+            seconds[name] = min(seconds[name], sec)
+    return seconds, out
+
+
 def cell(X, D, lam, positive, dtype, lars: bool, censor: float, rounds: int, calls: int = 1) -> dict:
     X, D = X.astype(dtype), D.astype(dtype)
     X64, D64 = X.astype(np.float64), D.astype(np.float64)
-    solvers, codes = {}, {}
     methods = ["auto", "cd"] + ([] if positive else ["fista+cd"])
-    for method in methods:
-        if method == "fista+cd":
-            limit = censor * min(solvers["slics_auto"]["seconds"], solvers["slics_cd"]["seconds"])
-            sec, (W, info) = run(lambda: fista_then_cd(X, D, lam, limit), min_calls=calls)
-            if W is None:
-                solvers["slics_fista+cd"] = {"seconds": None, "stopped_after": limit}
-                continue
-        else:
-            sec, (W, info) = run(lambda: lasso(X, D, lam, positive=positive, tol=TOL, method=method,
-                                               return_info=True), min_calls=calls)
-        solvers[f"slics_{method}"] = {"seconds": sec, "method_used": info["method"],
-                                      "max_certified_gap": float(info["gap"].max()), "pilot": info["pilot"]}
-        codes[f"slics_{method}"] = W
     peers = [("sparse_encode_lasso_cd", "lasso_cd")] + ([("sparse_encode_lasso_lars", "lasso_lars")] if lars else [])
-    for name, algorithm in peers:
-        sec, W = run(lambda: sparse_encode(X, D, algorithm=algorithm, alpha=lam / 2, positive=positive, n_jobs=2),
-                     min_calls=calls)
+    fns = {f"slics_{method}": (lambda method=method: lasso(X, D, lam, positive=positive, tol=TOL, method=method,
+                                                           return_info=True)) for method in ("auto", "cd")}
+    fns.update({name: (lambda algorithm=algorithm: sparse_encode(X, D, algorithm=algorithm, alpha=lam / 2,
+                                                                 positive=positive, n_jobs=2))
+                for name, algorithm in peers})
+    seconds, outs = rotated(fns, calls)
+    solvers, codes = {}, {}
+    for name, sec in seconds.items():
         solvers[name] = {"seconds": sec}
-        codes[name] = W
+        codes[name] = outs[name][0] if name.startswith("slics_") else outs[name]
+        if name.startswith("slics_"):
+            info = outs[name][1]
+            solvers[name].update(method_used=info["method"], max_certified_gap=float(info["gap"].max()),
+                                 pilot=info["pilot"])
+    if "fista+cd" in methods:
+        limit = censor * min(seconds["slics_auto"], seconds["slics_cd"])
+        sec, (W, info) = run(lambda: fista_then_cd(X, D, lam, limit), min_calls=calls)
+        if W is None:
+            solvers["slics_fista+cd"] = {"seconds": None, "stopped_after": limit}
+        else:
+            solvers["slics_fista+cd"] = {"seconds": sec, "method_used": info["method"],
+                                         "max_certified_gap": float(info["gap"].max()), "pilot": info["pilot"]}
+            codes["slics_fista+cd"] = W
     objectives = {k: lasso_objective(X64, D64, np.asarray(W, np.float64), lam) for k, W in codes.items()}
     best_rows = np.min(np.vstack(list(objectives.values())), axis=0)
     best = float(best_rows.sum())
@@ -206,7 +234,8 @@ def main(argv=None):
     ap.add_argument("--m", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS),
                     help="lambda as fractions of the median lambda_max of the rows")
-    ap.add_argument("--dicts", nargs="+", default=["coherent", "incoherent"])
+    ap.add_argument("--dicts", nargs="+", default=["coherent", "incoherent"],
+                    help=f"dictionaries among {', '.join(DICTIONARIES)}")
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     ap.add_argument("--signs", nargs="+", default=["signed", "nonneg"])
     ap.add_argument("--seed", type=int, default=11, help="problem seed (other seeds: other problems)")
@@ -232,7 +261,7 @@ def main(argv=None):
         lasso(np.ones((1, 4), dtype), np.eye(4, dtype=dtype), 0.1)
     commit = head_commit()
     settings = {"rows_per_cell": args.rows, "seed": args.seed, "tol": TOL, "calls_per_solver": args.calls,
-                "lars": not args.no_lars}
+                "lars": not args.no_lars, "timing": "rotated rounds"}
     cells = resumed_cells(args.out, settings) if args.resume else []
     done = {cell_key(c) for c in cells}
     load0 = os.getloadavg()

@@ -18,12 +18,13 @@ Speed measurements of the exact solvers and of SLiCS, not part of the pipeline (
 reproducible bytes). `make benchmarks` writes `results/benchmarks/*.json` (`solvers.json`: every
 peer of the first table; `slics.json`: the SLiCS coding step and fits; `ista.json`,
 `splice.json`, `pq.json`, `grid.json` and `grid_10k.json` (the grid's 1,000- and 10,000-atom
-halves); `dask.json`, summarised in [scaling.md](scaling.md); `pipeline.json`, the profile of
+halves), `grid_other.json` (the grid on dictionaries of two other origins); `dask.json`,
+summarised in [scaling.md](scaling.md); `pipeline.json`, the profile of
 `benchmarks/profile_pipeline.py`), then `benchmarks/summary.py` rewrites this page from
-`solvers.json` and `slics.json` (the grid and the profile from `grid.json`, `grid_10k.json` and
-`pipeline.json` when measured), with each goal of issue #9 checked on the same numbers. The 2-core machine is
-shared: absolute seconds move with its load (stated), ratios measured in one run are the figures
-to read. `time / slics.lasso` divides by the faster of the two `slics.lasso` rows; per-row loops
+`solvers.json` and `slics.json` (the grids and the profile from `grid.json`, `grid_10k.json`,
+`grid_other.json` and `pipeline.json` when measured), with each goal of issue #9 checked on the
+same numbers. The 2-core machine is shared: absolute seconds move with its load (stated), ratios
+measured in one run are the figures to read. `time / slics.lasso` divides by the faster of the two `slics.lasso` rows; per-row loops
 ran with one BLAS thread on a subset of rows and are extrapolated.
 """
 LASSO_GOAL = 3.0      # times faster than sparse_encode(lasso_cd, n_jobs=2)
@@ -145,10 +146,21 @@ def _grid_commits(grid: dict) -> str:
     return f" at commit {grid['commit']}" if grid.get("commit") else " (commit not recorded)"
 
 
+def _grid_order(cells: list[dict]) -> list[dict]:
+    """The cells by d, m, dictionary, lambda (largest first), sign and dtype: a resumed grid that
+    added lambdas reads like one run (names in the order they first appear)."""
+    first = {key: list(dict.fromkeys(c[key] for c in cells)) for key in ("dictionary", "sign", "dtype")}
+    return sorted(cells, key=lambda c: (c["d"], c["m"], first["dictionary"].index(c["dictionary"]), -c["lam_fraction"],
+                                        first["sign"].index(c["sign"]), first["dtype"].index(c["dtype"])))
+
+
 def grid_section(grid: dict) -> str:
     """The grid of ``benchmarks/bench_grid.py`` (issue #19): one row per cell, then its goals."""
     atoms = " and ".join(f"{m:,}" for m in sorted({c["m"] for c in grid["cells"]}))
-    lines = [f"## Grid: `slics.lasso` against `sparse_encode` across shapes, {atoms} atoms (issue #19)", "",
+    kinds = list(dict.fromkeys(c["dictionary"] for c in grid["cells"]))
+    kinds = " and ".join([", ".join(kinds[:-1]), kinds[-1]] if len(kinds) > 1 else kinds)
+    lines = [f"## Grid: `slics.lasso` against `sparse_encode` across shapes, {atoms} atoms, {kinds} "
+             "dictionaries (issue #19)", "",
              f"`{grid['command'].strip()}`"
              + _grid_commits(grid)
              + f": {grid['rows_per_cell']} rows per cell, seed {grid['seed']}, "
@@ -156,7 +168,9 @@ def grid_section(grid: dict) -> str:
                 f"**stopped after {len(grid['cells'])} of its {grid['cells_planned']} cells** (the rest not "
                 "measured), ")
              + f"tol {grid['tol']:g}; load average {grid['load_average_before_after'][0][0]:.2f} at the start. "
-             + (f"Every solver's time is the fastest of at least {grid['calls_per_solver']} calls. "
+             + (f"Every solver's time is the fastest of at least {grid['calls_per_solver']} calls"
+                + (", in rounds in which the solvers take turns, each round starting one solver further on. "
+                   if grid.get("timing") == "rotated rounds" else ". ")
                 if grid.get("calls_per_solver", 1) > 1 else "")
              + ("`sparse_encode(algorithm=\"lasso_lars\")` not run (`--no-lars`): best peer is `lasso_cd`. "
                 if grid.get("lars") is False else "")
@@ -165,7 +179,7 @@ def grid_section(grid: dict) -> str:
              "| d | m | dictionary | lam / lam_max | sign | dtype | nnz/row | auto chose | auto / own | "
              "gap auto | gap sparse_encode | x sparse_encode | x best peer |",
              "|---" * 13 + "|"]
-    for c in grid["cells"]:
+    for c in _grid_order(grid["cells"]):
         sv = c["solvers"]
         lines.append(f"| {c['d']} | {c['m']:,} | {c['dictionary']} | {c['lam_fraction']:g} | {c['sign']} | "
                      f"{c['dtype']} | {c['mean_nnz_per_row']:.1f} | {sv['slics_auto']['method_used']} | "
@@ -271,11 +285,13 @@ def tests_section(record: dict, top: int = 12) -> str:
 
 
 def page(solvers: dict, slics: dict, grid: dict | None = None, pipeline: dict | None = None,
-         ista: dict | None = None, tests: dict | None = None, grid_10k: dict | None = None) -> str:
+         ista: dict | None = None, tests: dict | None = None, grid_10k: dict | None = None,
+         grid_other: dict | None = None) -> str:
     """The whole Markdown page: the introduction, then :func:`table` and (when measured) the grid
-    (its 1,000- and 10,000-atom halves, measured apart) and the pipeline's profile."""
+    (its 1,000- and 10,000-atom halves, measured apart, and the dictionaries of other origins) and the
+    pipeline's profile."""
     text = f"{INTRO}\n{table(solvers, slics)}\n"
-    for part in (grid, grid_10k):
+    for part in (grid, grid_10k, grid_other):
         if part is not None:
             text += f"\n{grid_section(part)}\n"
     if pipeline is not None:
@@ -290,11 +306,11 @@ def main(dest: Path = PAGE) -> None:
     solvers = json.loads((bench / "solvers.json").read_text())
     slics = json.loads((bench / "slics.json").read_text())
     optional = {name: json.loads((bench / f"{name}.json").read_text()) if (bench / f"{name}.json").exists() else None
-                for name in ("grid", "pipeline", "ista", "tests", "grid_10k")}
+                for name in ("grid", "pipeline", "ista", "tests", "grid_10k", "grid_other")}
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     tmp.write_text(page(solvers, slics, optional["grid"], optional["pipeline"], optional["ista"],
-                        optional["tests"], optional["grid_10k"]))
+                        optional["tests"], optional["grid_10k"], optional["grid_other"]))
     tmp.replace(dest)  # atomic: a failed run leaves the previous page
     print(f"wrote {dest}")
 

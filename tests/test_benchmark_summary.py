@@ -73,6 +73,14 @@ def test_grid_section_checks_the_issue_19_goals_on_every_cell():
     grid.update(calls_per_solver=2, lars=False)        # the settings of the 10,000-atom half are stated
     text = summary.grid_section(grid)
     assert "the fastest of at least 2 calls" in text and "`--no-lars`" in text
+    assert "take turns" not in text.split("auto / own:")[0]
+    grid["timing"] = "rotated rounds"                  # the solvers' calls in rotating order: stated
+    assert "in rounds in which the solvers take turns" in summary.grid_section(grid)
+    assert "coherent dictionaries" in text
+    grid["cells"][1]["dictionary"] = "lowrank"         # the heading names every dictionary of the grid
+    assert "1,000 atoms, coherent and lowrank dictionaries" in summary.grid_section(grid)
+    grid["cells"].append({**grid["cells"][0], "dictionary": "clustered"})
+    assert "1,000 atoms, coherent, lowrank and clustered dictionaries" in summary.grid_section(grid)
 
 
 def test_pipeline_profile_shares_and_its_goal():
