@@ -100,7 +100,7 @@ benchmarks: venv
 	python benchmarks/bench_solvers.py
 	python benchmarks/bench_grid.py --m 1000 $(GRID_ARGS)
 	python benchmarks/bench_grid.py --m 10000 --rows 40 --calls 2 --no-lars --out results/benchmarks/grid_10k.json
-	python benchmarks/bench_grid.py --m 1000 --d 384 768 --dicts lowrank clustered --calls 2 --out results/benchmarks/grid_other.json
+	python benchmarks/bench_grid.py --m 1000 --d 384 768 --dicts lowrank clustered --calls 2 --fractions 0.5 0.2 0.06 0.015 0.004 0.001 --out results/benchmarks/grid_other.json
 	python benchmarks/bench_splice.py
 	python benchmarks/bench_pq.py
 	python benchmarks/bench_cli.py

@@ -36,6 +36,10 @@ Usage::
     python benchmarks/bench_grid.py --quick               # a tiny grid (smoke test)
     python benchmarks/bench_grid.py --m 10000 --rows 40 --out results/benchmarks/grid_10k.json --resume
                                                           # go on with a stopped grid (its cells kept)
+    python benchmarks/bench_grid.py --m 1000 --d 384 768 --dicts lowrank clustered --calls 2 \
+        --fractions 0.5 0.2 0.06 0.015 0.004 0.001 --out results/benchmarks/grid_other.json
+                                                          # dictionaries of other origins, down to
+                                                          # the dense codes of small lambdas
 
 Time: every ``sparse_encode`` call at 10,000 atoms forms a 10,000 x 10,000 Gram matrix (about
 1e11 flops at d = 768; ``lasso`` forms only the rows its working sets need, or all of it when
