@@ -166,6 +166,13 @@ def rotated(fns: dict, calls: int) -> tuple[dict, dict]:
     return seconds, out
 
 
+def _own_record(seconds: float, W, info: dict) -> tuple[dict, np.ndarray]:
+    """The record of one ``slics.lasso`` method in a cell (its time, method used, certificate and
+    pilot) and its codes."""
+    return {"seconds": seconds, "method_used": info["method"], "max_certified_gap": float(info["gap"].max()),
+            "pilot": info["pilot"]}, W
+
+
 def cell(X, D, lam, positive, dtype, lars: bool, censor: float, rounds: int, calls: int = 1) -> dict:
     X, D = X.astype(dtype), D.astype(dtype)
     X64, D64 = X.astype(np.float64), D.astype(np.float64)
@@ -179,21 +186,17 @@ def cell(X, D, lam, positive, dtype, lars: bool, censor: float, rounds: int, cal
     seconds, outs = rotated(fns, calls)
     solvers, codes = {}, {}
     for name, sec in seconds.items():
-        solvers[name] = {"seconds": sec}
-        codes[name] = outs[name][0] if name.startswith("slics_") else outs[name]
         if name.startswith("slics_"):
-            info = outs[name][1]
-            solvers[name].update(method_used=info["method"], max_certified_gap=float(info["gap"].max()),
-                                 pilot=info["pilot"])
+            solvers[name], codes[name] = _own_record(sec, *outs[name])
+        else:
+            solvers[name], codes[name] = {"seconds": sec}, outs[name]
     if "fista+cd" in methods:
         limit = censor * min(seconds["slics_auto"], seconds["slics_cd"])
         sec, (W, info) = run(lambda: fista_then_cd(X, D, lam, limit), min_calls=calls)
         if W is None:
             solvers["slics_fista+cd"] = {"seconds": None, "stopped_after": limit}
         else:
-            solvers["slics_fista+cd"] = {"seconds": sec, "method_used": info["method"],
-                                         "max_certified_gap": float(info["gap"].max()), "pilot": info["pilot"]}
-            codes["slics_fista+cd"] = W
+            solvers["slics_fista+cd"], codes["slics_fista+cd"] = _own_record(sec, W, info)
     objectives = {k: lasso_objective(X64, D64, np.asarray(W, np.float64), lam) for k, W in codes.items()}
     best_rows = np.min(np.vstack(list(objectives.values())), axis=0)
     best = float(best_rows.sum())
