@@ -1,7 +1,7 @@
 """Hand-made mutants of the numba kernels, merged into ``results/benchmarks/mutation.json``.
 
 mutmut (``benchmarks/mutation.py``) leaves decorated functions alone, so the ``@njit`` kernels
-of ``slics.core`` (``_ksvd``, ``_nnls_lh``, ``_lasso_kernels``, ``pq_kernels``) get no mutant from it: it
+of ``slics.core`` (``_ksvd``, ``_nnls_lh``, ``_cholesky``, ``_lasso_kernels``, ``pq_kernels``) get no mutant from it: it
 mutates only their Python wrappers. Here each kernel gets a few single small bugs of the kinds
 that mutation tools make (an operator, a bound, an index, a sign, a dropped clamp), written by
 hand. Each mutant is applied to a copy of ``src/`` (one copy, restored between mutants, with its
@@ -46,9 +46,15 @@ MUTANTS: dict[str, tuple[list[str], list[tuple[str, str, str, int]]]] = {
          "        else:\n            x[a] = 0.0\n    factored", "        else:\n            x[a] = x[a]\n    factored", 0),
         ("step length takes the largest ratio", "if t < step:", "if t > step:", 0),
         ("gradient sign flipped", "acc = -b[c]", "acc = b[c]", 0),
+    ]),
+    "_cholesky": (["tests/test_cholesky_update.py", "tests/test_nnls_lh.py"], [
         ("Givens downdate: wrong sign", "L[q, i + 1] = -sn * u + cs * v", "L[q, i + 1] = sn * u + cs * v", 0),
-        ("relative singularity threshold dropped", "if acc <= 1e-13 * Gs[ja, ja] or acc <= 0.0:",
+        ("relative singularity threshold dropped", "if acc <= PIVOT * Gs[ja, ja] or acc <= 0.0:",
          "if acc <= 0.0:", 0),
+        ("back-substitution skips a term", "for t in range(a + 1, np_):", "for t in range(a + 2, np_):", 0),
+        ("removal shifts one column short", "for t in range(i + 2):", "for t in range(i + 1):", 0),
+        ("LAPACK factor accepts a tiny pivot", "if not F[j, j] * F[j, j] > pivot * M[j, j]:",
+         "if not F[j, j] * F[j, j] > 0.0:", 0),
     ]),
     "_lasso_kernels": (["tests/test_lasso.py", "tests/test_gram_rows.py"], [
         ("a round that needs absent rows of G does not stop for them", "if slot[ws[t]] < 0:",
@@ -56,10 +62,10 @@ MUTANTS: dict[str, tuple[list[str], list[tuple[str, str, str, int]]]] = {
         ("a resumed row restarts its sweep count", "    sweeps = state[0]", "    sweeps = 0", 0),
         ("dual scaling off by a factor 2", "if 2.0 * qmax > lam:", "if qmax > lam:", 0),
         ("residual norm with the wrong sign of w'q", "rr = xx - wb - wq", "rr = xx - wb + wq", 0),
-        ("support solve: the sign term of a negative coefficient", "(half if ww[S[i]] > 0.0 else -half)",
-         "(half if ww[S[i]] > 0.0 else half)", 0),
         ("support solve keeps the worse candidate", "if p2 < best_p:", "if p2 > best_p:", 0),
-        ("Cholesky back-substitution skips a term", "for t in range(i + 1, s):", "for t in range(i + 2, s):", 0),
+        ("support solve's right-hand side: the sign term of a negative coefficient",
+         "rhs[a] = bw[a] - (half if ww[a] > 0.0 else -half)", "rhs[a] = bw[a] - (half if ww[a] > 0.0 else half)", 0),
+        ("a factor carried to a new round keeps its atoms' old positions", "FS[t] = pos[FA[t]]", "FS[t] = FA[t] % k", 0),
     ]),
     "_ksvd": (["tests/test_dictionary.py"], [
         ("old residual norm: a cross product", "a0 += e0 * e0", "a0 += e0 * e1", 0),

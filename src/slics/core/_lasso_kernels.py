@@ -8,13 +8,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ._cholesky import chol_append, chol_factor, chol_remove, chol_solve
+
 _GROW = 16          # atoms added to a working set at least, per outer iteration
 _MAX_OUTER = 100    # working-set rounds per row (each tightens the row's gap, so rarely reached)
 _STALL = 20        # sweeps of a row after which its support solves repeat while atoms drop out
 _CHEAP = 30.0      # a support of s atoms in a working set of k is re-solved / reduced when s^3 <= this * k^2
 _TRY_EVERY = 10     # sweeps between exact solves on the support when it keeps changing
-_AMORTISE = 0.5     # a support solve waits until the sweeps since the last one cost this * its s^3 / 3
+_AMORTISE = 0.5     # a support solve waits until the sweeps since the last one cost this * its own cost
 _CRAWL = 200        # sweeps of a row after which every support counts as cheap (it is crawling)
+_UPDATE = 8         # a factor is updated, not made afresh, while the atoms that joined or left its support are at most 1 / this of it
+_SINGULAR = 1e-12   # a support whose factor has a pivot L_jj^2 <= this * G_jj is reduced or solved on its eigenbasis
+_ROUNDING = 1e-13   # primal objectives closer than this times ||x||^2 are equal up to rounding
 _ANDERSON = 3       # sweeps whose differences make one Anderson extrapolation (after ANDERSON + 1 sweeps)
 _ANDERSON_COEF = 1e4    # an extrapolation whose coefficients sum to more than this in absolute value is refused
 
@@ -67,7 +72,7 @@ def _gap(q, w, b, idx, k, xx, lam, positive, qset, kq):
 
 @njit(cache=True)
 def _candidate(Gw, bw, w_new, S, s, k, xx, lam, positive):
-    """q and primal objective of a candidate supported on ``S[:s]``."""
+    """q, duality gap and primal objective of a candidate supported on ``S[:s]``."""
     q_new = bw.copy()
     for i in range(s):
         a = S[i]
@@ -76,14 +81,14 @@ def _candidate(Gw, bw, w_new, S, s, k, xx, lam, positive):
             for c in range(k):
                 q_new[c] -= dv * Gw[a, c]
     loc = np.arange(k)
-    _, p_new = _gap(q_new, w_new, bw, loc, k, xx, lam, positive, loc, k)
-    return q_new, p_new
+    g_new, p_new = _gap(q_new, w_new, bw, loc, k, xx, lam, positive, loc, k)
+    return q_new, g_new, p_new
 
 
 @njit(cache=True)
-def _support_system(Gw, bw, ww, k, half):
+def _support_system(Gw, ww, k, rhs):
     """The support ``S[:s]`` of ``ww`` (working-set positions), its Gram block ``M`` and the
-    right-hand side ``v`` of the minimiser with the current signs: ``M v = b_S - half sign(w_S)``."""
+    right-hand side ``v = rhs[S]`` of the minimiser with the current signs (``M v = rhs[S]``)."""
     S = np.empty(k, np.int64)
     s = 0
     for a in range(k):
@@ -93,7 +98,7 @@ def _support_system(Gw, bw, ww, k, half):
     M = np.empty((s, s))
     v = np.empty(s)
     for i in range(s):
-        v[i] = bw[S[i]] - (half if ww[S[i]] > 0.0 else -half)
+        v[i] = rhs[S[i]]
         for j in range(s):
             M[i, j] = Gw[S[i], S[j]]
     return S, s, M, v
@@ -115,33 +120,131 @@ def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, again=False, crawling=F
     nearly collinear atoms: the Gram block is singular and coordinate descent crawls along its
     null space) is first reduced by :func:`_reduce_support`, which moves along null directions
     and drops atoms without raising the objective; the solve then runs on what is left.
+
+    This form factors the support's block afresh; :func:`_factored_solve` keeps the factor
+    between calls.
     """
-    S, s, M, v = _support_system(Gw, bw, ww, k, 0.5 * lam)
+    return _factored_solve(Gw, bw, ww, qw, k, xx, lam, positive, again, crawling,
+                           np.empty((k, k)), np.empty(k, np.int64), np.full(1, -1, np.int64))
+
+
+@njit(cache=True)
+def _changes(ww, k, FS, nf, s):
+    """Atoms that joined or left the support of ``ww`` (``s`` atoms) since the factor of
+    ``FS[:nf[0]]`` was made; -1 where there is none or it is cheaper afresh (:data:`_UPDATE`)."""
+    n = nf[0]
+    if n < 0:
+        return -1
+    kept = 0
+    for t in range(n):
+        if ww[FS[t]] != 0.0:
+            kept += 1
+    changes = (n - kept) + (s - kept)
+    return -1 if changes * _UPDATE > s else changes
+
+
+@njit(cache=True)
+def _delete_atoms(L, n, F, keep):
+    """Delete from the factor ``L[:n, :n]`` of the atoms ``F[:n]`` those where ``keep[t]`` is
+    False (from the last, so that the positions before it hold); returns the atoms left."""
+    for t in range(n - 1, -1, -1):
+        if not keep[t]:
+            chol_remove(L, F, n, t)
+            n -= 1
+    return n
+
+
+@njit(cache=True)
+def _update_factor(Gw, ww, k, L, FS, nf, s):
+    """Bring the factor ``L`` of the atoms ``FS[:nf[0]]`` (working-set positions) to the support
+    of ``ww`` (``s`` atoms), deleting the atoms that left it and appending those that joined,
+    where they are few (:func:`_changes`); False (``nf[0] = -1``) where it is to be made afresh."""
+    if _changes(ww, k, FS, nf, s) < 0:
+        nf[0] = -1
+        return False
+    n = nf[0]
+    keep = np.empty(n, np.bool_)
+    for t in range(n):
+        keep[t] = ww[FS[t]] != 0.0
+    n = _delete_atoms(L, n, FS, keep)
+    if n < s:
+        in_f = np.zeros(k, np.bool_)
+        for t in range(n):
+            in_f[FS[t]] = True
+        for a in range(k):
+            if ww[a] != 0.0 and not in_f[a]:
+                FS[n] = a
+                if not chol_append(Gw, FS, n, L):
+                    nf[0] = -1
+                    return False
+                n += 1
+    nf[0] = n
+    return True
+
+
+@njit(cache=True)
+def _solve_cost(ww, k, FS, nf, s):
+    """Multiply-adds of a support solve on the support of ``ww`` (``s`` atoms): its factor
+    (``s^3 / 3`` afresh, ``2 s^2`` an atom that joined or left where :func:`_update_factor`
+    updates it), two triangular solves and two candidates' ``q`` (``s k`` each)."""
+    changes = _changes(ww, k, FS, nf, s)
+    factor = s * s * s / 3.0 if changes < 0 else 2.0 * changes * s * s
+    return factor + 2.0 * s * s + 2.0 * s * k
+
+
+@njit(cache=True)
+def _factored_solve(Gw, bw, ww, qw, k, xx, lam, positive, again, crawling, L, FS, nf):
+    """:func:`_support_solve`, with the Cholesky factor ``L`` of the atoms ``FS[:nf[0]]`` kept
+    between calls (``nf[0] = -1``: none yet). A support that differs from the factor's by a few
+    atoms updates it (``s^2`` a change, :mod:`slics.core._cholesky`) instead of factoring
+    afresh (``s^3 / 3``)."""
+    half = 0.5 * lam
+    s = 0
+    for a in range(k):
+        if ww[a] != 0.0:
+            s += 1
     if s == 0:
         return 0
-    # a factorisation costs s^3 / 3 flops and a sweep k^2: on large supports, one solve per call and
-    # no eigendecomposition (coordinate descent is then the cheaper way on; measured on the
-    # section-2 data, where dense supports of 300 atoms made repeated solves slower overall), unless
-    # the row is crawling (``_CRAWL`` sweeps): the repeats are then what ends the crawl
+    # on large supports, one solve per call and no eigendecomposition: coordinate descent is then
+    # the cheaper way on (measured on the section-2 data, where dense supports of 300 atoms made
+    # repeated solves slower overall, and again with the factor updated), unless the row is
+    # crawling (``_CRAWL`` sweeps): the repeats are then what ends the crawl
     cheap = crawling or s * s * s <= _CHEAP * k * k
     if again and not cheap:
         return 0
     reduced = False
-    if not _cholesky_solve(M, v, s):
-        if not cheap:
-            return 0
-        if _reduce_support(Gw, ww, qw, S, s, M, lam, positive):
-            reduced = True
-            S, s, M, v = _support_system(Gw, bw, ww, k, 0.5 * lam)
-            if s == 0:
-                return 2
-            if not _cholesky_solve(M, v, s):
-                _eig_solve(M, v, s)
+    rhs = np.empty(k)        # the minimiser's right-hand side with the current signs: b - half sign(w)
+    for a in range(k):
+        rhs[a] = bw[a] - (half if ww[a] > 0.0 else -half)
+    v = np.empty(s)
+    if _update_factor(Gw, ww, k, L, FS, nf, s):
+        S = FS[:s].copy()
+        chol_solve(L, FS, s, rhs, v)
+    else:
+        S, s, M, v = _support_system(Gw, ww, k, rhs)
+        if chol_factor(M, s, L, _SINGULAR):
+            FS[:s] = S[:s]
+            nf[0] = s
+            chol_solve(L, FS, s, rhs, v)
         else:
-            # nearly dependent atoms that the optimum needs: solve on the eigenbasis
-            _eig_solve(M, v, s)
+            if not cheap:
+                return 0
+            if _reduce_support(Gw, ww, qw, S, s, M, lam, positive):
+                reduced = True
+                S, s, M, v = _support_system(Gw, ww, k, rhs)
+                if s == 0:
+                    return 2
+                if chol_factor(M, s, L, _SINGULAR):
+                    FS[:s] = S[:s]
+                    nf[0] = s
+                    chol_solve(L, FS, s, rhs, v)
+                else:
+                    _eig_solve(M, v, s)
+            else:
+                # nearly dependent atoms that the optimum needs: solve on the eigenbasis
+                _eig_solve(M, v, s)
     loc = np.arange(k)
-    _, p_now = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
+    g_now, p_now = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
     # candidate 1: projection of v onto the sign pattern
     w1 = np.zeros(k)
     flips = 0
@@ -150,8 +253,8 @@ def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, again=False, crawling=F
             w1[S[i]] = v[i]
         else:
             flips += 1
-    q1, p1 = _candidate(Gw, bw, w1, S, s, k, xx, lam, positive)
-    best_w, best_q, best_p = w1, q1, p1
+    q1, g1, p1 = _candidate(Gw, bw, w1, S, s, k, xx, lam, positive)
+    best_w, best_q, best_g, best_p = w1, q1, g1, p1
     p2 = np.inf
     if flips > 0:
         # candidate 2: towards v until the first coefficient reaches zero
@@ -169,10 +272,13 @@ def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, again=False, crawling=F
             if (x1 > 0.0) != (x0 > 0.0) or abs(x1) <= 1e-15 * abs(x0):
                 x1 = 0.0
             w2[S[i]] = x1
-        q2, p2 = _candidate(Gw, bw, w2, S, s, k, xx, lam, positive)
+        q2, g2, p2 = _candidate(Gw, bw, w2, S, s, k, xx, lam, positive)
         if p2 < best_p:
-            best_w, best_q, best_p = w2, q2, p2
-    if best_p > p_now:
+            best_w, best_q, best_g, best_p = w2, q2, g2, p2
+    # near the optimum the primal values differ by rounding only (rr = xx - w.b - w.q cancels, and q
+    # sums over the support): a candidate within it that has the lower duality gap is the better point
+    tie = best_p - p_now <= _ROUNDING * xx and best_g < g_now
+    if best_p > p_now and not tie:
         return 2 if reduced else 0
     ww[:] = best_w
     qw[:] = best_q
@@ -180,14 +286,14 @@ def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, again=False, crawling=F
 
 
 @njit(cache=True)
-def _active_set(Gw, bw, ww, qw, k, xx, lam, positive, repeat, crawling):
+def _active_set(Gw, bw, ww, qw, k, xx, lam, positive, repeat, crawling, L, FS, nf):
     """Repeat :func:`_support_solve` while it drops atoms (at most ``k`` times): the inner loop of
     an active-set (homotopy-like) method, which ends at the minimiser on a support whose signs
     hold. Coordinate descent then adds the atoms that violate the optimality conditions. Returns
-    True if the point changed."""
+    True if the point changed. ``L``, ``FS``, ``nf``: the working set's factor (:func:`_factored_solve`)."""
     moved = False
     for _ in range(k + 1):
-        res = _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, moved, crawling)
+        res = _factored_solve(Gw, bw, ww, qw, k, xx, lam, positive, moved, crawling, L, FS, nf)
         if res == 0:
             break
         moved = True
@@ -301,31 +407,6 @@ def _eig_solve(M, v, s):
 
 
 @njit(cache=True)
-def _cholesky_solve(M, v, s):
-    """Solve ``M x = v`` in place (``v``) for SPD ``M`` (``s x s``); False if ``M`` is (numerically)
-    singular: a pivot ``L_jj^2 <= 1e-12 M_jj``. The factor is LAPACK's (``potrf``, blocked: about
-    ten times the compiled triple loop at the supports' sizes, where it took most of a row's time)."""
-    try:
-        L = np.linalg.cholesky(M)
-    except Exception:          # not positive definite
-        return False
-    for j in range(s):
-        if not L[j, j] * L[j, j] > 1e-12 * M[j, j]:
-            return False
-    for i in range(s):
-        acc = v[i]
-        for t in range(i):
-            acc -= L[i, t] * v[t]
-        v[i] = acc / L[i, i]
-    for i in range(s - 1, -1, -1):
-        acc = v[i]
-        for t in range(i + 1, s):
-            acc -= L[t, i] * v[t]
-        v[i] = acc / L[i, i]
-    return True
-
-
-@njit(cache=True)
 def _extrapolate(Hw, Hq, K, k, positive, Gw):
     """Anderson extrapolation of ``K + 1`` consecutive sweeps' iterates (rows of ``Hw``, their ``q`` in ``Hq``).
 
@@ -380,6 +461,35 @@ def _extrapolate(Hw, Hq, K, k, positive, Gw):
 
 
 @njit(cache=True)
+def _carry_factor(L_old, FA, n_fa, wsk, k, pos):
+    """The factor of the last round's support solves (atoms ``FA[:n_fa]``, -1: none) for a new
+    working set ``wsk[:k]``: in a buffer of at least ``k x k``, its atoms as working-set
+    positions (``FS``), those outside the working set deleted. ``pos`` (length m, all -1) is
+    scratch, left all -1."""
+    size = max(k, n_fa)
+    L = np.empty((size, size))
+    FS = np.empty(size, np.int64)
+    nf = np.full(1, -1, np.int64)
+    if n_fa <= 0:
+        return L, FS, nf
+    for t in range(k):
+        pos[wsk[t]] = t
+    n = n_fa
+    for i in range(n):
+        for j in range(i + 1):
+            L[i, j] = L_old[i, j]
+    keep = np.empty(n, np.bool_)
+    for t in range(n):
+        FS[t] = pos[FA[t]]
+        keep[t] = FS[t] >= 0
+    n = _delete_atoms(L, n, FS, keep)
+    for t in range(k):
+        pos[wsk[t]] = -1
+    nf[0] = n if n > 0 else -1
+    return L, FS, nf
+
+
+@njit(cache=True)
 def _solve_row(G, slot, b, w, xx, lam, positive, tol, max_sweeps, state, need):
     """Exact lasso of one row (see :mod:`slics.core.lasso`). ``w`` (float64, length m) in/out.
 
@@ -414,6 +524,11 @@ def _solve_row(G, slot, b, w, xx, lam, positive, tol, max_sweeps, state, need):
     floor = 1e-13 * xx
     rel = np.inf
     n_need = 0
+    # the support solves' Cholesky factor (atoms FA[:n_fa]), carried from round to round
+    L = np.empty((0, 0))
+    FA = np.empty(m, np.int64)
+    n_fa = -1
+    pos = np.full(m, -1, np.int64)
     for rnd in range(state[2], _MAX_OUTER):
         gap, primal = _gap(q, w, b, supp, ns, xx, lam, positive, allidx, m)
         rel = gap / primal if primal > 0.0 else 0.0
@@ -478,6 +593,7 @@ def _solve_row(G, slot, b, w, xx, lam, positive, tol, max_sweeps, state, need):
             for c in range(k):
                 Gw[a, c] = G[slot[ja], wsk[c]]
         loc = np.arange(k)
+        L, FS, nf = _carry_factor(L, FA, n_fa, wsk, k, pos)
         tried = False
         Hw = np.empty((0, 0))     # the last sweeps' iterates and their q, for _extrapolate (from a round's second sweep)
         Hq = np.empty((0, 0))
@@ -539,17 +655,20 @@ def _solve_row(G, slot, b, w, xx, lam, positive, tol, max_sweeps, state, need):
             crawling = sweeps >= _CRAWL
             # support and signs settled for a sweep (or not tried for a while): jump to the exact
             # solution on the support, once the sweeps since the last try (at most k * nz
-            # multiply-adds each) have cost about as much time as its factorisation (nz^3 / 3,
-            # at about twice their rate): at most half of a row's time goes to solves
+            # multiply-adds each) have cost half the solve's (_solve_cost): at most two thirds
+            # of a row's multiply-adds go to solves, which run faster (LAPACK's blocked factor)
             if ((not tried and not changed) or due >= _TRY_EVERY) and (
-                    crawling or due * 3.0 * k >= _AMORTISE * nz * nz):
+                    crawling or due * k * nz >= _AMORTISE * _solve_cost(ww, k, FS, nf, nz)):
                 tried = True
                 last_try = sweeps
                 nh = 0          # the solve jumps: the next extrapolation starts from its point
-                if _active_set(Gw, bw, ww, qw, k, xx, lam, positive, sweeps >= _STALL, crawling):
+                if _active_set(Gw, bw, ww, qw, k, xx, lam, positive, sweeps >= _STALL, crawling, L, FS, nf):
                     g_in, p_in = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
                     if g_in <= tol_in * p_in or g_in <= floor:
                         break
+        n_fa = nf[0]
+        for t in range(n_fa):
+            FA[t] = wsk[FS[t]]
         ns = 0
         for a in range(k):
             j = wsk[a]

@@ -6,7 +6,7 @@ Hanson, started from the feasible warm start (``init``, clipped to ``>= 0``) or,
 from the positive part of the unconstrained minimiser on the support: every iteration solves
 the unconstrained problem on the passive set ``P`` (a Cholesky factor of the ``|P| x |P|``
 block, extended by one row when a variable joins, downdated by Givens rotations when one
-leaves), then either accepts it and adds the most violating
+leaves: :mod:`slics.core._cholesky`), then either accepts it and adds the most violating
 variable, or steps towards it until a coefficient reaches zero and drops it. The objective
 decreases monotonically, so it cannot cycle; a row stops when the KKT conditions hold to
 ``tol`` times its ``max |B[i, S]|`` (the test of the batched solver).
@@ -23,69 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-
-@njit(cache=True)
-def _factor(Gs, P, np_, L):
-    """Cholesky factor ``L`` of ``Gs[P, P]`` (``P[:np_]``); False if not positive definite."""
-    for a in range(np_):
-        if not _append(Gs, P, a, L):
-            return False
-    return True
-
-
-@njit(cache=True)
-def _append(Gs, P, a, L):
-    """Extend the factor of ``Gs[P[:a], P[:a]]`` by the row of ``P[a]``; False if singular."""
-    ja = P[a]
-    for c in range(a):
-        acc = Gs[ja, P[c]]
-        for t in range(c):
-            acc -= L[a, t] * L[c, t]
-        L[a, c] = acc / L[c, c]
-    acc = Gs[ja, ja]
-    for t in range(a):
-        acc -= L[a, t] * L[a, t]
-    if acc <= 1e-13 * Gs[ja, ja] or acc <= 0.0:
-        return False
-    L[a, a] = np.sqrt(acc)
-    return True
-
-
-@njit(cache=True)
-def _remove(L, P, np_, a):
-    """Remove position ``a`` of ``P[:np_]`` and update the factor ``L`` by Givens rotations."""
-    for i in range(a, np_ - 1):
-        P[i] = P[i + 1]
-        for t in range(i + 2):
-            L[i, t] = L[i + 1, t]
-    # rows a..np_-2 now have one entry right of the diagonal in columns (i, i + 1): rotate
-    for i in range(a, np_ - 1):
-        x = L[i, i]
-        y = L[i, i + 1]
-        r = np.sqrt(x * x + y * y)
-        cs = x / r
-        sn = y / r
-        for q in range(i, np_ - 1):
-            u = L[q, i]
-            v = L[q, i + 1]
-            L[q, i] = cs * u + sn * v
-            L[q, i + 1] = -sn * u + cs * v
-        L[i, i + 1] = 0.0
-
-
-@njit(cache=True)
-def _solve(L, P, np_, b, z):
-    """``z[:np_]`` solves ``L L^T z = b[P]``."""
-    for a in range(np_):
-        acc = b[P[a]]
-        for t in range(a):
-            acc -= L[a, t] * z[t]
-        z[a] = acc / L[a, a]
-    for a in range(np_ - 1, -1, -1):
-        acc = z[a]
-        for t in range(a + 1, np_):
-            acc -= L[t, a] * z[t]
-        z[a] = acc / L[a, a]
+from ._cholesky import chol_append, chol_factor_rows, chol_remove, chol_solve
 
 
 @njit(cache=True)
@@ -109,8 +47,8 @@ def _lh_row(Gs, b, x, tol, max_iter, cold):
     if cold:
         for a in range(p):
             P[a] = a
-        if _factor(Gs, P, p, L):
-            _solve(L, P, p, b, z)
+        if chol_factor_rows(Gs, P, p, L):
+            chol_solve(L, P, p, b, z)
             for a in range(p):
                 x[a] = z[a]             # projected on the orthant below, with a warm start
         else:
@@ -128,10 +66,10 @@ def _lh_row(Gs, b, x, tol, max_iter, cold):
     need_solve = np_ > 0
     for it in range(max_iter):
         if need_solve:
-            if not factored and not _factor(Gs, P, np_, L):
+            if not factored and not chol_factor_rows(Gs, P, np_, L):
                 return -1
             factored = True
-            _solve(L, P, np_, b, z)
+            chol_solve(L, P, np_, b, z)
             positive = True
             for a in range(np_):
                 if z[a] <= 0.0:
@@ -158,7 +96,7 @@ def _lh_row(Gs, b, x, tol, max_iter, cold):
                     if x[j] <= 0.0:
                         inP[j] = False
                         if factored:
-                            _remove(L, P, np_, a)
+                            chol_remove(L, P, np_, a)
                         else:
                             for q in range(a, np_ - 1):
                                 P[q] = P[q + 1]
@@ -185,10 +123,10 @@ def _lh_row(Gs, b, x, tol, max_iter, cold):
             if add < 0:
                 return it
             P[np_] = add
-            if not factored and not _factor(Gs, P, np_, L):
+            if not factored and not chol_factor_rows(Gs, P, np_, L):
                 return -1
             factored = True
-            if _append(Gs, P, np_, L):
+            if chol_append(Gs, P, np_, L):
                 break
             blocked[add] = True      # dependent on the passive atoms (e.g. a duplicate)
         inP[add] = True
