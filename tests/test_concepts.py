@@ -213,3 +213,21 @@ def test_load_concepts_reads_the_committed_table_when_results_are_redirected(mon
         pytest.skip("results/tables/concepts.csv has not been generated (dvc repro concepts)")
     monkeypatch.setenv("SLICS_RESULTS_DIR", str(tmp_path))
     assert concepts.load_concepts() == pd.read_csv(committed, keep_default_na=False)["concept"].tolist()
+
+
+def test_batched_tagger_gives_nltks_tags_on_real_captions():
+    """About 4,100 Flickr30k training captions (every 7th of one caption file), tokenised, in both
+    mining orders: every tag of slics.data.tagging.BatchTagger equals PerceptronTagger.tag's
+    (tests/test_tagging.py checks generated sentences and ties)."""
+    from nltk.tag import PerceptronTagger
+
+    from slics.data.tagging import BatchTagger
+    from test_tagging import nltk_tags
+
+    captions = concepts.read_captions([_mirror_file("train.1.en.gz")])[::7]
+    assert len(captions) > 4000
+    tokens = [concepts.word_tokenize(c) for c in captions]
+    reference = PerceptronTagger()
+    batch = BatchTagger(reference)
+    for sentences in (tokens, [[t for t in s if concepts.keep_word(t)] for s in tokens]):
+        assert batch.tag_sents(sentences) == nltk_tags(reference, sentences)

@@ -48,6 +48,7 @@ from tqdm import tqdm
 from ..utils.config import load_params, results_dir, upstream_results_dir
 from ..utils.io import write_table
 from .resources import ensure_nltk, fetch
+from .tagging import BatchTagger
 
 N_CAPTION_FILES = 5
 TABLE_STEM = "concepts"
@@ -92,7 +93,10 @@ def _stopwords() -> frozenset[str]:
     return frozenset(stopwords.words("english"))
 
 
-_tagger = lru_cache(maxsize=1)(PerceptronTagger)  # loaded once per process, on first use
+@lru_cache(maxsize=1)
+def _tagger() -> BatchTagger:
+    """NLTK's English perceptron tagger, tagging many captions at once (loaded once per process)."""
+    return BatchTagger(PerceptronTagger())
 
 
 ORDERS = ("filter_then_tag", "tag_then_filter")
@@ -116,17 +120,17 @@ def keep_token(word: str, tag: str) -> str | None:
     return keep_word(word) if tag.startswith("NN") else None
 
 
-def caption_nouns(tokens: Sequence[str], order: str = DEFAULT_ORDER) -> list[str]:
-    """The nouns of one tokenised caption, mined in ``order`` (see the module docstring)."""
-    if _check_order(order) == "tag_then_filter":
-        return [w for w in (keep_token(*pair) for pair in _tagger().tag(list(tokens))) if w]
-    kept = [t for t in tokens if keep_word(t)]
-    return [word.lower() for word, tag in _tagger().tag(kept) if tag.startswith("NN")]
+def caption_nouns(tokens: Sequence[Sequence[str]], order: str = DEFAULT_ORDER) -> list[list[str]]:
+    """The nouns of each tokenised caption, mined in ``order`` (see the module docstring)."""
+    if _check_order(order) == "filter_then_tag":
+        tokens = [[t for t in sent if keep_word(t)] for sent in tokens]
+    return [[w for w in (keep_token(*pair) for pair in zip(sent, tags)) if w]
+            for sent, tags in zip(tokens, _tagger().tag_sents(tokens))]
 
 
 def _count_batch(captions: Sequence[str], orders: tuple[str, ...]) -> tuple[Counter, ...]:
     tokens = [word_tokenize(c) for c in captions]
-    return tuple(Counter(w for t in tokens for w in caption_nouns(t, order)) for order in orders)
+    return tuple(Counter(w for nouns in caption_nouns(tokens, order) for w in nouns) for order in orders)
 
 
 def count_nouns_by_order(captions: Sequence[str], orders: Sequence[str] = ORDERS, batch_size: int = 2000,
