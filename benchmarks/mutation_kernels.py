@@ -1,7 +1,7 @@
 """Hand-made mutants of the numba kernels, merged into ``results/benchmarks/mutation.json``.
 
 mutmut (``benchmarks/mutation.py``) leaves decorated functions alone, so the ``@njit`` kernels
-of ``slics.core`` (``_ksvd``, ``_nnls_lh``, ``_cholesky``, ``_lasso_kernels``, ``pq_kernels``) get no mutant from it: it
+of ``slics.core`` (``_ksvd``, ``_nnls_lh``, ``_cholesky``, ``_lasso_kernels``, ``_sparse_product``, ``pq_kernels``) get no mutant from it: it
 mutates only their Python wrappers. Here each kernel gets a few single small bugs of the kinds
 that mutation tools make (an operator, a bound, an index, a sign, a dropped clamp), written by
 hand. Each mutant is applied to a copy of ``src/`` (one copy, restored between mutants, with its
@@ -55,6 +55,12 @@ MUTANTS: dict[str, tuple[list[str], list[tuple[str, str, str, int]]]] = {
         ("removal shifts one column short", "for t in range(i + 2):", "for t in range(i + 1):", 0),
         ("LAPACK factor accepts a tiny pivot", "if not F[j, j] * F[j, j] > pivot * M[j, j]:",
          "if not F[j, j] * F[j, j] > 0.0:", 0),
+    ]),
+    "_sparse_product": (["tests/test_sparse_product.py"], [
+        ("a row without non-zeros is not cleared", "                o[c] = 0\n", "                pass\n", 0),
+        ("the first non-zero is added to what the row held", "                        o[c] = wj * g[c]",
+         "                        o[c] += wj * g[c]", 0),
+        ("the last atom never read", "for j in range(m):", "for j in range(m - 1):", 0),
     ]),
     "_lasso_kernels": (["tests/test_lasso.py", "tests/test_gram_rows.py"], [
         ("a round that needs absent rows of G does not stop for them", "if slot[ws[t]] < 0:",

@@ -25,7 +25,8 @@ def test_every_share_runs_and_the_shares_reach_every_cached_kernel_module():
     """Each share runs (in a fresh process, as ``make`` runs them) and, together, they import every
     module with a cached kernel: a new kernel module without a share would compile inside a stage."""
     wanted = _cached_kernel_modules()
-    assert {"slics.core._lasso_kernels", "slics.core._ksvd", "slics.core._nnls_lh", "slics.core.pq_kernels"} <= wanted
+    assert {"slics.core._lasso_kernels", "slics.core._ksvd", "slics.core._nnls_lh", "slics.core.pq_kernels",
+                      "slics.core._sparse_product"} <= wanted
     code = ("import sys; from slics.utils.jit import SHARES\n"
             "for share in SHARES.values(): share()\n"
             "print(' '.join(m for m in sys.modules if m.startswith('slics.')))")

@@ -16,7 +16,8 @@ Conventions (shared by every function here):
 - Solvers work in ``dtype`` (float64 by default; pass ``np.float32`` for speed) and
   return ``W`` in that dtype. The solvers are batched: one ``W A^T A`` product per
   iteration for all images (``W (A^T A)`` or ``(W A^T) A``, whichever is cheaper), no
-  per-image loop; ISTA skips the rows that provably stay at zero.
+  per-image loop; ISTA skips the rows that provably stay at zero, and multiplies a sparse
+  iterate over its non-zeros only (:func:`_ista_product`).
 - Step sizes: the gradient of ``||z - w D||^2`` is ``L``-Lipschitz with ``L = 2 ||D||_2^2``.
   ISTA decreases the objective monotonically for ``lr <= 1/L`` (:func:`lipschitz_step`),
   still converges for ``lr < 2/L`` and diverges above. Centring matters: for 1,010
@@ -41,6 +42,7 @@ import scipy.sparse as sp
 
 from ..utils.validation import check_float_dtype, check_int, check_matrix, check_positive, check_real_array, check_vector
 from .normalise import normalise_rows
+from ._sparse_product import sparse_rows_product
 from .objectives import lasso_objective
 
 __all__ = [
@@ -159,6 +161,47 @@ def _shrink_(V, t, buf):
     np.clip(V, -t, t, out=buf)
     V -= buf
     return V
+
+
+_SPARSE_COST = 16   # the sparse product is used where its flops are at most 1 / this of the dense one's
+_RECOUNT = 8        # dense products between two counts of the iterate's non-zeros
+
+
+def _ista_product(A: np.ndarray, rows: int):
+    """A function ``(W, out) -> out = W A^T A`` for ISTA's iterates: :func:`_gram_product`, or, where
+    ``W`` has few non-zeros, ``W G`` over the non-zeros only (:func:`slics.core._sparse_product.sparse_rows_product`).
+
+    ISTA's codes grow sparse at large ``lam`` (about 2 to 45 non-zeros per row of 1,003 over the
+    iterations of the report's lambdas 0.2 and 0.5), while the dense product costs the same at any
+    sparsity. The sparse one is used where its ``2 nnz m`` flops are at most ``1 / _SPARSE_COST`` of
+    the dense one's: it streams rows of ``G`` (a memory-bound gather) where the dense product runs at
+    the matmul peak, and it also reads and writes every entry once (``benchmarks/bench_ista.py``
+    measures both). The choice depends on the non-zeros only, never on timings: the same iterates
+    on every run. After a dense product they are counted again only every :data:`_RECOUNT`
+    products (a count reads all of ``W``: about 5 % of a dense product).
+    ``G`` (``m x m``) is formed on first use, and only when it is no larger than the ``rows x m``
+    iterate. The two products round differently (a sum in another order).
+    """
+    dense = _gram_product(A)
+    d, m = A.shape
+    dense_flops = min(2 * m * m, 4 * m * d)          # per row
+    if m > rows:
+        return dense
+    gram, due = [], [0]
+
+    def product(W, out):
+        if due[0] > 0:
+            due[0] -= 1
+            return dense(W, out)
+        if not _SPARSE_COST * 2.0 * int(np.count_nonzero(W)) * m <= dense_flops * W.shape[0]:
+            due[0] = _RECOUNT - 1
+            return dense(W, out)
+        if not gram:
+            gram.append(np.ascontiguousarray(A.T @ A))
+        sparse_rows_product(W, gram[0], out)
+        return out
+
+    return product
 
 
 def _gram_product(A: np.ndarray):
@@ -319,7 +362,7 @@ def _ista(Z, A, lam, lr, n_iter, return_history, dtype):
             if return_history:
                 history += out[1]
         return (W, history) if return_history else W
-    gradient_product = _gram_product(A)
+    gradient_product = _ista_product(A, Z.shape[0])
     W = np.zeros_like(ZA)
     history = [float(lasso_objective(Z, A.T, W, lam).sum())] if return_history else None
     V, buf = np.empty_like(W), np.empty_like(W)

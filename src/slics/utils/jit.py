@@ -64,7 +64,17 @@ def _pq() -> None:
         lut_scores(lookup_tables(queries, codebook, 2), pool.codes)
 
 
-SHARES = {"lasso": _lasso, "slics": _slics, "pq": _pq}
+def _ista() -> None:
+    import numpy as np
+
+    from ..core._sparse_product import sparse_rows_product
+
+    for dtype in (np.float64, np.float32):           # ISTA's sparse product, in both working dtypes
+        W = np.eye(3, dtype=dtype)
+        sparse_rows_product(W, W, np.empty_like(W))
+
+
+SHARES = {"lasso": _lasso, "slics": _slics, "pq": _pq, "ista": _ista}
 
 
 def _compile(name: str) -> tuple[str, float]:
