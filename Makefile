@@ -96,6 +96,7 @@ browser:
 # the fastest of 2 calls, without lasso_lars (never the faster peer there; see bench_grid.py).
 benchmarks: venv
 	python benchmarks/bench_ista.py
+	python benchmarks/bench_ista_sparse.py
 	python benchmarks/bench_slics.py
 	python benchmarks/bench_solvers.py
 	python benchmarks/bench_grid.py --m 1000 $(GRID_ARGS)

@@ -22,7 +22,7 @@ halves), `grid_other.json` (the grid on dictionaries of two other origins); `das
 summarised in [scaling.md](scaling.md); `pipeline.json`, the profile of
 `benchmarks/profile_pipeline.py`), then `benchmarks/summary.py` rewrites this page from
 `solvers.json` and `slics.json` (the grids and the profile from `grid.json`, `grid_10k.json`,
-`grid_other.json` and `pipeline.json` when measured), with each goal of issue #9 checked on the
+`grid_other.json`, `pipeline.json` and `ista_sparse.json` when measured), with each goal of issue #9 checked on the
 same numbers. The 2-core machine is shared: absolute seconds move with its load (stated), ratios
 measured in one run are the figures to read. `time / slics.lasso` divides by the faster of the two `slics.lasso` rows; per-row loops
 ran with one BLAS thread on a subset of rows and are extrapolated.
@@ -256,6 +256,30 @@ def pipeline_section(record: dict, top: int = 10, ista: dict | None = None) -> s
     return "\n".join(lines)
 
 
+def ista_sparse_section(record: dict) -> str:
+    """``benchmarks/bench_ista_sparse.py``: ISTA's sparse product against the dense one, by non-zeros
+    a row, and the report's ISTA with and without it."""
+    counts = [r["nnz_per_row"] for r in record["shapes"][0]["products"]]
+    lines = ["## ISTA's product over the non-zeros of sparse iterates (issue #19)", "",
+             f"`python benchmarks/bench_ista_sparse.py` at commit {record['commit']}: the dense product over "
+             f"the sparse one (`slics.core._sparse_product`), {record['rows']:,} rows of random codes with the given "
+             f"non-zeros a row; ISTA uses the sparse one where its flops are at most 1/{record['sparse_cost']:g} of "
+             "the dense one's (the threshold).", "",
+             "| atoms | d | dtype | threshold (non-zeros a row) | " + " | ".join(str(k) for k in counts) + " |",
+             "|---|---|---|---|" + "---|" * len(counts)]
+    for shape in record["shapes"]:
+        lines.append(f"| {shape['m']} | {shape['d']} | {shape['dtype']} | {shape['threshold_nnz_per_row']:.0f} | "
+                     + " | ".join(f"{r['dense_over_sparse']:.2f}x" for r in shape["products"]) + " |")
+    lines += ["", "The report's ISTA (float32, 200 iterations, lr 0.01) on `bench_ista.py`'s synthetic generator at 1,003 "
+                  "atoms and d = 384, with the sparse product allowed and not, alternating in one process:", "",
+              "| lam | non-zeros a row | dense only, s | with the sparse product, s | speed-up | largest code difference |",
+              "|---|---|---|---|---|---|"]
+    for r in record["ista"]:
+        lines.append(f"| {r['lam']:g} | {r['mean_nnz_per_row']:.1f} | {r['dense_only_seconds']:.2f} | "
+                     f"{r['adaptive_seconds']:.2f} | {r['speedup']:.2f}x | {r['max_abs_code_difference']:.1e} |")
+    return "\n".join(lines)
+
+
 def tests_section(record: dict, top: int = 12) -> str:
     """The profile of ``benchmarks/profile_tests.py``: the test command's steps, their parts, and the
     slowest test files and notebooks."""
@@ -286,7 +310,7 @@ def tests_section(record: dict, top: int = 12) -> str:
 
 def page(solvers: dict, slics: dict, grid: dict | None = None, pipeline: dict | None = None,
          ista: dict | None = None, tests: dict | None = None, grid_10k: dict | None = None,
-         grid_other: dict | None = None) -> str:
+         grid_other: dict | None = None, ista_sparse: dict | None = None) -> str:
     """The whole Markdown page: the introduction, then :func:`table` and (when measured) the grid
     (its 1,000- and 10,000-atom halves, measured apart, and the dictionaries of other origins) and the
     pipeline's profile."""
@@ -296,6 +320,8 @@ def page(solvers: dict, slics: dict, grid: dict | None = None, pipeline: dict | 
             text += f"\n{grid_section(part)}\n"
     if pipeline is not None:
         text += f"\n{pipeline_section(pipeline, ista=ista)}\n"
+    if ista_sparse is not None:
+        text += f"\n{ista_sparse_section(ista_sparse)}\n"
     if tests is not None:
         text += f"\n{tests_section(tests)}\n"
     return text
@@ -306,11 +332,11 @@ def main(dest: Path = PAGE) -> None:
     solvers = json.loads((bench / "solvers.json").read_text())
     slics = json.loads((bench / "slics.json").read_text())
     optional = {name: json.loads((bench / f"{name}.json").read_text()) if (bench / f"{name}.json").exists() else None
-                for name in ("grid", "pipeline", "ista", "tests", "grid_10k", "grid_other")}
+                for name in ("grid", "pipeline", "ista", "tests", "grid_10k", "grid_other", "ista_sparse")}
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     tmp.write_text(page(solvers, slics, optional["grid"], optional["pipeline"], optional["ista"],
-                        optional["tests"], optional["grid_10k"], optional["grid_other"]))
+                        optional["tests"], optional["grid_10k"], optional["grid_other"], optional["ista_sparse"]))
     tmp.replace(dest)  # atomic: a failed run leaves the previous page
     print(f"wrote {dest}")
 

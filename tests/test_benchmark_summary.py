@@ -175,3 +175,20 @@ def test_test_command_profile_finds_steps_parts_and_files(tmp_path):
     assert "busy 1200 s of CPU time in the 700 s (1.71 of its 2 cores" in text
     assert "cannot end in under 10.0 min" in text
     assert module.busy_seconds() is None or module.busy_seconds() > 0
+
+
+def test_ista_sparse_section_lists_every_shape_and_lambda():
+    """The sparse-product table: one row per shape and dtype with its threshold and every ratio,
+    one row per lambda of the ISTA runs."""
+    shape = lambda m, d, dtype, ratios: {"m": m, "d": d, "dtype": dtype, "threshold_nnz_per_row": 47.9,  # noqa: E731
+                                         "products": [{"nnz_per_row": k, "dense_over_sparse": r}
+                                                      for k, r in zip((0, 16, 128), ratios)]}
+    record = {"commit": "abc1234", "rows": 10_000, "sparse_cost": 16,
+              "shapes": [shape(1003, 384, "float32", (5.0, 2.5, 0.9)), shape(1010, 512, "float64", (8.0, 4.0, 1.25))],
+              "ista": [{"lam": 0.2, "mean_nnz_per_row": 15.04, "dense_only_seconds": 24.0, "adaptive_seconds": 15.0,
+                        "speedup": 1.6, "max_abs_code_difference": 2.4e-7}]}
+    text = _summary().ista_sparse_section(record)
+    assert "at commit abc1234" in text and "10,000 rows" in text and "1/16 " in text
+    assert "| 1003 | 384 | float32 | 48 | 5.00x | 2.50x | 0.90x |" in text
+    assert "| 1010 | 512 | float64 | 48 | 8.00x | 4.00x | 1.25x |" in text
+    assert "| 0.2 | 15.0 | 24.00 | 15.00 | 1.60x | 2.4e-07 |" in text
