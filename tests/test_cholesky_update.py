@@ -87,3 +87,23 @@ def test_a_dependent_atom_is_refused_and_leaves_the_factor_unchanged():
     np.testing.assert_array_equal(np.tril(L[:5, :5]), before)
     assert not chol_factor(M.copy(), 6, np.empty((6, 6)), PIVOT)
     assert not chol_factor_rows(M, P, 6, np.empty((6, 6)))
+
+
+def test_a_nearly_dependent_atom_is_refused_by_the_relative_pivot():
+    """Atom 5 is a combination of atoms 1 and 3 plus a component of length 3.2e-7 orthogonal to all
+    atoms: its pivot ``L_55^2`` is about 1e-13, clearly above rounding (about 1e-14 here) and far
+    below ``PIVOT * G_55`` (about 4e-12). Positive, so only the relative threshold refuses it, in
+    the row-by-row append and in LAPACK's factor; twice that threshold's scale away, it is accepted."""
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(5, 8))
+    orth = np.linalg.svd(A)[2][-1]                       # a unit vector orthogonal to the five atoms
+    for length, refused in ((np.sqrt(1e-13), True), (np.sqrt(1e-9), False)):
+        B = np.vstack([A, A[1] - 2.0 * A[3] + length * orth])
+        M = B @ B.T
+        P = np.arange(6)
+        L = np.empty((6, 6))
+        assert chol_factor_rows(M, P, 5, L)
+        exact = length ** 2                                # the pivot in exact arithmetic
+        assert (exact <= PIVOT * M[5, 5]) == refused
+        assert chol_append(M, P, 5, L) == (not refused)
+        assert chol_factor(M.copy(), 6, np.empty((6, 6)), PIVOT) == (not refused)
