@@ -175,7 +175,7 @@ def _ista_product(A: np.ndarray, rows: int):
     iterations of the report's lambdas 0.2 and 0.5), while the dense product costs the same at any
     sparsity. The sparse one is used where its ``2 nnz m`` flops are at most ``1 / _SPARSE_COST`` of
     the dense one's: it streams rows of ``G`` (a memory-bound gather) where the dense product runs at
-    the matmul peak, and it also reads and writes every entry once (``benchmarks/bench_ista.py``
+    the matmul peak, and it also reads and writes every entry once (``benchmarks/bench_ista_sparse.py``
     measures both). The choice depends on the non-zeros only, never on timings: the same iterates
     on every run. After a dense product they are counted again only every :data:`_RECOUNT`
     products (a count reads all of ``W``: about 5 % of a dense product).
