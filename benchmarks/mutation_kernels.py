@@ -56,11 +56,15 @@ MUTANTS: dict[str, tuple[list[str], list[tuple[str, str, str, int]]]] = {
         ("LAPACK factor accepts a tiny pivot", "if not F[j, j] * F[j, j] > pivot * M[j, j]:",
          "if not F[j, j] * F[j, j] > 0.0:", 0),
     ]),
-    "_sparse_product": (["tests/test_sparse_product.py"], [
+    "_sparse_product": (["tests/test_sparse_product.py", "tests/test_sparse_coding.py"], [
         ("a row without non-zeros is not cleared", "                o[c] = 0\n", "                pass\n", 0),
         ("the first non-zero is added to what the row held", "                        o[c] = wj * g[c]",
          "                        o[c] += wj * g[c]", 0),
         ("the last atom never read", "for j in range(m):", "for j in range(m - 1):", 0),
+        ("the step's threshold clamps from one side only", "v = v - min(max(v, -thr), thr)",
+         "v = v - min(v, thr)", 0),
+        ("the gradient step adds where it subtracts", "neg = -two_step", "neg = two_step", 0),
+        ("the count of non-zeros includes zeros", "if v != 0:", "if v >= 0:", 0),
     ]),
     "_lasso_kernels": (["tests/test_lasso.py", "tests/test_gram_rows.py"], [
         ("a round that needs absent rows of G does not stop for them", "if slot[ws[t]] < 0:",

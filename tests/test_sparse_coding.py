@@ -84,6 +84,34 @@ def test_history_is_summed_objective():
     assert hf[-1] <= hist[-1]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("warm", [False, True])
+def test_every_history_entry_is_the_objective_of_that_iterate(dtype, warm):
+    """In float64 the histories are read off the gradient products (FISTA then multiplies its
+    iterates, the extrapolated point's product by linearity); in float32 each iterate's objective
+    is computed. Either way entry ``k`` is the objective of the solver's ``k``-th iterate, as a run
+    stopped after ``k`` iterations (no history) gives it; codes as without a history."""
+    import slics.core.sparse_coding as sc
+
+    Z, D = realistic_problem()
+    lam, n = 0.1, 40
+    rtol = 1e-11 if dtype == np.float64 else 1e-6
+    W0 = fista(Z, D, 0.3, tol=1e-3) if warm else np.zeros((Z.shape[0], D.shape[0]))
+    Wf, hf = sc._fista(Z.astype(dtype), sc._columns(D.astype(dtype)), lam, n, 0.0, True, True, dtype,
+                       sc.lipschitz_step(D), sc._gram_product(sc._columns(D.astype(dtype))), W0)
+    for k in (0, 1, 2, 7, 23, n):
+        Wk = fista_from(Z, D, lam, W0, n_iter=k, tol=0.0, dtype=dtype)
+        assert hf[k] == pytest.approx(lasso_objective(Z, D, Wk, lam).sum(), rel=rtol), k
+    np.testing.assert_allclose(Wf, fista_from(Z, D, lam, W0, n_iter=n, tol=0.0, dtype=dtype),
+                               atol=1e-10 if dtype == np.float64 else 1e-5)
+    if not warm:
+        Wi, hi = ista(Z, D, lam, n_iter=n, return_history=True, dtype=dtype)
+        for k in (0, 1, 2, 7, 23, n):
+            Wk = ista(Z, D, lam, n_iter=k, dtype=dtype)
+            assert hi[k] == pytest.approx(lasso_objective(Z, D, Wk, lam).sum(), rel=rtol), k
+        assert np.array_equal(Wi, Wk)
+
+
 # ----------------------------------------------------------------------------- building blocks
 def test_soft_threshold():
     x = np.array([-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0])
@@ -223,18 +251,25 @@ def test_bad_input():
         ista(Z[0], D, 0.1)
 
 
-def test_in_place_shrink_equals_soft_threshold_bitwise():
-    from slics.core.sparse_coding import _shrink_
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_step_equals_numpy_bitwise_and_counts_the_non_zeros(dtype):
+    """The compiled proximal-gradient step of ISTA and FISTA: NumPy's five passes (gradient step,
+    then the soft threshold as :func:`soft_threshold` writes it), the same bits, and the non-zeros of
+    the result; entries at exactly the threshold, zeros and signed zeros included."""
+    from slics.core._sparse_product import prox_gradient_step
 
     rng = np.random.default_rng(5)
-    for dtype in (np.float32, np.float64):
-        X = rng.normal(size=(50, 40)).astype(dtype)
-        X[0, :4] = [0.3, -0.3, 0.0, 0.2999]
-        expected = np.sign(X) * np.maximum(np.abs(X) - dtype(0.3), 0)
-        got = _shrink_(X.copy(), 0.3, np.empty_like(X))
-        assert got.dtype == dtype
-        np.testing.assert_array_equal(got, soft_threshold(X, 0.3))
-        np.testing.assert_array_equal(got, expected)
+    P, ZA, Y = (rng.normal(size=(50, 41)).astype(dtype) for _ in range(3))
+    two_step, thr = dtype(0.37), dtype(0.3)
+    P[0, :4], ZA[0, :4], Y[0, :4] = 0.0, 0.0, [0.3, -0.3, -0.0, 0.2999]     # |v| at, below the threshold
+    expected = Y - two_step * (P - ZA)
+    expected = soft_threshold(expected, thr)
+    got = P.copy()
+    nnz = prox_gradient_step(got, ZA, Y, two_step, thr)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, expected)
+    assert not np.any(got[0, :4]) and nnz == np.count_nonzero(expected) > 0
+    np.testing.assert_array_equal(got, np.sign(expected) * np.maximum(np.abs(Y - two_step * (P - ZA)) - thr, 0))
 
 
 # ----------------------------------------------------------------------------- solver inputs (issue 7, section 5)

@@ -42,7 +42,7 @@ import scipy.sparse as sp
 
 from ..utils.validation import check_float_dtype, check_int, check_matrix, check_positive, check_real_array, check_vector
 from .normalise import normalise_rows
-from ._sparse_product import sparse_rows_product
+from ._sparse_product import prox_gradient_step, sparse_rows_product
 from .objectives import lasso_objective
 
 __all__ = [
@@ -152,49 +152,33 @@ def soft_threshold(X, t):
     return np.maximum(X - t, 0) + np.minimum(X + t, 0)
 
 
-def _shrink_(V, t, buf):
-    """In-place soft threshold of ``V`` (``buf`` is scratch of the same shape); returns ``V``.
-
-    ``v - clip(v, -t, t)`` in two passes over memory: ``v - t``, exactly ``0`` or ``v + t``, the
-    same floating-point values as :func:`soft_threshold`.
-    """
-    np.clip(V, -t, t, out=buf)
-    V -= buf
-    return V
-
-
 _SPARSE_COST = 16   # the sparse product is used where its flops are at most 1 / this of the dense one's
-_RECOUNT = 8        # dense products between two counts of the iterate's non-zeros
 
 
 def _ista_product(A: np.ndarray, rows: int):
-    """A function ``(W, out) -> out = W A^T A`` for ISTA's iterates: :func:`_gram_product`, or, where
-    ``W`` has few non-zeros, ``W G`` over the non-zeros only (:func:`slics.core._sparse_product.sparse_rows_product`).
+    """A function ``(W, out, nnz) -> out = W A^T A`` for ISTA's iterates ``W`` with ``nnz`` non-zeros:
+    :func:`_gram_product`, or, where ``W`` has few non-zeros, ``W G`` over the non-zeros only
+    (:func:`slics.core._sparse_product.sparse_rows_product`).
 
     ISTA's codes grow sparse at large ``lam`` (about 2 to 45 non-zeros per row of 1,003 over the
     iterations of the report's lambdas 0.2 and 0.5), while the dense product costs the same at any
     sparsity. The sparse one is used where its ``2 nnz m`` flops are at most ``1 / _SPARSE_COST`` of
     the dense one's: it streams rows of ``G`` (a memory-bound gather) where the dense product runs at
     the matmul peak, and it also reads and writes every entry once (``benchmarks/bench_ista_sparse.py``
-    measures both). The choice depends on the non-zeros only, never on timings: the same iterates
-    on every run. After a dense product they are counted again only every :data:`_RECOUNT`
-    products (a count reads all of ``W``: about 5 % of a dense product).
-    ``G`` (``m x m``) is formed on first use, and only when it is no larger than the ``rows x m``
-    iterate. The two products round differently (a sum in another order).
+    measures both). The choice depends on the non-zeros only (counted by the step that made ``W``),
+    never on timings: the same iterates on every run. ``G`` (``m x m``) is formed on first use, and
+    only when it is no larger than the ``rows x m`` iterate. The two products round differently (a
+    sum in another order).
     """
     dense = _gram_product(A)
     d, m = A.shape
     dense_flops = min(2 * m * m, 4 * m * d)          # per row
     if m > rows:
-        return dense
-    gram, due = [], [0]
+        return lambda W, out, nnz: dense(W, out)
+    gram = []
 
-    def product(W, out):
-        if due[0] > 0:
-            due[0] -= 1
-            return dense(W, out)
-        if not _SPARSE_COST * 2.0 * int(np.count_nonzero(W)) * m <= dense_flops * W.shape[0]:
-            due[0] = _RECOUNT - 1
+    def product(W, out, nnz):
+        if not _SPARSE_COST * 2.0 * nnz * m <= dense_flops * W.shape[0]:
             return dense(W, out)
         if not gram:
             gram.append(np.ascontiguousarray(A.T @ A))
@@ -317,7 +301,8 @@ def ista(Z, D, lam, *, lr=0.01, n_iter=200, return_history=False, dtype=np.float
         Fixed number of iterations (no early stopping), a non-negative integer.
     return_history : bool, default False
         Also return the objective summed over images at ``W_0 = 0, W_1, ..., W_n_iter``
-        (length ``n_iter + 1``); costs one extra matmul per iteration.
+        (length ``n_iter + 1``); read off the gradient products in float64, one extra product
+        per iteration in float32.
     dtype : numpy dtype, default float64
         Working and output dtype.
 
@@ -347,7 +332,7 @@ def ista(Z, D, lam, *, lr=0.01, n_iter=200, return_history=False, dtype=np.float
 def _ista(Z, A, lam, lr, n_iter, return_history, dtype):
     """ISTA on checked inputs (see :func:`ista`), ``A = D^T`` contiguous."""
     ZA = Z @ A
-    two_lr, thr = np.dtype(dtype).type(2 * lr), lr * lam
+    two_lr, thr = np.dtype(dtype).type(2 * lr), np.dtype(dtype).type(lr * lam)
     # From w_0 = 0 the first iterate is S(2 lr A^T z); a row where that is all zero is a fixed
     # point and stays zero for ever, so only the other rows are iterated (an exact shortcut).
     moving = np.any(soft_threshold(two_lr * ZA, thr) != 0, axis=1)
@@ -365,15 +350,19 @@ def _ista(Z, A, lam, lr, n_iter, return_history, dtype):
     gradient_product = _ista_product(A, Z.shape[0])
     W = np.zeros_like(ZA)
     history = [float(lasso_objective(Z, A.T, W, lam).sum())] if return_history else None
-    V, buf = np.empty_like(W), np.empty_like(W)
-    for _ in range(n_iter):
-        gradient_product(W, V)
-        V -= ZA
-        V *= -two_lr
-        V += W                      # V = W - 2 lr (W G - Z A)
-        W, V = _shrink_(V, thr, buf), W
-        if return_history:
+    V, nnz = np.empty_like(W), 0
+    expand = _expands(return_history, ZA)        # the history read off the products (see _fista)
+    zz = np.einsum("ij,ij->i", Z, Z) if expand else None
+    for k in range(n_iter):
+        gradient_product(W, V, nnz)
+        if expand and k:
+            history.append(_expanded_objective(zz, ZA, W, V, lam))
+        nnz = prox_gradient_step(V, ZA, W, two_lr, thr)     # V = S(W - 2 lr (W G - Z A))
+        W, V = V, W
+        if return_history and not expand:
             history.append(float(lasso_objective(Z, A.T, W, lam).sum()))
+    if expand and n_iter:
+        history.append(_expanded_objective(zz, ZA, W, gradient_product(W, V, nnz), lam))
     return (W, np.asarray(history)) if return_history else W
 
 
@@ -400,7 +389,8 @@ def fista(Z, D, lam, *, n_iter=5000, tol=1e-7, restart=True, return_history=Fals
         gives plain Beck & Teboulle FISTA. Same fixed point either way.
     return_history : bool, default False
         Also return the objective summed over images at ``W_0 = 0, W_1, ..., W_k``
-        (length = iterations run + 1); costs one extra matmul per iteration.
+        (length = iterations run + 1); no extra product in float64 (see :func:`_fista`), one
+        extra product per iteration in float32.
     dtype : numpy dtype, default float64
         Working and output dtype.
 
@@ -424,31 +414,51 @@ def _fista(Z, A, lam, n_iter, tol, restart, return_history, dtype, step, gradien
            stop=None):
     """FISTA on one chunk of checked rows (see :func:`fista`), ``A = D^T`` contiguous, from ``W0``
     (default zero); returns ``(W, history or None)``, or ``(None, None)`` as soon as ``stop()``
-    (checked once per iteration, when given) is true."""
+    (checked once per iteration, when given) is true.
+
+    With a float64 history, the product of each iterate ``W`` is formed instead of that of the
+    extrapolated point ``Y``: it gives the objective (:func:`_expanded_objective`), and ``Y``'s
+    product follows from linearity, ``P(Y) = P(W_new) + beta (P(W_new) - P(W))``. One product per
+    iteration, where a history read off ``W`` would take a second.
+    """
     ZA = Z @ A
     W = np.zeros_like(ZA) if W0 is None else np.array(W0, dtype=ZA.dtype)
     Y = W.copy()
     V, buf = np.empty_like(ZA), np.empty_like(ZA)   # preallocated: no 80 MB temporaries per iteration
     t = np.ones((W.shape[0], 1))
-    two_step, thr = np.dtype(dtype).type(2 * step), step * lam
+    two_step, thr = np.dtype(dtype).type(2 * step), np.dtype(dtype).type(step * lam)
     history = [float(lasso_objective(Z, A.T, W, lam).sum())] if return_history else None
+    expand = _expands(return_history, ZA)
+    if expand:
+        zz = np.einsum("ij,ij->i", Z, Z)
+        PW = gradient_product(W, np.empty_like(ZA))
+        PY, spare = PW.copy(), np.empty_like(ZA)
     for _ in range(n_iter):
         if stop is not None and stop():
             return None, None
-        gradient_product(Y, V)
-        V -= ZA
-        V *= -two_step
-        V += Y                      # V = Y - step * grad(Y)
-        W_new = _shrink_(V, thr, buf)
-        if return_history:
+        if expand:
+            V, PY = PY, V           # the product of Y, by linearity
+        else:
+            gradient_product(Y, V)
+        W_new = V
+        prox_gradient_step(W_new, ZA, Y, two_step, thr)      # S(Y - step * grad(Y))
+        if expand:
+            history.append(_expanded_objective(zz, ZA, W_new, gradient_product(W_new, spare), lam))
+        elif return_history:
             history.append(float(lasso_objective(Z, A.T, W_new, lam).sum()))
         D = np.subtract(W_new, W, out=buf)
         if restart:                 # O'Donoghue & Candes: drop momentum where it points uphill
             uphill = np.einsum("ij,ij->i", Y, D) > np.einsum("ij,ij->i", W_new, D)
             t[uphill] = 1.0
         t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
-        np.multiply(D, ((t - 1.0) / t_new).astype(dtype), out=Y)
+        beta = ((t - 1.0) / t_new).astype(dtype)
+        np.multiply(D, beta, out=Y)
         Y += W_new                  # Y = W_new + (t - 1) / t_new * (W_new - W)
+        if expand:
+            np.subtract(spare, PW, out=PY)
+            PY *= beta
+            PY += spare
+            PW, spare = spare, PW
         W, V, t = W_new, W, t_new
         if tol > 0:
             change = np.sqrt(np.einsum("ij,ij->i", D, D))
@@ -456,6 +466,20 @@ def _fista(Z, A, lam, n_iter, tol, restart, return_history, dtype, step, gradien
             if np.all(change <= tol * np.maximum(size, 1e-12)):
                 break
     return W, history
+
+
+def _expands(return_history, ZA) -> bool:
+    """Whether a history is read off the gradient products (:func:`_expanded_objective`): in float64
+    only, where the products' rounding stays far below the objective's changes (float32 products
+    would blur a history near the optimum at about 1e-7 of the objective)."""
+    return bool(return_history) and ZA.dtype == np.float64
+
+
+def _expanded_objective(zz, ZA, W, P, lam) -> float:
+    """The objective summed over rows, ``||z||^2 - 2 w.(A^T z) + w.(w G) + lam ||w||_1``, from the
+    product ``P = W G`` the solver forms anyway (no product of its own)."""
+    rows = zz - 2.0 * np.einsum("ij,ij->i", W, ZA) + np.einsum("ij,ij->i", W, P)
+    return float(np.sum(rows + lam * np.abs(W).sum(axis=1)))
 
 
 def fista_from(Z, D, lam, W0, *, tol=1e-7, n_iter=5000, dtype=np.float64):

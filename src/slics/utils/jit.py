@@ -67,11 +67,12 @@ def _pq() -> None:
 def _ista() -> None:
     import numpy as np
 
-    from ..core._sparse_product import sparse_rows_product
+    from ..core._sparse_product import prox_gradient_step, sparse_rows_product
 
-    for dtype in (np.float64, np.float32):           # ISTA's sparse product, in both working dtypes
+    for dtype in (np.float64, np.float32):           # ISTA's sparse product and step, in both working dtypes
         W = np.eye(3, dtype=dtype)
         sparse_rows_product(W, W, np.empty_like(W))
+        prox_gradient_step(W.copy(), W, W, dtype(1.0), dtype(0.5))
 
 
 SHARES = {"lasso": _lasso, "slics": _slics, "pq": _pq, "ista": _ista}
