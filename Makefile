@@ -1,7 +1,7 @@
 # Two entry points (see README):
 #   make reproduce   set up .venv and regenerate every result with `dvc repro` (demo profile by default)
 #   make test        set up .venv and run the unit tests and strict nbval on the executed notebooks,
-#                    after rehearsing the full profile at tiny scale (make rehearse-full)
+#                    beside a rehearsal of the full profile at tiny scale (as make rehearse-full)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # Offline copies of the small external inputs (see data/README.md); a sibling ../shared/data is used when present.
 export SLICS_DATA_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data))
 
-.PHONY: venv reproduce test inputs rehearse-full lab benchmarks mutation mutation-kernels clean-venv site browser
+.PHONY: venv reproduce test pytest inputs rehearse-full rehearse-beside lab benchmarks mutation mutation-kernels clean-venv site browser
 
 # Hand runs in `make lab` write here (git-ignored), never into the committed results/.
 SCRATCH_RESULTS ?= $(CURDIR)/results-scratch
@@ -54,13 +54,22 @@ $(INPUTS_STAMP): $$(shell test -x $(BIN)/python && $(BIN)/python -m slics.utils.
 	python -m slics.utils.pipeline inputs
 	touch $@
 
-test: inputs browser rehearse-full
+# The rehearsal and pytest run side by side: each keeps a little over one core of two busy on average
+# (benchmarks/profile_tests.py measured 1.56 and 1.47 cores, one after the other), so together they fill
+# the machine. pytest reports as it goes; the rehearsal's report comes in one piece when it ends, so
+# that it does not break pytest's lines. Either failing fails the command.
+# In `make test`, stage 07's target space is clip-rn50 instead of ViT-L/14: its maps need 520 images,
+# ViT-L/14 takes about 1 s an image on a 2-core CPU, and tests/test_rehearsal.py loads and runs ViT-L/14
+# on its own.
+test: inputs browser
+	$(MAKE) --no-print-directory -j2 rehearse-beside pytest REHEARSAL_ARGS="--target-backbone clip-rn50"
+
+# The unit tests and strict nbval on the executed notebooks (part of `make test`).
+pytest: inputs
 	HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider
 
-# In `make test` (a target-specific value, passed on to its prerequisite rehearse-full), stage 07's
-# target space is clip-rn50 instead of ViT-L/14: its maps need 520 images, ViT-L/14 takes about 1 s an
-# image on a 2-core CPU, and tests/test_rehearsal.py loads and runs ViT-L/14 on its own.
-test: REHEARSAL_ARGS = --target-backbone clip-rn50
+rehearse-beside: inputs
+	@log=$$(mktemp); python -m slics.rehearsal $(REHEARSAL_ARGS) > $$log 2>&1; status=$$?; cat $$log; rm -f $$log; exit $$status
 
 # Every stage in profile `full` at tiny scale, offline: fixture datasets in the real formats, random
 # weights of the real architectures, a scratch folder (a temp dir) that never touches data/ or results/.

@@ -3,7 +3,7 @@
 Run ``.venv/bin/python benchmarks/profile_tests.py`` on a quiet machine (about as long as the test
 command). It clones the committed project (``HEAD``) into a scratch folder and runs CI's own command
 there (``.ci/run``, the README's test command: a fresh ``.venv``, the pipeline's inputs, the browser
-check, the rehearsal of the full profile, then pytest with nbval), timing every line it prints.
+check, then the rehearsal of the full profile beside pytest with nbval), timing every line it prints.
 pytest also writes a JUnit report (through ``PYTEST_ADDOPTS``), which gives the seconds of every test
 file and of every notebook that nbval re-executes. Writes ``results/benchmarks/tests.json``
 (``--out`` to change) and prints the table that ``benchmarks/summary.py`` puts on
@@ -35,18 +35,21 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_ista import busy_seconds, head_commit, machine_info  # noqa: E402  (one machine record for every benchmark)
 from profile_pipeline import SCRUBBED as PIPELINE_SCRUBBED  # noqa: E402  (the project's own variables)
-from summary import tests_section  # noqa: E402  (the page's table, written once)
+from summary import BESIDE, tests_section  # noqa: E402  (the page's table and its step name, written once)
 
 OUT = ROOT / "results" / "benchmarks" / "tests.json"
 # (step, the echoed command that starts it); the first step starts with the run
 STEPS = [("setup: .venv and the package", None),
          ("inputs: the stages' inputs, and the browser check", re.compile(r"^python -m slics\.utils\.pipeline inputs")),
-         ("rehearsal of the full profile", re.compile(r"^python -m slics\.rehearsal")),
-         ("pytest: unit tests and nbval", re.compile(r"python -m pytest"))]
+         (f"{BESIDE}: the rehearsal of the full profile and pytest (unit tests and nbval)",
+          re.compile(r"-j2 rehearse-beside pytest"))]
 SUBSTEP = {  # sub-steps a command reports itself: (pattern, name group, seconds group)
     "inputs": re.compile(r"inputs \d+/\d+: (\S+) (?:\(.*\) )?done in (\d+) s"),
     "rehearsal": re.compile(r"^(fixtures|random weights): .* \((\d+) s\)$"),
 }
+# the two commands that run side by side, each timed by its own clock (the seconds they print last)
+BESIDE_PARTS = {"rehearsal": re.compile(r"^rehearsal of the full profile passed: .* in (\d+) s"),
+                "pytest": re.compile(r"^=+ .*\b(?:passed|failed)\b.* in ([\d.]+)s")}
 STAGE_LINE = re.compile(r"^\[\d+/\d+\] (\S+): ")
 STAGE_OK = re.compile(r"^\s+ok in (\d+) s")
 SCRUBBED = PIPELINE_SCRUBBED + ("VIRTUAL_ENV", "PYTEST_ADDOPTS")   # and this checkout's venv and pytest options
@@ -107,10 +110,15 @@ def steps(lines: list[tuple[float, str]], busy: list[tuple[float, float]] | None
 
 
 def substeps(lines: list[tuple[float, str]]) -> dict[str, list[dict]]:
-    """The inputs' and the rehearsal's own reports of their parts (seconds as they print them)."""
+    """The inputs' and the rehearsal's own reports of their parts (seconds as they print them), and
+    the time of each of the two commands that run side by side (``BESIDE``), by its own clock."""
     out = defaultdict(list)
     stage = None
     for _, text in lines:
+        for name, pattern in BESIDE_PARTS.items():
+            m = pattern.search(text)
+            if m:
+                out[BESIDE].append({"name": name, "seconds": round(float(m.group(1)), 1)})
         for kind, pattern in SUBSTEP.items():
             m = pattern.search(text)
             if m:

@@ -280,6 +280,9 @@ def ista_sparse_section(record: dict) -> str:
     return "\n".join(lines)
 
 
+BESIDE = "side by side"      # the step of the test command that runs the rehearsal and pytest at once
+
+
 def tests_section(record: dict, top: int = 12) -> str:
     """The profile of ``benchmarks/profile_tests.py``: the test command's steps, their parts, and the
     slowest test files and notebooks."""
@@ -289,16 +292,22 @@ def tests_section(record: dict, top: int = 12) -> str:
              f"fresh clone, {total / 60:.1f} min in all (load average {record['machine']['load_average_at_start'][0]:.2f} "
              f"at the start). Tracked files changed by it: {', '.join(record['tracked_files_changed']) or 'none'}.", "",
              "| step | part | seconds | share | cores busy |", "|---|---|---|---|---|"]
-    parts = {"inputs": record["substeps"].get("inputs", []), "rehearsal": record["substeps"].get("rehearsal", [])}
+    parts = {k: record["substeps"].get(k, []) for k in ("inputs", "rehearsal", BESIDE)}
     pytest = record["pytest_files"]
+    slowest = [{"name": f["file"], "seconds": f["seconds"]} for f in pytest[:top]]
     for step in record["steps"]:
         lines.append(f"| {step['step']} | | {step['seconds']:.0f} | {100 * step['seconds'] / total:.1f} % | {_cores(step)} |")
-        kind = next((k for k in parts if step["step"].startswith(k)), None)
-        listed = parts[kind] if kind else [{"name": f["file"], "seconds": f["seconds"]} for f in pytest[:top]
-                                           if step["step"].startswith("pytest")]
-        for part in sorted(listed, key=lambda p: -p["seconds"]):
+        if step["step"].startswith(BESIDE):         # each command by its own clock, then its own parts
+            listed = [(p["name"], p) for p in parts[BESIDE]]
+            listed += [(f"rehearsal: {p['name']}", p) for p in sorted(parts["rehearsal"], key=lambda p: -p["seconds"])]
+            listed += [(f"pytest: {p['name']}", p) for p in slowest]
+        else:                                       # profiles of the steps one after the other
+            kind = next((k for k in parts if step["step"].startswith(k)), None)
+            own = parts[kind] if kind else slowest if step["step"].startswith("pytest") else []
+            listed = [(p["name"], p) for p in sorted(own, key=lambda p: -p["seconds"])]
+        for name, part in listed:
             if part["seconds"] >= 1:
-                lines.append(f"| | {part['name']} | {part['seconds']:.0f} | {100 * part['seconds'] / total:.1f} % | |")
+                lines.append(f"| | {name} | {part['seconds']:.0f} | {100 * part['seconds'] / total:.1f} % | |")
     notebooks = sum(f["seconds"] for f in pytest if f["file"].endswith(".ipynb"))
     units = sum(f["seconds"] for f in pytest if not f["file"].endswith(".ipynb"))
     lines += ["", f"pytest: the notebooks that nbval re-executes take {notebooks:.0f} s, the {len(pytest) - sum(f['file'].endswith('.ipynb') for f in pytest)} "

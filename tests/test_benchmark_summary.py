@@ -133,18 +133,21 @@ def test_test_command_profile_finds_steps_parts_and_files(tmp_path):
              (90.0, "python -m slics.utils.pipeline inputs"),
              (95.0, "[05:17:57] inputs 2/4: embed_cifar10 (python -m slics.embedding.embed cifar10)"),
              (150.0, "[05:18:57] inputs 2/4: embed_cifar10 done in 55 s"),
-             (160.0, "python -m slics.rehearsal --target-backbone clip-rn50"),
-             (170.0, "random weights: clip-vit-b32, clip-rn50 in /tmp/x/hub (9 s)"),
-             (171.0, "[8/13] 03_slics_clip: python -m slics.utils.notebooks 03_slics_clip"),
-             (230.0, "    ok in 59 s, 31 expected output(s) present"),
-             (400.0, "HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider"),
+             (160.0, 'make --no-print-directory -j2 rehearse-beside pytest REHEARSAL_ARGS="--target-backbone clip-rn50"'),
+             (161.0, "HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider"),
+             (420.0, "random weights: clip-vit-b32, clip-rn50 in /tmp/x/hub (9 s)"),     # the rehearsal's report,
+             (420.0, "[8/13] 03_slics_clip: python -m slics.utils.notebooks 03_slics_clip"),  # in one piece at its end
+             (420.0, "    ok in 59 s, 31 expected output(s) present"),
+             (420.0, "rehearsal of the full profile passed: 13 stage(s), 80 expected outputs, in 258 s"),
+             (699.0, "=========== 512 passed, 2 skipped in 537.61s (0:08:57) ==========="),
              (700.0, "")]
     steps = module.steps(lines)
-    assert [s["seconds"] for s in steps] == [90.0, 70.0, 240.0, 300.0]
-    assert steps[2]["step"].startswith("rehearsal") and steps[3]["step"].startswith("pytest")
+    assert [s["seconds"] for s in steps] == [90.0, 70.0, 540.0]
+    assert steps[2]["step"].startswith(module.BESIDE)
     parts = module.substeps(lines)
     assert parts["inputs"] == [{"name": "embed_cifar10", "seconds": 55}]
     assert parts["rehearsal"] == [{"name": "random weights", "seconds": 9}, {"name": "stage 03_slics_clip", "seconds": 59}]
+    assert parts[module.BESIDE] == [{"name": "rehearsal", "seconds": 258.0}, {"name": "pytest", "seconds": 537.6}]
     junit = tmp_path / "junit.xml"
     junit.write_text('<testsuites><testsuite>'
                      '<testcase classname="tests.test_pq" name="a" time="1.5"/>'
@@ -159,8 +162,11 @@ def test_test_command_profile_finds_steps_parts_and_files(tmp_path):
               "total_seconds": 700.0, "steps": steps, "substeps": parts, "pytest_files": files,
               "tracked_files_changed": []}
     text = _summary().tests_section(record)
-    assert "| pytest: unit tests and nbval | | 300 | 42.9 % |" in text
-    assert "| | stage 03_slics_clip | 59 | 8.4 % |" in text and "| | results/notebooks/02_ista_clip.ipynb | 150 |" in text
+    beside = f"| {steps[2]['step']} | | 540 | 77.1 % |"
+    assert beside in text
+    assert "| | rehearsal | 258 | 36.9 % |" in text and "| | pytest | 538 | 76.8 % |" in text   # each by its own clock
+    assert "| | rehearsal: stage 03_slics_clip | 59 | 8.4 % |" in text
+    assert "| | pytest: results/notebooks/02_ista_clip.ipynb | 150 |" in text
     assert "notebooks that nbval re-executes take 150 s, the 1 test files 4 s" in text
     assert "11.7 min: **not met**" in text
     record["total_seconds"] = 590.0
@@ -168,10 +174,10 @@ def test_test_command_profile_finds_steps_parts_and_files(tmp_path):
     # the machine's busy CPU seconds, sampled at the lines: each step's share of the cores, and the floor
     busy = [(0.0, 1000.0), (90.0, 1080.0), (160.0, 1200.0), (400.0, 1600.0), (700.0, 2200.0)]
     timed = module.steps(lines, busy)
-    assert [s["cpu_seconds"] for s in timed] == [80.0, 120.0, 400.0, 600.0]
+    assert [s["cpu_seconds"] for s in timed] == [80.0, 120.0, 1000.0]
     record.update(total_seconds=700.0, steps=timed, machine={"load_average_at_start": [0.2], "cpu_count": 2})
     text = _summary().tests_section(record)
-    assert "| pytest: unit tests and nbval | | 300 | 42.9 % | 2.00 |" in text
+    assert f"{beside} 1.85 |" in text
     assert "busy 1200 s of CPU time in the 700 s (1.71 of its 2 cores" in text
     assert "cannot end in under 10.0 min" in text
     assert module.busy_seconds() is None or module.busy_seconds() > 0

@@ -48,10 +48,16 @@ def test_inputs_are_rebuilt_only_when_out_of_date(tmp_path):
 
 
 def test_make_test_rehearses_stage_07_with_rn50_and_by_hand_with_the_params_backbone(tmp_path):
+    """`make test` runs the rehearsal (RN50 as stage 07's target) and pytest in one make of two jobs."""
     stamp = tmp_path / "stamp"
     stamp.touch()
     in_test = [line for line in _dry_run("test", tmp_path, INPUTS_STAMP=stamp).splitlines() if "slics.rehearsal" in line]
+    assert any(line.split()[:4] == ["make", "--no-print-directory", "-j2", "rehearse-beside"] and "pytest" in line.split()
+               for line in _dry_run("test", tmp_path, INPUTS_STAMP=stamp).splitlines())
     by_hand = [line for line in _dry_run("rehearse-full", tmp_path, INPUTS_STAMP=stamp).splitlines()
                if "slics.rehearsal" in line]
-    assert [line.split() for line in in_test] == [["python", "-m", "slics.rehearsal", "--target-backbone", "clip-rn50"]]
+    assert len(in_test) == 1            # its report kept until it ends, then printed; its status is the recipe's
+    command = in_test[0].split("; ")[1]
+    assert command.split() == ["python", "-m", "slics.rehearsal", "--target-backbone", "clip-rn50", ">", "$log", "2>&1"]
+    assert in_test[0].endswith("exit $status")
     assert [line.split() for line in by_hand] == [["python", "-m", "slics.rehearsal"]]
