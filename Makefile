@@ -62,12 +62,15 @@ $(INPUTS_STAMP): $$(shell test -x $(BIN)/python && $(BIN)/python -m slics.utils.
 # ViT-L/14 takes about 1 s an image on a 2-core CPU, and tests/test_rehearsal.py loads and runs ViT-L/14
 # on its own.
 test: inputs browser
-	$(MAKE) --no-print-directory -j2 rehearse-beside pytest REHEARSAL_ARGS="--target-backbone clip-rn50"
+	$(MAKE) --no-print-directory -j2 rehearse-beside pytest
 
 # The unit tests and strict nbval on the executed notebooks (part of `make test`).
 pytest: inputs
 	HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider
 
+# (A target-specific value, not a command-line one: make passes those on to every make below it, the
+# tests' own `make -n` runs included.)
+rehearse-beside: REHEARSAL_ARGS = --target-backbone clip-rn50
 rehearse-beside: inputs
 	@log=$$(mktemp); python -m slics.rehearsal $(REHEARSAL_ARGS) > $$log 2>&1; status=$$?; cat $$log; rm -f $$log; exit $$status
 

@@ -133,7 +133,7 @@ def test_test_command_profile_finds_steps_parts_and_files(tmp_path):
              (90.0, "python -m slics.utils.pipeline inputs"),
              (95.0, "[05:17:57] inputs 2/4: embed_cifar10 (python -m slics.embedding.embed cifar10)"),
              (150.0, "[05:18:57] inputs 2/4: embed_cifar10 done in 55 s"),
-             (160.0, 'make --no-print-directory -j2 rehearse-beside pytest REHEARSAL_ARGS="--target-backbone clip-rn50"'),
+             (160.0, "make --no-print-directory -j2 rehearse-beside pytest"),
              (161.0, "HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider"),
              (420.0, "random weights: clip-vit-b32, clip-rn50 in /tmp/x/hub (9 s)"),     # the rehearsal's report,
              (420.0, "[8/13] 03_slics_clip: python -m slics.utils.notebooks 03_slics_clip"),  # in one piece at its end
