@@ -23,13 +23,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-from traitlets.config import Config
+# nbformat validates notebooks with jsonschema, whose format checkers import rfc3987_syntax where it is
+# installed (JupyterLab's jupyter-events asks for it): that import compiles some forty Earley grammars,
+# 2.7 s of one core at the start of every stage, a failing one included. No notebook schema uses the
+# "iri" formats it checks, so a stage's process goes without it (an import of it raises ImportError,
+# which jsonschema expects of an optional checker).
+sys.modules.setdefault("rfc3987_syntax", None)
 
-from .config import load_params, load_yaml, project_root, results_dir
-from .io import check_writable, remove_stale, write_text
-from .progress import ENGINE, CellClock
-from .schema import ParamsError
+import nbformat  # noqa: E402
+from traitlets.config import Config  # noqa: E402
+
+from .config import load_params, load_yaml, project_root, results_dir  # noqa: E402
+from .io import check_writable, remove_stale, write_text  # noqa: E402
+from .progress import ENGINE, CellClock  # noqa: E402
+from .schema import ParamsError  # noqa: E402
 
 log = logging.getLogger(__name__)
 
