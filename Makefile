@@ -58,9 +58,6 @@ $(INPUTS_STAMP): $$(shell test -x $(BIN)/python && $(BIN)/python -m slics.utils.
 # (benchmarks/profile_tests.py measured 1.56 and 1.47 cores, one after the other), so together they fill
 # the machine. pytest reports as it goes; the rehearsal's report comes in one piece when it ends, so
 # that it does not break pytest's lines. Either failing fails the command.
-# In `make test`, stage 07's target space is clip-rn50 instead of ViT-L/14: its maps need 520 images,
-# ViT-L/14 takes about 1 s an image on a 2-core CPU, and tests/test_rehearsal.py loads and runs ViT-L/14
-# on its own.
 test: inputs browser
 	$(MAKE) --no-print-directory -j2 rehearse-beside pytest
 
@@ -68,8 +65,10 @@ test: inputs browser
 pytest: inputs
 	HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider
 
-# (A target-specific value, not a command-line one: make passes those on to every make below it, the
-# tests' own `make -n` runs included.)
+# `make test`'s rehearsal: stage 07's target space is clip-rn50 instead of ViT-L/14 (its maps need 520
+# images, ViT-L/14 takes about 1 s an image on a 2-core CPU, and tests/test_rehearsal.py loads and runs
+# ViT-L/14 on its own). A target-specific value, not a command-line one: make passes those on to every
+# make below it, the tests' own `make -n` runs included.
 rehearse-beside: REHEARSAL_ARGS = --target-backbone clip-rn50
 rehearse-beside: inputs
 	@log=$$(mktemp); python -m slics.rehearsal $(REHEARSAL_ARGS) > $$log 2>&1; status=$$?; cat $$log; rm -f $$log; exit $$status
