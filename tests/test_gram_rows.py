@@ -178,7 +178,8 @@ def test_a_resumed_row_keeps_its_sweep_count():
         state = np.zeros((4, 3), np.int64)
         state[:, 0] = before
         need, n_need, gaps = np.empty((4, 1), np.int64), np.zeros(4, np.int64), np.empty(4)
-        _solve_chunk(G, slot, B, W, rows, xx, lam_at(X, D, 0.05), False, 1e-12, 7, gaps, state, need, n_need)
+        _solve_chunk(G, slot, B, W, rows, xx, lam_at(X, D, 0.05), False, 1e-12, 7, gaps, state, need, n_need,
+                     D.shape[1])
         made.append((state[:, 0] - before, np.count_nonzero(W)))
     assert np.all(made[0][0] > 0) and made[0][1] > 0
     assert np.all(made[1][0] == 0) and made[1][1] == 0

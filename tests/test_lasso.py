@@ -429,6 +429,37 @@ def test_exact_support_solve_keeps_the_better_candidate():
     assert both >= 10            # the candidates differ often enough for the choice to matter
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_float32_support_of_more_atoms_than_dimensions_drops_to_the_rank_in_one_reduction(seed):
+    """A support of ``s > d`` atoms is dependent: its null space has ``s - d`` directions. From a
+    float32 ``G`` their eigenvalues come out at about +-1e-7, and the eigenvalue threshold alone
+    (``1e-10`` of the diagonal) sees only some of them (checked here: without the rank, fewer
+    atoms drop). With the rank, one reduction leaves at most ``d`` atoms and does not raise the
+    objective on that ``G``."""
+    from slics.core._lasso_kernels import _reduce_support
+
+    rng = np.random.default_rng(seed)
+    d, s, lam = 24, 40, 0.05
+    D = rng.standard_normal((s, d)).astype(np.float32)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    x = rng.standard_normal(d).astype(np.float32)
+    G = (D @ D.T).astype(np.float64)            # the float32 Gram matrix, as the solver reads it
+    b = (D @ x).astype(np.float64)
+    w0 = rng.standard_normal(s)
+    f = lambda w: float(w @ G @ w - 2 * b @ w + lam * np.abs(w).sum())  # noqa: E731
+    assert np.linalg.eigvalsh(G)[: s - d].max() > 1e-10    # rounding lifts some null eigenvalues
+    kept = {}
+    for rank in (d, s):
+        w = w0.copy()
+        q = b - G @ w
+        dropped = _reduce_support(G, w, q, np.arange(s), s, G.copy(), lam, False, rank)
+        assert dropped
+        assert f(w) <= f(w0) + 1e-9 * abs(f(w0))
+        np.testing.assert_allclose(q, b - G @ w, atol=1e-9)
+        kept[rank] = np.count_nonzero(w)
+    assert kept[d] <= d < kept[s]
+
+
 def _cd_history(D, x, lam, positive, sweeps, seed):
     """``sweeps`` iterates of plain cyclic coordinate descent (numpy, from a random start) and their ``q``."""
     G, b = D @ D.T, D @ x

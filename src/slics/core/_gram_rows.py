@@ -116,7 +116,7 @@ def solve_rows(G: GramRows, B, W, xx, lam, positive, tol, max_iter):
     while active.size:
         with single_thread_blas():    # the kernel's rows call LAPACK from every core at once
             _solve_chunk(G.buffer, G.slot, B, W, active, xx, lam, positive, tol, max_iter, gaps, state, need,
-                         n_need)
+                         n_need, G.D.shape[1])
         active = active[n_need[active] > 0]
         if active.size:
             atoms = np.unique(np.concatenate([need[r, :n_need[r]] for r in active]))
@@ -162,4 +162,4 @@ def load_kernels(dtype) -> None:
     none = np.empty(0, np.int64)
     _solve_chunk(np.empty((0, 0), dtype), none, np.empty((0, 0), dtype), np.empty((0, 0), dtype), none,
                  np.empty(0), 1.0, False, 1.0, 1, np.empty(0), np.empty((0, 3), np.int64), np.empty((0, 1), np.int64),
-                 none.copy())
+                 none.copy(), 1)

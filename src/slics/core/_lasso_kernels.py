@@ -125,7 +125,7 @@ def _support_solve(Gw, bw, ww, qw, k, xx, lam, positive, again=False, crawling=F
     between calls.
     """
     return _factored_solve(Gw, bw, ww, qw, k, xx, lam, positive, again, crawling,
-                           np.empty((k, k)), np.empty(k, np.int64), np.full(1, -1, np.int64))
+                           np.empty((k, k)), np.empty(k, np.int64), np.full(1, -1, np.int64), k)
 
 
 @njit(cache=True)
@@ -155,11 +155,12 @@ def _delete_atoms(L, n, F, keep):
 
 
 @njit(cache=True)
-def _update_factor(Gw, ww, k, L, FS, nf, s):
+def _update_factor(Gw, ww, k, L, FS, nf, s, rank):
     """Bring the factor ``L`` of the atoms ``FS[:nf[0]]`` (working-set positions) to the support
     of ``ww`` (``s`` atoms), deleting the atoms that left it and appending those that joined,
-    where they are few (:func:`_changes`); False (``nf[0] = -1``) where it is to be made afresh."""
-    if _changes(ww, k, FS, nf, s) < 0:
+    where they are few (:func:`_changes`); False (``nf[0] = -1``) where it is to be made afresh
+    or the support has more atoms than ``rank`` (it has no factor then)."""
+    if s > rank or _changes(ww, k, FS, nf, s) < 0:
         nf[0] = -1
         return False
     n = nf[0]
@@ -193,11 +194,18 @@ def _solve_cost(ww, k, FS, nf, s):
 
 
 @njit(cache=True)
-def _factored_solve(Gw, bw, ww, qw, k, xx, lam, positive, again, crawling, L, FS, nf):
+def _factored_solve(Gw, bw, ww, qw, k, xx, lam, positive, again, crawling, L, FS, nf, rank):
     """:func:`_support_solve`, with the Cholesky factor ``L`` of the atoms ``FS[:nf[0]]`` kept
     between calls (``nf[0] = -1``: none yet). A support that differs from the factor's by a few
     atoms updates it (``s^2`` a change, :mod:`slics.core._cholesky`) instead of factoring
-    afresh (``s^3 / 3``)."""
+    afresh (``s^3 / 3``).
+
+    ``rank`` bounds the rank of every support (the atoms' dimension): a support of more atoms is
+    dependent whatever its factor's pivots say. In float64 such a block's null eigenvalues are
+    about 1e-15 and Cholesky fails; a float32 ``G`` puts them at about +-1e-7, where Cholesky can
+    pass and the eigenvalue threshold of :func:`_reduce_support` sees only the negative ones
+    (measured: chains of five reductions and eigen-solves on supports of 390-500 atoms in 384
+    dimensions, each dropping a few atoms, ending on supports still dependent)."""
     half = 0.5 * lam
     s = 0
     for a in range(k):
@@ -217,32 +225,32 @@ def _factored_solve(Gw, bw, ww, qw, k, xx, lam, positive, again, crawling, L, FS
     for a in range(k):
         rhs[a] = bw[a] - (half if ww[a] > 0.0 else -half)
     v = np.empty(s)
-    if _update_factor(Gw, ww, k, L, FS, nf, s):
+    if _update_factor(Gw, ww, k, L, FS, nf, s, rank):
         S = FS[:s].copy()
         chol_solve(L, FS, s, rhs, v)
     else:
         S, s, M, v = _support_system(Gw, ww, k, rhs)
-        if chol_factor(M, s, L, _SINGULAR):
+        if s <= rank and chol_factor(M, s, L, _SINGULAR):
             FS[:s] = S[:s]
             nf[0] = s
             chol_solve(L, FS, s, rhs, v)
         else:
             if not cheap:
                 return 0
-            if _reduce_support(Gw, ww, qw, S, s, M, lam, positive):
+            if _reduce_support(Gw, ww, qw, S, s, M, lam, positive, rank):
                 reduced = True
                 S, s, M, v = _support_system(Gw, ww, k, rhs)
                 if s == 0:
                     return 2
-                if chol_factor(M, s, L, _SINGULAR):
+                if s <= rank and chol_factor(M, s, L, _SINGULAR):
                     FS[:s] = S[:s]
                     nf[0] = s
                     chol_solve(L, FS, s, rhs, v)
                 else:
-                    _eig_solve(M, v, s)
+                    _eig_solve(M, v, s, s - rank)
             else:
                 # nearly dependent atoms that the optimum needs: solve on the eigenbasis
-                _eig_solve(M, v, s)
+                _eig_solve(M, v, s, s - rank)
     loc = np.arange(k)
     g_now, p_now = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
     # candidate 1: projection of v onto the sign pattern
@@ -286,14 +294,14 @@ def _factored_solve(Gw, bw, ww, qw, k, xx, lam, positive, again, crawling, L, FS
 
 
 @njit(cache=True)
-def _active_set(Gw, bw, ww, qw, k, xx, lam, positive, repeat, crawling, L, FS, nf):
+def _active_set(Gw, bw, ww, qw, k, xx, lam, positive, repeat, crawling, L, FS, nf, rank):
     """Repeat :func:`_support_solve` while it drops atoms (at most ``k`` times): the inner loop of
     an active-set (homotopy-like) method, which ends at the minimiser on a support whose signs
     hold. Coordinate descent then adds the atoms that violate the optimality conditions. Returns
     True if the point changed. ``L``, ``FS``, ``nf``: the working set's factor (:func:`_factored_solve`)."""
     moved = False
     for _ in range(k + 1):
-        res = _factored_solve(Gw, bw, ww, qw, k, xx, lam, positive, moved, crawling, L, FS, nf)
+        res = _factored_solve(Gw, bw, ww, qw, k, xx, lam, positive, moved, crawling, L, FS, nf, rank)
         if res == 0:
             break
         moved = True
@@ -303,7 +311,7 @@ def _active_set(Gw, bw, ww, qw, k, xx, lam, positive, repeat, crawling, L, FS, n
 
 
 @njit(cache=True)
-def _reduce_support(Gw, ww, qw, S, s, M, lam, positive):
+def _reduce_support(Gw, ww, qw, S, s, M, lam, positive, rank):
     """Drop atoms of a linearly dependent support ``S[:s]`` (Gram block ``M``) without raising the objective.
 
     For a direction ``u`` in the (numerical) null space of the support's atoms, ``w + t u`` has
@@ -313,7 +321,9 @@ def _reduce_support(Gw, ww, qw, S, s, M, lam, positive):
     eigendecomposition; after each drop the remaining directions are made zero on the dropped
     atom by elimination. The objective change along ``u`` is computed exactly (``g t + e t^2``
     with the directional derivative ``g`` and the curvature ``e = u M u``), and a step that would
-    raise it is not taken. ``ww``, ``qw`` are updated in place; returns True if an atom was dropped.
+    raise it is not taken. The null space has at least ``s - rank`` directions (``rank`` bounds
+    the support's rank): the eigenvectors of the smallest eigenvalues, whatever rounding made of
+    those. ``ww``, ``qw`` are updated in place; returns True if an atom was dropped.
     """
     evals, evecs = np.linalg.eigh(M)
     scale = 0.0
@@ -323,6 +333,7 @@ def _reduce_support(Gw, ww, qw, S, s, M, lam, positive):
     r = 0
     while r < s and evals[r] <= 1e-10 * scale:
         r += 1
+    r = max(r, s - rank)
     if r == 0:
         r = 1          # Cholesky failed on a pivot this threshold missed: try the weakest direction
     N = evecs[:, :r].copy()
@@ -386,15 +397,16 @@ def _reduce_support(Gw, ww, qw, S, s, M, lam, positive):
 
 
 @njit(cache=True)
-def _eig_solve(M, v, s):
+def _eig_solve(M, v, s, null):
     """``v <- M^+ v`` for symmetric positive semi-definite ``M`` (``s x s``): the minimum-norm
-    solution on the eigenbasis, eigenvalues below ``1e-15`` of the largest treated as zero. For
-    the supports Cholesky rejects (a pivot below ``1e-12`` of its diagonal)."""
+    solution on the eigenbasis, eigenvalues below ``1e-15`` of the largest, and the ``null``
+    smallest, treated as zero. For the supports Cholesky rejects (a pivot below ``1e-12`` of its
+    diagonal) or that have more atoms than dimensions (``null`` of them more)."""
     evals, evecs = np.linalg.eigh(M)
     cut = 1e-15 * max(evals[s - 1], 0.0)
     c = np.zeros(s)
     for t in range(s):
-        if evals[t] > cut:
+        if t >= null and evals[t] > cut:
             acc = 0.0
             for i in range(s):
                 acc += evecs[i, t] * v[i]
@@ -490,7 +502,7 @@ def _carry_factor(L_old, FA, n_fa, wsk, k, pos):
 
 
 @njit(cache=True)
-def _solve_row(G, slot, b, w, xx, lam, positive, tol, max_sweeps, state, need):
+def _solve_row(G, slot, b, w, xx, lam, positive, tol, max_sweeps, state, need, rank):
     """Exact lasso of one row (see :mod:`slics.core.lasso`). ``w`` (float64, length m) in/out.
 
     Row ``j`` of the Gram matrix is ``G[slot[j]]``, present where ``slot[j] >= 0``. A round whose
@@ -498,6 +510,8 @@ def _solve_row(G, slot, b, w, xx, lam, positive, tol, max_sweeps, state, need):
     start), writes those atoms to ``need`` and returns their count: the caller forms the rows and
     calls again, and the row resumes from ``w`` and ``state`` (sweeps, sweep of the last support
     solve, rounds; in/out) as if it had not stopped. Rows of the support of ``w`` must be present.
+
+    ``rank``: the atoms' dimension, which bounds the rank of every support (see :func:`_factored_solve`).
 
     Returns (relative duality gap, atoms needed: 0 once the row has stopped).
     """
@@ -662,7 +676,7 @@ def _solve_row(G, slot, b, w, xx, lam, positive, tol, max_sweeps, state, need):
                 tried = True
                 last_try = sweeps
                 nh = 0          # the solve jumps: the next extrapolation starts from its point
-                if _active_set(Gw, bw, ww, qw, k, xx, lam, positive, sweeps >= _STALL, crawling, L, FS, nf):
+                if _active_set(Gw, bw, ww, qw, k, xx, lam, positive, sweeps >= _STALL, crawling, L, FS, nf, rank):
                     g_in, p_in = _gap(qw, ww, bw, loc, k, xx, lam, positive, loc, k)
                     if g_in <= tol_in * p_in or g_in <= floor:
                         break
@@ -683,9 +697,10 @@ def _solve_row(G, slot, b, w, xx, lam, positive, tol, max_sweeps, state, need):
 
 
 @njit(parallel=True, cache=True)
-def _solve_chunk(G, slot, B, W, rows, xx, lam, positive, tol, max_sweeps, gaps, state, need, n_need):
+def _solve_chunk(G, slot, B, W, rows, xx, lam, positive, tol, max_sweeps, gaps, state, need, n_need, rank):
     """The rows ``rows`` of a chunk in parallel (see :func:`_solve_row`); ``W`` (chunk, m) in/out in its
-    own dtype; per chunk row: ``gaps``, ``state`` (chunk, 3) and ``n_need``, ``need`` (chunk, m)."""
+    own dtype; per chunk row: ``gaps``, ``state`` (chunk, 3) and ``n_need``, ``need`` (chunk, m);
+    ``rank``: the atoms' dimension ``d``."""
     m = B.shape[1]
     for i in prange(rows.shape[0]):
         r = rows[i]
@@ -694,6 +709,7 @@ def _solve_chunk(G, slot, B, W, rows, xx, lam, positive, tol, max_sweeps, gaps, 
         for j in range(m):
             b[j] = B[r, j]
             w[j] = W[r, j]
-        gaps[r], n_need[r] = _solve_row(G, slot, b, w, xx[r], lam, positive, tol, max_sweeps, state[r], need[r])
+        gaps[r], n_need[r] = _solve_row(G, slot, b, w, xx[r], lam, positive, tol, max_sweeps, state[r], need[r],
+                                        rank)
         for j in range(m):
             W[r, j] = w[j]
