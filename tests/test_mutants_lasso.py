@@ -275,6 +275,33 @@ def test_auto_takes_fista_plus_cd_when_its_pilot_is_faster(fake_clock):
     assert fake_clock["fista_rows"] == [16, 208]       # its pilot rows, then the rows after the pilots (cd timed twice)
 
 
+def test_auto_runs_the_fista_pilot_under_the_thread_rule_of_its_own_products(fake_clock, monkeypatch):
+    """The pilot's FISTA products (``p`` rows) take BLAS threads by ``blas_threads_for(p m d)``: woken
+    for small products, OpenBLAS's threads spin on into the solver's next kernel. The bulk's FISTA
+    (the rows after the pilots) is not under that limit."""
+    from contextlib import contextmanager
+
+    import slics.core.lasso as module
+
+    limits, seen = [], []
+    real_limit, fista = module.blas_threads_for, module._fista_rows
+
+    @contextmanager
+    def limit(madds):
+        limits.append(madds)
+        with real_limit(madds):
+            yield
+        limits.pop()
+
+    monkeypatch.setattr(module, "blas_threads_for", limit)
+    monkeypatch.setattr(module, "_fista_rows", lambda Z, *a, **k: seen.append((Z.shape[0], list(limits))) or
+                        fista(Z, *a, **k))
+    X, D = _auto_problem()
+    info = lasso(X, D, 0.05, tol=1e-8, return_info=True)[1]
+    assert info["method"] == "fista+cd"
+    assert seen == [(16, [16 * D.shape[0] * D.shape[1]]), (208, [])]
+
+
 def test_auto_keeps_cd_when_the_fista_pilot_runs_past_cds_time(fake_clock):
     fake_clock["fista"] = 2.0                                  # 16 x 2 s > cd's 16 s: stopped at the deadline
     X, D = _auto_problem()
