@@ -318,6 +318,60 @@ def test_auto_keeps_cd_when_fista_plus_cd_is_slower_on_its_pilot(fake_clock):
     assert np.all(duality_gap(X, D, W, 0.05) <= 1e-8)
 
 
+@pytest.mark.parametrize("bulk, method", [(0.3, "fista+cd"), (0.6, "cd"), (None, "cd")])
+def test_auto_scales_a_losing_fista_pilot_to_the_bulks_cost_per_row(fake_clock, monkeypatch, bulk, method):
+    """FISTA 16 x 0.6 s, then 16 x 0.5 s of cd: 17.6 s, over cd's 16 s, with the certification alone
+    under it. FISTA's part is then scaled by its cost per row and iteration on rows after the pilots
+    (0.3 s against the pilot's 0.6 s: 4.8 + 8 = 12.8 s, fista+cd wins) and not where the bulk is no
+    cheaper per row or its cost is unknown."""
+    import slics.core.lasso as module
+
+    fake_clock["fista"], fake_clock["cd_warm"] = 0.6, 0.5
+    sampled = []
+    monkeypatch.setattr(module, "_fista_row_seconds", lambda Z, *a: sampled.append(Z.shape[0]) or bulk)
+    X, D = _auto_problem()
+    W, info = lasso(X, D, 0.05, tol=1e-8, return_info=True)
+    assert info["method"] == method and sampled == [208]        # the rows after the pilots (fewer than 256)
+    assert info["pilot"]["seconds"] == {"cd": 16.0, "fista+cd": pytest.approx(17.6)}
+    assert info["pilot"]["fista_bulk_scale"] == pytest.approx({0.3: 0.5, 0.6: 1.0, None: 1.0}[bulk])
+    assert np.all(duality_gap(X, D, W, 0.05) <= 1e-8)
+
+
+def test_auto_measures_no_bulk_scale_where_the_pilot_decides_alone(fake_clock, monkeypatch):
+    """fista+cd under cd's time on its pilot (3.2 s against 16 s), or certification alone over it
+    (FISTA 1.6 s, then 24 s of cd): the scale cannot change the choice and is not measured."""
+    import slics.core.lasso as module
+
+    monkeypatch.setattr(module, "_fista_row_seconds", lambda *a: pytest.fail("measured"))
+    X, D = _auto_problem()
+    assert lasso(X, D, 0.05, tol=1e-8, return_info=True)[1]["pilot"]["fista_bulk_scale"] is None
+    fake_clock["cd_warm"] = 1.5
+    info = lasso(X, D, 0.05, tol=1e-8, return_info=True)[1]
+    assert info["method"] == "cd" and info["pilot"]["fista_bulk_scale"] is None
+
+
+def test_fista_cost_per_row_and_iteration_and_the_scale():
+    """``_fista_row_seconds``: the clock between the first and the last of ``iterations`` iterations
+    over rows x iterations (real FISTA, fake clock); None where the rows converge first. ``_scale``:
+    bulk over pilot, at most 1, and 1 where either is unknown."""
+    import slics.core.lasso as module
+    from slics.core.sparse_coding import _prepare
+
+    X, D = _auto_problem(40)
+    prepared = _prepare(D, np.float64)
+    ticks = iter(np.arange(100.0) * 0.5)
+    real = module._clock
+    try:
+        module._clock = lambda: next(ticks)
+        # the clock is read at the first iteration and after the fourth: one tick (0.5 s) apart here
+        assert module._fista_row_seconds(X, 0.05, prepared, np.float64, iterations=4) == pytest.approx(0.5 / (4 * 40))
+        assert module._fista_row_seconds(X, 50.0, prepared, np.float64, iterations=4) is None   # zero codes at once
+    finally:
+        module._clock = real
+    assert module._scale(0.3, 0.6) == 0.5 and module._scale(0.9, 0.6) == 1.0
+    assert module._scale(None, 0.6) == 1.0 and module._scale(0.3, 0.0) == 1.0
+
+
 def test_auto_skips_a_fista_set_up_that_would_outlast_cds_pilot(fake_clock, monkeypatch):
     import slics.core.lasso as module
 
@@ -326,7 +380,7 @@ def test_auto_skips_a_fista_set_up_that_would_outlast_cds_pilot(fake_clock, monk
     info = lasso(X, D, 0.05, tol=1e-8, return_info=True)[1]
     assert info["method"] == "cd" and fake_clock["fista_rows"] == []
     assert info["pilot"] == {"rows_per_method": 16, "seconds": {"cd": 16.0, "fista+cd": None}, "cd_again_seconds": None,
-                             "fista_setup_seconds": 0.0}
+                             "fista_setup_seconds": 0.0, "fista_bulk_scale": None}
 
 
 @pytest.mark.parametrize("n, rows", [(127, None), (128, 16), (640, 20), (9600, 256)])
