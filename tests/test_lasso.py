@@ -355,9 +355,15 @@ def test_path_measures_each_lambda():
     for lam, W, info in zip(lams, Ws, infos):
         assert info["converged"].all() and info["method"] in ("cd", "fista+cd")
         assert info["pilot"]["rows_per_method"] == 16
-        seconds = info["pilot"]["seconds"]
-        assert info["method"] == ("cd" if seconds["fista+cd"] is None or seconds["cd"] <= seconds["fista+cd"]
-                                  else "fista+cd")
+        seconds, scale = info["pilot"]["seconds"], info["pilot"]["fista_bulk_scale"]
+        # fista+cd wins on its pilot's time, or on its FISTA part scaled to the bulk's cost per row
+        # (measured only for a pilot that lost: the arithmetic is checked with a fake clock in
+        # test_mutants_lasso.py); cd otherwise
+        if info["method"] == "cd":
+            assert seconds["fista+cd"] is None or seconds["cd"] <= seconds["fista+cd"]
+        else:
+            assert seconds["fista+cd"] < seconds["cd"] or (scale is not None and 0 < scale < 1)
+        assert scale is None or (seconds["fista+cd"] is not None and seconds["fista+cd"] >= seconds["cd"])
         ref = np.array([Lasso(alpha=lam / (2 * 20), fit_intercept=False, tol=1e-12, max_iter=100_000)
                         .fit(D.T, x).coef_ for x in X[:40]])
         f, f_ref = lasso_objective(X[:40], D, W[:40], lam), lasso_objective(X[:40], D, ref, lam)
