@@ -224,6 +224,15 @@ def _cpu_floor(parts: list[dict], total: float, machine: dict) -> list[str]:
                 f"{cpu / cores / 60:.1f} min, however it is scheduled."]
 
 
+def _jit_line(record: dict) -> list[str]:
+    """Where the profile compiled the clone's numba kernels before its stages (as installing does)."""
+    if record.get("jit_seconds") is None:
+        return ["The clone's numba kernels were compiled inside the stages that first call them.", ""]
+    return [f"Before the stages, the clone's numba kernels were compiled into its cache in {record['jit_seconds']:.0f} s "
+            "(`python -m slics.utils.jit`, as `make venv` does before `make reproduce` runs `dvc repro`); "
+            "that installation step is not in the times below.", ""]
+
+
 def pipeline_section(record: dict, top: int = 10, ista: dict | None = None) -> str:
     """The profile of ``benchmarks/profile_pipeline.py``: stages by time, then the slowest cells;
     with ``ista`` (``ista.json``), the report's ISTA sweep as a share of the matmul peak."""
@@ -235,6 +244,7 @@ def pipeline_section(record: dict, top: int = 10, ista: dict | None = None) -> s
              f"(load average {record['machine']['load_average_at_start'][0]:.2f} at the start; matmul "
              f"{rates['float32']:.0f} GFLOP/s in float32, {rates['float64']:.0f} in float64). "
              f"Results changed by the rerun: {', '.join(record['results_changed']) or 'none'}.", "",
+             *_jit_line(record),
              "| stage | seconds | share | in its cells | cores busy |", "|---|---|---|---|---|"]
     for s in record["stages"]:
         cells = "" if s["in_cells"] is None else f"{s['in_cells']:.1f}"
