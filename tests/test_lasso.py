@@ -466,6 +466,34 @@ def test_a_float32_support_of_more_atoms_than_dimensions_drops_to_the_rank_in_on
     assert kept[d] <= d < kept[s]
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_eigen_solve_of_a_float32_support_beyond_the_rank_is_the_rank_d_pseudo_inverse(seed):
+    """``_eig_solve(M, v, s, s - d)`` on the float32 Gram matrix of ``s > d`` atoms equals the
+    pseudo-inverse that keeps its ``d`` largest eigenvalues (numpy's ``eigh`` in float64, truncated
+    by count). The ``s - d`` null eigenvalues come out at about +-1e-7, above the solve's relative
+    cut (``1e-15``): kept, they divide rounding noise by rounding noise, and the solution is no
+    longer the minimum-norm one (checked here)."""
+    from slics.core._lasso_kernels import _eig_solve
+
+    rng = np.random.default_rng(seed)
+    d, s = 24, 40
+    D = rng.standard_normal((s, d)).astype(np.float32)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    G = (D @ D.T).astype(np.float64)
+    v = G @ rng.standard_normal(s)
+    evals, evecs = np.linalg.eigh(G)
+    assert np.abs(evals[: s - d]).max() > 1e-12 * evals[-1]
+    top = evecs[:, s - d:]
+    expected = top @ ((top.T @ v) / evals[s - d:])
+    got = v.copy()
+    _eig_solve(G.copy(), got, s, s - d)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+    untruncated = v.copy()
+    _eig_solve(G.copy(), untruncated, s, 0)
+    assert np.abs(untruncated - expected).max() > 0.1 * np.abs(expected).max()
+    assert np.linalg.norm(untruncated) > np.linalg.norm(expected)
+
+
 def _cd_history(D, x, lam, positive, sweeps, seed):
     """``sweeps`` iterates of plain cyclic coordinate descent (numpy, from a random start) and their ``q``."""
     G, b = D @ D.T, D @ x
