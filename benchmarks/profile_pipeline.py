@@ -55,7 +55,9 @@ def stage_order(project: Path, env: dict) -> list[str]:
 def precompile(env: dict, log=print) -> float:
     """Compile the clone's numba kernels into its cache, as installing does; returns the seconds."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "slics.utils.jit"], env=env, check=True, capture_output=True)
+    run = subprocess.run([sys.executable, "-m", "slics.utils.jit"], env=env, capture_output=True, text=True)
+    if run.returncode:
+        raise RuntimeError(f"compiling the clone's numba kernels failed (exit {run.returncode}):\n{run.stderr[-3000:]}")
     seconds = round(time.perf_counter() - start, 1)
     log(f"numba kernels of the clone compiled in {seconds:.1f} s (installation, not counted in the stages)")
     return seconds
