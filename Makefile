@@ -104,14 +104,14 @@ browser:
 
 # GRID_ARGS='--rows 200' (rows per cell) sizes the grid benchmark's 1,000-atom half (see benchmarks/bench_grid.py);
 # its 10,000-atom half runs on 40 rows per cell (sparse_encode takes up to 1.5 s a row there), every solver
-# the fastest of 2 calls, without lasso_lars (never the faster peer there; see bench_grid.py).
+# the fastest of 3 calls, without lasso_lars (never the faster peer there; see bench_grid.py).
 benchmarks: venv
 	python benchmarks/bench_ista.py
 	python benchmarks/bench_ista_sparse.py
 	python benchmarks/bench_slics.py
 	python benchmarks/bench_solvers.py
 	python benchmarks/bench_grid.py --m 1000 $(GRID_ARGS)
-	python benchmarks/bench_grid.py --m 10000 --rows 40 --calls 2 --no-lars --out results/benchmarks/grid_10k.json
+	python benchmarks/bench_grid.py --m 10000 --rows 40 --calls 3 --no-lars --out results/benchmarks/grid_10k.json
 	python benchmarks/bench_grid.py --m 1000 --d 384 768 --dicts lowrank clustered --calls 2 --fractions 0.5 0.2 0.06 0.015 0.004 0.001 --out results/benchmarks/grid_other.json
 	python benchmarks/bench_splice.py
 	python benchmarks/bench_pq.py

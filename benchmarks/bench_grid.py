@@ -45,12 +45,15 @@ Time: every ``sparse_encode`` call at 10,000 atoms forms a 10,000 x 10,000 Gram 
 1e11 flops at d = 768; ``lasso`` forms only the rows its working sets need, or all of it when
 they would be many), and on dense rows ``sparse_encode`` takes up to 1.5 s a row there: ``make
 benchmarks`` runs the 1,000-atom half at 500 rows per cell (``grid.json``) and the 10,000-atom
-half at 40 (``--m 10000 --rows 40 --calls 2 --no-lars --out results/benchmarks/grid_10k.json``).
+half at 40 (``--m 10000 --rows 40 --calls 3 --no-lars --out results/benchmarks/grid_10k.json``).
 At 40 rows there is no pilot (``auto`` is ``"cd"``, see ``lasso``), so ``auto / own`` is the
 measurement's spread. At 10,000 atoms ``lasso_lars`` took 1.9 to 8 times ``lasso_cd``'s time in
 each of the 45 cells measured with it (at 5013f80), 30 to 54 s a call on dense rows, so that half
-leaves it out, and spends the time on a second call of every solver (single calls of seconds can
-be a second late there, see :func:`run`).
+leaves it out, and spends the time on more calls of every solver: there the first call into a
+fresh 10,000 x 10,000 Gram matrix (0.8 GB in float64, ``lasso``'s and ``sparse_encode``'s alike)
+can take up to 1.1 s longer than the next, by the state of the memory that other calls left (the
+same product took 0.58 s and 1.09-1.71 s at ad7fd75); at 2 calls, ``auto`` and ``"cd"`` (the same
+computation at 40 rows) differed by up to 1.6x in the fastest call, so that half takes 3.
 
 Writes ``results/benchmarks/grid.json`` (``--out``); ``benchmarks/summary.py`` turns it into the
 grid table of ``docs/benchmarks.md``.
