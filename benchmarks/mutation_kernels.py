@@ -76,6 +76,10 @@ MUTANTS: dict[str, tuple[list[str], list[tuple[str, str, str, int]]]] = {
         ("support solve's right-hand side: the sign term of a negative coefficient",
          "rhs[a] = bw[a] - (half if ww[a] > 0.0 else -half)", "rhs[a] = bw[a] - (half if ww[a] > 0.0 else half)", 0),
         ("a factor carried to a new round keeps its atoms' old positions", "FS[t] = pos[FA[t]]", "FS[t] = FA[t] % k", 0),
+        ("a reduction of a support beyond the rank takes only the null directions rounding left below its threshold",
+         "r = max(r, s - rank)", "r = r", 0),
+        ("the eigen-solve divides by the null eigenvalues that rounding lifted", "if t >= null and evals[t] > cut:",
+         "if evals[t] > cut:", 0),
     ]),
     "_ksvd": (["tests/test_dictionary.py"], [
         ("old residual norm: a cross product", "a0 += e0 * e0", "a0 += e0 * e1", 0),
