@@ -169,8 +169,10 @@ def grid_section(grid: dict) -> str:
                 "measured), ")
              + f"tol {grid['tol']:g}; load average {grid['load_average_before_after'][0][0]:.2f} at the start. "
              + (f"Every solver's time is the fastest of at least {grid['calls_per_solver']} calls"
-                + (", in rounds in which the solvers take turns, each round starting one solver further on. "
-                   if grid.get("timing") == "rotated rounds" else ". ")
+                + {"rotated rounds": ", in rounds in which the solvers take turns, each round starting one solver "
+                                     "further on (each solver after the same one in every round but the first). ",
+                   "alternating rounds": ", in rounds in which the solvers take turns, forward and backward. "
+                   }.get(grid.get("timing"), ". ")
                 if grid.get("calls_per_solver", 1) > 1 else "")
              + ("`sparse_encode(algorithm=\"lasso_lars\")` not run (`--no-lars`): best peer is `lasso_cd`. "
                 if grid.get("lars") is False else "")

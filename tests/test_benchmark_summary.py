@@ -76,6 +76,9 @@ def test_grid_section_checks_the_issue_19_goals_on_every_cell():
     assert "take turns" not in text.split("auto / own:")[0]
     grid["timing"] = "rotated rounds"                  # the solvers' calls in rotating order: stated
     assert "in rounds in which the solvers take turns" in summary.grid_section(grid)
+    assert "after the same one in every round" in summary.grid_section(grid)
+    grid["timing"] = "alternating rounds"              # forward and backward: stated as such
+    assert "take turns, forward and backward" in summary.grid_section(grid)
     assert "coherent dictionaries" in text
     grid["cells"][1]["dictionary"] = "lowrank"         # the heading names every dictionary of the grid
     assert "1,000 atoms, coherent and lowrank dictionaries" in summary.grid_section(grid)
@@ -198,3 +201,27 @@ def test_ista_sparse_section_lists_every_shape_and_lambda():
     assert "| 1003 | 384 | float32 | 48 | 5.00x | 2.50x | 0.90x |" in text
     assert "| 1010 | 512 | float64 | 48 | 8.00x | 4.00x | 1.25x |" in text
     assert "| 0.2 | 15.0 | 24.00 | 15.00 | 1.60x | 2.4e-07 |" in text
+
+
+def test_grid_rounds_give_every_solver_another_predecessor(monkeypatch):
+    """``bench_grid.rotated``: a call can pay for the state the call before it left, so across rounds
+    each solver follows more than one other (or itself), and each keeps its fastest call."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_grid
+
+    order, times = [], iter([5.0, 4.0, 3.0, 1.0, 2.0, 6.0, 0.5, 7.0, 8.0])
+    clock = [0.0]
+
+    def timed(name):
+        def call():
+            order.append(name)
+            clock[0] += next(times)
+            return name
+        return call
+
+    monkeypatch.setattr(bench_grid.time, "perf_counter", lambda: clock[0])
+    seconds, out = bench_grid.rotated({n: timed(n) for n in ("auto", "cd", "peer")}, 3)
+    assert order == ["auto", "cd", "peer", "peer", "cd", "auto", "auto", "cd", "peer"]
+    before = {n: {order[i - 1] for i in range(1, len(order)) if order[i] == n} for n in ("auto", "cd", "peer")}
+    assert all(len(p) >= 2 for p in before.values()), before
+    assert seconds == {"auto": 0.5, "cd": 2.0, "peer": 1.0} and out == {"auto": "auto", "cd": "cd", "peer": "peer"}
