@@ -49,11 +49,12 @@ half at 40 (``--m 10000 --rows 40 --calls 3 --no-lars --out results/benchmarks/g
 At 40 rows there is no pilot (``auto`` is ``"cd"``, see ``lasso``), so ``auto / own`` is the
 measurement's spread. At 10,000 atoms ``lasso_lars`` took 1.9 to 8 times ``lasso_cd``'s time in
 each of the 45 cells measured with it (at 5013f80), 30 to 54 s a call on dense rows, so that half
-leaves it out, and spends the time on more calls of every solver: there the first call into a
-fresh 10,000 x 10,000 Gram matrix (0.8 GB in float64, ``lasso``'s and ``sparse_encode``'s alike)
-can take up to 1.1 s longer than the next, by the state of the memory that other calls left (the
-same product took 0.58 s and 1.09-1.71 s at ad7fd75); at 2 calls, ``auto`` and ``"cd"`` (the same
-computation at 40 rows) differed by up to 1.6x in the fastest call, so that half takes 3.
+leaves it out, and spends the time on more calls of every solver: there the product that forms a
+10,000 x 10,000 Gram matrix (0.8 GB in float64, ``lasso``'s and ``sparse_encode``'s alike) took
+0.58 s in a steady state and 1.09-1.71 s as the first of a process or right after ``sparse_encode``
+(at ad7fd75; allocating and filling an array of that size was not slowed, and the cause was not
+found), so that half keeps the fastest of 3 calls, in rounds that change each solver's predecessor
+(:func:`rotated`).
 
 Writes ``results/benchmarks/grid.json`` (``--out``); ``benchmarks/summary.py`` turns it into the
 grid table of ``docs/benchmarks.md``.
