@@ -117,8 +117,8 @@ def run(fn, repeat_below: float = 0.5, repeats: int = 25, min_calls: int = 1):
     """Seconds and result of ``fn()``: the fastest of at least ``min_calls`` calls, and of as many as
     take ``repeat_below`` seconds in all (at most ``repeats``). On this shared 2-core machine a short
     call is often several milliseconds late (a thread waiting for a core), which is most of a 10 ms
-    call; a call of seconds over 10,000 atoms can be a second late (the first touch of the pages of an
-    800 MB Gram matrix): one call of ``lasso`` took 2.76 s where the same method took 1.75 s in the
+    call; a call of seconds over 10,000 atoms can be a second late (the product that forms its 800 MB
+    Gram matrix, see the module's docstring): one call of ``lasso`` took 2.76 s where the same method took 1.75 s in the
     same cell. The fastest of a few is the call's own time."""
     best, out, spent = np.inf, None, 0.0
     for call in range(max(repeats, min_calls)):
