@@ -435,6 +435,14 @@ def test_exact_support_solve_keeps_the_better_candidate():
     assert both >= 10            # the candidates differ often enough for the choice to matter
 
 
+def _float32_atoms(rng, s, d):
+    """``s`` unit atoms in ``d`` dimensions in float32, and their Gram matrix as the solver reads it
+    (the float32 product, in float64)."""
+    D = rng.standard_normal((s, d)).astype(np.float32)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    return D, (D @ D.T).astype(np.float64)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_float32_support_of_more_atoms_than_dimensions_drops_to_the_rank_in_one_reduction(seed):
     """A support of ``s > d`` atoms is dependent: its null space has ``s - d`` directions. From a
@@ -446,10 +454,8 @@ def test_a_float32_support_of_more_atoms_than_dimensions_drops_to_the_rank_in_on
 
     rng = np.random.default_rng(seed)
     d, s, lam = 24, 40, 0.05
-    D = rng.standard_normal((s, d)).astype(np.float32)
-    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    D, G = _float32_atoms(rng, s, d)
     x = rng.standard_normal(d).astype(np.float32)
-    G = (D @ D.T).astype(np.float64)            # the float32 Gram matrix, as the solver reads it
     b = (D @ x).astype(np.float64)
     w0 = rng.standard_normal(s)
     f = lambda w: float(w @ G @ w - 2 * b @ w + lam * np.abs(w).sum())  # noqa: E731
@@ -477,9 +483,7 @@ def test_the_eigen_solve_of_a_float32_support_beyond_the_rank_is_the_rank_d_pseu
 
     rng = np.random.default_rng(seed)
     d, s = 24, 40
-    D = rng.standard_normal((s, d)).astype(np.float32)
-    D /= np.linalg.norm(D, axis=1, keepdims=True)
-    G = (D @ D.T).astype(np.float64)
+    _, G = _float32_atoms(rng, s, d)
     v = G @ rng.standard_normal(s)
     evals, evecs = np.linalg.eigh(G)
     assert np.abs(evals[: s - d]).max() > 1e-12 * evals[-1]
