@@ -13,7 +13,7 @@ float32 or float64. In each cell, on the same rows and in the same process:
 - ``sparse_encode(algorithm="lasso_cd", n_jobs=2)`` at its defaults and ``algorithm="lasso_lars"``
   (the strongest peer at its best settings: whichever is faster in the cell), ``alpha = lam / 2``
   (the same objective). ``lasso``'s two methods and the peers take turns in ``--calls`` rounds,
-  forward and backward (:func:`rotated`), and each keeps its fastest call;
+  forward and backward (:func:`alternating`), and each keeps its fastest call;
 - the relative objective gap of each (summed row objectives, float64) against the best row by row
   over all of them, the ratio of ``auto``'s time to the faster forced method, and the speed-up of
   ``auto`` over ``sparse_encode`` and over the best peer. Calls under half a second are repeated
@@ -54,7 +54,7 @@ leaves it out, and spends the time on more calls of every solver: there the prod
 0.58 s in a steady state and 1.09-1.71 s as the first of a process or right after ``sparse_encode``
 (at ad7fd75; allocating and filling an array of that size was not slowed, and the cause was not
 found), so that half keeps the fastest of 3 calls, in rounds that change each solver's predecessor
-(:func:`rotated`).
+(:func:`alternating`).
 
 Writes ``results/benchmarks/grid.json`` (``--out``); ``benchmarks/summary.py`` turns it into the
 grid table of ``docs/benchmarks.md``.
@@ -158,7 +158,7 @@ def fista_then_cd(X, D, lam, limit: float):
     return lasso(X, D, lam, tol=TOL, init=W0, method="cd", return_info=True)
 
 
-def rotated(fns: dict, calls: int) -> tuple[dict, dict]:
+def alternating(fns: dict, calls: int) -> tuple[dict, dict]:
     """The seconds (the fastest of ``calls`` rounds, each as :func:`run` takes it) and the last result of
     each of ``fns``. The rounds take turns, forward and backward (a slow spell of the machine falls on
     all of them alike), so that each callable follows a different one from round to round, and the
@@ -192,7 +192,7 @@ def cell(X, D, lam, positive, dtype, lars: bool, censor: float, rounds: int, cal
     fns.update({name: (lambda algorithm=algorithm: sparse_encode(X, D, algorithm=algorithm, alpha=lam / 2,
                                                                  positive=positive, n_jobs=2))
                 for name, algorithm in peers})
-    seconds, outs = rotated(fns, calls)
+    seconds, outs = alternating(fns, calls)
     solvers, codes = {}, {}
     for name, sec in seconds.items():
         if name.startswith("slics_"):

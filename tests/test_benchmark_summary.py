@@ -204,7 +204,7 @@ def test_ista_sparse_section_lists_every_shape_and_lambda():
 
 
 def test_grid_rounds_give_every_solver_another_predecessor(monkeypatch):
-    """``bench_grid.rotated``: a call can pay for the state the call before it left, so across rounds
+    """``bench_grid.alternating``: a call can pay for the state the call before it left, so across rounds
     each solver follows more than one other (or itself), and each keeps its fastest call."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import bench_grid
@@ -220,7 +220,7 @@ def test_grid_rounds_give_every_solver_another_predecessor(monkeypatch):
         return call
 
     monkeypatch.setattr(bench_grid.time, "perf_counter", lambda: clock[0])
-    seconds, out = bench_grid.rotated({n: timed(n) for n in ("auto", "cd", "peer")}, 3)
+    seconds, out = bench_grid.alternating({n: timed(n) for n in ("auto", "cd", "peer")}, 3)
     assert order == ["auto", "cd", "peer", "peer", "cd", "auto", "auto", "cd", "peer"]
     before = {n: {order[i - 1] for i in range(1, len(order)) if order[i] == n} for n in ("auto", "cd", "peer")}
     assert all(len(p) >= 2 for p in before.values()), before
