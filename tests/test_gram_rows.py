@@ -56,6 +56,7 @@ def rows_on_demand(monkeypatch):
     """The path at every size, and never all of G at once: every working set stops for its rows."""
     monkeypatch.setattr("slics.core.lasso.LAZY_FROM", 1)
     monkeypatch.setattr(_gram_rows, "WHOLE_FROM", 2.0)
+    monkeypatch.setattr(_gram_rows, "WHOLE_COST", 2.0)
 
 
 @pytest.mark.parametrize("positive", [False, True])
@@ -141,13 +142,43 @@ def test_foreseen_rows_follow_the_last_growth():
     assert _gram_rows._foreseen(400, 200) > 400 * ahead
 
 
-def test_growing_requests_form_all_of_g_before_the_count_does(monkeypatch):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_all_of_g_at_once_only_where_the_rows_still_to_form_cost_more(dtype):
+    """The rows already formed are paid for and do not count: a batch forms its own rows however
+    many are present, and all of G once the batch and the rows foreseen after it, at most the
+    absent ones, would cost more than the symmetric product (WHOLE_COST of m rows). Every row
+    present is that of D D^T."""
+    m = 200
+    D = np.random.default_rng(2).normal(size=(m, 12)).astype(dtype)
+    half = int(_gram_rows.WHOLE_COST * m)
+    G = _gram_rows.GramRows(D)
+    G.ensure(np.arange(0, 90))
+    G.ensure(np.arange(90, 180))              # 180 of 200 present: never all of G on the count
+    assert G.filled == 180 and G.whole is None
+    G.ensure(np.arange(180, 190), foreseen=10 * m)   # at most the 20 absent rows are still to come
+    assert G.filled == 190 and G.whole is None
+    fresh = _gram_rows.GramRows(D)
+    fresh.ensure(np.arange(half))              # as many rows as the product costs: formed apart
+    assert fresh.filled == half and fresh.whole is None
+    other = _gram_rows.GramRows(D)
+    other.ensure(np.arange(40), foreseen=half - 39)  # 40 asked and more than the rest foreseen
+    assert other.whole is not None
+    exact = D.astype(np.float64) @ D.T.astype(np.float64)
+    for rows in (G, fresh, other):
+        present = np.flatnonzero(rows.slot >= 0)
+        np.testing.assert_allclose(rows.buffer[rows.slot[present]], exact[present],
+                                   rtol=0, atol=1e-4 if dtype == np.float32 else 1e-12)
+
+
+def test_growing_requests_form_all_of_g_before_a_batch_alone_does(monkeypatch):
     """Dense codes over many atoms with few rows ask for more rows of G at every stop, and end up
-    needing all of it: the growth of the batches switches to the whole G while fewer rows have been
-    formed one batch at a time than the count alone would form. The optimum is the same."""
+    needing nearly all of it: without a forecast they form over 90 % of its rows one batch at a
+    time (more flops than the whole product); the growth of the batches switches to the whole G
+    after fewer. The optimum is the same."""
     monkeypatch.setattr("slics.core.lasso.LAZY_FROM", 1)
-    X, D = many_atoms(12, 48, 3000, seed=8, coherent=True)
-    lam = lam_at(X, D, 0.01)
+    X, D = many_atoms(24, 64, 2000, seed=8)
+    lam = lam_at(X, D, 0.005)
+    m = D.shape[0]
     formed = {}
     product = _gram_rows._product
     for ahead in (0, _gram_rows._AHEAD):
@@ -155,11 +186,12 @@ def test_growing_requests_form_all_of_g_before_the_count_does(monkeypatch):
         rows = []
         monkeypatch.setattr(_gram_rows, "_product", lambda A, B, out: rows.append(len(A)) or product(A, B, out))
         W, info = lasso(X, D, lam, return_info=True, method="cd")
-        assert info["gram_rows"] == D.shape[0] and info["converged"].all()
-        formed[ahead] = (sum(rows), W)
-    assert formed[_gram_rows._AHEAD][0] < formed[0][0]
-    np.testing.assert_allclose(lasso_objective(X, D, formed[_gram_rows._AHEAD][1], lam),
-                               lasso_objective(X, D, formed[0][1], lam), rtol=1e-9)
+        assert info["converged"].all()
+        formed[ahead] = (sum(rows), info["gram_rows"], W)
+    assert formed[0][0] == formed[0][1] > 0.9 * m
+    assert formed[_gram_rows._AHEAD][1] == m and formed[_gram_rows._AHEAD][0] < _gram_rows.WHOLE_COST * m
+    np.testing.assert_allclose(lasso_objective(X, D, formed[_gram_rows._AHEAD][2], lam),
+                               lasso_objective(X, D, formed[0][2], lam), rtol=1e-9)
 
 
 def test_a_resumed_row_keeps_its_sweep_count():
@@ -198,7 +230,7 @@ def test_rows_formed_apart_are_exactly_symmetric(monkeypatch):
         out *= np.float32(1 + len(calls) * 2 ** -20)
 
     monkeypatch.setattr(_gram_rows, "_product", rounded_apart)
-    monkeypatch.setattr(_gram_rows, "WHOLE_FROM", 2.0)
+    monkeypatch.setattr(_gram_rows, "WHOLE_COST", 2.0)
     D = np.random.default_rng(0).normal(size=(209, 82)).astype(np.float32)
     G = _gram_rows.GramRows(D)
     for atoms in (np.arange(0, 209, 3), np.arange(1, 209, 2), np.arange(100, 150)):

@@ -25,6 +25,7 @@ def gram_rows(request, monkeypatch):
     if request.param == "rows of G on demand":
         monkeypatch.setattr("slics.core.lasso.LAZY_FROM", 1)
         monkeypatch.setattr("slics.core._gram_rows.WHOLE_FROM", 2.0)
+        monkeypatch.setattr("slics.core._gram_rows.WHOLE_COST", 2.0)
 
 
 def coherent(n, d, m, seed, shared=1.5):

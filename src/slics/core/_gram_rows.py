@@ -8,10 +8,22 @@ a second or more, for 10,000 atoms in 768 dimensions) would be most of the call'
 absent rows stops before its sweeps and reports them (:func:`slics.core._lasso_kernels._solve_row`),
 the rows that all stopped rows need are formed in one product, and the rows resume where they
 stopped. The rows formed are kept for the rest of the call (all its chunks, and every ``lam`` of
-:func:`slics.core.lasso.lasso_path`). All of ``G`` is formed at once (one symmetric product) when
-:data:`WHOLE_FROM` of its rows would be present, counting the rows that the growth of the batches
-foresees (:func:`_foreseen`): the rows formed one batch at a time before that cost at most about
-half the whole product's flops.
+:func:`slics.core.lasso.lasso_path`).
+
+All of ``G`` is formed at once (one symmetric product, ``m^2 d / 2`` flops: the cost of
+:data:`WHOLE_COST` ``* m`` rows formed apart) when the rows still to be formed one batch at a time
+would cost more: the rows a batch asks for, plus those that the growth of the batches foresees
+(:func:`_foreseen`), at most the rows still absent. The rows already formed do not count: they are
+paid for either way. So forming rows on demand costs at most about twice the whole product's
+flops, on problems that end up needing all of ``G`` with batches too small to foresee it. Before
+the first stop, the first rounds of a sample of rows decide (:data:`WHOLE_FROM`).
+
+Measured on 40 rows over 10,000 atoms (``benchmarks/bench_grid.py``'s dictionaries, 0.06 and
+0.015 of ``lam_max``): the rule before, all of ``G`` once a quarter of its rows were formed or
+foreseen over four batches, formed all of ``G`` on rows that needed 27-38 % of it (coherent codes
+at 0.06; low-rank and clustered dictionaries at 0.015, with 12-30 non-zeros a row) and took up to
+1.3x to 4x as long there; this rule takes up to 18 % longer than that one on the densest codes (230
+to 540 non-zeros a row, all of ``G`` needed), which switch a batch later.
 """
 
 from __future__ import annotations
@@ -22,9 +34,10 @@ from ..utils.threads import blas_threads_for, single_thread_blas
 from ._lasso_kernels import _GROW, _solve_chunk
 
 LAZY_FROM = 4096   # atoms from which the rows of G are formed on demand (module docstring)
-WHOLE_FROM = 0.25  # share of G's rows asked for from which all of G is formed at once
+WHOLE_FROM = 0.25  # share of G's rows that a chunk's first rounds may ask for before all of G is formed at once
+WHOLE_COST = 0.5   # all of G in one symmetric product costs the flops of this share of its rows formed apart
 _SAMPLE = 128      # fresh rows of a chunk whose first round's atoms are formed before the kernel starts
-_AHEAD = 4         # batches of requested rows foreseen at the last growth ratio (solve_rows)
+_AHEAD = 2         # batches of requested rows foreseen at the last growth ratio (solve_rows)
 
 
 class GramRows:
@@ -59,14 +72,14 @@ class GramRows:
         self.slot, self.filled = np.arange(m, dtype=np.int64), m
 
     def ensure(self, atoms: np.ndarray, foreseen: float = 0.0) -> int:
-        """Form the rows of ``atoms`` not yet present (one product), or every absent row once
-        :data:`WHOLE_FROM` of ``G`` would be present, counting ``foreseen`` rows still to be asked
-        for (then no row stops again). Returns how many rows were asked for."""
+        """Form the rows of ``atoms`` not yet present (one product), or every absent row where
+        forming them and the ``foreseen`` rows still to be asked for, at most the absent ones, would
+        cost more than all of ``G`` at once (module docstring). Returns how many rows were asked for."""
         new = np.unique(atoms[self.slot[atoms] < 0])
         if not new.size:
             return 0
         m, d = self.D.shape
-        if self.filled + new.size + foreseen > WHOLE_FROM * m:
+        if min(new.size + foreseen, m - self.filled) > WHOLE_COST * m:
             self.form_whole()
             return new.size
         end = self.filled + new.size
@@ -129,9 +142,12 @@ def _foreseen(asked: int, last: int) -> float:
     """Rows the next :data:`_AHEAD` batches would ask for if each grew by ``asked / last``, the growth
     of this batch over the last, when this batch asks for at least as many rows as the last (else
     none, and none without a last batch). Codes that grow dense ask for more rows every round and
-    end up needing all of ``G``: this switches to it a batch or two earlier than the count so far
-    would. Shrinking batches foresee nothing: their ratio says little about their tail (622, 525,
-    372, 245, 184 rows: the ratio of the second to the first foresaw 1,399 more, and 815 came)."""
+    end up needing all of ``G``: this switches to it a batch or two before a batch alone would ask
+    for more than :data:`WHOLE_COST` of it. Growth is a weak forecast: batches of coherent codes
+    grew by 1.5x and then shrank (596, 367, 352, 522, 521, 413, 27, 8, 1 rows: over four batches,
+    the growth to 522 foresaw 6,149 more rows, and 970 came), hence only two batches ahead.
+    Shrinking batches foresee nothing: their ratio says little about their tail (622, 525, 372,
+    245, 184 rows: the ratio of the second to the first foresaw 1,399 more, and 815 came)."""
     if last <= 0 or asked < last:
         return 0.0
     ratio = asked / last

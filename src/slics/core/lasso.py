@@ -72,9 +72,10 @@ Rows of ``G`` on demand: a row's solve reads row ``j`` of ``G`` only for atoms `
 working sets. From ``LAZY_FROM`` (4,096) atoms on, ``G`` is not formed up front: the rows are
 formed as the working sets ask for them, and kept for the call (:mod:`slics.core._gram_rows`).
 With 10,000 atoms and sparse codes, a call on a few hundred rows then forms a few per cent of
-``G``, whose ``m^2 d`` flops were most of its time (``benchmarks/bench_grid.py``). Once a quarter
-of ``G`` (``WHOLE_FROM``) is asked for, or the growth of the requests foresees it (dense codes ask
-for more rows at every stop), all of ``G`` is formed at once. Below 4,096 atoms, forming ``G`` takes at most
+``G``, whose ``m^2 d`` flops were most of its time (``benchmarks/bench_grid.py``). Where the rows
+still to be formed (those asked for, and those that the growth of the requests foresees: dense
+codes ask for more rows at every stop) would cost more flops than all of ``G`` in one symmetric
+product, all of it is formed at once. Below 4,096 atoms, forming ``G`` takes at most
 about 0.1 s on the 2-core machine, less than the stops for rows would cost.
 
 Memory: ``G`` is at most ``m x m`` in the storage dtype (400 MB for a 10,000-word vocabulary in
