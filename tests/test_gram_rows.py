@@ -170,6 +170,22 @@ def test_all_of_g_at_once_only_where_the_rows_still_to_form_cost_more(dtype):
                                    rtol=0, atol=1e-4 if dtype == np.float32 else 1e-12)
 
 
+def test_rows_formed_apart_are_never_taken_for_g_in_atom_order(monkeypatch):
+    """Every row formed one batch at a time, in another order than the atoms': all rows are
+    present, but the buffer is not G (row j at j), so it is not offered as G (FISTA's warm starts
+    multiply by it); all of G formed at once is."""
+    monkeypatch.setattr(_gram_rows, "WHOLE_COST", 2.0)
+    D = np.random.default_rng(0).normal(size=(30, 5))
+    order = np.random.default_rng(1).permutation(30)
+    G = _gram_rows.GramRows(D)
+    G.ensure(order[:15])
+    G.ensure(order[15:])
+    assert G.filled == 30 and G.whole is None
+    np.testing.assert_allclose(G.buffer[G.slot], D @ D.T, rtol=0, atol=1e-12)
+    G.form_whole()
+    np.testing.assert_allclose(G.whole, D @ D.T, rtol=0, atol=1e-12)
+
+
 def test_growing_requests_form_all_of_g_before_a_batch_alone_does(monkeypatch):
     """Dense codes over many atoms with few rows ask for more rows of G at every stop, and end up
     needing nearly all of it: without a forecast they form over 90 % of its rows one batch at a

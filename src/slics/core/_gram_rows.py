@@ -44,7 +44,8 @@ class GramRows:
     """``G = D @ D.T`` by rows: ``buffer[slot[j]]`` is row ``j`` where ``slot[j] >= 0``.
 
     With ``G`` every row is present. Without, ``buffer`` is allocated at ``m x m`` but not
-    written: the operating system commits only the pages of the rows formed.
+    written: the operating system commits only the pages of the rows formed. Rows formed one batch
+    at a time are in the order they were asked for, even once every row is present.
     """
 
     def __init__(self, D: np.ndarray, G: np.ndarray | None = None):
@@ -53,14 +54,14 @@ class GramRows:
         if G is None:
             self.buffer = np.empty((m, m), D.dtype)
             self.slot = np.full(m, -1, np.int64)
-            self.filled = 0
+            self.filled, self.ordered = 0, False
         else:
-            self.buffer, self.slot, self.filled = G, np.arange(m, dtype=np.int64), m
+            self.buffer, self.slot, self.filled, self.ordered = G, np.arange(m, dtype=np.int64), m, True
 
     @property
     def whole(self) -> np.ndarray | None:
-        """``G`` when every row is present, else None."""
-        return self.buffer if self.filled == self.buffer.shape[0] else None
+        """``G`` (row ``j`` at ``j``) when passed or formed at once, else None."""
+        return self.buffer if self.ordered else None
 
     def form_whole(self) -> None:
         """All of ``G`` in one symmetric product (half the flops of forming its rows; the rows
@@ -69,7 +70,7 @@ class GramRows:
         m, d = self.D.shape
         with blas_threads_for(m * m * d):
             np.matmul(self.D, self.D.T, out=self.buffer)  # numpy's symmetric product (syrk), as D @ D.T
-        self.slot, self.filled = np.arange(m, dtype=np.int64), m
+        self.slot, self.filled, self.ordered = np.arange(m, dtype=np.int64), m, True
 
     def ensure(self, atoms: np.ndarray, foreseen: float = 0.0) -> int:
         """Form the rows of ``atoms`` not yet present (one product), or every absent row where
