@@ -186,6 +186,26 @@ def test_rows_formed_apart_are_never_taken_for_g_in_atom_order(monkeypatch):
     np.testing.assert_allclose(G.whole, D @ D.T, rtol=0, atol=1e-12)
 
 
+def test_first_rounds_count_the_rows_still_to_come(monkeypatch):
+    """A call in chunks of 20 rows: the first chunk alone forms a few rows of G one batch at a time,
+    but the first rounds of the call's 400 rows would ask for more than WHOLE_FROM of it, so the
+    call forms all of G at once, before any row (a pilot's, or a first chunk's, formed apart would
+    be formed again). The codes are certified."""
+    monkeypatch.setattr("slics.core.lasso.LAZY_FROM", 1)
+    X, D = many_atoms(400, 24, 2000, seed=4)
+    m = D.shape[0]
+    lam = lam_at(X, D, 0.3)
+    monkeypatch.setattr("slics.core.lasso._CHUNK_ELEMENTS", 20 * m)
+    first = lasso(X[:20], D, lam, return_info=True, method="cd")[1]
+    rows = []
+    product = _gram_rows._product
+    monkeypatch.setattr(_gram_rows, "_product", lambda A, B, out: rows.append(len(A)) or product(A, B, out))
+    W, info = lasso(X, D, lam, return_info=True, method="cd")
+    assert 0 < first["gram_rows"] < m // 2
+    assert info["gram_rows"] == m and not rows and info["converged"].all()
+    assert np.all(duality_gap(X, D, W, lam) <= 1.01e-6)
+
+
 def test_growing_requests_form_all_of_g_before_a_batch_alone_does(monkeypatch):
     """Dense codes over many atoms with few rows ask for more rows of G at every stop, and end up
     needing nearly all of it: without a forecast they form over 90 % of its rows one batch at a

@@ -285,6 +285,7 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
         return lasso_rows(X, D, lam, dtype=dtype, positive=positive, tol=tol, max_iter=max_iter, method=method)
     X, D, W, dtype = _check_inputs(X, D, dtype, init, positive)
     G, gram_seconds = _source(D, gram)
+    G.to_come = len(X)
     if method == "auto":
         gaps, sweeps, used, pilot = _auto(X, D, G, W, lam, positive, tol, max_iter, init is not None,
                                           gram_seconds)
@@ -512,6 +513,7 @@ def lasso_path(X, D, lams, *, positive=False, tol=1e-6, max_iter=1000, dtype=Non
     out, infos = [None] * len(lams), [None] * len(lams)
     for i in np.argsort(lams)[::-1]:
         # from the previous (larger) lam's codes: each lam measures its own choice
+        G.to_come = len(X)
         gaps, sweeps, used, pilot = _auto(X, D, G, W, lams[i], positive, tol, max_iter, True, gram_seconds)
         out[i], infos[i] = _finish(W.copy(), gaps, sweeps, tol, lams[i], True, used, pilot, G.filled)
     return (out, infos) if return_info else out
