@@ -100,3 +100,23 @@ def test_input_deps_are_the_files_the_input_stages_read():
 
 def test_interpolate_resolves_dvc_references():
     assert pipeline._interpolate("data/${embed.backbone}/x", {"embed": {"backbone": "demo"}}) == "data/demo/x"
+
+
+def test_a_failed_input_stage_is_named_without_a_traceback(monkeypatch, capsys):
+    """`make inputs` runs the input stages by their commands: one that fails (here its own error,
+    exit status 3) stops the run with a line that names the stage and its command, exit status 2,
+    no traceback of the subprocess call; the stages after it do not run."""
+    from slics.utils.errors import run_main
+
+    ran = []
+    commands = {"first": f"{sys.executable} -c \"import sys; print('first ran'); sys.exit(3)\"",
+                "second": f"{sys.executable} -c \"print('second ran')\""}
+    monkeypatch.setattr(pipeline, "input_stages", lambda: list(commands))
+    monkeypatch.setattr(pipeline, "stages", lambda: {k: {"cmd": v} for k, v in commands.items()})
+    run = subprocess.run
+    monkeypatch.setattr(pipeline.subprocess, "run", lambda args, **kw: ran.append(args) or run(args, **kw))
+    status = run_main(pipeline.main, ["inputs"], prog="slics.utils.pipeline")
+    err = capsys.readouterr().err
+    assert status == 2 and len(ran) == 1
+    assert "input stage 'first' (1 of 2) failed with exit status 3" in err and commands["first"] in err
+    assert "Traceback" not in err

@@ -171,7 +171,11 @@ def run_inputs() -> None:
         cmd = stages()[name]["cmd"]
         log.info("inputs %d/%d: %s (%s)", i, len(names), name, cmd)
         started = time.monotonic()
-        subprocess.run(shlex.split(cmd), cwd=root, check=True)
+        status = subprocess.run(shlex.split(cmd), cwd=root).returncode
+        if status:
+            # the stage printed its own error; this says which stage, and stops without a traceback
+            raise RuntimeError(f"input stage {name!r} ({i} of {len(names)}) failed with exit status {status}; "
+                               f"its error is above. Fix that and rerun: {cmd}")
         log.info("inputs %d/%d: %s done in %.0f s", i, len(names), name, time.monotonic() - started)
 
 
