@@ -20,10 +20,13 @@ the first stop, the first rounds of a sample of rows decide (:data:`WHOLE_FROM`)
 
 Measured on 40 rows over 10,000 atoms (``benchmarks/bench_grid.py``'s dictionaries, 0.06 and
 0.015 of ``lam_max``): the rule before, all of ``G`` once a quarter of its rows were formed or
-foreseen over four batches, formed all of ``G`` on rows that needed 27-38 % of it (coherent codes
-at 0.06; low-rank and clustered dictionaries at 0.015, with 12-30 non-zeros a row) and took up to
+foreseen over four batches, formed all of ``G`` on rows that needed 26-38 % of it (coherent codes
+at 0.06; low-rank and clustered dictionaries at 0.015, with 12-31 non-zeros a row) and took
 1.3x to 4x as long there; this rule takes up to 18 % longer than that one on the densest codes (230
-to 540 non-zeros a row, all of ``G`` needed), which switch a batch later.
+to 540 non-zeros a row, all of ``G`` needed), which switch a batch later. On other shapes (6,000 to
+12,000 atoms, 256 to 1,024 dimensions, 60 to 200 rows): 0.44-0.78 of the time where 21-36 % of
+``G`` was needed, and up to 1.29x on dense codes in 256 dimensions, where the rows formed before
+the switch are a larger share of a short call.
 """
 
 from __future__ import annotations
