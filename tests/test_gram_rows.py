@@ -186,7 +186,16 @@ def test_rows_formed_apart_are_never_taken_for_g_in_atom_order(monkeypatch):
     np.testing.assert_allclose(G.whole, D @ D.T, rtol=0, atol=1e-12)
 
 
-def test_first_rounds_count_the_rows_still_to_come(monkeypatch):
+@pytest.fixture
+def rows_formed_apart(monkeypatch):
+    """The sizes of the batches of rows of G formed one product at a time (not all of G at once)."""
+    sizes = []
+    product = _gram_rows._product
+    monkeypatch.setattr(_gram_rows, "_product", lambda A, B, out: sizes.append(len(A)) or product(A, B, out))
+    return sizes
+
+
+def test_first_rounds_count_the_rows_still_to_come(monkeypatch, rows_formed_apart):
     """A call in chunks of 20 rows: the first chunk alone forms a few rows of G one batch at a time,
     but the first rounds of the call's 400 rows would ask for more than WHOLE_FROM of it, so the
     call forms all of G at once, before any row (a pilot's, or a first chunk's, formed apart would
@@ -197,16 +206,14 @@ def test_first_rounds_count_the_rows_still_to_come(monkeypatch):
     lam = lam_at(X, D, 0.3)
     monkeypatch.setattr("slics.core.lasso._CHUNK_ELEMENTS", 20 * m)
     first = lasso(X[:20], D, lam, return_info=True, method="cd")[1]
-    rows = []
-    product = _gram_rows._product
-    monkeypatch.setattr(_gram_rows, "_product", lambda A, B, out: rows.append(len(A)) or product(A, B, out))
+    rows_formed_apart.clear()
     W, info = lasso(X, D, lam, return_info=True, method="cd")
     assert 0 < first["gram_rows"] < m // 2
-    assert info["gram_rows"] == m and not rows and info["converged"].all()
+    assert info["gram_rows"] == m and not rows_formed_apart and info["converged"].all()
     assert np.all(duality_gap(X, D, W, lam) <= 1.01e-6)
 
 
-def test_growing_requests_form_all_of_g_before_a_batch_alone_does(monkeypatch):
+def test_growing_requests_form_all_of_g_before_a_batch_alone_does(monkeypatch, rows_formed_apart):
     """Dense codes over many atoms with few rows ask for more rows of G at every stop, and end up
     needing nearly all of it: without a forecast they form over 90 % of its rows one batch at a
     time (more flops than the whole product); the growth of the batches switches to the whole G
@@ -216,14 +223,12 @@ def test_growing_requests_form_all_of_g_before_a_batch_alone_does(monkeypatch):
     lam = lam_at(X, D, 0.005)
     m = D.shape[0]
     formed = {}
-    product = _gram_rows._product
     for ahead in (0, _gram_rows._AHEAD):
         monkeypatch.setattr(_gram_rows, "_AHEAD", ahead)
-        rows = []
-        monkeypatch.setattr(_gram_rows, "_product", lambda A, B, out: rows.append(len(A)) or product(A, B, out))
+        rows_formed_apart.clear()
         W, info = lasso(X, D, lam, return_info=True, method="cd")
         assert info["converged"].all()
-        formed[ahead] = (sum(rows), info["gram_rows"], W)
+        formed[ahead] = (sum(rows_formed_apart), info["gram_rows"], W)
     assert formed[0][0] == formed[0][1] > 0.9 * m
     assert formed[_gram_rows._AHEAD][1] == m and formed[_gram_rows._AHEAD][0] < _gram_rows.WHOLE_COST * m
     np.testing.assert_allclose(lasso_objective(X, D, formed[_gram_rows._AHEAD][2], lam),

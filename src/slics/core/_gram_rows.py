@@ -54,12 +54,12 @@ class GramRows:
     def __init__(self, D: np.ndarray, G: np.ndarray | None = None):
         self.D = D
         m = D.shape[0]
+        self.to_come = 0  # rows of the call that later chunks will solve (set by the caller; solve_rows)
         if G is None:
             self.buffer = np.empty((m, m), D.dtype)
             self.slot = np.full(m, -1, np.int64)
             self.filled, self.ordered = 0, False
-        self.to_come = 0  # rows of the call that later chunks will solve (set by the caller; solve_rows)
-        if G is not None:
+        else:
             self.buffer, self.slot, self.filled, self.ordered = G, np.arange(m, dtype=np.int64), m, True
 
     @property
