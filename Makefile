@@ -1,7 +1,7 @@
 # Two entry points (see README):
 #   make reproduce   set up .venv and regenerate every result with `dvc repro` (demo profile by default)
-#   make test        set up .venv and run the unit tests and strict nbval on the executed notebooks,
-#                    beside a rehearsal of the full profile at tiny scale (as make rehearse-full)
+#   make test        set up .venv and run the unit tests, strict nbval on the executed notebooks and
+#                    a rehearsal of the full profile at tiny scale, on one pytest worker per core
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
@@ -9,7 +9,7 @@ export PATH := $(BIN):$(PATH)
 # Offline copies of the small external inputs (see data/README.md); a sibling ../shared/data is used when present.
 export SLICS_DATA_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data))
 
-.PHONY: venv reproduce test pytest inputs rehearse-full rehearse-beside lab benchmarks mutation mutation-kernels clean-venv site browser
+.PHONY: venv reproduce test pytest inputs rehearse-full lab benchmarks mutation mutation-kernels clean-venv site browser
 
 # Hand runs in `make lab` write here (git-ignored), never into the committed results/.
 SCRATCH_RESULTS ?= $(CURDIR)/results-scratch
@@ -54,24 +54,21 @@ $(INPUTS_STAMP): $$(shell test -x $(BIN)/python && $(BIN)/python -m slics.utils.
 	python -m slics.utils.pipeline inputs
 	touch $@
 
-# The rehearsal and pytest run side by side: each keeps a little over one core of two busy on average
-# (benchmarks/profile_tests.py measured 1.56 and 1.47 cores, one after the other), so together they fill
-# the machine. pytest reports as it goes; the rehearsal's report comes in one piece when it ends, so
-# that it does not break pytest's lines. Either failing fails the command.
+# One pytest over one worker per core (pytest-xdist, at most 4), each running whole test modules, or
+# all the notebooks (conftest.py: the scopes and their order): the rehearsal of the full profile
+# (tests/test_rehearsal.py, stage 07's target RN50) and the notebooks start first, on their own
+# workers, and the other modules fill in around them. Each worker and what it starts (notebook
+# kernels, the rehearsal's stages) computes on one BLAS/OpenMP thread: processes with a thread pool
+# per core each, on the same cores, lose time waiting for one another. Measured on 2 cores in one
+# checkout: this step 499 s; the rehearsal beside pytest with their thread pools 701 s (a fresh clone),
+# with one thread each 555 s (numba's threads left as they are: 554 s).
+TEST_THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 test: inputs browser
-	$(MAKE) --no-print-directory -j2 rehearse-beside pytest
+	$(TEST_THREADS) HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider --rehearse-full -n auto --maxprocesses 4
 
-# The unit tests and strict nbval on the executed notebooks (part of `make test`).
+# The unit tests and strict nbval on the executed notebooks, in one process (no rehearsal).
 pytest: inputs
 	HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider
-
-# `make test`'s rehearsal: stage 07's target space is clip-rn50 instead of ViT-L/14 (its maps need 520
-# images, ViT-L/14 takes about 1 s an image on a 2-core CPU, and tests/test_rehearsal.py loads and runs
-# ViT-L/14 on its own). A target-specific value, not a command-line one: make passes those on to every
-# make below it, the tests' own `make -n` runs included.
-rehearse-beside: REHEARSAL_ARGS = --target-backbone clip-rn50
-rehearse-beside: inputs
-	@log=$$(mktemp); python -m slics.rehearsal $(REHEARSAL_ARGS) > $$log 2>&1; status=$$?; cat $$log; rm -f $$log; exit $$status
 
 # Every stage in profile `full` at tiny scale, offline: fixture datasets in the real formats, random
 # weights of the real architectures, a scratch folder (a temp dir) that never touches data/ or results/.

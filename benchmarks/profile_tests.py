@@ -3,9 +3,10 @@
 Run ``.venv/bin/python benchmarks/profile_tests.py`` on a quiet machine (about as long as the test
 command). It clones the committed project (``HEAD``) into a scratch folder and runs CI's own command
 there (``.ci/run``, the README's test command: a fresh ``.venv``, the pipeline's inputs, the browser
-check, then the rehearsal of the full profile beside pytest with nbval), timing every line it prints.
-pytest also writes a JUnit report (through ``PYTEST_ADDOPTS``), which gives the seconds of every test
-file and of every notebook that nbval re-executes. Writes ``results/benchmarks/tests.json``
+check, then one pytest on one worker per core: the rehearsal of the full profile, nbval and the unit
+tests), timing every line it prints. pytest also writes a JUnit report (through ``PYTEST_ADDOPTS``),
+which gives the seconds of every test file and of every notebook that nbval re-executes, and the
+rehearsal's own report of its stages (its test's output). Writes ``results/benchmarks/tests.json``
 (``--out`` to change) and prints the table that ``benchmarks/summary.py`` puts on
 ``docs/benchmarks.md``.
 
@@ -41,13 +42,13 @@ OUT = ROOT / "results" / "benchmarks" / "tests.json"
 # (step, the echoed command that starts it); the first step starts with the run
 STEPS = [("setup: .venv and the package", None),
          ("inputs: the stages' inputs, and the browser check", re.compile(r"^python -m slics\.utils\.pipeline inputs")),
-         (f"{BESIDE}: the rehearsal of the full profile and pytest (unit tests and nbval)",
-          re.compile(r"-j2 rehearse-beside pytest"))]
+         (f"{BESIDE}: pytest on one worker per core (the rehearsal of the full profile, nbval, the unit tests)",
+          re.compile(r"python -m pytest .*--rehearse-full"))]
 SUBSTEP = {  # sub-steps a command reports itself: (pattern, name group, seconds group)
     "inputs": re.compile(r"inputs \d+/\d+: (\S+) (?:\(.*\) )?done in (\d+) s"),
     "rehearsal": re.compile(r"^(fixtures|random weights): .* \((\d+) s\)$"),
 }
-# the two commands that run side by side, each timed by its own clock (the seconds they print last)
+# the rehearsal (a test among the others) and the whole of pytest, each by its own clock
 BESIDE_PARTS = {"rehearsal": re.compile(r"^rehearsal of the full profile passed: .* in (\d+) s"),
                 "pytest": re.compile(r"^=+ .*\b(?:passed|failed)\b.* in ([\d.]+)s")}
 STAGE_LINE = re.compile(r"^\[\d+/\d+\] (\S+): ")
@@ -145,6 +146,15 @@ def pytest_files(junit: Path) -> list[dict]:
     return [{"file": f, "seconds": round(s, 1), "tests": counts[f]} for f, s in sorted(seconds.items(), key=lambda kv: -kv[1])]
 
 
+def rehearsal_report(junit: Path) -> list[str]:
+    """The lines the rehearsal's test printed (its stages and their seconds), from the JUnit report."""
+    for case in ET.parse(junit).iter("testcase"):
+        if case.get("name") == "test_full_profile_rehearsal_runs_every_stage":
+            out = case.find("system-out")
+            return (out.text or "").splitlines() if out is not None else []
+    return []
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT, help=f"output JSON (default {OUT.relative_to(ROOT)})")
@@ -161,7 +171,7 @@ def main(argv=None) -> int:
         env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
         env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
                                       if not p.startswith(str(ROOT)))      # not this checkout's .venv
-        env.update(CI="true", PYTEST_ADDOPTS=f"--junitxml={junit}")
+        env.update(CI="true", PYTEST_ADDOPTS=f"--junitxml={junit} -o junit_logging=system-out")
         log = Path(scratch) / "test-command.log"
         status, lines, busy = run_timed(["bash", ".ci/run"], project, env, log)
         if args.keep:
@@ -173,7 +183,8 @@ def main(argv=None) -> int:
         changed = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True,
                                  text=True, check=True).stdout.split("\n")
         record = {"commit": commit, "machine": info, "command": ".ci/run (make test)",
-                  "total_seconds": round(lines[-1][0], 1), "steps": steps(lines, busy), "substeps": substeps(lines),
+                  "total_seconds": round(lines[-1][0], 1), "steps": steps(lines, busy),
+                  "substeps": substeps(lines + [(lines[-1][0], text) for text in rehearsal_report(junit)]),
                   "pytest_files": pytest_files(junit),
                   "tracked_files_changed": [line[3:] for line in changed if line.strip()]}
     args.out.parent.mkdir(parents=True, exist_ok=True)

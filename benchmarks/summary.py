@@ -293,7 +293,7 @@ def ista_sparse_section(record: dict) -> str:
     return "\n".join(lines)
 
 
-BESIDE = "side by side"      # the step of the test command that runs the rehearsal and pytest at once
+BESIDE = "side by side"      # the step of the test command whose workers run the rehearsal, nbval and the unit tests at once
 
 
 def tests_section(record: dict, top: int = 12) -> str:

@@ -136,22 +136,28 @@ def test_test_command_profile_finds_steps_parts_and_files(tmp_path):
              (90.0, "python -m slics.utils.pipeline inputs"),
              (95.0, "[05:17:57] inputs 2/4: embed_cifar10 (python -m slics.embedding.embed cifar10)"),
              (150.0, "[05:18:57] inputs 2/4: embed_cifar10 done in 55 s"),
-             (160.0, "make --no-print-directory -j2 rehearse-beside pytest"),
-             (161.0, "HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider"),
-             (420.0, "random weights: clip-vit-b32, clip-rn50 in /tmp/x/hub (9 s)"),     # the rehearsal's report,
-             (420.0, "[8/13] 03_slics_clip: python -m slics.utils.notebooks 03_slics_clip"),  # in one piece at its end
-             (420.0, "    ok in 59 s, 31 expected output(s) present"),
-             (420.0, "rehearsal of the full profile passed: 13 stage(s), 80 expected outputs, in 258 s"),
+             (160.0, "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 python -m pytest "
+                     "--nbval -p no:cacheprovider --rehearse-full -n auto --maxprocesses 4"),
              (699.0, "=========== 512 passed, 2 skipped in 537.61s (0:08:57) ==========="),
              (700.0, "")]
     steps = module.steps(lines)
+    junit = tmp_path / "junit.xml"     # the rehearsal's report: its test's output, in the JUnit report
+    junit.write_text('<testsuites><testsuite><testcase classname="tests.test_rehearsal" '
+                     'name="test_full_profile_rehearsal_runs_every_stage" time="260"><system-out>'
+                     'random weights: clip-vit-b32, clip-rn50 in /tmp/x/hub (9 s)\n'
+                     '[8/13] 03_slics_clip: python -m slics.utils.notebooks 03_slics_clip\n'
+                     '    ok in 59 s, 31 expected output(s) present\n'
+                     'rehearsal of the full profile passed: 13 stage(s), 80 expected outputs, in 258 s\n'
+                     '</system-out></testcase></testsuite></testsuites>')
+    report = module.rehearsal_report(junit)
+    assert report[-1].startswith("rehearsal of the full profile passed") and len(report) == 4
+    lines = lines[:-1] + [(700.0, text) for text in report]
     assert [s["seconds"] for s in steps] == [90.0, 70.0, 540.0]
     assert steps[2]["step"].startswith(module.BESIDE)
     parts = module.substeps(lines)
     assert parts["inputs"] == [{"name": "embed_cifar10", "seconds": 55}]
     assert parts["rehearsal"] == [{"name": "random weights", "seconds": 9}, {"name": "stage 03_slics_clip", "seconds": 59}]
-    assert parts[module.BESIDE] == [{"name": "rehearsal", "seconds": 258.0}, {"name": "pytest", "seconds": 537.6}]
-    junit = tmp_path / "junit.xml"
+    assert parts[module.BESIDE] == [{"name": "pytest", "seconds": 537.6}, {"name": "rehearsal", "seconds": 258.0}]
     junit.write_text('<testsuites><testsuite>'
                      '<testcase classname="tests.test_pq" name="a" time="1.5"/>'
                      '<testcase classname="tests.test_pq" name="b" time="2.0"/>'

@@ -1,4 +1,5 @@
-"""The Makefile's lab and inputs targets, checked with `make -n` (nothing is run)."""
+"""The Makefile's lab, inputs and test targets, checked with `make -n` (nothing is run), and the
+schedule of `make test`'s workers (conftest.py)."""
 
 import os
 import shutil
@@ -47,17 +48,53 @@ def test_inputs_are_rebuilt_only_when_out_of_date(tmp_path):
     assert "pipeline inputs" in _dry_run("inputs", tmp_path, INPUTS_STAMP=stamp)
 
 
-def test_make_test_rehearses_stage_07_with_rn50_and_by_hand_with_the_params_backbone(tmp_path):
-    """`make test` runs the rehearsal (RN50 as stage 07's target) and pytest in one make of two jobs."""
+def test_make_test_is_one_pytest_over_workers_with_the_rehearsal_and_by_hand_the_params_backbone(tmp_path):
+    """`make test` runs the rehearsal as a test of one pytest over one single-threaded worker per core;
+    `make rehearse-full` runs it by hand with params.yaml's target backbone."""
     stamp = tmp_path / "stamp"
     stamp.touch()
-    in_test = [line for line in _dry_run("test", tmp_path, INPUTS_STAMP=stamp).splitlines() if "slics.rehearsal" in line]
-    assert any(line.split()[:4] == ["make", "--no-print-directory", "-j2", "rehearse-beside"] and "pytest" in line.split()
-               for line in _dry_run("test", tmp_path, INPUTS_STAMP=stamp).splitlines())
+    lines = [line.split() for line in _dry_run("test", tmp_path, INPUTS_STAMP=stamp).splitlines()]
+    runs = [line for line in lines if "pytest" in line[:8]]
+    assert len(runs) == 1 and not any("slics.rehearsal" in line for line in lines)
+    words = runs[0]
+    assert {"--nbval", "--rehearse-full", "-n"} <= set(words) and words[words.index("-n") + 1] == "auto"
+    assert {"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1"} <= set(words)
     by_hand = [line for line in _dry_run("rehearse-full", tmp_path, INPUTS_STAMP=stamp).splitlines()
                if "slics.rehearsal" in line]
-    assert len(in_test) == 1            # its report kept until it ends, then printed; its status is the recipe's
-    command = in_test[0].split("; ")[1]
-    assert command.split() == ["python", "-m", "slics.rehearsal", "--target-backbone", "clip-rn50", ">", "$log", "2>&1"]
-    assert in_test[0].endswith("exit $status")
     assert [line.split() for line in by_hand] == [["python", "-m", "slics.rehearsal"]]
+
+
+def test_make_test_schedule_starts_the_long_scopes_and_keeps_the_notebooks_with_their_check():
+    """Under pytest-xdist a scope runs on one worker: the notebooks share one with the test that reads
+    their outputs (after them); the rehearsal's module and the notebooks are handed out first."""
+    import conftest
+
+    class Item:
+        def __init__(self, nodeid, last=False):
+            self.nodeid, self.last = nodeid, last
+
+        def get_closest_marker(self, name):
+            return object() if self.last and name == "after_notebooks" else None
+
+    items = [Item("tests/test_pq.py::test_a"), Item("tests/test_reproduction.py::test_regenerated", last=True),
+             Item("tests/test_reproduction.py::test_figure"), Item("tests/test_rehearsal.py::test_full"),
+             Item("results/notebooks/01_robustness.ipynb::Cell 0"), Item("results/notebooks/02_ista_clip.ipynb::Cell 0"),
+             Item("tests/test_lasso.py::test_b")]
+    scopes = {conftest.scope_of(i.nodeid) for i in items}
+    assert scopes == {"tests/test_pq.py", "tests/test_lasso.py", "tests/test_rehearsal.py", conftest.NOTEBOOKS}
+    order = [i.nodeid for i in sorted(items, key=conftest.schedule_key)]
+    assert order == ["tests/test_rehearsal.py::test_full", "tests/test_reproduction.py::test_figure",
+                     "results/notebooks/01_robustness.ipynb::Cell 0", "results/notebooks/02_ista_clip.ipynb::Cell 0",
+                     "tests/test_reproduction.py::test_regenerated", "tests/test_pq.py::test_a",
+                     "tests/test_lasso.py::test_b"]
+
+
+def test_rehearsal_is_the_first_test_of_its_module():
+    """Its worker starts it before the module's short tests (see conftest.LONG_SCOPES)."""
+    import ast
+
+    from slics.utils.config import project_root
+
+    tree = ast.parse((project_root() / "tests" / "test_rehearsal.py").read_text())
+    tests = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
+    assert tests[0] == "test_full_profile_rehearsal_runs_every_stage"

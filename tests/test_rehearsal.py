@@ -10,6 +10,24 @@ import pytest
 
 from slics.rehearsal import fixtures, run, weights
 
+# `make test` rehearses stage 07 with clip-rn50 as its target: its maps need 520 images, and ViT-L/14
+# takes about 1 s an image on 2 cores (the full profile's target is tested on its own below).
+REHEARSAL = ("--target-backbone", "clip-rn50")
+
+
+def test_full_profile_rehearsal_runs_every_stage(request):
+    """Every stage of dvc.yaml in profile `full` at tiny scale, offline (``python -m slics.rehearsal``).
+    First in this module, so that under pytest-xdist its worker starts it before anything else."""
+    import subprocess
+    import sys
+
+    if not request.config.getoption("--rehearse-full"):
+        pytest.skip("the rehearsal runs with --rehearse-full (make test; by hand: make rehearse-full)")
+    proc = subprocess.run([sys.executable, "-m", "slics.rehearsal", *REHEARSAL], capture_output=True, text=True)
+    print(proc.stdout)          # the stages' report, kept with the test's outcome (the JUnit report too)
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.stdout.splitlines()[-1].startswith("rehearsal of the full profile passed")
+
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
@@ -98,9 +116,8 @@ def test_tiny_params_are_valid_full_profile():
     assert params["profile"] == "full" and problems(params) == []
 
 
-# `make test` rehearses stage 07 with clip-rn50 as its target (its maps need 520 images, and ViT-L/14
-# takes about 1 s an image on 2 cores); the full profile's target is rehearsed here on its own: random
-# weights written where the loader looks, found offline, loaded and run on fixture JPEGs.
+# The full profile's target of stage 07 (ViT-L/14), rehearsed on its own: random weights written where
+# the loader looks, found offline, loaded and run on fixture JPEGs.
 _L14_PROBE = """
 import json, sys
 from pathlib import Path
