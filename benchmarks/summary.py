@@ -323,8 +323,10 @@ def tests_section(record: dict, top: int = 12) -> str:
                 lines.append(f"| | {name} | {part['seconds']:.0f} | {100 * part['seconds'] / total:.1f} % | |")
     notebooks = sum(f["seconds"] for f in pytest if f["file"].endswith(".ipynb"))
     units = sum(f["seconds"] for f in pytest if not f["file"].endswith(".ipynb"))
+    rehearsal = next((p["seconds"] for p in parts[BESIDE] if p["name"] == "rehearsal"), None)
     lines += ["", f"pytest: the notebooks that nbval re-executes take {notebooks:.0f} s, the {len(pytest) - sum(f['file'].endswith('.ipynb') for f in pytest)} "
-                  f"test files {units:.0f} s."]
+                  f"test files {units:.0f} s" + (f", the rehearsal of the full profile {rehearsal:.0f} s of them."
+                                                 if rehearsal is not None else ".")]
     lines += _cpu_floor(record["steps"], total, record["machine"])
     lines += ["", f"- the test command under {TEST_GOAL_S / 60:.0f} minutes: {total / 60:.1f} min: {_verdict(total <= TEST_GOAL_S)}"]
     return "\n".join(lines)

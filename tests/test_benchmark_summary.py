@@ -176,7 +176,7 @@ def test_test_command_profile_finds_steps_parts_and_files(tmp_path):
     assert "| | rehearsal | 258 | 36.9 % |" in text and "| | pytest | 538 | 76.8 % |" in text   # each by its own clock
     assert "| | rehearsal: stage 03_slics_clip | 59 | 8.4 % |" in text
     assert "| | pytest: results/notebooks/02_ista_clip.ipynb | 150 |" in text
-    assert "notebooks that nbval re-executes take 150 s, the 1 test files 4 s" in text
+    assert "notebooks that nbval re-executes take 150 s, the 1 test files 4 s, the rehearsal of the full profile 258 s of them" in text
     assert "11.7 min: **not met**" in text
     record["total_seconds"] = 590.0
     assert "9.8 min: met" in _summary().tests_section(record)
