@@ -63,12 +63,13 @@ $(INPUTS_STAMP): $$(shell test -x $(BIN)/python && $(BIN)/python -m slics.utils.
 # checkout: this step 499 s; the rehearsal beside pytest with their thread pools 701 s (a fresh clone),
 # with one thread each 555 s (numba's threads left as they are: 554 s).
 TEST_THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+PYTEST := HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider
 test: inputs browser
-	$(TEST_THREADS) HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider --rehearse-full -n auto --maxprocesses 4
+	$(TEST_THREADS) $(PYTEST) --rehearse-full -n auto --maxprocesses 4
 
 # The unit tests and strict nbval on the executed notebooks, in one process (no rehearsal).
 pytest: inputs
-	HF_HUB_OFFLINE=1 python -m pytest --nbval -p no:cacheprovider
+	$(PYTEST)
 
 # Every stage in profile `full` at tiny scale, offline: fixture datasets in the real formats, random
 # weights of the real architectures, a scratch folder (a temp dir) that never touches data/ or results/.
