@@ -2,7 +2,8 @@
 
 From ``LAZY_FROM`` atoms on (or with it lowered here, to reach the path on small problems) the
 codes must be the optimum that the whole ``G`` gives, each row certified, with fewer rows of
-``G`` formed on sparse problems; scikit-learn's ``Lasso`` is the independent reference.
+``G`` formed on sparse problems; scikit-learn's ``Lasso`` is the independent reference. Here no
+row is solved on its own working dictionary (``_subproblems.PILOT`` 0: tests/test_subproblems.py).
 """
 
 import warnings
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from slics.core import _gram_rows
+from slics.core import _gram_rows, _subproblems
 from slics.core.lasso import LAZY_FROM, duality_gap, lasso, lasso_path
 from slics.core.objectives import lasso_objective
 
@@ -28,6 +29,12 @@ def many_atoms(n, d, m, seed, coherent=False):
 
 def lam_at(X, D, fraction):
     return float(fraction * np.median(np.abs(2 * X @ D.T).max(axis=1)))
+
+
+@pytest.fixture(autouse=True)
+def rows_of_g(monkeypatch):
+    """Every call by rows of G: no pilot on working dictionaries."""
+    monkeypatch.setattr(_subproblems, "PILOT", 0)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

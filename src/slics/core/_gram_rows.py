@@ -34,11 +34,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils.threads import blas_threads_for, single_thread_blas
+from . import _subproblems
 from ._lasso_kernels import _GROW, _solve_chunk
 
 LAZY_FROM = 4096   # atoms from which the rows of G are formed on demand (module docstring)
 WHOLE_FROM = 0.25  # share of G's rows that a chunk's first rounds may ask for before all of G is formed at once
 WHOLE_COST = 0.5   # all of G in one symmetric product costs the flops of this share of its rows formed apart
+# rows of G in float32 count this share of float64's (plan): their products run at twice the rate, the
+# sweeps that read them at the same rate, and the two weigh about alike on rows that need much of G
+FLOAT32_COST = 0.75
 _SAMPLE = 128      # fresh rows of a chunk whose first round's atoms are formed before the kernel starts
 _AHEAD = 2         # batches of requested rows foreseen at the last growth ratio (solve_rows)
 
@@ -61,6 +65,16 @@ class GramRows:
             self.filled, self.ordered = 0, False
         else:
             self.buffer, self.slot, self.filled, self.ordered = G, np.arange(m, dtype=np.int64), m, True
+        self.plan = None        # "subproblems" or "rows", once a pilot decided (solve_rows)
+        self.sub_rows = 0       # rows solved on their own working dictionaries (_subproblems)
+        self._D64 = None
+
+    @property
+    def D64(self) -> np.ndarray:
+        """``D`` in float64 (itself where it is float64), for the residuals of :mod:`._subproblems`."""
+        if self._D64 is None:
+            self._D64 = self.D if self.D.dtype == np.float64 else self.D.astype(np.float64)
+        return self._D64
 
     @property
     def whole(self) -> np.ndarray | None:
@@ -109,9 +123,78 @@ def _product(A, B, out):
     np.matmul(A, B, out=out)
 
 
-def solve_rows(G: GramRows, B, W, xx, lam, positive, tol, max_iter):
-    """Solve the rows of one chunk in place into ``W`` (``B = X D^T``, ``xx`` the rows' squared norms),
-    forming the rows of ``G`` they need between rounds; returns their (relative gaps, sweeps).
+def solve_rows(G: GramRows, X, B, W, xx, lam, positive, tol, max_iter):
+    """Solve the rows of one chunk in place into ``W`` (``B = X D^T``, ``xx`` the rows' squared norms);
+    returns their (relative gaps, sweeps).
+
+    Where ``G`` is formed on demand and no row of it is formed yet, the call's path is chosen first
+    (:func:`_plan`): the rows are solved on their own working dictionaries (:mod:`._subproblems`),
+    or by rows of ``G`` (:func:`_solve_by_rows`)."""
+    n = W.shape[0]
+    gaps, sweeps = np.empty(n), np.zeros(n, np.int64)
+    done = 0
+    if G.plan is None and G.whole is None and G.filled == 0:
+        G.plan, done = "rows", min(n, _subproblems.PILOT)
+        if done:
+            rows = n + max(G.to_come - n, 0)           # of the call, this chunk's included
+            gaps[:done], sweeps[:done], macs, sets, complete = _subproblems.solve(
+                G.D64, X[:done], W[:done], xx[:done], lam, positive, tol, max_iter,
+                budget=_whole_cost(G.D) / rows)
+            G.sub_rows += done
+            if complete:
+                G.plan = _plan(sets, macs, rows - done, G.D)
+            else:       # the pilot's rows alone would cost all of G: every row of the chunk by rows of G
+                G.sub_rows -= done
+                done = 0
+    if G.plan == "subproblems" and done < n:
+        gaps[done:], sweeps[done:], _, _, _ = _subproblems.solve(
+            G.D64, X[done:], W[done:], xx[done:], lam, positive, tol, max_iter)
+        G.sub_rows += n - done
+        G.to_come = max(G.to_come - n, 0)
+    elif done < n:
+        G.to_come = max(G.to_come - done, 0)
+        pilot = sweeps[done:].copy()
+        gaps[done:], sweeps[done:] = _solve_by_rows(G, B[done:], W[done:], xx[done:], lam, positive, tol, max_iter)
+        sweeps[done:] += pilot
+    else:
+        G.to_come = max(G.to_come - n, 0)
+    return gaps, sweeps
+
+
+def _whole_cost(D) -> float:
+    """All of ``G`` in one symmetric product (:data:`WHOLE_COST` of its rows formed apart), in float64
+    multiply-adds (float32: :data:`FLOAT32_COST` of them)."""
+    m, d = D.shape
+    return WHOLE_COST * m * m * d * (FLOAT32_COST if D.dtype == np.float32 else 1.0)
+
+
+def _plan(sets, macs, rest, D) -> str:
+    """``"subproblems"`` where the ``rest`` rows still to come would cost less on their own working
+    dictionaries (``macs`` a row, as the pilot's rows counted them) than by rows of ``G``: the distinct atoms of the pilot's last working sets
+    (``sets``), extrapolated to all the rows by their growth with the rows (:func:`_heaps`), each an
+    ``m d`` row, at most all of ``G`` (:data:`WHOLE_COST` of its rows), at :data:`FLOAT32_COST` in
+    float32 (the working dictionaries are float64); else ``"rows"``."""
+    m, d = D.shape
+    p = len(sets)
+    union = np.unique(np.concatenate(sets)).size
+    half = np.unique(np.concatenate(sets[::2])).size
+    needed = _heaps(union, half, p, (p + 1) // 2, p + rest)
+    gram = min(needed * m * d * (FLOAT32_COST if D.dtype == np.float32 else 1.0), _whole_cost(D))
+    return "subproblems" if macs / max(p, 1) * rest < gram else "rows"
+
+
+def _heaps(u, u_half, s, s_half, n_rows) -> float:
+    """Distinct atoms of ``n_rows`` rows, from ``u`` among ``s`` rows and ``u_half`` among ``s_half`` of
+    them: Heaps' law, ``u(n) = u(s) (n / s)^a``, its exponent ``0 <= a <= 1`` from the two counts."""
+    if s < 2 or not u:
+        return u * n_rows / max(s, 1)
+    a = float(np.clip(np.log(u / max(u_half, 1)) / np.log(s / s_half), 0.0, 1.0))
+    return u * (n_rows / s) ** a
+
+
+def _solve_by_rows(G: GramRows, B, W, xx, lam, positive, tol, max_iter):
+    """Solve the rows in place into ``W``, forming the rows of ``G`` they need between rounds; returns
+    their (relative gaps, sweeps).
 
     The first-round estimate counts the rows of the call still to come (``G.to_come``, less this
     chunk's): ``G`` is kept for them, and a pilot of 16 rows that formed rows one batch at a time
@@ -176,12 +259,8 @@ def _first_round(B, lam, positive, n_rows) -> tuple[np.ndarray, float]:
     top = np.argpartition(V, V.shape[1] - k, axis=1)[:, -k:]
     ok = np.take_along_axis(V, top, axis=1) > 0.5 * lam
     atoms = np.unique(top[ok])
-    s = len(B)
-    if s < 2 or not atoms.size:
-        return atoms, atoms.size * n_rows / max(s, 1)
     half = np.unique(top[::2][ok[::2]]).size
-    a = float(np.clip(np.log(atoms.size / max(half, 1)) / np.log(s / len(top[::2])), 0.0, 1.0))
-    return atoms, atoms.size * (n_rows / s) ** a
+    return atoms, _heaps(atoms.size, half, len(B), len(top[::2]), n_rows)
 
 
 def load_kernels(dtype) -> None:

@@ -33,6 +33,17 @@ def _lasso() -> None:
         lasso(X.astype(dtype), D.astype(dtype), 0.5, method="cd")
 
 
+def _subproblems() -> None:
+    import numpy as np
+
+    from ..core._subproblems import solve
+
+    # rows on their own working dictionaries (float64 whatever the storage dtype: one signature)
+    rng = np.random.default_rng(0)
+    X, D = rng.standard_normal((4, 6)), rng.standard_normal((40, 6))
+    solve(D, X, np.zeros((4, 40)), np.einsum("ij,ij->i", X, X), 0.5, False, 1e-6, 100)
+
+
 def _slics() -> None:
     import numpy as np
 
@@ -75,7 +86,7 @@ def _ista() -> None:
         prox_gradient_step(W.copy(), W, W, dtype(1.0), dtype(0.5))
 
 
-SHARES = {"lasso": _lasso, "slics": _slics, "pq": _pq, "ista": _ista}
+SHARES = {"lasso": _lasso, "subproblems": _subproblems, "slics": _slics, "pq": _pq, "ista": _ista}
 
 
 def _compile(name: str) -> tuple[str, float]:
