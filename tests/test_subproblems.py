@@ -23,8 +23,10 @@ from test_gram_rows import lam_at, many_atoms
 
 @pytest.fixture
 def subproblems(monkeypatch):
-    """The path at every size, for every row of a call (the pilot never stopped for its cost)."""
+    """The path at every size, for every row of a call (the pilot never stopped for its cost), in
+    batches of 8 rows."""
     monkeypatch.setattr("slics.core.lasso.LAZY_FROM", 1)
+    monkeypatch.setattr(_subproblems, "BATCH", 8)
     monkeypatch.setattr(_gram_rows, "_plan", lambda *args: "subproblems")
     monkeypatch.setattr(_gram_rows, "_whole_cost", lambda D: np.inf)
 
@@ -39,7 +41,7 @@ def objectives(X, D, W, lam):
 def test_subproblems_reach_the_optimum(subproblems, coherent, fraction, positive, dtype):
     """Sparse and dense codes (a coherent dictionary at 0.005 of lam_max: supports near d) reach
     the optimum of the whole-G solve, certified, and not above scikit-learn's."""
-    X, D = many_atoms(70, 40, 300, seed=5, coherent=coherent)   # 70 rows: two batches of BATCH
+    X, D = many_atoms(20, 40, 300, seed=5, coherent=coherent)   # 20 rows: three batches
     lam = lam_at(X, D, fraction)
     Xs, Ds = X.astype(dtype), D.astype(dtype)
     with warnings.catch_warnings():

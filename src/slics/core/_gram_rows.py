@@ -127,9 +127,12 @@ def solve_rows(G: GramRows, X, B, W, xx, lam, positive, tol, max_iter):
     """Solve the rows of one chunk in place into ``W`` (``B = X D^T``, ``xx`` the rows' squared norms);
     returns their (relative gaps, sweeps).
 
-    Where ``G`` is formed on demand and no row of it is formed yet, the call's path is chosen first
-    (:func:`_plan`): the rows are solved on their own working dictionaries (:mod:`._subproblems`),
-    or by rows of ``G`` (:func:`_solve_by_rows`)."""
+    Where ``G`` is formed on demand and no row of it is formed yet, the call's path is chosen first:
+    a pilot of the chunk's first rows is solved on their own working dictionaries
+    (:mod:`._subproblems`), and the rest of the call goes that way or by rows of ``G``
+    (:func:`_solve_by_rows`), as :func:`_plan` counts. A pilot whose rows count more than all of ``G``
+    would for the call's rows (:func:`_whole_cost` a row) stops, and the chunk's rows, the pilot's
+    from where they stopped, go by rows of ``G``."""
     n = W.shape[0]
     gaps, sweeps = np.empty(n), np.zeros(n, np.int64)
     done = 0
@@ -170,10 +173,10 @@ def _whole_cost(D) -> float:
 
 def _plan(sets, macs, rest, D) -> str:
     """``"subproblems"`` where the ``rest`` rows still to come would cost less on their own working
-    dictionaries (``macs`` a row, as the pilot's rows counted them) than by rows of ``G``: the distinct atoms of the pilot's last working sets
-    (``sets``), extrapolated to all the rows by their growth with the rows (:func:`_heaps`), each an
-    ``m d`` row, at most all of ``G`` (:data:`WHOLE_COST` of its rows), at :data:`FLOAT32_COST` in
-    float32 (the working dictionaries are float64); else ``"rows"``."""
+    dictionaries (``macs`` a row, as the pilot's rows counted them) than by rows of ``G``: the distinct
+    atoms of the pilot's last working sets (``sets``), extrapolated to all the rows by their growth
+    with the rows (:func:`_heaps`), each an ``m d`` row, at most all of ``G`` (:func:`_whole_cost`), at
+    :data:`FLOAT32_COST` in float32 (the working dictionaries are float64); else ``"rows"``."""
     m, d = D.shape
     p = len(sets)
     union = np.unique(np.concatenate(sets)).size

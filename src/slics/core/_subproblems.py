@@ -39,10 +39,11 @@ from ._lasso_kernels import _GROW, _MAX_OUTER, _solve_row
 PILOT = 32          # rows of a call solved here before the call's path is chosen (slics.core._gram_rows._plan)
 BATCH = 64          # rows whose working sets' blocks of G are held at once
 # the counted work (plan): each row and round also costs about 0.3 ms of Python's bookkeeping, the time
-# of this many multiply-adds in a large product on the 2-core machine (over 10,000 atoms in 768
-# dimensions, 40-600 rows with 7-570 non-zeros each: with it, the path chosen took at most 1.2x the
-# time of the other where the two differed by more than 1.2x)
+# of this many multiply-adds in a large product on the 2-core machine. Calibrated there on 40-600 rows
+# over 6,000-10,000 atoms in 384-768 dimensions (5-570 non-zeros a row); a pilot stopped late, near
+# its budget, pays for both paths (up to 2.1x the faster one, on 40 dense float32 rows)
 ROUND_OVERHEAD = 2e7
+
 
 @njit(parallel=True, cache=True)
 def _solve_packed(Gflat, g_off, sizes, b_flat, w_flat, v_off, xx, lam, positive, tols, max_sweeps, gaps, states, rank):
@@ -124,7 +125,7 @@ def solve(D64, X, W, xx, lam, positive, tol, max_iter, budget=np.inf):
 
     Stops early once the rows of a batch have counted more than ``budget`` multiply-adds a row
     (their codes so far are written, warm starts for another solver). Returns (relative gaps, sweeps,
-    multiply-adds spent, each row's last working set, whether every row was solved)."""
+    multiply-adds spent, each row's last working set, False where it stopped for the budget)."""
     out = []
     for i in range(0, len(X), BATCH):
         out.append(_solve_batch(D64, np.asarray(X[i:i + BATCH], np.float64), W[i:i + BATCH], xx[i:i + BATCH], lam,
