@@ -95,20 +95,26 @@ def test_warm_start_and_path_reuse_the_rows(rows_on_demand):
     assert np.allclose(lasso_objective(X, D, W, lams[2]), lasso_objective(X, D, Ws[2], lams[2]), rtol=2e-6)
 
 
-def test_rows_on_demand_bitwise_identical_under_one_and_two_threads(rows_on_demand):
-    """Which rows stop, and which rows of G a round forms, do not depend on the thread count."""
+def under_one_and_two_threads(X, D, lam):
+    """The codes of ``lasso(X, D, lam, tol=1e-10)`` with one numba thread and with two (where there are)."""
     import numba
 
-    X, D = many_atoms(48, 30, 300, seed=9, coherent=True)
     before = numba.get_num_threads()
     out = []
     try:
         for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
             numba.set_num_threads(threads)
-            out.append(lasso(X, D, lam_at(X, D, 0.1), tol=1e-10))
+            out.append(lasso(X, D, lam, tol=1e-10))
     finally:
         numba.set_num_threads(before)
-    assert out[0].tobytes() == out[1].tobytes()
+    return out
+
+
+def test_rows_on_demand_bitwise_identical_under_one_and_two_threads(rows_on_demand):
+    """Which rows stop, and which rows of G a round forms, do not depend on the thread count."""
+    X, D = many_atoms(48, 30, 300, seed=9, coherent=True)
+    one, two = under_one_and_two_threads(X, D, lam_at(X, D, 0.1))
+    assert one.tobytes() == two.tobytes()
 
 
 def test_many_first_round_atoms_form_all_of_g_at_once(monkeypatch):

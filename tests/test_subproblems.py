@@ -18,7 +18,7 @@ from slics.core.lasso import LAZY_FROM, duality_gap, lasso, lasso_path
 from slics.core.objectives import lasso_objective
 
 from references import sklearn_lasso_objective
-from test_gram_rows import lam_at, many_atoms
+from test_gram_rows import lam_at, many_atoms, under_one_and_two_threads
 
 
 @pytest.fixture
@@ -163,15 +163,6 @@ def test_max_iter_bounds_the_sweeps_across_rounds(subproblems):
 
 def test_bitwise_identical_under_one_and_two_threads(subproblems):
     """The rows' working sets and their sub-problems do not depend on the thread count."""
-    import numba
-
     X, D = many_atoms(48, 30, 300, seed=9, coherent=True)
-    before = numba.get_num_threads()
-    out = []
-    try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
-            numba.set_num_threads(threads)
-            out.append(lasso(X, D, lam_at(X, D, 0.1), tol=1e-10))
-    finally:
-        numba.set_num_threads(before)
-    assert out[0].tobytes() == out[1].tobytes()
+    one, two = under_one_and_two_threads(X, D, lam_at(X, D, 0.1))
+    assert one.tobytes() == two.tobytes()
