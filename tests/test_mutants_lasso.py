@@ -118,8 +118,10 @@ def test_unconverged_rows_are_counted_in_the_warning_and_the_info():
     with pytest.warns(ConvergenceWarning) as caught:
         W, info = lasso(X, D, 0.01, method="cd", max_iter=1, tol=1e-12, return_info=True)
     bad = int((~info["converged"]).sum())
-    assert bad > 0 and set(info) == {"gap", "n_iter", "converged", "tol", "method", "pilot", "gram_rows"}
+    assert bad > 0 and set(info) == {"gap", "n_iter", "converged", "tol", "method", "pilot", "gram_rows",
+                                     "subproblem_rows"}
     assert info["tol"] == 1e-12 and info["method"] == "cd" and info["pilot"] is None and info["gram_rows"] == 40
+    assert info["subproblem_rows"] == 0
     assert info["n_iter"].dtype == np.int64 and info["gap"].dtype == np.float64
     np.testing.assert_array_equal(info["converged"], info["gap"] <= 1e-12)
     message = str(caught[0].message)
