@@ -49,8 +49,9 @@ def test_inputs_are_rebuilt_only_when_out_of_date(tmp_path):
 
 
 def test_make_test_is_one_pytest_over_workers_with_the_rehearsal_and_by_hand_the_params_backbone(tmp_path):
-    """`make test` runs the rehearsal as a test of one pytest over one single-threaded worker per core;
-    `make rehearse-full` runs it by hand with params.yaml's target backbone."""
+    """`make test` runs the rehearsal as a test of one pytest over one single-threaded worker per core,
+    after the inputs and the browser's install side by side; `make rehearse-full` runs it by hand with
+    params.yaml's target backbone."""
     stamp = tmp_path / "stamp"
     stamp.touch()
     lines = [line.split() for line in _dry_run("test", tmp_path, INPUTS_STAMP=stamp).splitlines()]
@@ -59,6 +60,9 @@ def test_make_test_is_one_pytest_over_workers_with_the_rehearsal_and_by_hand_the
     words = runs[0]
     assert {"--nbval", "--rehearse-full", "-n"} <= set(words) and words[words.index("-n") + 1] == "auto"
     assert {"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1"} <= set(words)
+    # before it, one make on two jobs: the browser's install beside the .venv's and the inputs
+    first = lines.index(runs[0])
+    assert any("-j2" in line and {"inputs", "browser"} <= set(line) for line in lines[:first])
     by_hand = [line for line in _dry_run("rehearse-full", tmp_path, INPUTS_STAMP=stamp).splitlines()
                if "slics.rehearsal" in line]
     assert [line.split() for line in by_hand] == [["python", "-m", "slics.rehearsal"]]
