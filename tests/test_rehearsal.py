@@ -169,6 +169,26 @@ def test_rehearsal_target_backbone_replaces_stage_07_target_and_its_expected_cac
     tiny = run.tiny_params(params, target_backbone="clip-rn50")
     assert tiny["image_to_prompt"]["full"]["target_backbone"] == "clip-rn50" and problems(tiny) == []
     assert "clip-vit-l14" not in weights.full_backbones(tiny)            # no 0.9 GB of weights written for nothing
-    outs = [o.format(**tiny["image_to_prompt"]["full"]) for o in run.FULL_ONLY["07_image_to_prompt"]]
+    outs = run.full_only("07_image_to_prompt", tiny)
     assert "data/embeddings/clip-rn50/flickr30k/images.npy" in outs
     assert "data/embeddings/clip-vit-b32/flickr30k/images.manifest.json" in outs
+
+
+def test_backbone_stages_rehearse_one_dataset_each_and_expect_only_its_outputs():
+    """Sections 4.4.1 and 4.4.2 rehearse one dataset each (together both); the expected figures and
+    caches follow the stage's own datasets."""
+    import yaml
+
+    from slics.utils.config import project_root
+    from slics.utils.schema import problems
+
+    params = yaml.safe_load((project_root() / "params.yaml").read_text())
+    tiny = run.tiny_params(params)
+    assert problems(tiny) == []
+    titok, dino = tiny["slics_titok"]["datasets"], tiny["slics_dino"]["datasets"]
+    assert len(titok) == len(dino) == 1 and sorted(titok + dino) == sorted(params["slics_titok"]["datasets"])
+    outs = run.full_only("05_slics_titok", tiny)
+    assert f"data/embeddings/titok-l32/{titok[0]}/codebook.npy" in outs and len(outs) == 4
+    assert not any(dino[0] in o for o in outs)
+    assert run.full_only("03_slics_clip", tiny) == [f"results/figures/slics_clip_qualitative_{d}.png"
+                                                     for d in params["slics_clip"]["datasets"]]

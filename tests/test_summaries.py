@@ -34,6 +34,20 @@ def test_a_changed_layout_names_the_section_and_the_fix():
         summaries.summarise("nope", {})
 
 
+def test_a_section_run_on_fewer_datasets_leaves_out_their_keys_and_only_theirs():
+    params = {"embed": {"backbone": "demo"}, "slics_clip": {"datasets": ["mirflickr25k", "coco"]},
+              "slics_titok": {"datasets": ["coco"]}, "slics_dino": {"datasets": ["mirflickr25k"]}}
+    skip = summaries.skipped_datasets(params)
+    assert skip["slics_titok"] == {"mirflickr25k"} and skip["slics_dino"] == {"coco"}
+    assert skip["slics_clip"] == skip["robustness"] == set()
+    detail = _detail("slics_titok")
+    coco_only = {k: v for k, v in detail.items() if k != "mirflickr25k"}
+    flat = summaries.summarise("slics_titok", coco_only, skip=skip["slics_titok"])
+    assert flat == {k: v for k, v in summaries.summarise("slics_titok", detail).items() if k.startswith("coco_")}
+    with pytest.raises(KeyError, match="no 'mirflickr25k'"):     # a dataset the params name stays required
+        summaries.summarise("slics_titok", coco_only)
+
+
 def test_write_summaries_matches_the_committed_files(tmp_path):
     shutil.copytree(project_root() / "results" / "metrics", tmp_path / "metrics")
     for section in summaries.SUMMARIES:

@@ -15,5 +15,6 @@ Into a scratch folder that is never the project's ``data/`` or ``results/``, it 
   (profile ``full``), which becomes the project root of the run (``SLICS_ROOT``);
 
 then runs every stage command of ``dvc.yaml`` in order (:mod:`.run`), through every notebook to
-its tables, and checks that every declared output was written.
+its tables, and checks that every declared output was written. The TiTok and DINOv2 sections run on
+one dataset each (``run.BACKBONE_DATASETS``); every other stage on both.
 """

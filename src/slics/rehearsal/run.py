@@ -25,19 +25,22 @@ from ..utils.config import project_root
 from .fixtures import FixtureSizes, write_fixtures
 
 MARKER = ".slics-rehearsal"
-DATASETS = ("mirflickr25k", "coco")
 # What the full profile writes beyond dvc.yaml's outputs (DVC cannot declare an output only one profile
-# writes): the image-grid figures and the embedding caches of sections 4.4 and 3.7, with their manifests.
+# writes): the image-grid figures and the embedding caches of sections 4.4 and 3.7, with their manifests,
+# for each {dataset} of the stage's section of params.yaml (SECTION) and stage 07's two spaces.
 FULL_ONLY = {
-    "03_slics_clip": [f"results/figures/slics_clip_qualitative_{d}.png" for d in DATASETS],
-    "05_slics_titok": [f"results/figures/slics_titok_qualitative_{d}.png" for d in DATASETS]
-    + [f"data/embeddings/titok-l32/{d}/{f}" for d in DATASETS for f in ("images.npy", "images.manifest.json",
-                                                                        "codebook.npy")],
-    "06_slics_dino": [f"results/figures/slics_dino_qualitative_{d}.png" for d in DATASETS]
-    + [f"data/embeddings/dinov2-vitb14/{d}/{f}" for d in DATASETS for f in ("images.npy", "images.manifest.json")],
+    "03_slics_clip": ["results/figures/slics_clip_qualitative_{dataset}.png"],
+    "05_slics_titok": ["results/figures/slics_titok_qualitative_{dataset}.png"]
+    + [f"data/embeddings/titok-l32/{{dataset}}/{f}" for f in ("images.npy", "images.manifest.json", "codebook.npy")],
+    "06_slics_dino": ["results/figures/slics_dino_qualitative_{dataset}.png"]
+    + [f"data/embeddings/dinov2-vitb14/{{dataset}}/{f}" for f in ("images.npy", "images.manifest.json")],
     "07_image_to_prompt": [f"data/embeddings/{{{key}}}/flickr30k/{f}" for key in ("source_backbone", "target_backbone")
                            for f in ("images.npy", "images.manifest.json")],
 }
+SECTION = {"03_slics_clip": "slics_clip", "05_slics_titok": "slics_titok", "06_slics_dino": "slics_dino"}
+# Sections 4.4.1 and 4.4.2 each rehearse one of the two datasets (each dataset's loader, caches and
+# fits run in the embed stages and in stage 03): a TiTok-L-32 image costs about 2 s on one core.
+BACKBONE_DATASETS = {"slics_titok": ["coco"], "slics_dino": ["mirflickr25k"]}
 COPIED = ("dvc.yaml", "notebooks", "reference")
 
 
@@ -69,6 +72,8 @@ def tiny_params(params: dict, backbone: str = "clip-vit-b32", batch_size: int = 
     p["slics_clip"]["splice"].update(n_queries=None, n_pool=None)
     p["slics_titok"].update(fit, codebook_size=8, kmeans_max_iter=5, lut_check_queries=4)
     p["slics_dino"].update(fit)
+    for section, datasets in BACKBONE_DATASETS.items():
+        p[section]["datasets"] = list(datasets)
     p["image_to_prompt"].update(n_train=520, n_test=12, train_sizes=[512, 520])
     p["image_to_prompt"]["full"]["images_dir"] = "data/external/flickr30k/images"
     if target_backbone is not None:
@@ -176,6 +181,13 @@ def stage_outputs(stage: dict) -> list[str]:
     return found
 
 
+def full_only(stage: str, params: dict) -> list[str]:
+    """The outputs that ``stage`` writes in profile ``full`` beyond its ``dvc.yaml`` ones, for ``params``."""
+    datasets = params[SECTION[stage]]["datasets"] if stage in SECTION else [None]
+    return [o.format(dataset=d, **params["image_to_prompt"]["full"]) for o in FULL_ONLY.get(stage, [])
+            for d in datasets]
+
+
 def run_stages(workdir: Path, env: dict, only=None, log=print) -> list[dict]:
     """Run the stage commands of the scratch ``dvc.yaml`` in order; raise on the first failure."""
     project = Path(workdir) / "project"
@@ -200,7 +212,7 @@ def run_stages(workdir: Path, env: dict, only=None, log=print) -> list[dict]:
             raise RehearsalError(f"stage {name} failed (exit {proc.returncode}, {seconds:.0f} s); the end of "
                                  f"{logs / f'{name}.log'}:\n{tail}")
         declared = [o.replace("${embed.backbone}", params["embed"]["backbone"]) for o in stage_outputs(stages[name])]
-        declared += [o.format(**params["image_to_prompt"]["full"]) for o in FULL_ONLY.get(name, [])]
+        declared += full_only(name, params)
         absent = [o for o in declared if not (project / o).exists()]
         if absent:
             raise RehearsalError(f"stage {name} ran but did not write {absent[:5]} ({len(absent)} expected "

@@ -99,15 +99,24 @@ def _lookup(detail: dict, path: tuple[str, ...], section: str, backbone: str):
     return node
 
 
-def summarise(section: str, detail: dict, backbone: str = "demo") -> dict:
+def summarise(section: str, detail: dict, backbone: str = "demo", skip=()) -> dict:
     """The flat headline dictionary of ``section`` picked from its detailed metrics ``detail``;
-    ``backbone`` (``embed.backbone``) picks the headline backbone where a section has several."""
+    ``backbone`` (``embed.backbone``) picks the headline backbone where a section has several, and
+    the keys of the datasets in ``skip`` (those the section's ``datasets`` leave out) are left out."""
     if section not in SUMMARIES:
         raise ValueError(f"section={section!r} has no summary; choose one of {sorted(SUMMARIES)}.")
     profile = detail.get("profile", "demo")
     only = PROFILE_KEYS.get(section, {})
     return {key: _lookup(detail, path, section, backbone) for key, path in SUMMARIES[section].items()
-            if only.get(key, profile) == profile}
+            if only.get(key, profile) == profile and path[0].split("/")[0] not in skip}
+
+
+def skipped_datasets(params: dict) -> dict[str, set[str]]:
+    """{section: the datasets of the other sections that its own ``datasets`` leave out}."""
+    ran = {s: set(params[s]["datasets"]) for s in SUMMARIES if isinstance(params.get(s), dict)
+           and "datasets" in params[s]}
+    every = set().union(*ran.values())
+    return {s: every - ran.get(s, every) for s in SUMMARIES}
 
 
 def summary_path(section: str, root: Path | None = None) -> Path:
@@ -118,13 +127,15 @@ def write_summaries(root: Path | None = None, backbone: str | None = None) -> li
     """Write ``<section>_summary.json`` beside each section's detailed metrics file; ``backbone``
     defaults to ``embed.backbone`` of ``params.yaml``."""
     root = root or results_dir()
-    backbone = backbone or load_params()["embed"]["backbone"]
+    params = load_params()
+    backbone = backbone or params["embed"]["backbone"]
+    skip = skipped_datasets(params)
     written = []
     for section in SUMMARIES:
         source = root / "metrics" / f"{section}.json"
         if not source.is_file():
             raise FileNotFoundError(f"{source} does not exist; run its stage first (`dvc repro`).")
-        summary = summarise(section, json.loads(source.read_text(encoding="utf-8")), backbone)
+        summary = summarise(section, json.loads(source.read_text(encoding="utf-8")), backbone, skip[section])
         written.append(write_text(summary_path(section, root), json.dumps(summary, indent=2) + "\n"))
     return written
 
