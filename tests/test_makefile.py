@@ -102,3 +102,12 @@ def test_rehearsal_is_the_first_test_of_its_module():
     tree = ast.parse((project_root() / "tests" / "test_rehearsal.py").read_text())
     tests = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
     assert tests[0] == "test_full_profile_rehearsal_runs_every_stage"
+
+
+def test_the_venv_sets_its_pip_before_installing_the_project():
+    """The pinned pip (PIP_VERSION) installs the project; the one venv bundles only installs that pip."""
+    out = subprocess.run(["make", "-n", "-B", ".venv/.installed"], cwd=project_root(),
+                         capture_output=True, text=True, check=True).stdout
+    pins = [i for i, line in enumerate(out.splitlines()) if "pip install" in line and "'pip==" in line]
+    project = [i for i, line in enumerate(out.splitlines()) if "pip install" in line and "-e '.[test]'" in line]
+    assert len(pins) == 1 and len(project) == 1 and pins[0] <= project[0]
