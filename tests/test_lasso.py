@@ -246,10 +246,13 @@ def test_fista_warm_start_method_same_optimum():
 
 class FakeTime:
     """A clock that moves only when a (wrapped) solver says what its call cost: the pilot's
-    timings, FISTA's budget checks included, then follow a script instead of the machine."""
+    timings, FISTA's budget checks included, then follow a script instead of the machine. The
+    script's seconds count as short timings (``_STEADY`` out of reach): ``"cd"``'s first pilot is
+    two calls (``p // 4`` rows, then the rest of its ``p``), and the veto timing applies."""
 
     def __init__(self, monkeypatch, solve_costs, fista_cost):
         import slics.core.lasso as mod
+        monkeypatch.setattr(mod, "_STEADY", np.inf)
         self.now, self.costs = 0.0, list(solve_costs)
         real_solve, real_fista = mod._solve, mod._fista_rows
 
@@ -268,9 +271,9 @@ class FakeTime:
 @pytest.mark.parametrize("fista_faster", [False, True])
 def test_auto_solves_the_rest_with_the_faster_pilot(monkeypatch, fista_faster):
     X, D = problem(n=200, d=40, m=60, coherent=True)
-    # cd's pilot costs 1 s, and 1.5 s timed again before FISTA's set-up (no veto; the budget stays
-    # 1 s); FISTA's 0.5 s (then 0.2 s to certify: 0.7 s in all) or 2 s (over its budget)
-    FakeTime(monkeypatch, [1.0, 1.5, 0.2, 0.0], 0.5 if fista_faster else 2.0)
+    # cd's pilot costs 1 s (0.25 + 0.75 s), and 1.5 s timed again before FISTA's set-up (no veto; the
+    # budget stays 1 s); FISTA's 0.5 s (then 0.2 s to certify: 0.7 s in all) or 2 s (over its budget)
+    FakeTime(monkeypatch, [0.25, 0.75, 1.5, 0.2, 0.0], 0.5 if fista_faster else 2.0)
     W, info = lasso(X, D, 0.05, tol=1e-10, return_info=True)
     assert info["method"] == ("fista+cd" if fista_faster else "cd")
     p = info["pilot"]["rows_per_method"]
@@ -278,9 +281,10 @@ def test_auto_solves_the_rest_with_the_faster_pilot(monkeypatch, fista_faster):
     assert info["converged"].all() and len(info["gap"]) == 200
     monkeypatch.undo()
     W_cd = lasso(X, D, 0.05, tol=1e-10, method="cd")
-    # Each cd pilot is one call: bitwise what method="cd" gives in a call of those rows (a BLAS
-    # may sum a row differently in calls of other lengths: OpenBLAS's AVX-512 kernels do)
-    assert W[:p].tobytes() == lasso(X[:p], D, 0.05, tol=1e-10, method="cd").tobytes()
+    # Each cd call is bitwise what method="cd" gives in a call of those rows (a BLAS may sum a row
+    # differently in calls of other lengths: OpenBLAS's AVX-512 kernels do)
+    assert W[:p // 4].tobytes() == lasso(X[:p // 4], D, 0.05, tol=1e-10, method="cd").tobytes()
+    assert W[p // 4:p].tobytes() == lasso(X[p // 4:p], D, 0.05, tol=1e-10, method="cd").tobytes()
     assert W[p:2 * p].tobytes() == lasso(X[p:2 * p], D, 0.05, tol=1e-10, method="cd").tobytes()
     if not fista_faster:
         # FISTA stopped at its budget: its pilot rows were solved by cd from zero, in one call with the rest
@@ -299,7 +303,7 @@ def test_auto_times_cd_again_before_an_unstoppable_set_up(monkeypatch, again, st
     import slics.core.lasso as mod
 
     X, D = problem(n=200, d=40, m=60, coherent=True)
-    FakeTime(monkeypatch, [1.0, again, 0.0, 0.0], 10.0)             # FISTA over any budget
+    FakeTime(monkeypatch, [0.25, 0.75, again, 0.0, 0.0], 10.0)      # FISTA over any budget
     monkeypatch.setattr(mod, "_setup_seconds", lambda D, gram_seconds: 0.5)
     prepared = []
     real_prepare = mod._prepare
@@ -310,7 +314,7 @@ def test_auto_times_cd_again_before_an_unstoppable_set_up(monkeypatch, again, st
     assert bool(prepared) == starts and info["converged"].all()
     monkeypatch.undo()
     p = info["pilot"]["rows_per_method"]
-    for rows in (slice(0, p), slice(p, 2 * p), slice(2 * p, None)):        # three cd calls
+    for rows in (slice(0, p // 4), slice(p // 4, p), slice(p, 2 * p), slice(2 * p, None)):    # four cd calls
         assert W[rows].tobytes() == lasso(X[rows], D, 0.05, tol=1e-10, method="cd").tobytes()
 
 

@@ -230,7 +230,8 @@ def test_several_chunks_give_the_rows_codes(monkeypatch, fista_calls, method):
 def fake_clock(monkeypatch):
     """A clock that advances only by simulated work: ``cost`` seconds per row of each step (cd
     from zero or from a warm start such as FISTA's, FISTA itself) and a fixed FISTA set-up; the
-    solvers run for real."""
+    solvers run for real. Every timing counts as short (``_STEADY`` out of reach) unless a test
+    sets it."""
     import slics.core.lasso as module
 
     now, cost = [0.0], {"cd": 1.0, "cd_warm": 0.1, "fista": 0.1, "setup": 0.5, "fista_rows": []}
@@ -257,6 +258,7 @@ def fake_clock(monkeypatch):
     monkeypatch.setattr(module, "_solve", solve)
     monkeypatch.setattr(module, "_fista_rows", fista_rows)
     monkeypatch.setattr(module, "_prepare", prepare)
+    monkeypatch.setattr(module, "_STEADY", np.inf)     # short timings, unless a test sets the threshold
     return cost
 
 
@@ -302,6 +304,38 @@ def test_auto_runs_the_fista_pilot_under_the_thread_rule_of_its_own_products(fak
     info = lasso(X, D, 0.05, tol=1e-8, return_info=True)[1]
     assert info["method"] == "fista+cd"
     assert seen == [(16, [16 * D.shape[0] * D.shape[1]]), (208, [])]
+
+
+def test_auto_times_slow_rows_on_a_quarter_of_the_pilot(fake_clock, monkeypatch):
+    """cd's first p // 4 rows took at least ``_STEADY`` (4 x 1 s against 3 s): each candidate is
+    timed on 4 rows alone (each further pilot row of the slower method would be time lost), cd once
+    (a long timing is not moved by the machine's noise), and the rest go to the faster: fista+cd,
+    4 x (0.1 + 0.1) s against cd's 4 s."""
+    import slics.core.lasso as module
+
+    monkeypatch.setattr(module, "_STEADY", 3.0)
+    X, D = _auto_problem()
+    W, info = lasso(X, D, 0.05, tol=1e-8, return_info=True)
+    assert info["method"] == "fista+cd" and info["pilot"]["rows_per_method"] == 4
+    assert info["pilot"]["seconds"] == {"cd": 4.0, "fista+cd": pytest.approx(0.8)}
+    assert info["pilot"]["cd_again_seconds"] is None and fake_clock["fista_rows"] == [4, 248]
+    assert np.all(duality_gap(X, D, W, 0.05) <= 1e-8)
+    monkeypatch.undo()
+    assert W[:4].tobytes() == lasso(X[:4], D, 0.05, tol=1e-8, method="cd").tobytes()
+
+
+def test_auto_times_cd_once_where_its_whole_pilot_took_at_least_steady(fake_clock, monkeypatch):
+    """cd's first 4 rows under ``_STEADY`` (2 s against 3 s), its 16 over it (8 s): no second timing
+    of cd, and FISTA's pilot takes the 16 rows after cd's."""
+    import slics.core.lasso as module
+
+    monkeypatch.setattr(module, "_STEADY", 3.0)
+    fake_clock["cd"] = 0.5
+    X, D = _auto_problem()
+    info = lasso(X, D, 0.05, tol=1e-8, return_info=True)[1]
+    assert info["method"] == "fista+cd" and info["pilot"]["rows_per_method"] == 16
+    assert info["pilot"]["seconds"] == {"cd": 8.0, "fista+cd": pytest.approx(3.2)}
+    assert info["pilot"]["cd_again_seconds"] is None and fake_clock["fista_rows"] == [16, 224]
 
 
 def test_auto_keeps_cd_when_the_fista_pilot_runs_past_cds_time(fake_clock):
@@ -398,12 +432,17 @@ def test_auto_has_no_pilot_for_the_non_negative_lasso(fake_clock):
     assert info["pilot"] is None and info["method"] == "cd"
 
 
-def test_the_fista_set_up_time_model():
-    """k = min(m, d): gram_seconds * k / m * (precision + 20 k^2 / (m d)), precision 2 for float32."""
-    from slics.core.lasso import _setup_seconds
+def test_the_fista_set_up_time_model(monkeypatch):
+    """k = min(m, d): gram_seconds * k / m * precision * (2.5 + 4 k^2 / (m d)), precision 2.6 for
+    float32, times the BLAS threads where the set-up's product (m d k) is under THREADED_FROM."""
+    import slics.core.lasso as module
 
-    assert _setup_seconds(np.zeros((1000, 400)), 1.0) == pytest.approx(0.4 * (1 + 20 * 400 / 1000))
-    assert _setup_seconds(np.zeros((300, 500), np.float32), 2.0) == pytest.approx(2.0 * (2 + 20 * 300 / 500))
+    monkeypatch.setattr(module, "blas_threads", lambda: 3)
+    assert module._setup_seconds(np.zeros((1000, 400)), 1.0) == pytest.approx(0.4 * (2.5 + 4 * 400 / 1000) * 3)
+    assert module._setup_seconds(np.zeros((300, 500), np.float32), 2.0) == pytest.approx(
+        2.0 * 2.6 * (2.5 + 4 * 300 / 500) * 3)
+    monkeypatch.setattr(module, "THREADED_FROM", 1000 * 400 * 400)       # the product now on every thread
+    assert module._setup_seconds(np.zeros((1000, 400)), 1.0) == pytest.approx(0.4 * (2.5 + 4 * 400 / 1000))
 
 
 def test_a_row_converges_exactly_when_its_gap_is_at_most_tol():

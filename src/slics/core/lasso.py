@@ -121,6 +121,7 @@ _CHUNK_ELEMENTS = 1 << 22   # rows per chunk = this / m (32 MiB of float64 per c
 _PILOT = (16, 256)  # method="auto": rows per candidate in its timed pilot, n // 32 within these bounds
 _FISTA_TOL = 1e-3   # FISTA's (relative code change) tolerance for those warm starts
 _SCALE_ROWS = 256   # method="auto": rows on which FISTA's cost per row is timed for the bulk (_fista_row_seconds)
+_STEADY = 0.1       # method="auto": seconds from which one timing is not moved by the machine's noise (ms)
 
 
 # ----------------------------------------------------------------------------- Python API
@@ -250,11 +251,12 @@ def lasso(X, D, lam, *, positive=False, tol=1e-6, max_iter=1000, init=None, dtyp
         ``"cd"``: the coordinate-descent solver from ``init`` (or zero). ``"fista+cd"``: warm
         start every chunk with the batched FISTA of :mod:`slics.core.sparse_coding` at a loose
         tolerance, then certify with ``"cd"`` (signed lasso only). ``"auto"`` (measured per
-        call): the first ``p`` rows (``n // 32``, within 16 and 256) are solved with ``"cd"``,
-        the next ``p`` with ``"fista+cd"`` (FISTA started from ``init`` when given), each
-        timed, and the other rows with the faster (FISTA's set-up, which cannot be stopped,
-        starts only if ``"cd"`` timed again on ``p`` more rows, ``cd_again_seconds``, also says
-        it may pay); the FISTA pilot stops as soon as it has
+        call): the first ``p`` rows (``n // 32``, within 16 and 256; ``p // 4`` where those
+        alone took 0.1 s or more, ``rows_per_method``) are solved with ``"cd"``, the next ``p``
+        with ``"fista+cd"`` (FISTA started from ``init`` when given), each timed, and the other
+        rows with the faster (FISTA's set-up, which cannot be stopped, starts only if its
+        modelled time is under ``"cd"``'s and, where that was under 0.1 s, ``"cd"`` timed again on
+        ``p`` more rows, ``cd_again_seconds``, also says it may pay); the FISTA pilot stops as soon as it has
         taken longer than the ``"cd"`` pilot (it cannot win then), so a pilot costs at most
         about ``p / n`` of the call besides the set-up. Where ``"fista+cd"`` lost on its pilot
         but its certification alone did not, FISTA's part is scaled by its cost per row on
@@ -334,36 +336,44 @@ def _pilot_rows(n):
 def _setup_seconds(D, gram_seconds):
     """The FISTA set-up's time (:func:`slics.core.sparse_coding._prepare`), from the time of ``G``.
 
-    With ``k = min(d, m)``: the float64 Gram matrix of the smaller side has ``k / m`` of ``G``'s
-    flops, at half the rate when ``G`` is float32; its eigenvalues are about ``4 k^3`` flops at
-    about a fifth of a matrix product's rate (half of LAPACK's reduction to tridiagonal form is
-    matrix-vector work). Measured on 1,000-10,000 x 384-768 dictionaries, the set-up took 0.45-0.8
-    of this (a float32 ``G`` and the old ``4 k^3`` at the product's rate gave 2-3 times too little).
+    With ``k = min(d, m)`` and ``r = k^2 / (m d)``: ``gram_seconds * k / m * precision * (2.5 + 4 r)``
+    (``precision`` 2.6 when ``G`` is float32: the set-up is float64 work), times the BLAS thread
+    count where its product (``m d k`` multiply-adds) is under ``THREADED_FROM`` and so runs on
+    one thread while ``gram_seconds`` counts every thread. Measured on 21 dictionaries (m 300 to
+    10,000, d 64 to 1,000, both dtypes), the set-up took 0.25-1.1 of this; the model before (the
+    thread count left out, ``precision + 20 r``) gave 2.4 times too little on small dictionaries
+    (1,500 x 128 float32), and let a set-up of 7.5 ms start after a ``"cd"`` pilot of 4.3 ms.
     """
     m, d = D.shape
     k = min(m, d)
-    precision = 2.0 if D.dtype == np.float32 else 1.0
-    return gram_seconds * (k / m) * (precision + 20.0 * k * k / (m * d))
+    precision = 2.6 if D.dtype == np.float32 else 1.0
+    threads = 1 if m * d * k >= THREADED_FROM else blas_threads()
+    return gram_seconds * (k / m) * precision * (2.5 + 4.0 * k * k / (m * d)) * threads
 
 
 def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
     """``method="auto"``: time each candidate on its own pilot rows, solve the rest with the faster.
 
-    Rows ``[0, p)`` are solved by ``"cd"`` (taking ``T`` seconds). FISTA's set-up (the Lipschitz
-    constant and the gradient product) cannot be stopped, so it starts only if its modelled time
-    (:func:`_setup_seconds`) is at most ``T`` and at most the time of ``"cd"`` timed again on rows
-    ``[p, 2p)`` (one short timing can be several milliseconds long on a shared machine; the second
-    only vetoes, ``T`` stays the budget). The next ``p`` rows go to ``"fista+cd"`` (FISTA from
-    the current ``W`` when ``warm``) under a budget: if the FISTA part alone (after its set-up)
-    runs past ``T``, ``"fista+cd"`` is slower than ``"cd"`` whatever the certification
+    ``"cd"`` is timed first, on rows ``[0, q)`` (``T`` seconds): ``q = p // 4`` rows where those
+    alone took at least ``_STEADY`` seconds, else ``q = p`` (the next rows join the first, timed
+    together). On slow rows a pilot row of the slower method is time lost: on 160 dense coherent
+    rows (d = 384, 1,000 atoms, 0.001 of ``lam_max``, float64), ``"cd"`` took 0.14 s a row and
+    ``"fista+cd"`` 0.034 s, and the 32 rows that ``"cd"`` solved in the pilot before took ``auto``
+    to 1.7 times ``"fista+cd"``'s time. FISTA's set-up (the Lipschitz constant and the gradient
+    product) cannot be stopped, so it starts only if its modelled time (:func:`_setup_seconds`) is
+    at most ``T`` and, where ``T`` is under ``_STEADY``, at most the time of ``"cd"`` timed again
+    on the next ``q`` rows (one short timing can be several milliseconds long on a shared machine;
+    the second only vetoes, ``T`` stays the budget). The next ``q`` rows go to ``"fista+cd"``
+    (FISTA from the current ``W`` when ``warm``) under a budget: if the FISTA part alone (after its
+    set-up) runs past ``T``, ``"fista+cd"`` is slower than ``"cd"`` whatever the certification
     costs, so FISTA stops there (or is not started) and those rows are solved by ``"cd"`` from
     their start, in one call with the rest (the rows then equal ``method="cd"``'s; the time lost
     is at most ``T``, about ``p / n`` of the call, and the set-up). Otherwise the rows after the
-    pilots go to the method that took less time on its ``p`` rows (the set-up, paid once, is left
+    pilots go to the method that took less time on its ``q`` rows (the set-up, paid once, is left
     out of that comparison). Where FISTA's pilot lost but its certification alone took less than
     ``T``, FISTA's part is first scaled by :func:`_scale` (its cost per row and iteration on up to
     ``_SCALE_ROWS`` rows after the pilots, at the bulk's BLAS threads, over that on its pilot):
-    the bulk's products have thousands of rows, the pilot's ``p``. Measured on coherent
+    the bulk's products have thousands of rows, the pilot's ``q``. Measured on coherent
     1,000-atom dictionaries at 0.004 of ``lam_max`` (float32, 500 rows): FISTA took 2.2 times
     as long per row on its 16 pilot rows, and ``"auto"`` chose ``"cd"``, 1.4-1.6 times slower
     than ``"fista+cd"`` at d 512 and 768; with the scale it chose ``"fista+cd"``, 1.06-1.08
@@ -379,29 +389,34 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
     if W.dtype not in _LOADED:        # load the compiled kernels before timing (once: each call wakes the threads)
         load_kernels(W.dtype)
         _LOADED.add(W.dtype)
+    q = p // 4
     t0 = _clock()
-    parts = [_solve(X[:p], D, G, W[:p], lam, positive, tol, max_iter)]
+    parts = [_solve(X[:q], D, G, W[:q], lam, positive, tol, max_iter)]
     budget = _clock() - t0
-    done, again = p, None
+    if budget < _STEADY:
+        parts.append(_solve(X[q:p], D, G, W[q:p], lam, positive, tol, max_iter))
+        budget = _clock() - t0
+        q = p
+    done, again = q, None
     if gram_seconds is None:      # G not formed here: the set-up's model is scaled from the time of a slice of it
         gram_seconds = _gram(D, rows=min(D.shape[0], 128))[1]
     setup_estimate = _setup_seconds(D, gram_seconds)
-    if setup_estimate <= budget:
-        # the set-up cannot be stopped: before paying it, time "cd" again on the next p rows (kept,
+    if setup_estimate <= budget < _STEADY:
+        # the set-up cannot be stopped: before paying it, time "cd" again on the next q rows (kept,
         # as the first). On a shared machine one short call can take several milliseconds more (a
         # thread waiting for a core), enough to let a set-up start that costs more than every row
         # of a small call; the second timing can only veto the set-up, the budget stays the first.
         t0 = _clock()
-        parts.append(_solve(X[p:2 * p], D, G, W[p:2 * p], lam, positive, tol, max_iter))
+        parts.append(_solve(X[q:2 * q], D, G, W[q:2 * q], lam, positive, tol, max_iter))
         again = _clock() - t0
-        done = 2 * p
+        done = 2 * q
     seconds = {"cd": budget}
-    pilot = slice(done, done + p)
+    pilot = slice(done, done + q)
     start = W[pilot].copy()
     t0 = _clock()
     prepared = Wf = scale = None
     setup = 0.0
-    if again is not None and setup_estimate <= again:       # (again is timed only when setup_estimate <= budget)
+    if setup_estimate <= budget and (again is None or setup_estimate <= again):
         m, d = D.shape
         with blas_threads_for(m * d * min(m, d)):
             prepared = _prepare(D, W.dtype, G.whole)
@@ -413,10 +428,10 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
             iterations[0] += 1
             return _clock() > deadline
 
-        # the pilot's products (p rows) by the rule of blas_threads_for: OpenBLAS's threads, woken for
+        # the pilot's products (q rows) by the rule of blas_threads_for: OpenBLAS's threads, woken for
         # products this small, spin on into the kernel that follows and took 45 ms from the next
         # 500 rows of "cd" (0.80 s against 0.75 s), a fixed cost that made "auto" 6 % slower there
-        with blas_threads_for(p * m * d):
+        with blas_threads_for(q * m * d):
             Wf = _fista_rows(X[pilot], lam, start if warm else None, prepared, _FISTA_TOL, W.dtype, stop=stop)
     rest = slice(done, None)
     if Wf is None:                                # not run or stopped: over the budget
@@ -433,19 +448,19 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
         if certify < budget <= estimate:
             # lost on its pilot, where FISTA's part may be slow for its small products alone: scaled
             # by FISTA's cost per row and iteration on rows after the pilots over that on its pilot
-            sample = X[done + p:done + p + min(_SCALE_ROWS, n - done - p, max(1, _CHUNK_ELEMENTS // m))]
+            sample = X[done + q:done + q + min(_SCALE_ROWS, n - done - q, max(1, _CHUNK_ELEMENTS // m))]
             scale = _scale(_fista_row_seconds(sample, lam, prepared, W.dtype),
-                           fista_seconds / (p * max(1, iterations[0])))
+                           fista_seconds / (q * max(1, iterations[0])))
             estimate = fista_seconds * scale + certify
         used = "fista+cd" if estimate < budget else "cd"
-        rest = slice(done + p, None)
+        rest = slice(done + q, None)
     # the pilot rows of a FISTA that did not run join the rest: one call less (on a short call, each
     # hand-off of the cores between the BLAS threads and the solver's can cost milliseconds)
     parts.append(_solve(X[rest], D, G, W[rest], lam, positive, tol, max_iter,
                         fista=prepared if used == "fista+cd" else None, fista_init=warm))
     gaps = np.concatenate([g for g, _ in parts])
     sweeps = np.concatenate([sw for _, sw in parts])
-    return gaps, sweeps, used, {"rows_per_method": p, "seconds": seconds, "cd_again_seconds": again,
+    return gaps, sweeps, used, {"rows_per_method": q, "seconds": seconds, "cd_again_seconds": again,
                                 "fista_setup_seconds": setup, "fista_bulk_scale": scale}
 
 
