@@ -121,7 +121,7 @@ _CHUNK_ELEMENTS = 1 << 22   # rows per chunk = this / m (32 MiB of float64 per c
 _PILOT = (16, 256)  # method="auto": rows per candidate in its timed pilot, n // 32 within these bounds
 _FISTA_TOL = 1e-3   # FISTA's (relative code change) tolerance for those warm starts
 _SCALE_ROWS = 256   # method="auto": rows on which FISTA's cost per row is timed for the bulk (_fista_row_seconds)
-_STEADY = 0.1       # method="auto": seconds from which one timing is not moved by the machine's noise (ms)
+_STEADY = 0.1       # method="auto": seconds from which a timing is not moved by the machine's noise (a few ms)
 
 
 # ----------------------------------------------------------------------------- Python API
@@ -358,8 +358,9 @@ def _auto(X, D, G, W, lam, positive, tol, max_iter, warm, gram_seconds):
     alone took at least ``_STEADY`` seconds, else ``q = p`` (the next rows join the first, timed
     together). On slow rows a pilot row of the slower method is time lost: on 160 dense coherent
     rows (d = 384, 1,000 atoms, 0.001 of ``lam_max``, float64), ``"cd"`` took 0.14 s a row and
-    ``"fista+cd"`` 0.034 s, and the 32 rows that ``"cd"`` solved in the pilot before took ``auto``
-    to 1.7 times ``"fista+cd"``'s time. FISTA's set-up (the Lipschitz constant and the gradient
+    ``"fista+cd"`` 0.034 s, and the 32 rows that ``"cd"`` solved in the pilot (16 timed, then 16
+    timed again) took ``auto`` to 1.7 times ``"fista+cd"``'s time; with 4 rows and no second
+    timing, 1.17 times (250 such rows: 1.5 before, 1.11 now). FISTA's set-up (the Lipschitz constant and the gradient
     product) cannot be stopped, so it starts only if its modelled time (:func:`_setup_seconds`) is
     at most ``T`` and, where ``T`` is under ``_STEADY``, at most the time of ``"cd"`` timed again
     on the next ``q`` rows (one short timing can be several milliseconds long on a shared machine;
